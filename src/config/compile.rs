@@ -1,0 +1,229 @@
+//! Schema → [`Table`]: resolve names, build URLs and credential headers once,
+//! attach runtime state from the registry.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use http::{HeaderMap, HeaderName, HeaderValue, Uri};
+
+use super::keypath::KeyPath;
+use super::schema::{Config, ModelConfig, ProviderKind};
+use super::walk::Walk;
+use crate::providers::{self, Endpoint, TargetAddress};
+use crate::routing::{Cors, Model, Table, Target, Upstream};
+use crate::upstream::Registry;
+
+/// Builds the table. Problems that only show while compiling (a URL that
+/// does not parse once the deployment is spliced in) go to `walk`.
+pub fn compile(
+    walk: &mut Walk<'_>,
+    config: &Config,
+    registry: &Registry,
+    generation: u64,
+) -> Table {
+    let mut upstreams: HashMap<&str, Arc<Upstream>> = HashMap::new();
+    let mut upstream_list = Vec::new();
+    let mut keep = Vec::new();
+    for u in &config.upstreams {
+        let provider = providers::provider(u.provider);
+        let credential = match (&u.api_key, provider) {
+            (Some(key), Some(p)) => p.credential(key),
+            _ => None,
+        };
+        let mut headers = HeaderMap::new();
+        for (name, value) in &u.headers {
+            if let (Ok(name), Ok(value)) = (
+                HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_str(value),
+            ) {
+                headers.insert(name, value);
+            }
+        }
+        let health_check = match (provider, u.health_check.interval) {
+            (Some(p), Some(interval)) => {
+                let url = match &u.health_check.path {
+                    Some(path) => format!("{}{}", u.base_url, path),
+                    None => p.health_url(&TargetAddress {
+                        base_url: &u.base_url,
+                        model: "",
+                        deployment: "",
+                        api_version: u.api_version.as_deref().unwrap_or(""),
+                    }),
+                };
+                parse_uri(walk, &u.path.key("health_check"), &url).map(|uri| (uri, interval))
+            }
+            _ => None,
+        };
+        let client = provider.map(|_| registry.client(&u.name, &u.base_url, u.timeouts.connect));
+        keep.push((u.name.clone(), u.base_url.clone(), u.timeouts.connect));
+        let upstream = Arc::new(Upstream {
+            name: u.name.clone(),
+            kind: u.provider,
+            base_url: u.base_url.clone(),
+            provider,
+            credential,
+            headers,
+            timeouts: u.timeouts,
+            mock: (u.provider == ProviderKind::Mock).then(|| u.mock.clone()),
+            unresolved: u.unresolved.clone(),
+            health_check: health_check.filter(|_| u.unresolved.is_none()),
+            state: registry.state(&u.name, &u.base_url),
+            client,
+        });
+        upstreams.insert(u.name.as_str(), upstream.clone());
+        upstream_list.push(upstream);
+    }
+    registry.retain(&keep);
+
+    // Models without fallbacks first, then resolve fallbacks by name.
+    let api_versions: HashMap<&str, &str> = config
+        .upstreams
+        .iter()
+        .map(|u| (u.name.as_str(), u.api_version.as_deref().unwrap_or("")))
+        .collect();
+    let mut bare: HashMap<&str, Model> = HashMap::new();
+    for m in &config.models {
+        let targets = m
+            .targets
+            .iter()
+            .filter_map(|t| {
+                let upstream = upstreams.get(t.upstream.as_str())?.clone();
+                let upstream_model = t.model.clone().unwrap_or_else(|| m.name.clone());
+                let deployment = t
+                    .deployment
+                    .clone()
+                    .unwrap_or_else(|| upstream_model.clone());
+                let urls = match upstream.provider {
+                    Some(p) if upstream.unresolved.is_none() => Endpoint::ALL
+                        .iter()
+                        .map(|e| {
+                            let url = p.url(
+                                &TargetAddress {
+                                    base_url: &upstream.base_url,
+                                    model: &upstream_model,
+                                    deployment: &deployment,
+                                    api_version: api_versions
+                                        .get(t.upstream.as_str())
+                                        .copied()
+                                        .unwrap_or(""),
+                                },
+                                *e,
+                            );
+                            parse_uri(walk, &t.path, &url)
+                        })
+                        .collect::<Option<Vec<_>>>()?,
+                    _ => Vec::new(),
+                };
+                Some(Target {
+                    label: format!("{}/{}", upstream.name, upstream_model),
+                    upstream,
+                    upstream_model,
+                    weight: t.weight,
+                    urls,
+                })
+            })
+            .collect::<Vec<_>>();
+        let total_weight = targets.iter().map(|t| u64::from(t.weight)).sum();
+        bare.insert(
+            m.name.as_str(),
+            Model {
+                name: m.name.clone(),
+                targets,
+                fallbacks: Vec::new(),
+                total_weight,
+            },
+        );
+    }
+    let bare: HashMap<&str, Arc<Model>> = bare.into_iter().map(|(k, v)| (k, Arc::new(v))).collect();
+    let by_name: HashMap<&str, &ModelConfig> =
+        config.models.iter().map(|m| (m.name.as_str(), m)).collect();
+    let models: Vec<Arc<Model>> = config
+        .models
+        .iter()
+        .filter_map(|m| {
+            let base = bare.get(m.name.as_str())?;
+            let chain = fallback_chain(&m.name, &by_name);
+            if chain.is_empty() {
+                return Some(base.clone());
+            }
+            Some(Arc::new(Model {
+                name: base.name.clone(),
+                targets: rebuild_targets(&base.targets),
+                fallbacks: chain
+                    .iter()
+                    .filter_map(|n| bare.get(n.as_str()).cloned())
+                    .collect(),
+                total_weight: base.total_weight,
+            }))
+        })
+        .collect();
+
+    let cors = if config.server.cors_origins.iter().any(|o| o == "*") {
+        Cors::Any
+    } else if config.server.cors_origins.is_empty() {
+        Cors::Off
+    } else {
+        Cors::Origins(
+            config
+                .server
+                .cors_origins
+                .iter()
+                .filter_map(|o| HeaderValue::from_str(o).ok())
+                .collect(),
+        )
+    };
+    Table::new(
+        generation,
+        config.server.max_body_bytes,
+        config.server.auth_keys.clone(),
+        cors,
+        models,
+        upstream_list,
+    )
+}
+
+/// Fallback models of `name`, depth-first in declared order, each once, never
+/// `name` itself; loops were already reported by `validate`.
+fn fallback_chain(name: &str, models: &HashMap<&str, &ModelConfig>) -> Vec<String> {
+    let mut chain: Vec<String> = Vec::new();
+    let mut stack: Vec<String> = models
+        .get(name)
+        .map(|m| m.fallbacks.iter().rev().map(|(f, _)| f.clone()).collect())
+        .unwrap_or_default();
+    while let Some(next) = stack.pop() {
+        if next == name || chain.contains(&next) || !models.contains_key(next.as_str()) {
+            continue;
+        }
+        if let Some(m) = models.get(next.as_str()) {
+            stack.extend(m.fallbacks.iter().rev().map(|(f, _)| f.clone()));
+        }
+        chain.push(next);
+    }
+    chain
+}
+
+fn rebuild_targets(targets: &[Target]) -> Vec<Target> {
+    targets
+        .iter()
+        .map(|t| Target {
+            upstream: t.upstream.clone(),
+            upstream_model: t.upstream_model.clone(),
+            weight: t.weight,
+            urls: t.urls.clone(),
+            label: t.label.clone(),
+        })
+        .collect()
+}
+
+fn parse_uri(walk: &mut Walk<'_>, path: &KeyPath, url: &str) -> Option<Uri> {
+    match url.parse::<Uri>() {
+        Ok(uri) => Some(uri),
+        Err(err) => {
+            walk.error(
+                path,
+                format!("the upstream URL {url:?} is not valid: {err}"),
+            );
+            None
+        }
+    }
+}

@@ -1,0 +1,639 @@
+//! The `router.yaml` schema: typed settings read through the walker.
+//!
+//! Every key, its default and its meaning is documented in `docs/config.md`;
+//! a default here is a named constant with the reason for its number.
+//! Cross-references (a target naming an upstream, fallbacks naming models)
+//! are checked in `validate`; this file only reads what each key says.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde_yaml::Value;
+
+use super::keypath::KeyPath;
+use super::secret::Secret;
+use super::walk::{Fields, Walk};
+
+/// Where Switchyard listens unless `server.listen` or `--listen` says otherwise.
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:8000";
+/// Largest request body accepted. Chat requests with a few base64 images run
+/// to single-digit MiB; 16 MiB leaves room while bounding memory per request.
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 16 << 20;
+/// How long shutdown waits for in-flight requests (streams can be long; the
+/// usual Kubernetes grace period is 30 s).
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// Connect timeout; the same 5 s the OpenAI Python SDK uses. A local upstream
+/// that is down refuses at once; this only bites on black-holed addresses.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Time allowed for the upstream's response headers. A non-streamed answer
+/// sends its headers only when generation is finished, and a local model may
+/// first need to load, so this is long: 300 s, as the reference Ollama setup used.
+pub const DEFAULT_FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(300);
+/// Interval of active health checks for local upstreams (Ollama, vLLM, …).
+pub const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_secs(15);
+/// Azure `api-version` used when the upstream does not set one: the newest
+/// dated GA data-plane version.
+pub const DEFAULT_AZURE_API_VERSION: &str = "2024-10-21";
+/// Browser origins allowed by default: a React dev server and Streamlit, on
+/// both spellings of loopback.
+pub const DEFAULT_CORS_ORIGINS: [&str; 4] = [
+    "http://localhost:3000",
+    "http://127.0.0.1:3000",
+    "http://localhost:8501",
+    "http://127.0.0.1:8501",
+];
+
+/// The whole file, read.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `server:`
+    pub server: ServerConfig,
+    /// `upstreams:`, in file order.
+    pub upstreams: Vec<UpstreamConfig>,
+    /// `models:`, in file order.
+    pub models: Vec<ModelConfig>,
+}
+
+/// `server:` — the listener and request limits.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// `server.listen`
+    pub listen: SocketAddr,
+    /// `server.max_body_bytes`
+    pub max_body_bytes: u64,
+    /// `server.auth.keys`; empty means open.
+    pub auth_keys: Vec<Secret>,
+    /// `server.cors.allow_origins`; `*` allows any; empty disables CORS.
+    pub cors_origins: Vec<String>,
+    /// `server.shutdown_grace`
+    pub shutdown_grace: Duration,
+}
+
+/// The kinds of upstream (`provider:`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProviderKind {
+    /// `openai`: api.openai.com, Bearer key.
+    OpenAi,
+    /// `openai-compatible`: vLLM, llama.cpp, LM Studio, …; optional Bearer key.
+    Compatible,
+    /// `ollama`: Ollama's OpenAI-compatible `/v1` API.
+    Ollama,
+    /// `azure`: Azure OpenAI deployments with `api-key`.
+    Azure,
+    /// `mock`: built in, answers without any network.
+    Mock,
+}
+
+impl ProviderKind {
+    /// Every kind, with its spelling in `router.yaml`.
+    pub const ALL: [(&'static str, ProviderKind); 5] = [
+        ("openai", ProviderKind::OpenAi),
+        ("openai-compatible", ProviderKind::Compatible),
+        ("ollama", ProviderKind::Ollama),
+        ("azure", ProviderKind::Azure),
+        ("mock", ProviderKind::Mock),
+    ];
+
+    /// The spelling in `router.yaml`.
+    pub fn as_str(self) -> &'static str {
+        ProviderKind::ALL
+            .iter()
+            .find(|(_, k)| *k == self)
+            .map(|(s, _)| *s)
+            .unwrap_or("unknown")
+    }
+}
+
+/// `upstreams.<name>.timeouts`
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Timeouts {
+    /// TCP (and TLS) connect.
+    pub connect: Duration,
+    /// From sending the request to the response headers.
+    pub first_byte: Duration,
+}
+
+/// `upstreams.<name>.health_check`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheck {
+    /// Probe interval; `None` means no active checks.
+    pub interval: Option<Duration>,
+    /// Path probed, relative to the upstream's address.
+    pub path: Option<String>,
+}
+
+/// `upstreams.<name>.mock` — knobs of the built-in mock provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MockConfig {
+    /// Fixed answer; by default the mock answers with a sentence that quotes
+    /// the last user message.
+    pub reply: Option<String>,
+    /// Delay before the first token.
+    pub first_token_delay: Duration,
+    /// Delay between tokens of a stream.
+    pub token_delay: Duration,
+}
+
+/// A `${VAR}` that is unset, making an upstream unusable until it is set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unresolved {
+    /// The key that referenced it.
+    pub path: KeyPath,
+    /// The variable to set.
+    pub var: String,
+}
+
+/// One entry of `upstreams:`.
+#[derive(Debug, Clone)]
+pub struct UpstreamConfig {
+    /// Its name (the mapping key).
+    pub name: String,
+    /// `provider`
+    pub provider: ProviderKind,
+    /// `base_url`, without a trailing `/` (empty for `mock`).
+    pub base_url: String,
+    /// `api_key`
+    pub api_key: Option<Secret>,
+    /// `api_version` (Azure only).
+    pub api_version: Option<String>,
+    /// `headers`: extra headers sent upstream.
+    pub headers: Vec<(String, String)>,
+    /// `timeouts`
+    pub timeouts: Timeouts,
+    /// `health_check`
+    pub health_check: HealthCheck,
+    /// `mock`
+    pub mock: MockConfig,
+    /// Set when a `${VAR}` in this upstream is unset.
+    pub unresolved: Option<Unresolved>,
+    /// The path of this entry, for later messages.
+    pub path: KeyPath,
+}
+
+/// One entry of `models:`.
+#[derive(Debug, Clone)]
+pub struct ModelConfig {
+    /// The name clients ask for.
+    pub name: String,
+    /// `targets`
+    pub targets: Vec<TargetConfig>,
+    /// `fallbacks`, with the path of each entry.
+    pub fallbacks: Vec<(String, KeyPath)>,
+    /// The path of this entry.
+    pub path: KeyPath,
+}
+
+/// One entry of `models.<name>.targets`.
+#[derive(Debug, Clone)]
+pub struct TargetConfig {
+    /// `upstream`
+    pub upstream: String,
+    /// `model`: the name sent upstream; defaults to the logical name.
+    pub model: Option<String>,
+    /// `deployment` (Azure): defaults to `model`, then the logical name.
+    pub deployment: Option<String>,
+    /// `weight`
+    pub weight: u32,
+    /// The path of this entry.
+    pub path: KeyPath,
+}
+
+const TOP_KEYS: &[&str] = &["server", "upstreams", "models"];
+const SERVER_KEYS: &[&str] = &["listen", "max_body_bytes", "auth", "cors", "shutdown_grace"];
+const UPSTREAM_KEYS: &[&str] = &[
+    "provider",
+    "base_url",
+    "api_key",
+    "api_version",
+    "headers",
+    "timeouts",
+    "health_check",
+    "mock",
+];
+const MODEL_KEYS: &[&str] = &["targets", "fallbacks"];
+const TARGET_KEYS: &[&str] = &["upstream", "model", "deployment", "weight"];
+
+/// Reads the whole document. Returns what could be read; mistakes are in `walk`.
+pub fn read(walk: &mut Walk<'_>, doc: &Value) -> Config {
+    let root = KeyPath::root();
+    let empty = Value::Mapping(Default::default());
+    let doc = if doc.is_null() { &empty } else { doc };
+    let fields = walk.fields(doc, &root, TOP_KEYS);
+    let get = |key| fields.as_ref().and_then(|f: &Fields| f.get(key));
+
+    let server = read_server(walk, get("server"));
+    let upstreams = match get("upstreams") {
+        Some((value, path)) => walk
+            .named(value, &path)
+            .into_iter()
+            .filter_map(|(name, value)| read_upstream(walk, name.clone(), value, path.key(&name)))
+            .collect(),
+        None => Vec::new(),
+    };
+    let models = match get("models") {
+        Some((value, path)) => walk
+            .named(value, &path)
+            .into_iter()
+            .filter_map(|(name, value)| read_model(walk, name.clone(), value, path.key(&name)))
+            .collect(),
+        None => {
+            walk.error(&root.key("models"), "missing: declare at least one model");
+            Vec::new()
+        }
+    };
+    Config {
+        server,
+        upstreams,
+        models,
+    }
+}
+
+fn read_server(walk: &mut Walk<'_>, node: Option<(&Value, KeyPath)>) -> ServerConfig {
+    let mut server = ServerConfig {
+        listen: DEFAULT_LISTEN
+            .parse()
+            .expect("default listen address parses"),
+        max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        auth_keys: Vec::new(),
+        cors_origins: DEFAULT_CORS_ORIGINS.iter().map(|s| s.to_string()).collect(),
+        shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+    };
+    let Some((value, path)) = node else {
+        return server;
+    };
+    let Some(fields) = walk.fields(value, &path, SERVER_KEYS) else {
+        return server;
+    };
+    if let Some((v, p)) = fields.get("listen") {
+        if let Some(text) = walk.strict_text(v, &p) {
+            match text.parse() {
+                Ok(addr) => server.listen = addr,
+                Err(_) => walk.error(
+                    &p,
+                    format!("{text:?} is not an address (write e.g. 0.0.0.0:8000)"),
+                ),
+            }
+        }
+    }
+    if let Some((v, p)) = fields.get("max_body_bytes") {
+        if let Some(n) = walk.bytes(v, &p) {
+            if n < 1024 {
+                walk.error(&p, "must be at least 1KiB");
+            } else {
+                server.max_body_bytes = n;
+            }
+        }
+    }
+    if let Some((v, p)) = fields.get("shutdown_grace") {
+        if let Some(d) = walk.duration(v, &p) {
+            server.shutdown_grace = d;
+        }
+    }
+    if let Some((v, p)) = fields.get("auth") {
+        if let Some(auth) = walk.fields(v, &p, &["keys"]) {
+            if let Some((v, p)) = auth.get("keys") {
+                for (key, p) in walk.strings(v, &p) {
+                    if key.trim().is_empty() {
+                        walk.error(&p, "router key is empty");
+                    } else {
+                        server.auth_keys.push(Secret::new(key));
+                    }
+                }
+            }
+        }
+    }
+    if let Some((v, p)) = fields.get("cors") {
+        if let Some(cors) = walk.fields(v, &p, &["allow_origins"]) {
+            if let Some((v, p)) = cors.get("allow_origins") {
+                server.cors_origins = walk
+                    .strings(v, &p)
+                    .into_iter()
+                    .map(|(origin, _)| origin.trim_end_matches('/').to_owned())
+                    .collect();
+            } else {
+                server.cors_origins.clear();
+            }
+        }
+    }
+    server
+}
+
+fn read_upstream(
+    walk: &mut Walk<'_>,
+    name: String,
+    value: &Value,
+    path: KeyPath,
+) -> Option<UpstreamConfig> {
+    let fields = walk.fields(value, &path, UPSTREAM_KEYS)?;
+    let mut unresolved = None;
+    let mut note_unset = |text: &super::walk::Text, p: &KeyPath| {
+        if let (None, Some(var)) = (&unresolved, text.unset.first()) {
+            unresolved = Some(Unresolved {
+                path: p.clone(),
+                var: var.clone(),
+            });
+        }
+    };
+
+    let provider = match fields.get("provider") {
+        Some((v, p)) => {
+            let text = walk.strict_text(v, &p)?;
+            match ProviderKind::ALL.iter().find(|(s, _)| *s == text) {
+                Some((_, kind)) => *kind,
+                None => {
+                    let hint =
+                        super::suggest::hint(&text, ProviderKind::ALL.iter().map(|(s, _)| *s));
+                    let names: Vec<_> = ProviderKind::ALL.iter().map(|(s, _)| *s).collect();
+                    walk.error(
+                        &p,
+                        format!(
+                            "unknown provider {text:?}{hint} (providers: {})",
+                            names.join(", ")
+                        ),
+                    );
+                    return None;
+                }
+            }
+        }
+        None => {
+            walk.error(&path.key("provider"), "missing: say which provider this is (openai, openai-compatible, ollama, azure or mock)");
+            return None;
+        }
+    };
+
+    let default_base = match provider {
+        ProviderKind::OpenAi => Some("https://api.openai.com/v1"),
+        ProviderKind::Ollama => Some("http://localhost:11434"),
+        _ => None,
+    };
+    let mut base_url = String::new();
+    match (fields.get("base_url"), provider) {
+        (Some((_, p)), ProviderKind::Mock) => walk.error(&p, "the mock provider makes no network calls; remove `base_url`"),
+        (Some((v, p)), _) => {
+            if let Some(text) = walk.text(v, &p) {
+                note_unset(&text, &p);
+                if text.unset.is_empty() {
+                    match check_base_url(&text.value) {
+                        Ok(url) => base_url = url,
+                        Err(message) => walk.error(&p, message),
+                    }
+                }
+            }
+        }
+        (None, ProviderKind::Mock) => {}
+        (None, _) => match default_base {
+            Some(url) => base_url = url.to_owned(),
+            None => walk.error(
+                &path.key("base_url"),
+                format!("missing: provider {} needs the server's address, e.g. http://localhost:8000/v1", provider.as_str()),
+            ),
+        },
+    }
+
+    let mut api_key = None;
+    if let Some((v, p)) = fields.get("api_key") {
+        if provider == ProviderKind::Mock {
+            walk.error(&p, "the mock provider takes no key; remove `api_key`");
+        } else if let Some(text) = walk.text(v, &p) {
+            note_unset(&text, &p);
+            if text.unset.is_empty() {
+                if text.value.is_empty() {
+                    walk.warn(&p, "is empty; no key will be sent");
+                } else {
+                    api_key = Some(Secret::new(text.value));
+                }
+            }
+        }
+    } else if matches!(provider, ProviderKind::OpenAi | ProviderKind::Azure) {
+        walk.error(
+            &path.key("api_key"),
+            format!(
+                "missing: provider {} needs a key, e.g. api_key: \"${{{}}}\"",
+                provider.as_str(),
+                if provider == ProviderKind::OpenAi {
+                    "OPENAI_API_KEY"
+                } else {
+                    "AZURE_OPENAI_API_KEY"
+                }
+            ),
+        );
+    }
+
+    let mut api_version = None;
+    match (fields.get("api_version"), provider) {
+        (Some((v, p)), ProviderKind::Azure) => {
+            if let Some(text) = walk.text(v, &p) {
+                note_unset(&text, &p);
+                api_version = Some(text.value);
+            }
+        }
+        (Some((_, p)), _) => walk.error(&p, "only Azure upstreams take an `api_version`"),
+        (None, ProviderKind::Azure) => api_version = Some(DEFAULT_AZURE_API_VERSION.to_owned()),
+        (None, _) => {}
+    }
+
+    let mut headers = Vec::new();
+    if let Some((v, p)) = fields.get("headers") {
+        for (header, value) in walk.named(v, &p) {
+            let hp = p.key(&header);
+            if http::HeaderName::from_bytes(header.as_bytes()).is_err() {
+                walk.error(&hp, "is not a valid header name");
+                continue;
+            }
+            if let Some(text) = walk.text(value, &hp) {
+                note_unset(&text, &hp);
+                if http::HeaderValue::from_str(&text.value).is_err() {
+                    walk.error(&hp, "is not a valid header value (control characters?)");
+                } else {
+                    headers.push((header.to_ascii_lowercase(), text.value));
+                }
+            }
+        }
+    }
+
+    let mut timeouts = Timeouts {
+        connect: DEFAULT_CONNECT_TIMEOUT,
+        first_byte: DEFAULT_FIRST_BYTE_TIMEOUT,
+    };
+    if let Some((v, p)) = fields.get("timeouts") {
+        if let Some(t) = walk.fields(v, &p, &["connect", "first_byte"]) {
+            if let Some(d) = t.get("connect").and_then(|(v, p)| walk.duration(v, &p)) {
+                timeouts.connect = d;
+            }
+            if let Some(d) = t.get("first_byte").and_then(|(v, p)| walk.duration(v, &p)) {
+                timeouts.first_byte = d;
+            }
+        }
+    }
+
+    let local = matches!(provider, ProviderKind::Ollama | ProviderKind::Compatible);
+    let mut health_check = HealthCheck {
+        interval: local.then_some(DEFAULT_HEALTH_INTERVAL),
+        path: None,
+    };
+    if let Some((v, p)) = fields.get("health_check") {
+        match v {
+            Value::Bool(false) => health_check.interval = None,
+            Value::Bool(true) => health_check.interval = Some(DEFAULT_HEALTH_INTERVAL),
+            _ => {
+                if let Some(h) = walk.fields(v, &p, &["interval", "path"]) {
+                    health_check.interval = Some(DEFAULT_HEALTH_INTERVAL);
+                    if let Some(d) = h.get("interval").and_then(|(v, p)| walk.duration(v, &p)) {
+                        health_check.interval = Some(d);
+                    }
+                    if let Some((v, p)) = h.get("path") {
+                        if let Some(path) = walk.strict_text(v, &p) {
+                            if path.starts_with('/') {
+                                health_check.path = Some(path);
+                            } else {
+                                walk.error(&p, "must start with `/`");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if provider == ProviderKind::Mock && health_check.interval.is_some() {
+            walk.error(&p, "the mock provider is always up; remove `health_check`");
+        }
+    }
+
+    let mut mock = MockConfig {
+        reply: None,
+        first_token_delay: Duration::ZERO,
+        token_delay: Duration::ZERO,
+    };
+    if let Some((v, p)) = fields.get("mock") {
+        if provider != ProviderKind::Mock {
+            walk.error(&p, "only `provider: mock` upstreams take `mock` settings");
+        } else if let Some(m) = walk.fields(v, &p, &["reply", "first_token_delay", "token_delay"]) {
+            mock.reply = m.get("reply").and_then(|(v, p)| walk.strict_text(v, &p));
+            if let Some(d) = m
+                .get("first_token_delay")
+                .and_then(|(v, p)| walk.duration(v, &p))
+            {
+                mock.first_token_delay = d;
+            }
+            if let Some(d) = m.get("token_delay").and_then(|(v, p)| walk.duration(v, &p)) {
+                mock.token_delay = d;
+            }
+        }
+    }
+
+    Some(UpstreamConfig {
+        name,
+        provider,
+        base_url,
+        api_key,
+        api_version,
+        headers,
+        timeouts,
+        health_check,
+        mock,
+        unresolved,
+        path,
+    })
+}
+
+/// Checks an upstream address: `http(s)://host[:port][/path]`, no query.
+fn check_base_url(text: &str) -> Result<String, String> {
+    let trimmed = text.trim().trim_end_matches('/');
+    let uri: http::Uri = trimmed
+        .parse()
+        .map_err(|_| format!("{text:?} is not a URL (write e.g. http://localhost:11434)"))?;
+    match uri.scheme_str() {
+        Some("http") | Some("https") => {}
+        _ => return Err(format!("{text:?} must start with http:// or https://")),
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(format!("{text:?} has no host"));
+    }
+    if uri.query().is_some() {
+        return Err(format!("{text:?} must not have a query string"));
+    }
+    Ok(trimmed.to_owned())
+}
+
+fn read_model(
+    walk: &mut Walk<'_>,
+    name: String,
+    value: &Value,
+    path: KeyPath,
+) -> Option<ModelConfig> {
+    if name.is_empty() {
+        walk.error(&path, "model names must not be empty");
+        return None;
+    }
+    let fields = walk.fields(value, &path, MODEL_KEYS)?;
+    let mut targets = Vec::new();
+    match fields.get("targets") {
+        Some((v, p)) => {
+            let items = walk.list(v, &p);
+            if items.is_empty() && matches!(v, Value::Sequence(_)) {
+                walk.error(&p, "is empty: give the model at least one target");
+            }
+            for (v, p) in items {
+                if let Some(t) = read_target(walk, v, p) {
+                    targets.push(t);
+                }
+            }
+        }
+        None => walk.error(
+            &path.key("targets"),
+            "missing: give the model at least one target, e.g. targets: [{ upstream: openai }]",
+        ),
+    }
+    let fallbacks = match fields.get("fallbacks") {
+        Some((v, p)) => walk.strings(v, &p),
+        None => Vec::new(),
+    };
+    Some(ModelConfig {
+        name,
+        targets,
+        fallbacks,
+        path,
+    })
+}
+
+fn read_target(walk: &mut Walk<'_>, value: &Value, path: KeyPath) -> Option<TargetConfig> {
+    // `- openai` is shorthand for `- { upstream: openai }`.
+    if let Value::String(_) = value {
+        let upstream = walk.strict_text(value, &path)?;
+        return Some(TargetConfig {
+            upstream,
+            model: None,
+            deployment: None,
+            weight: 1,
+            path,
+        });
+    }
+    let fields = walk.fields(value, &path, TARGET_KEYS)?;
+    let upstream = match fields.get("upstream") {
+        Some((v, p)) => walk.strict_text(v, &p)?,
+        None => {
+            walk.error(
+                &path.key("upstream"),
+                "missing: name the upstream that serves this target",
+            );
+            return None;
+        }
+    };
+    let model = fields
+        .get("model")
+        .and_then(|(v, p)| walk.strict_text(v, &p));
+    let deployment = fields
+        .get("deployment")
+        .and_then(|(v, p)| walk.strict_text(v, &p));
+    let weight = fields
+        .get("weight")
+        .and_then(|(v, p)| walk.number(v, &p, 0..=1_000_000))
+        .map(|w| w as u32)
+        .unwrap_or(1);
+    Some(TargetConfig {
+        upstream,
+        model,
+        deployment,
+        weight,
+        path,
+    })
+}

@@ -1,0 +1,70 @@
+//! One attempt: build the upstream request, send it within the first-byte
+//! deadline, and turn transport failures into [`AttemptError`]s.
+
+use http::{header, Request, Response};
+use hyper::body::Incoming;
+
+use super::body::{RequestBody, ResponseBody};
+use super::headers;
+use super::{AttemptError, Outbound};
+use crate::gateway::inspect::splice_model;
+use crate::routing::{Target, Upstream};
+
+/// Sends `out` to `target`.
+pub(super) async fn send(
+    out: &Outbound<'_>,
+    target: &Target,
+) -> Result<Response<Incoming>, AttemptError> {
+    let upstream = &target.upstream;
+    let transport = |detail: String| AttemptError::Transport {
+        upstream: upstream.name.clone(),
+        address: upstream.base_url.clone(),
+        detail,
+    };
+    let (Some(client), Some(uri)) = (&upstream.client, target.url(out.endpoint)) else {
+        return Err(transport("no client for this upstream".into()));
+    };
+    // Only the model name changes; every other byte goes up as the client sent it.
+    let body =
+        RequestBody::new(splice_model(out.body, out.inspected, &target.upstream_model).parts);
+    let mut request = Request::post(uri.clone())
+        .body(body)
+        .map_err(|e| transport(e.to_string()))?;
+    headers::upstream_request(out.headers, upstream, out.request_id, request.headers_mut());
+    let sent = tokio::time::timeout(upstream.timeouts.first_byte, client.request(request)).await;
+    match sent {
+        Ok(Ok(response)) => Ok(response),
+        Ok(Err(err)) if err.is_connect() => Err(AttemptError::Connect {
+            upstream: upstream.name.clone(),
+            address: upstream.base_url.clone(),
+            detail: super::describe_client_error(&err),
+        }),
+        Ok(Err(err)) => Err(transport(super::describe_client_error(&err))),
+        Err(_) => Err(AttemptError::FirstByteTimeout {
+            upstream: upstream.name.clone(),
+            address: upstream.base_url.clone(),
+            after: upstream.timeouts.first_byte,
+        }),
+    }
+}
+
+/// The upstream's response as the client's: same status, headers minus
+/// hop-by-hop, body passed through untouched.
+pub(super) fn pass_through(
+    response: Response<Incoming>,
+    upstream: &Upstream,
+) -> Response<ResponseBody> {
+    let (mut parts, body) = response.into_parts();
+    headers::downstream_response(&mut parts.headers);
+    let sse = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    if sse {
+        // An error event may be appended if the stream breaks, so the length
+        // can no longer be promised.
+        parts.headers.remove(header::CONTENT_LENGTH);
+    }
+    Response::from_parts(parts, ResponseBody::upstream(body, sse, &upstream.name))
+}

@@ -1,0 +1,163 @@
+//! `(method, path)` → handler, and what every response gets on its way out:
+//! `x-request-id`, CORS headers and the access-log record.
+
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::{header, HeaderValue, Method, Request, Response};
+use hyper::body::Incoming;
+
+use super::error::GatewayError;
+use super::{auth, cors, models, proxy, status};
+use crate::forward::body::ResponseBody;
+use crate::providers::Endpoint;
+use crate::state::AppState;
+use crate::telemetry::access_log::AccessRecord;
+
+const X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
+/// A caller's request id longer than this is replaced by ours (it is echoed
+/// into logs and headers, so it must stay small).
+const MAX_REQUEST_ID_LEN: usize = 128;
+
+/// What a path is, independent of method.
+enum Route {
+    Model(Endpoint),
+    ModelList,
+    ModelGet(String),
+    Health,
+    Ready,
+    Status,
+}
+
+fn route(path: &str) -> Option<Route> {
+    let bare = path
+        .strip_prefix("/v1")
+        .filter(|p| p.starts_with('/'))
+        .unwrap_or(path);
+    Some(match bare {
+        "/chat/completions" => Route::Model(Endpoint::ChatCompletions),
+        "/completions" => Route::Model(Endpoint::Completions),
+        "/embeddings" => Route::Model(Endpoint::Embeddings),
+        "/responses" => Route::Model(Endpoint::Responses),
+        "/models" => Route::ModelList,
+        _ if bare.starts_with("/models/") && bare.len() > "/models/".len() => {
+            Route::ModelGet(bare["/models/".len()..].to_owned())
+        }
+        _ if path == "/health" || path == "/healthz" => Route::Health,
+        _ if path == "/health/ready" || path == "/readyz" => Route::Ready,
+        _ if path == "/status" => Route::Status,
+        _ => return None,
+    })
+}
+
+/// Serves one request. Never fails: every error is an OpenAI-format answer.
+pub async fn handle(
+    state: Arc<AppState>,
+    request: Request<Incoming>,
+) -> Result<Response<ResponseBody>, Infallible> {
+    let started = Instant::now();
+    let request_id = request_id(request.headers());
+    let table = state.table.load_full();
+    let origin = request.headers().get(header::ORIGIN).cloned();
+    let mut record = Box::new(AccessRecord::new(
+        request_id.clone(),
+        request.method().clone(),
+        request.uri().path().to_owned(),
+        started,
+    ));
+
+    let mut response = if cors::is_preflight(request.method(), request.headers()) {
+        cors::preflight(&table.cors, request.headers())
+    } else {
+        serve(&table, request, &request_id, &mut record)
+            .await
+            .unwrap_or_else(GatewayError::into_response)
+    };
+
+    let headers = response.headers_mut();
+    cors::apply(&table.cors, origin.as_ref(), headers);
+    if let Ok(id) = HeaderValue::from_str(&request_id) {
+        headers.insert(X_REQUEST_ID, id);
+    }
+    record.status = response.status().as_u16();
+    record.header_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
+    Ok(response.map(|body| body.with_record(record)))
+}
+
+async fn serve(
+    table: &Arc<crate::routing::Table>,
+    request: Request<Incoming>,
+    request_id: &str,
+    record: &mut AccessRecord,
+) -> Result<Response<ResponseBody>, GatewayError> {
+    let path = request.uri().path();
+    let method = request.method();
+    let Some(route) = route(path) else {
+        return Err(GatewayError::UnknownPath {
+            method: method.to_string(),
+            path: path.to_owned(),
+        });
+    };
+    let allow = match route {
+        Route::Model(_) => "POST",
+        _ => "GET, HEAD",
+    };
+    let method_ok = match route {
+        Route::Model(_) => method == Method::POST,
+        _ => method == Method::GET || method == Method::HEAD,
+    };
+    if !method_ok {
+        return Err(GatewayError::MethodNotAllowed {
+            method: method.to_string(),
+            path: path.to_owned(),
+            allow,
+        });
+    }
+    match route {
+        Route::Health => Ok(status::live()),
+        Route::Ready => Ok(status::ready(table, false)),
+        Route::Status => {
+            auth::authenticate(request.headers(), &table.auth_keys)?;
+            Ok(status::ready(table, true))
+        }
+        Route::ModelList => {
+            auth::authenticate(request.headers(), &table.auth_keys)?;
+            Ok(models::list(table))
+        }
+        Route::ModelGet(id) => {
+            auth::authenticate(request.headers(), &table.auth_keys)?;
+            models::get(table, &id)
+        }
+        Route::Model(endpoint) => {
+            auth::authenticate(request.headers(), &table.auth_keys)?;
+            proxy::proxy(table, endpoint, request, request_id, record).await
+        }
+    }
+}
+
+static NEXT_REQUEST: AtomicU64 = AtomicU64::new(0);
+
+/// The caller's `x-request-id` when it is sane, else a new one.
+fn request_id(headers: &http::HeaderMap) -> String {
+    if let Some(id) = headers.get(X_REQUEST_ID).and_then(|v| v.to_str().ok()) {
+        if !id.is_empty()
+            && id.len() <= MAX_REQUEST_ID_LEN
+            && id.bytes().all(|b| b.is_ascii_graphic())
+        {
+            return id.to_owned();
+        }
+    }
+    // Unique per process and unlikely to repeat across restarts: start time
+    // in the high bits, a counter in the low bits.
+    static EPOCH: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let epoch = *EPOCH.get_or_init(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_micros() as u64)
+            .unwrap_or(0)
+    });
+    let n = NEXT_REQUEST.fetch_add(1, Ordering::Relaxed);
+    format!("req_{epoch:x}{n:08x}")
+}

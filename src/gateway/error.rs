@@ -1,0 +1,211 @@
+//! Every error Switchyard itself answers, rendered in OpenAI's error format.
+//!
+//! This is the only place that turns an error into a status and a body:
+//! one exhaustive `match`, so a new variant does not compile until someone
+//! picks its status, `type` and `code`. Messages are for the client: a
+//! sentence, names in backticks, and the next step. They never carry a key.
+
+use http::{header, HeaderValue, Response, StatusCode};
+use serde_json::json;
+
+use super::inspect::InspectError;
+use crate::forward::body::ResponseBody;
+use crate::forward::AttemptError;
+use crate::providers::mock::MockError;
+
+/// An error answered by the gateway.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// The body is not the JSON object we need.
+    #[error(transparent)]
+    Inspect(#[from] InspectError),
+    /// No `model` in the body.
+    #[error("missing model")]
+    MissingModel,
+    /// The body is over `server.max_body_bytes`.
+    #[error("body too large")]
+    BodyTooLarge {
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// The body could not be read (client disconnected, bad framing).
+    #[error("cannot read body: {0}")]
+    BodyRead(String),
+    /// No or wrong router key.
+    #[error("unauthorized")]
+    Unauthorized {
+        /// Whether a key was sent at all.
+        key_sent: bool,
+    },
+    /// The model is not in the table.
+    #[error("model not found")]
+    ModelNotFound {
+        /// What the client asked for.
+        model: String,
+        /// A few names that exist.
+        available: Vec<String>,
+    },
+    /// No route for this path.
+    #[error("unknown path")]
+    UnknownPath {
+        /// Method used.
+        method: String,
+        /// Path used.
+        path: String,
+    },
+    /// The path exists but not for this method.
+    #[error("method not allowed")]
+    MethodNotAllowed {
+        /// Method used.
+        method: String,
+        /// Path used.
+        path: String,
+        /// Allowed methods, for the `Allow` header.
+        allow: &'static str,
+    },
+    /// Every attempt failed before a response.
+    #[error("upstream failed")]
+    Upstream {
+        /// The model asked for.
+        model: String,
+        /// Every failed attempt, in order (never empty).
+        failures: Vec<AttemptError>,
+    },
+    /// The mock provider refused the request.
+    #[error(transparent)]
+    Mock(#[from] MockError),
+}
+
+impl GatewayError {
+    /// Status, OpenAI `type`, `param`, `code` and message.
+    fn parts(
+        &self,
+    ) -> (
+        StatusCode,
+        &'static str,
+        Option<&'static str>,
+        &'static str,
+        String,
+    ) {
+        use GatewayError as E;
+        const INVALID: &str = "invalid_request_error";
+        match self {
+            E::Inspect(err @ InspectError::ModelNotString { .. }) => (
+                StatusCode::BAD_REQUEST, INVALID, Some("model"), "invalid_type",
+                format!("{err}. Send the model name as a string, e.g. \"model\": \"gpt-4o-mini\"."),
+            ),
+            E::Inspect(err @ InspectError::StreamNotBool { .. }) => (
+                StatusCode::BAD_REQUEST, INVALID, Some("stream"), "invalid_type",
+                format!("{err}. Send \"stream\": true or false."),
+            ),
+            E::Inspect(err) => (
+                StatusCode::BAD_REQUEST, INVALID, None, "invalid_json",
+                format!("{err}. Send a JSON object with `Content-Type: application/json`."),
+            ),
+            E::MissingModel => (
+                StatusCode::BAD_REQUEST, INVALID, Some("model"), "missing_required_parameter",
+                "You must provide a model parameter: the request body has no `model` field. See `GET /v1/models` for the names this router serves.".into(),
+            ),
+            E::BodyTooLarge { limit } => (
+                StatusCode::PAYLOAD_TOO_LARGE, INVALID, None, "request_too_large",
+                format!("The request body is larger than this router accepts ({limit} bytes, `server.max_body_bytes`). Send a smaller request, or ask the operator to raise the limit."),
+            ),
+            E::BodyRead(detail) => (
+                StatusCode::BAD_REQUEST, INVALID, None, "invalid_body",
+                format!("The request body could not be read: {detail}."),
+            ),
+            E::Unauthorized { key_sent: false } => (
+                StatusCode::UNAUTHORIZED, INVALID, None, "invalid_api_key",
+                "This router requires an API key. Send it as `Authorization: Bearer <key>` (the OpenAI SDKs do this with `api_key`).".into(),
+            ),
+            E::Unauthorized { key_sent: true } => (
+                StatusCode::UNAUTHORIZED, INVALID, None, "invalid_api_key",
+                "The API key is not one of this router's keys. Check the key you configured as `api_key` (or OPENAI_API_KEY) in your client.".into(),
+            ),
+            E::ModelNotFound { model, available } => {
+                let names: Vec<String> = available.iter().map(|n| format!("`{n}`")).collect();
+                let listing = if names.is_empty() {
+                    "This router serves no models.".to_owned()
+                } else {
+                    format!("Available models include {}; `GET /v1/models` lists them all.", names.join(", "))
+                };
+                (
+                    StatusCode::NOT_FOUND, INVALID, Some("model"), "model_not_found",
+                    format!("The model `{model}` does not exist on this router. {listing}"),
+                )
+            }
+            E::UnknownPath { method, path } => (
+                StatusCode::NOT_FOUND, INVALID, None, "unknown_url",
+                format!("Invalid URL ({method} {path}). This router serves /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/responses, /v1/models, /health and /status."),
+            ),
+            E::MethodNotAllowed { method, path, allow } => (
+                StatusCode::METHOD_NOT_ALLOWED, INVALID, None, "method_not_allowed",
+                format!("{method} is not allowed on {path}; use {allow}."),
+            ),
+            E::Upstream { model, failures } => {
+                let last = failures.last().expect("an upstream error has at least one failure");
+                let (status, code) = match last {
+                    AttemptError::Connect { .. } | AttemptError::Transport { .. } => (StatusCode::BAD_GATEWAY, "upstream_unreachable"),
+                    AttemptError::FirstByteTimeout { .. } => (StatusCode::GATEWAY_TIMEOUT, "upstream_timeout"),
+                    AttemptError::NotConfigured { .. } => (StatusCode::SERVICE_UNAVAILABLE, "upstream_not_configured"),
+                };
+                let advice = match last {
+                    AttemptError::NotConfigured { var, .. } => format!(" Set {var} in Switchyard's environment and restart it."),
+                    AttemptError::Connect { .. } => " Check that the upstream is running and reachable from Switchyard.".to_owned(),
+                    AttemptError::FirstByteTimeout { .. } => " The upstream may be overloaded or still loading the model; retry later or raise the timeout.".to_owned(),
+                    AttemptError::Transport { .. } => " Retry the request.".to_owned(),
+                };
+                let causes = if failures.len() == 1 {
+                    format!("{last}")
+                } else {
+                    let listed: Vec<String> = failures.iter().enumerate().map(|(i, f)| format!("({}) {f}", i + 1)).collect();
+                    format!("{} attempts failed: {}", failures.len(), listed.join("; "))
+                };
+                (
+                    status, "upstream_error", None, code,
+                    format!("The model `{model}` could not be served: {causes}.{advice}"),
+                )
+            }
+            E::Mock(err) => (
+                StatusCode::BAD_REQUEST, INVALID, None, "unsupported_by_mock",
+                format!("{}.", capitalize(&err.to_string())),
+            ),
+        }
+    }
+
+    /// The OpenAI-format response.
+    pub fn into_response(self) -> Response<ResponseBody> {
+        let (status, kind, param, code, message) = self.parts();
+        let body =
+            json!({"error": {"message": message, "type": kind, "param": param, "code": code}});
+        let mut response = Response::new(ResponseBody::full(body.to_string()));
+        *response.status_mut() = status;
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        match &self {
+            GatewayError::MethodNotAllowed { allow, .. } => {
+                headers.insert(header::ALLOW, HeaderValue::from_static(allow));
+            }
+            // A missing variable will not appear by retrying: tell the SDK
+            // not to spend its retries (it honours `x-should-retry`).
+            GatewayError::Upstream { failures, .. }
+                if matches!(failures.last(), Some(AttemptError::NotConfigured { .. })) =>
+            {
+                headers.insert("x-should-retry", HeaderValue::from_static("false"));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+fn capitalize(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}

@@ -1,0 +1,93 @@
+//! The model endpoints: read the body (bounded), find `model` and `stream`
+//! without parsing the whole body, resolve the model, hand over to `forward`.
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Request, Response};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use hyper::body::Incoming;
+
+use super::error::GatewayError;
+use super::inspect::inspect;
+use crate::forward::body::ResponseBody;
+use crate::forward::{self, Outbound};
+use crate::providers::Endpoint;
+use crate::routing::Table;
+use crate::telemetry::access_log::AccessRecord;
+
+const X_TARGET: http::HeaderName = http::HeaderName::from_static("x-switchyard-target");
+const X_ATTEMPTS: http::HeaderName = http::HeaderName::from_static("x-switchyard-attempts");
+
+/// Serves one model request.
+pub(super) async fn proxy(
+    table: &Table,
+    endpoint: Endpoint,
+    request: Request<Incoming>,
+    request_id: &str,
+    record: &mut AccessRecord,
+) -> Result<Response<ResponseBody>, GatewayError> {
+    let (parts, body) = request.into_parts();
+    let body = read_body(&parts.headers, body, table.max_body_bytes).await?;
+    let inspected = inspect(&body)?;
+    let name = inspected
+        .model
+        .as_deref()
+        .ok_or(GatewayError::MissingModel)?;
+    record.model = Some(name.to_owned());
+    let model = table
+        .model(name)
+        .ok_or_else(|| GatewayError::ModelNotFound {
+            model: name.to_owned(),
+            available: table
+                .some_model_names(5)
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+        })?;
+    let outbound = Outbound {
+        model,
+        endpoint,
+        body: &body,
+        inspected: &inspected,
+        headers: &parts.headers,
+        request_id,
+    };
+    match forward::forward(outbound).await {
+        Ok((mut response, served)) => {
+            let headers = response.headers_mut();
+            if let Ok(target) = HeaderValue::from_str(&served.target) {
+                headers.insert(X_TARGET, target);
+            }
+            headers.insert(X_ATTEMPTS, HeaderValue::from(served.attempts));
+            record.target = Some(served.target);
+            record.attempts = served.attempts;
+            Ok(response)
+        }
+        Err((error, attempts)) => {
+            record.attempts = attempts;
+            Err(error)
+        }
+    }
+}
+
+/// Reads the whole body, refusing more than `limit` bytes. A declared
+/// `Content-Length` over the limit is refused before reading anything.
+async fn read_body(
+    headers: &http::HeaderMap,
+    body: Incoming,
+    limit: u64,
+) -> Result<Bytes, GatewayError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(GatewayError::BodyTooLarge { limit });
+    }
+    match Limited::new(body, limit as usize).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(err) if err.downcast_ref::<LengthLimitError>().is_some() => {
+            Err(GatewayError::BodyTooLarge { limit })
+        }
+        Err(err) => Err(GatewayError::BodyRead(err.to_string())),
+    }
+}

@@ -1,0 +1,104 @@
+//! `/health` (liveness), `/health/ready` (readiness) and `/status` (the
+//! operator's view: every upstream with its last known state, every model
+//! with its targets).
+//!
+//! Readiness is 200 when at least one model has a target that is not known
+//! to be down or disabled; 503 otherwise. `/health/ready` shows names and
+//! states only; `/status` (behind the router key, when keys are set) adds
+//! addresses and the last error. Neither ever shows a credential.
+
+use std::time::UNIX_EPOCH;
+
+use http::{Response, StatusCode};
+use serde_json::{json, Value};
+
+use super::models::json_response;
+use crate::forward::body::ResponseBody;
+use crate::routing::{Table, Upstream};
+use crate::upstream::Health;
+
+/// `GET /health`: the process is up.
+pub(super) fn live() -> Response<ResponseBody> {
+    json_response(&json!({"status": "ok"}))
+}
+
+fn state_name(upstream: &Upstream) -> &'static str {
+    if upstream.unresolved.is_some() {
+        "disabled"
+    } else if upstream.mock.is_some() {
+        "up"
+    } else {
+        upstream.state.view().health.as_str()
+    }
+}
+
+fn usable(upstream: &Upstream) -> bool {
+    upstream.unresolved.is_none()
+        && (upstream.mock.is_some() || upstream.state.view().health != Health::Down)
+}
+
+/// `GET /health/ready` (`detail = false`) and `GET /status` (`detail = true`).
+pub(super) fn ready(table: &Table, detail: bool) -> Response<ResponseBody> {
+    let upstreams: Vec<Value> = table
+        .upstreams
+        .iter()
+        .map(|u| {
+            let view = u.state.view();
+            let mut entry = json!({
+                "name": u.name,
+                "provider": u.kind.as_str(),
+                "state": state_name(u),
+            });
+            if let Some(unresolved) = &u.unresolved {
+                entry["reason"] = json!(format!(
+                    "environment variable {} is not set",
+                    unresolved.var
+                ));
+            }
+            if detail {
+                entry["address"] = json!(if u.base_url.is_empty() {
+                    "built in"
+                } else {
+                    u.base_url.as_str()
+                });
+                entry["health_check"] = json!(u.health_check.is_some());
+                entry["last_error"] = json!(view.last_error);
+                entry["observed_at_ms"] = json!(view.observed_at_ms);
+            }
+            entry
+        })
+        .collect();
+    let models: Vec<Value> = table
+        .models
+        .iter()
+        .map(|m| {
+            let available = m
+                .targets
+                .iter()
+                .chain(m.fallbacks.iter().flat_map(|f| f.targets.iter()))
+                .any(|t| usable(&t.upstream));
+            json!({
+                "name": m.name,
+                "available": available,
+                "targets": m.targets.iter().map(|t| t.label.as_str()).collect::<Vec<_>>(),
+                "fallbacks": m.fallbacks.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let ready = models.iter().any(|m| m["available"] == json!(true));
+    let loaded_at = table
+        .loaded_at
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let mut response = json_response(&json!({
+        "status": if ready { "ready" } else { "unavailable" },
+        "config": {"generation": table.generation, "loaded_at": loaded_at},
+        "upstreams": upstreams,
+        "models": models,
+    }));
+    if !ready {
+        *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    }
+    response
+}

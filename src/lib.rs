@@ -1,0 +1,26 @@
+//! Switchyard: an OpenAI-compatible reverse proxy and model router.
+//!
+//! The modules follow the request path, in order:
+//!
+//! - [`server`]: accept connections (HTTP/1.1 and h2c), graceful shutdown.
+//! - [`gateway`]: dispatch by path, inspect the body, authenticate, answer errors.
+//! - [`routing`]: the compiled, immutable [`routing::Table`] and attempt plans.
+//! - [`providers`]: how each upstream kind is addressed and authenticated.
+//! - [`upstream`]: the pooled outbound client and per-upstream runtime state.
+//! - [`forward`]: send an attempt, classify it, stream the answer through.
+//! - [`config`]: `router.yaml`: parse, interpolate, validate, compile.
+//! - [`telemetry`]: logging setup.
+#![warn(missing_docs)]
+
+pub mod config;
+pub mod forward;
+pub mod gateway;
+pub mod providers;
+pub mod routing;
+pub mod server;
+pub mod telemetry;
+pub mod upstream;
+
+mod state;
+
+pub use server::{start, RunningServer, ServeOptions};

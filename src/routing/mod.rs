@@ -1,0 +1,11 @@
+//! The compiled, immutable model table and the attempt plans drawn from it.
+//!
+//! A request loads one [`Table`] snapshot at its start and uses it to the end;
+//! a reload builds a whole new table and swaps it in (see `config`).
+//! Next: `forward` walks the plan.
+
+mod plan;
+mod table;
+
+pub use plan::{plan, Plan};
+pub use table::{Cors, Model, Table, Target, Upstream};

@@ -1,0 +1,148 @@
+//! The compiled table: models, their targets and the upstreams behind them.
+//!
+//! Built only by `config::compile`; never mutated afterwards. Everything a
+//! request needs (URLs, credential headers, limits) is resolved here once,
+//! so the hot path does no formatting or lookups beyond one hash probe.
+//! Runtime state (health, pools) is referenced, not owned: it lives in the
+//! `upstream::Registry` and outlives the table.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use http::{HeaderMap, HeaderName, HeaderValue, Uri};
+
+use crate::config::{MockConfig, ProviderKind, Secret, Timeouts, Unresolved};
+use crate::providers::{Endpoint, Provider};
+use crate::upstream::{UpstreamClient, UpstreamState};
+
+/// One compiled `router.yaml`.
+pub struct Table {
+    /// Counts loads since start: 1 for the first table.
+    pub generation: u64,
+    /// When this table was compiled.
+    pub loaded_at: SystemTime,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: u64,
+    /// Router keys; empty means open.
+    pub auth_keys: Vec<Secret>,
+    /// CORS policy.
+    pub cors: Cors,
+    /// Models in file order (for `/v1/models`).
+    pub models: Vec<Arc<Model>>,
+    /// Upstreams in file order (for the status view).
+    pub upstreams: Vec<Arc<Upstream>>,
+    by_name: HashMap<String, Arc<Model>>,
+}
+
+impl Table {
+    /// Assembles a table; `config::compile` is the only caller.
+    pub(crate) fn new(
+        generation: u64,
+        max_body_bytes: u64,
+        auth_keys: Vec<Secret>,
+        cors: Cors,
+        models: Vec<Arc<Model>>,
+        upstreams: Vec<Arc<Upstream>>,
+    ) -> Table {
+        let by_name = models.iter().map(|m| (m.name.clone(), m.clone())).collect();
+        Table {
+            generation,
+            loaded_at: SystemTime::now(),
+            max_body_bytes,
+            auth_keys,
+            cors,
+            models,
+            upstreams,
+            by_name,
+        }
+    }
+
+    /// The model clients call `name`.
+    pub fn model(&self, name: &str) -> Option<&Arc<Model>> {
+        self.by_name.get(name)
+    }
+
+    /// Up to `n` model names, for "available models are …" messages.
+    pub fn some_model_names(&self, n: usize) -> Vec<&str> {
+        self.models
+            .iter()
+            .take(n)
+            .map(|m| m.name.as_str())
+            .collect()
+    }
+}
+
+/// Which browser origins may call the router.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cors {
+    /// No CORS headers at all.
+    Off,
+    /// `Access-Control-Allow-Origin: *`.
+    Any,
+    /// Only these exact origins (echoed back).
+    Origins(Vec<HeaderValue>),
+}
+
+/// A model clients can ask for.
+pub struct Model {
+    /// Its name.
+    pub name: String,
+    /// Where it can be served, in file order.
+    pub targets: Vec<Target>,
+    /// Models to try when every target failed, transitively resolved, in order,
+    /// each once, without this model.
+    pub fallbacks: Vec<Arc<Model>>,
+    /// Sum of target weights.
+    pub total_weight: u64,
+}
+
+/// One way of serving a model: an upstream plus the name it knows the model by.
+pub struct Target {
+    /// The upstream.
+    pub upstream: Arc<Upstream>,
+    /// The model name sent upstream (the body's `model`).
+    pub upstream_model: String,
+    /// Relative share of traffic.
+    pub weight: u32,
+    /// Upstream URL for each endpoint, indexed by [`Endpoint::index`]
+    /// (empty for the mock provider).
+    pub urls: Vec<Uri>,
+    /// `upstream/model`, for logs and headers.
+    pub label: String,
+}
+
+impl Target {
+    /// The upstream URL for `endpoint`.
+    pub fn url(&self, endpoint: Endpoint) -> Option<&Uri> {
+        self.urls.get(endpoint.index())
+    }
+}
+
+/// Where and how to connect: one entry of `upstreams:`, compiled.
+pub struct Upstream {
+    /// Its name.
+    pub name: String,
+    /// Its provider kind.
+    pub kind: ProviderKind,
+    /// Its address (empty for mock).
+    pub base_url: String,
+    /// How to address it (None for mock).
+    pub provider: Option<&'static dyn Provider>,
+    /// The credential header, ready to insert.
+    pub credential: Option<(HeaderName, HeaderValue)>,
+    /// Extra headers from `headers:`.
+    pub headers: HeaderMap,
+    /// Connect and first-byte timeouts.
+    pub timeouts: Timeouts,
+    /// Mock settings, for `provider: mock`.
+    pub mock: Option<MockConfig>,
+    /// Set when a `${VAR}` it needs is unset: the upstream is not used.
+    pub unresolved: Option<Unresolved>,
+    /// Health-check URL and interval, when active checks are on.
+    pub health_check: Option<(Uri, std::time::Duration)>,
+    /// Runtime state (survives reloads).
+    pub state: Arc<UpstreamState>,
+    /// The pooled client (None for mock).
+    pub client: Option<UpstreamClient>,
+}

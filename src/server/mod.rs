@@ -1,0 +1,122 @@
+//! Accepting connections and shutting down gracefully.
+//!
+//! [`start`] loads the config, binds, and serves until [`RunningServer::shutdown`]
+//! (or drop). Next: each request goes to `gateway::handle`.
+
+mod listen;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::{self, ConfigErrors};
+use crate::state::AppState;
+use crate::upstream::Registry;
+
+/// How to start a server.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// The `router.yaml` to serve.
+    pub config_path: PathBuf,
+    /// Overrides `server.listen`.
+    pub listen: Option<SocketAddr>,
+}
+
+/// Why a server did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The config has errors.
+    #[error("{0}")]
+    Config(#[from] ConfigErrors),
+    /// The address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A server that is accepting connections.
+pub struct RunningServer {
+    addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl RunningServer {
+    /// The bound address (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting, waits for in-flight requests up to the grace period.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+
+    /// Waits until the server stops (after [`RunningServer::shutdown`] from elsewhere).
+    pub async fn stopped(mut self) {
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+
+    /// A handle that can ask the server to stop.
+    pub fn stopper(&self) -> watch::Sender<bool> {
+        self.stop.clone()
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+/// Loads the config, binds the listener and starts serving in the background.
+///
+/// # Errors
+/// [`StartError`] when the config has errors or the address cannot be bound.
+pub async fn start(options: ServeOptions) -> Result<RunningServer, StartError> {
+    let registry = Arc::new(Registry::default());
+    let loaded = config::load_file(&options.config_path, &registry, 1)?;
+    for warning in &loaded.warnings {
+        tracing::warn!("{}: {warning}", options.config_path.display());
+    }
+    if loaded.table.auth_keys.is_empty() {
+        tracing::warn!("no router keys configured (server.auth.keys): anyone who can reach this port can use every model");
+    }
+    let addr = options.listen.unwrap_or(loaded.listen);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { addr, source })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| StartError::Bind { addr, source })?;
+    let grace: Duration = loaded.shutdown_grace;
+    tracing::info!(
+        %addr,
+        config = %options.config_path.display(),
+        models = loaded.table.models.len(),
+        upstreams = loaded.table.upstreams.len(),
+        "switchyard listening"
+    );
+    let state = Arc::new(AppState::new(loaded.table, registry));
+    let (stop, stopped) = watch::channel(false);
+    let task = tokio::spawn(listen::serve(listener, state, stopped, grace));
+    Ok(RunningServer {
+        addr,
+        stop,
+        task: Some(task),
+    })
+}

@@ -1,0 +1,8 @@
+//! Observing requests: logging setup and the access log.
+//!
+//! Never on the byte path: the access record only counts bytes as they pass.
+
+pub mod access_log;
+mod logging;
+
+pub use logging::{init_logging, LogFormat};

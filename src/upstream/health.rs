@@ -1,0 +1,84 @@
+//! Active health checks: a probe per upstream that has them on.
+//!
+//! Each probe sends `GET <health url>` every interval and records up/down in
+//! the upstream's runtime state, which the status view shows. Probes belong
+//! to the table that started them: installing a new table stops the old
+//! probes and starts new ones (the state they write survives).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{Method, Request};
+use tokio::task::JoinSet;
+
+use crate::forward::body::RequestBody;
+use crate::routing::{Table, Upstream};
+
+/// A probe never waits longer than this for an answer, whatever the interval.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Running probes; dropping this stops them.
+#[derive(Default)]
+pub struct Probes {
+    tasks: JoinSet<()>,
+}
+
+impl Probes {
+    /// Starts a probe for each upstream of `table` with active checks on.
+    pub fn start(table: &Table) -> Probes {
+        let mut tasks = JoinSet::new();
+        for upstream in &table.upstreams {
+            if upstream.unresolved.is_some() {
+                continue;
+            }
+            if let (Some((url, interval)), Some(client)) =
+                (&upstream.health_check, &upstream.client)
+            {
+                let (url, interval, client) = (url.clone(), *interval, client.clone());
+                let upstream = Arc::clone(upstream);
+                tasks.spawn(async move {
+                    loop {
+                        probe(&upstream, &client, &url).await;
+                        tokio::time::sleep(interval).await;
+                    }
+                });
+            }
+        }
+        Probes { tasks }
+    }
+
+    /// Number of running probes.
+    pub fn len(&self) -> usize {
+        self.tasks.len()
+    }
+
+    /// True when no probe runs.
+    pub fn is_empty(&self) -> bool {
+        self.tasks.is_empty()
+    }
+}
+
+async fn probe(upstream: &Upstream, client: &crate::upstream::UpstreamClient, url: &http::Uri) {
+    let mut request = Request::builder().method(Method::GET).uri(url.clone());
+    if let Some((name, value)) = &upstream.credential {
+        request = request.header(name, value);
+    }
+    let Ok(request) = request.body(RequestBody::empty()) else {
+        return;
+    };
+    match tokio::time::timeout(PROBE_TIMEOUT, client.request(request)).await {
+        Ok(Ok(response)) if response.status().is_success() => upstream.state.mark_up(),
+        Ok(Ok(response)) => upstream.state.mark_down(format!(
+            "health check GET {url} answered {}",
+            response.status()
+        )),
+        Ok(Err(err)) => upstream.state.mark_down(format!(
+            "health check GET {url} failed: {}",
+            crate::forward::describe_client_error(&err)
+        )),
+        Err(_) => upstream.state.mark_down(format!(
+            "health check GET {url} got no answer within {}s",
+            PROBE_TIMEOUT.as_secs()
+        )),
+    }
+}

@@ -1,0 +1,15 @@
+//! The outbound side: pooled clients and per-upstream runtime state.
+//!
+//! Everything here outlives a config table: a reload that keeps an upstream
+//! keeps its connection pool and its last known health (invariant 4).
+//! Next: `forward` sends attempts through these clients.
+
+mod client;
+mod health;
+mod registry;
+mod state;
+
+pub use client::UpstreamClient;
+pub use health::Probes;
+pub use registry::Registry;
+pub use state::{Health, StateView, UpstreamState};
