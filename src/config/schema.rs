@@ -397,9 +397,8 @@ fn read_upstream(
         } else if let Some(text) = walk.text(v, &p) {
             note_unset(&text, &p);
             if text.unset.is_empty() {
-                if text.value.is_empty() {
-                    walk.warn(&p, "is empty; no key will be sent");
-                } else {
+                // An empty key (e.g. `${VLLM_API_KEY:-}`) means "send none".
+                if !text.value.is_empty() {
                     api_key = Some(Secret::new(text.value));
                 }
             }
@@ -442,7 +441,9 @@ fn read_upstream(
             }
             if let Some(text) = walk.text(value, &hp) {
                 note_unset(&text, &hp);
-                if http::HeaderValue::from_str(&text.value).is_err() {
+                if text.value.is_empty() {
+                    // `${OPENAI_ORG_ID:-}` unset: leave the header out.
+                } else if http::HeaderValue::from_str(&text.value).is_err() {
                     walk.error(&hp, "is not a valid header value (control characters?)");
                 } else {
                     headers.push((header.to_ascii_lowercase(), text.value));

@@ -5,8 +5,10 @@
 
 pub mod client;
 pub mod mock_upstream;
+pub mod router;
 
 pub use client::{Reply, StreamReply};
+pub use router::{one_model, Router};
 pub use mock_upstream::{
     chat_chunks, chat_completion_json, openai_error, Behaviour, Gate, MockUpstream, Recorded,
 };
