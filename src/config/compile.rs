@@ -114,8 +114,14 @@ pub fn compile(
                         .collect::<Option<Vec<_>>>()?,
                     _ => Vec::new(),
                 };
+                let responses_model = if upstream.kind == ProviderKind::Azure {
+                    deployment.clone()
+                } else {
+                    upstream_model.clone()
+                };
                 Some(Target {
                     label: format!("{}/{}", upstream.name, upstream_model),
+                    responses_model,
                     upstream,
                     upstream_model,
                     weight: t.weight,
@@ -208,6 +214,7 @@ fn rebuild_targets(targets: &[Target]) -> Vec<Target> {
         .map(|t| Target {
             upstream: t.upstream.clone(),
             upstream_model: t.upstream_model.clone(),
+            responses_model: t.responses_model.clone(),
             weight: t.weight,
             urls: t.urls.clone(),
             label: t.label.clone(),

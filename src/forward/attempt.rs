@@ -25,8 +25,9 @@ pub(super) async fn send(
         return Err(transport("no client for this upstream".into()));
     };
     // Only the model name changes; every other byte goes up as the client sent it.
-    let body =
-        RequestBody::new(splice_model(out.body, out.inspected, &target.upstream_model).parts);
+    let body = RequestBody::new(
+        splice_model(out.body, out.inspected, target.body_model(out.endpoint)).parts,
+    );
     let mut request = Request::post(uri.clone())
         .body(body)
         .map_err(|e| transport(e.to_string()))?;

@@ -83,7 +83,19 @@ pub(super) fn upstream_request(
 }
 
 /// Filters the upstream response's headers in place for the client.
+///
+/// The upstream's own CORS headers are dropped: the router's CORS policy
+/// (`gateway::cors`) alone decides which browser origins get access, so an
+/// upstream answering `Access-Control-Allow-Origin: *` cannot open it.
 pub(super) fn downstream_response(headers: &mut HeaderMap) {
+    let cors: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| name.as_str().starts_with("access-control-"))
+        .cloned()
+        .collect();
+    for name in cors {
+        headers.remove(name);
+    }
     for name in connection_listed(headers) {
         headers.remove(name);
     }

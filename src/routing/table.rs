@@ -103,6 +103,9 @@ pub struct Target {
     pub upstream: Arc<Upstream>,
     /// The model name sent upstream (the body's `model`).
     pub upstream_model: String,
+    /// The body's `model` for `/v1/responses`: Azure's Responses API has no
+    /// deployment in its path and reads the deployment name from the body.
+    pub responses_model: String,
     /// Relative share of traffic.
     pub weight: u32,
     /// Upstream URL for each endpoint, indexed by [`Endpoint::index`]
@@ -113,6 +116,14 @@ pub struct Target {
 }
 
 impl Target {
+    /// The body's `model` for `endpoint`.
+    pub fn body_model(&self, endpoint: Endpoint) -> &str {
+        match endpoint {
+            Endpoint::Responses => &self.responses_model,
+            _ => &self.upstream_model,
+        }
+    }
+
     /// The upstream URL for `endpoint`.
     pub fn url(&self, endpoint: Endpoint) -> Option<&Uri> {
         self.urls.get(endpoint.index())

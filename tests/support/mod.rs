@@ -4,14 +4,15 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod client;
+pub mod extra;
 pub mod mock_upstream;
 pub mod router;
 
 pub use client::{Reply, StreamReply};
-pub use router::{one_model, Router};
 pub use mock_upstream::{
     chat_chunks, chat_completion_json, openai_error, Behaviour, Gate, MockUpstream, Recorded,
 };
+pub use router::{one_model, Router};
 
 /// Installs a tracing subscriber that writes through the test harness (shown
 /// only for failing tests). Filter from `RUST_LOG`, else

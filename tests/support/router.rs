@@ -32,7 +32,11 @@ impl Router {
         .await
         .unwrap_or_else(|e| panic!("router did not start: {e}"));
         let base = format!("http://{}", server.local_addr());
-        Router { server: Some(server), base, config }
+        Router {
+            server: Some(server),
+            base,
+            config,
+        }
     }
 
     /// `base` + `path`.
