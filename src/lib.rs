@@ -8,6 +8,7 @@
 //! - [`providers`]: how each upstream kind is addressed and authenticated.
 //! - [`upstream`]: the pooled outbound client and per-upstream runtime state.
 //! - [`forward`]: send an attempt, classify it, stream the answer through.
+//! - [`sse`]: a zero-copy SSE scanner that observes streams as they pass.
 //! - [`config`]: `router.yaml`: parse, interpolate, validate, compile.
 //! - [`telemetry`]: logging setup.
 #![warn(missing_docs)]
@@ -18,6 +19,7 @@ pub mod gateway;
 pub mod providers;
 pub mod routing;
 pub mod server;
+pub mod sse;
 pub mod telemetry;
 pub mod upstream;
 

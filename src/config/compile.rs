@@ -10,8 +10,12 @@ use super::keypath::KeyPath;
 use super::schema::{Config, ModelConfig, ProviderKind};
 use super::walk::Walk;
 use crate::providers::{self, Endpoint, TargetAddress};
-use crate::routing::{Cors, Model, Table, Target, Upstream};
-use crate::upstream::Registry;
+use std::sync::atomic::AtomicUsize;
+
+use crate::forward::StatusPolicy;
+use crate::routing::strategy::weighted_cycle;
+use crate::routing::{AttemptPolicy, Cors, Model, Table, Target, Upstream};
+use crate::upstream::{BreakerPolicy, Registry, TargetId};
 
 /// Builds the table. Problems that only show while compiling (a URL that
 /// does not parse once the deployment is spliced in) go to `walk`.
@@ -73,7 +77,6 @@ pub fn compile(
         upstreams.insert(u.name.as_str(), upstream.clone());
         upstream_list.push(upstream);
     }
-    registry.retain(&keep);
 
     // Models without fallbacks first, then resolve fallbacks by name.
     let api_versions: HashMap<&str, &str> = config
@@ -81,75 +84,137 @@ pub fn compile(
         .iter()
         .map(|u| (u.name.as_str(), u.api_version.as_deref().unwrap_or("")))
         .collect();
-    let mut bare: HashMap<&str, Model> = HashMap::new();
+    let breakers: HashMap<&str, BreakerPolicy> = config
+        .upstreams
+        .iter()
+        .map(|u| {
+            (
+                u.name.as_str(),
+                BreakerPolicy {
+                    failure_threshold: u.breaker.failures,
+                    cooldown: u.breaker.cooldown,
+                },
+            )
+        })
+        .collect();
+    let mut target_ids = Vec::new();
+    let mut bare: HashMap<&str, Arc<Model>> = HashMap::new();
     for m in &config.models {
-        let targets = m
-            .targets
-            .iter()
-            .filter_map(|t| {
-                let upstream = upstreams.get(t.upstream.as_str())?.clone();
-                let upstream_model = t.model.clone().unwrap_or_else(|| m.name.clone());
-                let deployment = t
-                    .deployment
-                    .clone()
-                    .unwrap_or_else(|| upstream_model.clone());
-                let urls = match upstream.provider {
-                    Some(p) if upstream.unresolved.is_none() => Endpoint::ALL
-                        .iter()
-                        .map(|e| {
-                            let url = p.url(
-                                &TargetAddress {
-                                    base_url: &upstream.base_url,
-                                    model: &upstream_model,
-                                    deployment: &deployment,
-                                    api_version: api_versions
-                                        .get(t.upstream.as_str())
-                                        .copied()
-                                        .unwrap_or(""),
-                                },
-                                *e,
-                            );
-                            parse_uri(walk, &t.path, &url)
-                        })
-                        .collect::<Option<Vec<_>>>()?,
-                    _ => Vec::new(),
-                };
-                let responses_model = if upstream.kind == ProviderKind::Azure {
-                    deployment.clone()
-                } else {
-                    upstream_model.clone()
-                };
-                Some(Target {
-                    label: format!("{}/{}", upstream.name, upstream_model),
-                    responses_model,
-                    upstream,
-                    upstream_model,
-                    weight: t.weight,
-                    urls,
+        let targets: Vec<Target> =
+            m.targets
+                .iter()
+                .filter_map(|t| {
+                    let upstream = upstreams.get(t.upstream.as_str())?.clone();
+                    let upstream_model = t.model.clone().unwrap_or_else(|| m.name.clone());
+                    let deployment = t
+                        .deployment
+                        .clone()
+                        .unwrap_or_else(|| upstream_model.clone());
+                    let urls = match upstream.provider {
+                        Some(p) if upstream.unresolved.is_none() => Endpoint::ALL
+                            .iter()
+                            .map(|e| {
+                                let url = p.url(
+                                    &TargetAddress {
+                                        base_url: &upstream.base_url,
+                                        model: &upstream_model,
+                                        deployment: &deployment,
+                                        api_version: api_versions
+                                            .get(t.upstream.as_str())
+                                            .copied()
+                                            .unwrap_or(""),
+                                    },
+                                    *e,
+                                );
+                                parse_uri(walk, &t.path, &url)
+                            })
+                            .collect::<Option<Vec<_>>>()?,
+                        _ => Vec::new(),
+                    };
+                    let responses_model = if upstream.kind == ProviderKind::Azure {
+                        deployment.clone()
+                    } else {
+                        upstream_model.clone()
+                    };
+                    let id = TargetId {
+                        upstream: upstream.name.clone(),
+                        base_url: upstream.base_url.clone(),
+                        model: upstream_model.clone(),
+                    };
+                    target_ids.push(id.clone());
+                    Some(Target {
+                        model: m.name.clone(),
+                        timeouts: m.timeouts.apply(upstream.timeouts),
+                        breaker: breakers.get(t.upstream.as_str()).copied().unwrap_or(
+                            BreakerPolicy {
+                                failure_threshold: 0,
+                                cooldown: std::time::Duration::ZERO,
+                            },
+                        ),
+                        state: registry.target(id),
+                        label: format!("{}/{}", upstream.name, upstream_model),
+                        responses_model,
+                        upstream,
+                        upstream_model,
+                        weight: t.weight,
+                        urls,
+                    })
                 })
-            })
-            .collect::<Vec<_>>();
-        let total_weight = targets.iter().map(|t| u64::from(t.weight)).sum();
+                .collect();
+        let weights: Vec<u32> = targets.iter().map(|t| t.weight).collect();
+        let mut statuses = StatusPolicy::default();
+        if let Some(retry_on) = &m.retry.on_status {
+            statuses.retry_on = retry_on.clone();
+        }
+        if let Some(fail_over) = &m.fail_over_on {
+            statuses.fail_over_on = fail_over.clone();
+        }
         bare.insert(
             m.name.as_str(),
-            Model {
+            Arc::new(Model {
                 name: m.name.clone(),
+                cycle: weighted_cycle(&weights),
                 targets,
                 fallbacks: Vec::new(),
-                total_weight,
-            },
+                context_window_fallbacks: Vec::new(),
+                strategy: m.strategy,
+                cursor: AtomicUsize::new(0),
+                policy: AttemptPolicy {
+                    statuses,
+                    retries: m.retry.attempts,
+                    backoff: m.retry.backoff,
+                    max_backoff: m.retry.max_backoff,
+                    max_attempts: m.max_attempts,
+                    deadline: m.deadline,
+                },
+            }),
         );
     }
-    let bare: HashMap<&str, Arc<Model>> = bare.into_iter().map(|(k, v)| (k, Arc::new(v))).collect();
     let by_name: HashMap<&str, &ModelConfig> =
         config.models.iter().map(|m| (m.name.as_str(), m)).collect();
+    // A model reached as a fallback brings its own targets; its fallbacks are
+    // already flattened into the chain.
     let models: Vec<Arc<Model>> = config
         .models
         .iter()
         .filter_map(|m| {
             let base = bare.get(m.name.as_str())?;
-            let chain = fallback_chain(&m.name, &by_name);
-            if chain.is_empty() {
+            let chain = fallback_chain(&m.name, &m.fallbacks, &by_name);
+            let context: Vec<Arc<Model>> = m
+                .context_window_fallbacks
+                .iter()
+                .flat_map(|(name, _)| {
+                    let mut names = vec![name.clone()];
+                    let first = by_name
+                        .get(name.as_str())
+                        .map(|m| m.fallbacks.as_slice())
+                        .unwrap_or(&[]);
+                    names.extend(fallback_chain(name, first, &by_name));
+                    names
+                })
+                .filter_map(|n| bare.get(n.as_str()).cloned())
+                .collect();
+            if chain.is_empty() && context.is_empty() {
                 return Some(base.clone());
             }
             Some(Arc::new(Model {
@@ -159,10 +224,17 @@ pub fn compile(
                     .iter()
                     .filter_map(|n| bare.get(n.as_str()).cloned())
                     .collect(),
-                total_weight: base.total_weight,
+                context_window_fallbacks: context,
+                strategy: base.strategy,
+                cycle: base.cycle.clone(),
+                cursor: AtomicUsize::new(0),
+                policy: base.policy.clone(),
             }))
         })
         .collect();
+    if walk.errors.is_empty() {
+        registry.retain(&keep, &target_ids);
+    }
 
     let cors = if config.server.cors_origins.iter().any(|o| o == "*") {
         Cors::Any
@@ -190,12 +262,13 @@ pub fn compile(
 
 /// Fallback models of `name`, depth-first in declared order, each once, never
 /// `name` itself; loops were already reported by `validate`.
-fn fallback_chain(name: &str, models: &HashMap<&str, &ModelConfig>) -> Vec<String> {
+fn fallback_chain(
+    name: &str,
+    first: &[(String, KeyPath)],
+    models: &HashMap<&str, &ModelConfig>,
+) -> Vec<String> {
     let mut chain: Vec<String> = Vec::new();
-    let mut stack: Vec<String> = models
-        .get(name)
-        .map(|m| m.fallbacks.iter().rev().map(|(f, _)| f.clone()).collect())
-        .unwrap_or_default();
+    let mut stack: Vec<String> = first.iter().rev().map(|(f, _)| f.clone()).collect();
     while let Some(next) = stack.pop() {
         if next == name || chain.contains(&next) || !models.contains_key(next.as_str()) {
             continue;
@@ -212,6 +285,10 @@ fn rebuild_targets(targets: &[Target]) -> Vec<Target> {
     targets
         .iter()
         .map(|t| Target {
+            model: t.model.clone(),
+            timeouts: t.timeouts,
+            breaker: t.breaker,
+            state: t.state.clone(),
             upstream: t.upstream.clone(),
             upstream_model: t.upstream_model.clone(),
             responses_model: t.responses_model.clone(),

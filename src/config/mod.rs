@@ -22,8 +22,8 @@ use std::time::Duration;
 pub use interpolate::{interpolate, InterpolateError, Interpolated};
 pub use keypath::KeyPath;
 pub use schema::{
-    HealthCheck, MockConfig, ProviderKind, Timeouts, Unresolved, DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_FIRST_BYTE_TIMEOUT, DEFAULT_LISTEN, DEFAULT_MAX_BODY_BYTES,
+    BreakerConfig, HealthCheck, MockConfig, ProviderKind, RetryConfig, Timeouts, Unresolved,
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_FIRST_BYTE_TIMEOUT, DEFAULT_LISTEN, DEFAULT_MAX_BODY_BYTES,
 };
 pub use secret::Secret;
 pub use units::format_duration;

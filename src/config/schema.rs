@@ -29,6 +29,35 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// sends its headers only when generation is finished, and a local model may
 /// first need to load, so this is long: 300 s, as the reference Ollama setup used.
 pub const DEFAULT_FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(300);
+/// Time from sending a streamed request to its first content event (the
+/// commit point). Covers a local model's load time, like `first_byte`.
+pub const DEFAULT_FIRST_TOKEN_TIMEOUT: Duration = Duration::from_secs(300);
+/// Longest silence between two chunks of a stream after it started. Token
+/// gaps are milliseconds; a minute of silence means the upstream is stuck.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Longest a whole request may take, stream included: 15 minutes fits a
+/// long local generation (4,000 tokens at 5 tokens/s is ~13 minutes).
+pub const DEFAULT_TOTAL_TIMEOUT: Duration = Duration::from_secs(900);
+/// Consecutive failures that open a target's circuit.
+pub const DEFAULT_BREAKER_FAILURES: u32 = 5;
+/// How long an open circuit skips its target before one probe request.
+pub const DEFAULT_BREAKER_COOLDOWN: Duration = Duration::from_secs(30);
+/// Same-target retries after a retryable status (429, 5xx). One: the OpenAI
+/// SDKs already retry twice, so more here multiplies upstream calls.
+pub const DEFAULT_RETRIES: u32 = 1;
+/// Base of the exponential backoff between same-target retries.
+pub const DEFAULT_BACKOFF: Duration = Duration::from_millis(250);
+/// Ceiling of one backoff sleep.
+pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(4);
+/// Attempts per request, retries included, across all targets and fallbacks.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 6;
+/// Time allowed to find an attempt that commits (the answer's own
+/// streaming time is bounded by `timeouts.total`, not this).
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(600);
+/// Hedge delay while the first target has no latency samples yet.
+pub const DEFAULT_HEDGE_DELAY: Duration = Duration::from_secs(2);
+/// Targets a `race` sends to at once by default.
+pub const DEFAULT_RACE_FANOUT: usize = 2;
 /// Interval of active health checks for local upstreams (Ollama, vLLM, …).
 pub const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_secs(15);
 /// Azure `api-version` used when the upstream does not set one: the newest
@@ -104,13 +133,80 @@ impl ProviderKind {
     }
 }
 
-/// `upstreams.<name>.timeouts`
+/// `upstreams.<name>.timeouts` (and `models.<name>.timeouts`, which
+/// override all but `connect`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Timeouts {
     /// TCP (and TLS) connect.
     pub connect: Duration,
     /// From sending the request to the response headers.
     pub first_byte: Duration,
+    /// From sending a streamed request to its first content event.
+    pub first_token: Duration,
+    /// Longest gap between chunks after the answer started.
+    pub idle: Duration,
+    /// Longest a whole request may take, streaming included.
+    pub total: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: DEFAULT_CONNECT_TIMEOUT,
+            first_byte: DEFAULT_FIRST_BYTE_TIMEOUT,
+            first_token: DEFAULT_FIRST_TOKEN_TIMEOUT,
+            idle: DEFAULT_IDLE_TIMEOUT,
+            total: DEFAULT_TOTAL_TIMEOUT,
+        }
+    }
+}
+
+/// `models.<name>.timeouts`: overrides of the upstream's timeouts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TimeoutOverrides {
+    /// Overrides `first_byte`.
+    pub first_byte: Option<Duration>,
+    /// Overrides `first_token`.
+    pub first_token: Option<Duration>,
+    /// Overrides `idle`.
+    pub idle: Option<Duration>,
+    /// Overrides `total`.
+    pub total: Option<Duration>,
+}
+
+impl TimeoutOverrides {
+    /// `base` with these overrides applied.
+    pub fn apply(&self, base: Timeouts) -> Timeouts {
+        Timeouts {
+            connect: base.connect,
+            first_byte: self.first_byte.unwrap_or(base.first_byte),
+            first_token: self.first_token.unwrap_or(base.first_token),
+            idle: self.idle.unwrap_or(base.idle),
+            total: self.total.unwrap_or(base.total),
+        }
+    }
+}
+
+/// `upstreams.<name>.circuit_breaker`
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BreakerConfig {
+    /// Consecutive failures that open the circuit (0 = never).
+    pub failures: u32,
+    /// How long it stays open before a probe.
+    pub cooldown: Duration,
+}
+
+/// `models.<name>.retry`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryConfig {
+    /// Same-target retries after a retryable status.
+    pub attempts: u32,
+    /// Backoff base.
+    pub backoff: Duration,
+    /// Backoff ceiling.
+    pub max_backoff: Duration,
+    /// Statuses retried on the same target (`retry.on_status`).
+    pub on_status: Option<Vec<u16>>,
 }
 
 /// `upstreams.<name>.health_check`
@@ -160,6 +256,8 @@ pub struct UpstreamConfig {
     pub headers: Vec<(String, String)>,
     /// `timeouts`
     pub timeouts: Timeouts,
+    /// `circuit_breaker`
+    pub breaker: BreakerConfig,
     /// `health_check`
     pub health_check: HealthCheck,
     /// `mock`
@@ -179,6 +277,20 @@ pub struct ModelConfig {
     pub targets: Vec<TargetConfig>,
     /// `fallbacks`, with the path of each entry.
     pub fallbacks: Vec<(String, KeyPath)>,
+    /// `context_window_fallbacks`, with the path of each entry.
+    pub context_window_fallbacks: Vec<(String, KeyPath)>,
+    /// `strategy` (with `race` / `hedge` settings).
+    pub strategy: crate::routing::Strategy,
+    /// `retry`
+    pub retry: RetryConfig,
+    /// `fail_over_on_status`
+    pub fail_over_on: Option<Vec<u16>>,
+    /// `max_attempts`
+    pub max_attempts: u32,
+    /// `deadline`
+    pub deadline: Duration,
+    /// `timeouts`
+    pub timeouts: TimeoutOverrides,
     /// The path of this entry.
     pub path: KeyPath,
 }
@@ -207,10 +319,24 @@ const UPSTREAM_KEYS: &[&str] = &[
     "api_version",
     "headers",
     "timeouts",
+    "circuit_breaker",
     "health_check",
     "mock",
 ];
-const MODEL_KEYS: &[&str] = &["targets", "fallbacks"];
+const MODEL_KEYS: &[&str] = &[
+    "targets",
+    "fallbacks",
+    "context_window_fallbacks",
+    "strategy",
+    "race",
+    "hedge",
+    "retry",
+    "fail_over_on_status",
+    "max_attempts",
+    "deadline",
+    "timeouts",
+];
+const TIMEOUT_KEYS: &[&str] = &["connect", "first_byte", "first_token", "idle", "total"];
 const TARGET_KEYS: &[&str] = &["upstream", "model", "deployment", "weight"];
 
 /// Reads the whole document. Returns what could be read; mistakes are in `walk`.
@@ -452,17 +578,42 @@ fn read_upstream(
         }
     }
 
-    let mut timeouts = Timeouts {
-        connect: DEFAULT_CONNECT_TIMEOUT,
-        first_byte: DEFAULT_FIRST_BYTE_TIMEOUT,
-    };
+    let mut timeouts = Timeouts::default();
     if let Some((v, p)) = fields.get("timeouts") {
-        if let Some(t) = walk.fields(v, &p, &["connect", "first_byte"]) {
-            if let Some(d) = t.get("connect").and_then(|(v, p)| walk.duration(v, &p)) {
-                timeouts.connect = d;
-            }
-            if let Some(d) = t.get("first_byte").and_then(|(v, p)| walk.duration(v, &p)) {
-                timeouts.first_byte = d;
+        if let Some(t) = walk.fields(v, &p, TIMEOUT_KEYS) {
+            let mut read = |key: &str, slot: &mut Duration| {
+                if let Some(d) = t.get(key).and_then(|(v, p)| walk.duration(v, &p)) {
+                    *slot = d;
+                }
+            };
+            read("connect", &mut timeouts.connect);
+            read("first_byte", &mut timeouts.first_byte);
+            read("first_token", &mut timeouts.first_token);
+            read("idle", &mut timeouts.idle);
+            read("total", &mut timeouts.total);
+        }
+    }
+
+    let mut breaker = BreakerConfig {
+        failures: DEFAULT_BREAKER_FAILURES,
+        cooldown: DEFAULT_BREAKER_COOLDOWN,
+    };
+    if let Some((v, p)) = fields.get("circuit_breaker") {
+        match v {
+            Value::Bool(false) => breaker.failures = 0,
+            Value::Bool(true) => {}
+            _ => {
+                if let Some(b) = walk.fields(v, &p, &["failures", "cooldown"]) {
+                    if let Some(n) = b
+                        .get("failures")
+                        .and_then(|(v, p)| walk.number(v, &p, 1..=1000))
+                    {
+                        breaker.failures = n as u32;
+                    }
+                    if let Some(d) = b.get("cooldown").and_then(|(v, p)| walk.duration(v, &p)) {
+                        breaker.cooldown = d;
+                    }
+                }
             }
         }
     }
@@ -529,6 +680,7 @@ fn read_upstream(
         api_version,
         headers,
         timeouts,
+        breaker,
         health_check,
         mock,
         unresolved,
@@ -584,16 +736,154 @@ fn read_model(
             "missing: give the model at least one target, e.g. targets: [{ upstream: openai }]",
         ),
     }
-    let fallbacks = match fields.get("fallbacks") {
+    let names = |walk: &mut Walk<'_>, key: &str| match fields.get(key) {
         Some((v, p)) => walk.strings(v, &p),
         None => Vec::new(),
     };
+    let fallbacks = names(walk, "fallbacks");
+    let context_window_fallbacks = names(walk, "context_window_fallbacks");
+    let strategy = read_strategy(walk, &fields);
+
+    let mut retry = RetryConfig {
+        attempts: DEFAULT_RETRIES,
+        backoff: DEFAULT_BACKOFF,
+        max_backoff: DEFAULT_MAX_BACKOFF,
+        on_status: None,
+    };
+    if let Some((v, p)) = fields.get("retry") {
+        if let Some(r) = walk.fields(v, &p, &["attempts", "backoff", "max_backoff", "on_status"]) {
+            if let Some(n) = r
+                .get("attempts")
+                .and_then(|(v, p)| walk.number(v, &p, 0..=10))
+            {
+                retry.attempts = n as u32;
+            }
+            if let Some(d) = r.get("backoff").and_then(|(v, p)| walk.duration(v, &p)) {
+                retry.backoff = d;
+            }
+            if let Some(d) = r.get("max_backoff").and_then(|(v, p)| walk.duration(v, &p)) {
+                retry.max_backoff = d;
+            }
+            if let Some((v, p)) = r.get("on_status") {
+                retry.on_status = Some(read_statuses(walk, v, &p));
+            }
+        }
+    }
+    let fail_over_on = fields
+        .get("fail_over_on_status")
+        .map(|(v, p)| read_statuses(walk, v, &p));
+    let max_attempts = fields
+        .get("max_attempts")
+        .and_then(|(v, p)| walk.number(v, &p, 1..=100))
+        .map_or(DEFAULT_MAX_ATTEMPTS, |n| n as u32);
+    let deadline = fields
+        .get("deadline")
+        .and_then(|(v, p)| walk.duration(v, &p))
+        .unwrap_or(DEFAULT_DEADLINE);
+    let mut timeouts = TimeoutOverrides::default();
+    if let Some((v, p)) = fields.get("timeouts") {
+        if let Some(t) = walk.fields(v, &p, &["first_byte", "first_token", "idle", "total"]) {
+            timeouts.first_byte = t.get("first_byte").and_then(|(v, p)| walk.duration(v, &p));
+            timeouts.first_token = t.get("first_token").and_then(|(v, p)| walk.duration(v, &p));
+            timeouts.idle = t.get("idle").and_then(|(v, p)| walk.duration(v, &p));
+            timeouts.total = t.get("total").and_then(|(v, p)| walk.duration(v, &p));
+        }
+    }
     Some(ModelConfig {
         name,
         targets,
         fallbacks,
+        context_window_fallbacks,
+        strategy,
+        retry,
+        fail_over_on,
+        max_attempts,
+        deadline,
+        timeouts,
         path,
     })
+}
+
+/// `strategy`, plus its `race` / `hedge` settings.
+fn read_strategy(walk: &mut Walk<'_>, fields: &Fields<'_>) -> crate::routing::Strategy {
+    use crate::routing::{HedgeDelay, Strategy};
+    const NAMES: [&str; 6] = [
+        "weighted",
+        "priority",
+        "least_busy",
+        "latency",
+        "race",
+        "hedge",
+    ];
+    let name = match fields.get("strategy") {
+        Some((v, p)) => match walk.strict_text(v, &p) {
+            Some(name) if NAMES.contains(&name.as_str()) => name,
+            Some(name) => {
+                let hint = super::suggest::hint(&name, NAMES);
+                walk.error(
+                    &p,
+                    format!(
+                        "unknown strategy {name:?}{hint} (strategies: {})",
+                        NAMES.join(", ")
+                    ),
+                );
+                "weighted".to_owned()
+            }
+            None => "weighted".to_owned(),
+        },
+        None => "weighted".to_owned(),
+    };
+    for (key, owner) in [("race", "race"), ("hedge", "hedge")] {
+        if let Some((_, p)) = fields.get(key) {
+            if name != owner {
+                walk.error(&p, format!("`{key}` settings need `strategy: {owner}`"));
+            }
+        }
+    }
+    match name.as_str() {
+        "priority" => Strategy::Priority,
+        "least_busy" => Strategy::LeastBusy,
+        "latency" => Strategy::Latency,
+        "race" => {
+            let mut fanout = DEFAULT_RACE_FANOUT;
+            if let Some((v, p)) = fields.get("race") {
+                if let Some(r) = walk.fields(v, &p, &["fanout"]) {
+                    if let Some(n) = r.get("fanout").and_then(|(v, p)| walk.number(v, &p, 2..=8)) {
+                        fanout = n as usize;
+                    }
+                }
+            }
+            Strategy::Race { fanout }
+        }
+        "hedge" => {
+            let mut delay = HedgeDelay::P95 {
+                fallback: DEFAULT_HEDGE_DELAY,
+            };
+            if let Some((v, p)) = fields.get("hedge") {
+                if let Some(h) = walk.fields(v, &p, &["delay"]) {
+                    if let Some((v, p)) = h.get("delay") {
+                        if v.as_str() == Some("p95") {
+                            delay = HedgeDelay::P95 {
+                                fallback: DEFAULT_HEDGE_DELAY,
+                            };
+                        } else if let Some(d) = walk.duration(v, &p) {
+                            delay = HedgeDelay::Fixed(d);
+                        }
+                    }
+                }
+            }
+            Strategy::Hedge { delay }
+        }
+        _ => Strategy::Weighted,
+    }
+}
+
+/// A list of HTTP statuses (400–599).
+fn read_statuses(walk: &mut Walk<'_>, value: &Value, path: &KeyPath) -> Vec<u16> {
+    walk.list(value, path)
+        .into_iter()
+        .filter_map(|(v, p)| walk.number(v, &p, 400..=599).map(|n| n as u16))
+        .collect()
 }
 
 fn read_target(walk: &mut Walk<'_>, value: &Value, path: KeyPath) -> Option<TargetConfig> {

@@ -51,7 +51,11 @@ pub fn validate(walk: &mut Walk<'_>, config: &Config) {
                 "every target has weight 0, so none would ever be chosen",
             );
         }
-        for (fallback, path) in &model.fallbacks {
+        for (fallback, path) in model
+            .fallbacks
+            .iter()
+            .chain(&model.context_window_fallbacks)
+        {
             if fallback == &model.name {
                 walk.error(path, "a model cannot fall back to itself");
             } else if !models.contains_key(fallback.as_str()) {
@@ -64,6 +68,24 @@ pub fn validate(walk: &mut Walk<'_>, config: &Config) {
     report_fallback_cycles(walk, config, &models);
 
     for upstream in &config.upstreams {
+        let t = &upstream.timeouts;
+        let timeouts = upstream.path.key("timeouts");
+        for (name, value) in [
+            ("first_byte", t.first_byte),
+            ("first_token", t.first_token),
+            ("idle", t.idle),
+        ] {
+            if value > t.total {
+                walk.error(
+                    &timeouts.key(name),
+                    format!(
+                        "`timeouts.{name}` ({}) must not be longer than `timeouts.total` ({})",
+                        super::units::format_duration(value),
+                        super::units::format_duration(t.total)
+                    ),
+                );
+            }
+        }
         if let Some(unresolved) = &upstream.unresolved {
             let users: Vec<&str> = config
                 .models

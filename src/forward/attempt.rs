@@ -4,11 +4,13 @@
 use http::{header, Request, Response};
 use hyper::body::Incoming;
 
-use super::body::{RequestBody, ResponseBody};
+use super::body::{RequestBody, ResponseBody, Stream};
+use super::commit::Committed;
 use super::headers;
 use super::{AttemptError, Outbound};
 use crate::gateway::inspect::splice_model;
 use crate::routing::{Target, Upstream};
+use crate::upstream::InFlight;
 
 /// Sends `out` to `target`.
 pub(super) async fn send(
@@ -49,23 +51,68 @@ pub(super) async fn send(
     }
 }
 
-/// The upstream's response as the client's: same status, headers minus
-/// hop-by-hop, body passed through untouched.
+/// An upstream answer that is not committed (an error status) as the
+/// client's: same status, headers minus hop-by-hop, body untouched.
 pub(super) fn pass_through(
     response: Response<Incoming>,
     upstream: &Upstream,
 ) -> Response<ResponseBody> {
     let (mut parts, body) = response.into_parts();
     headers::downstream_response(&mut parts.headers);
-    let sse = parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/event-stream"));
+    let sse = is_sse(&parts.headers);
+    if sse {
+        parts.headers.remove(header::CONTENT_LENGTH);
+    }
+    let stream = Stream {
+        held: Vec::new(),
+        body,
+        sse,
+        upstream: upstream.name.clone(),
+        idle: None,
+        total_deadline: None,
+        in_flight: None,
+        scanner: None,
+    };
+    Response::from_parts(parts, ResponseBody::upstream(stream))
+}
+
+/// The committed answer as the client's: held chunks first, then the rest
+/// of the upstream body, with the idle and total timeouts watching it.
+pub(super) fn committed_response(
+    committed: Committed,
+    target: &Target,
+    in_flight: InFlight,
+    started: tokio::time::Instant,
+) -> Response<ResponseBody> {
+    let Committed {
+        mut head,
+        held,
+        body,
+        sse,
+        scanner,
+    } = committed;
+    headers::downstream_response(&mut head.headers);
     if sse {
         // An error event may be appended if the stream breaks, so the length
         // can no longer be promised.
-        parts.headers.remove(header::CONTENT_LENGTH);
+        head.headers.remove(header::CONTENT_LENGTH);
     }
-    Response::from_parts(parts, ResponseBody::upstream(body, sse, &upstream.name))
+    let stream = Stream {
+        held,
+        body,
+        sse,
+        upstream: target.upstream.name.clone(),
+        idle: Some(target.timeouts.idle),
+        total_deadline: Some(started + target.timeouts.total),
+        in_flight: Some(in_flight),
+        scanner,
+    };
+    Response::from_parts(head, ResponseBody::upstream(stream))
+}
+
+fn is_sse(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().starts_with("text/event-stream"))
 }

@@ -12,9 +12,16 @@ use std::collections::VecDeque;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use std::future::Future;
+use std::time::Duration;
+
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
+use tokio::time::Instant;
+
+use crate::sse::SseScanner;
+use crate::upstream::InFlight;
 
 use crate::providers::mock::MockStream;
 use crate::telemetry::access_log::AccessRecord;
@@ -93,15 +100,58 @@ enum Kind {
     Mock(MockStream),
 }
 
-/// The upstream's body, passed through; an error after the response started
-/// ends an SSE stream with one OpenAI-style error event instead of silence.
+/// An upstream answer on its way to the client: chunks held before the
+/// commit first, then the rest of the body, each frame as it arrives.
+pub struct Stream {
+    /// Chunks read before the commit point, released first, in order.
+    pub(crate) held: Vec<Bytes>,
+    /// The rest of the upstream body.
+    pub(crate) body: Incoming,
+    /// `text/event-stream`: a failure can still be told in-band.
+    pub(crate) sse: bool,
+    /// Upstream name, for error events.
+    pub(crate) upstream: String,
+    /// `timeouts.idle`: longest silence between chunks.
+    pub(crate) idle: Option<Duration>,
+    /// `timeouts.total`: when the whole request must be done.
+    pub(crate) total_deadline: Option<Instant>,
+    /// Counts the request in flight at its target until the body is dropped.
+    pub(crate) in_flight: Option<InFlight>,
+    /// The scanner that read `held` (SSE only), continued over the rest.
+    pub(crate) scanner: Option<SseScanner>,
+}
+
+/// The running state of a [`Stream`].
+///
+/// SSE answers are relayed *event-aligned*: when an upstream chunk ends in
+/// the middle of an event, the bytes up to its last complete event go on at
+/// once and the remainder waits (as refcounted slices, never copied) for the
+/// rest of that event. A client cannot use half an event anyway, so this
+/// adds no delay to any event; and if the upstream then breaks, the client
+/// gets whole events followed by our error event — never half an event
+/// glued to it, which no SSE client could parse. At a clean end every byte
+/// goes on, so the client receives exactly what the upstream sent.
 struct Passthrough {
     inner: Incoming,
-    /// `text/event-stream`: a failure can still be told in-band.
     sse: bool,
-    /// Upstream name, for the error event.
+    /// Finds event boundaries; `None` for non-SSE bodies, and after an event
+    /// too large to scan (then chunks are relayed as they come).
+    scanner: Option<SseScanner>,
+    /// Chunks received and not yet relayed, in order.
+    unsent: VecDeque<Bytes>,
+    /// Total bytes in `unsent`.
+    unsent_len: usize,
+    /// Bytes at the front of `unsent` that may be relayed now.
+    ready: usize,
     upstream: String,
+    idle: Option<Duration>,
+    last_frame: Instant,
+    /// Armed at the idle or total deadline, whichever is sooner; re-armed
+    /// lazily when it fires early (cheaper than resetting a timer per chunk).
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    total_deadline: Option<Instant>,
     done: bool,
+    _in_flight: Option<InFlight>,
 }
 
 impl ResponseBody {
@@ -121,14 +171,40 @@ impl ResponseBody {
         }
     }
 
-    /// The upstream's body, passed through.
-    pub fn upstream(inner: Incoming, sse: bool, upstream: &str) -> ResponseBody {
+    /// An upstream answer, passed through.
+    pub fn upstream(stream: Stream) -> ResponseBody {
+        let now = Instant::now();
+        let next = next_deadline(now, stream.idle, stream.total_deadline);
+        let scanner = match (stream.sse, stream.scanner) {
+            (false, _) => None,
+            (true, Some(scanner)) => Some(scanner),
+            (true, None) => {
+                // Nothing was scanned yet: scan what was held, if anything.
+                let mut scanner = SseScanner::new();
+                let ok = stream
+                    .held
+                    .iter()
+                    .all(|chunk| scanner.feed(chunk, |_| {}).is_ok());
+                ok.then_some(scanner)
+            }
+        };
+        let unsent_len: usize = stream.held.iter().map(Bytes::len).sum();
+        let ready = unsent_len - scanner.as_ref().map_or(0, |s| s.pending().min(unsent_len));
         ResponseBody {
             kind: Kind::Upstream(Passthrough {
-                inner,
-                sse,
-                upstream: upstream.to_owned(),
+                inner: stream.body,
+                sse: stream.sse,
+                scanner,
+                unsent: stream.held.into(),
+                unsent_len,
+                ready,
+                upstream: stream.upstream,
+                idle: stream.idle,
+                last_frame: now,
+                timer: next.map(|at| Box::pin(tokio::time::sleep_until(at))),
+                total_deadline: stream.total_deadline,
                 done: false,
+                _in_flight: stream.in_flight,
             }),
             record: None,
         }
@@ -202,7 +278,9 @@ impl Body for ResponseBody {
     fn is_end_stream(&self) -> bool {
         match &self.kind {
             Kind::Full(bytes) => bytes.is_none(),
-            Kind::Upstream(pass) => pass.done || pass.inner.is_end_stream(),
+            Kind::Upstream(pass) => {
+                pass.unsent.is_empty() && (pass.done || pass.inner.is_end_stream())
+            }
             Kind::Mock(stream) => stream.is_end_stream(),
         }
     }
@@ -219,37 +297,153 @@ impl Body for ResponseBody {
     }
 }
 
+fn next_deadline(from: Instant, idle: Option<Duration>, total: Option<Instant>) -> Option<Instant> {
+    match (idle.map(|d| from + d), total) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Why a committed answer was cut short by Switchyard.
+#[derive(Debug, thiserror::Error)]
+enum Cut {
+    #[error("upstream `{0}` sent nothing for {1:?} (`timeouts.idle`)")]
+    Idle(String, Duration),
+    #[error("upstream `{0}` did not finish within `timeouts.total`")]
+    Total(String),
+}
+
 impl Passthrough {
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        if self.done {
-            return Poll::Ready(None);
+        loop {
+            if let Some(chunk) = self.take_ready() {
+                return Poll::Ready(Some(Ok(Frame::data(chunk))));
+            }
+            if self.done {
+                return Poll::Ready(None);
+            }
+            match Pin::new(&mut self.inner).poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => {
+                    if self.timer.is_some() {
+                        self.last_frame = Instant::now();
+                    }
+                    let frame = match frame.into_data() {
+                        Ok(data) => data,
+                        Err(frame) => return Poll::Ready(Some(Ok(frame))),
+                    };
+                    let Some(scanner) = self.scanner.as_mut() else {
+                        return Poll::Ready(Some(Ok(Frame::data(frame))));
+                    };
+                    let scanned = scanner.feed(&frame, |_| {});
+                    self.unsent_len += frame.len();
+                    self.unsent.push_back(frame);
+                    match scanned {
+                        Ok(()) => {
+                            self.ready = self.unsent_len - scanner.pending().min(self.unsent_len)
+                        }
+                        Err(_) => {
+                            // An event too large to scan: relay as it comes.
+                            self.scanner = None;
+                            self.ready = self.unsent_len;
+                        }
+                    }
+                }
+                Poll::Ready(Some(Err(err))) => {
+                    self.done = true;
+                    tracing::warn!(upstream = %self.upstream, error = %err, "upstream stream broke off after the answer started");
+                    if !self.sse {
+                        return Poll::Ready(Some(Err(Box::new(err))));
+                    }
+                    // Whole events were relayed; the broken one is dropped.
+                    self.drop_unsent();
+                    let message = format!("The upstream `{}` stream broke off before it finished; the answer is incomplete. Retry the request.", self.upstream);
+                    return Poll::Ready(Some(Ok(Frame::data(error_event(
+                        &message,
+                        "upstream_stream_interrupted",
+                    )))));
+                }
+                Poll::Ready(None) => {
+                    // A clean end: every byte goes on, a last unterminated event too.
+                    self.done = true;
+                    self.ready = self.unsent_len;
+                }
+                Poll::Pending => return self.poll_timer(cx),
+            }
         }
-        match Pin::new(&mut self.inner).poll_frame(cx) {
-            Poll::Ready(Some(Err(err))) if self.sse => {
-                self.done = true;
-                tracing::warn!(upstream = %self.upstream, error = %err, "upstream stream broke off after the response started");
-                Poll::Ready(Some(Ok(Frame::data(stream_error_event(&self.upstream)))))
+    }
+
+    /// The next relayable bytes: whole chunks, or the front of one.
+    fn take_ready(&mut self) -> Option<Bytes> {
+        if self.ready == 0 {
+            return None;
+        }
+        let front = self.unsent.front_mut()?;
+        let chunk = if front.len() <= self.ready {
+            self.unsent.pop_front()?
+        } else {
+            front.split_to(self.ready)
+        };
+        self.ready -= chunk.len();
+        self.unsent_len -= chunk.len();
+        Some(chunk)
+    }
+
+    fn drop_unsent(&mut self) {
+        self.unsent.clear();
+        self.unsent_len = 0;
+        self.ready = 0;
+    }
+
+    /// Checks the idle and total deadlines while the upstream is silent.
+    fn poll_timer(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        loop {
+            let Some(timer) = self.timer.as_mut() else {
+                return Poll::Pending;
+            };
+            if timer.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
             }
-            Poll::Ready(Some(Err(err))) => {
-                self.done = true;
-                Poll::Ready(Some(Err(Box::new(err))))
-            }
-            other => other.map(|o| o.map(|r| r.map_err(|e| Box::new(e) as BoxError))),
+            let now = Instant::now();
+            let cut = if self.total_deadline.is_some_and(|t| now >= t) {
+                Cut::Total(self.upstream.clone())
+            } else if let Some(idle) = self.idle.filter(|idle| now >= self.last_frame + *idle) {
+                Cut::Idle(self.upstream.clone(), idle)
+            } else {
+                // Fired for a deadline that moved on: re-arm and poll again.
+                match next_deadline(self.last_frame, self.idle, self.total_deadline) {
+                    Some(at) => timer.as_mut().reset(at),
+                    None => self.timer = None,
+                }
+                continue;
+            };
+            self.done = true;
+            tracing::warn!(upstream = %self.upstream, "{cut}; ending the answer");
+            return if self.sse {
+                self.drop_unsent();
+                let (message, code) = match &cut {
+                    Cut::Idle(..) => (
+                        format!("The {cut}; the answer is incomplete. Retry the request."),
+                        "upstream_idle_timeout",
+                    ),
+                    Cut::Total(..) => (
+                        format!("The {cut}; the answer is incomplete."),
+                        "upstream_total_timeout",
+                    ),
+                };
+                Poll::Ready(Some(Ok(Frame::data(error_event(&message, code)))))
+            } else {
+                Poll::Ready(Some(Err(Box::new(cut))))
+            };
         }
     }
 }
 
-/// The one event sent when an upstream stream breaks after it started: the
-/// OpenAI SDKs raise `APIError` with this message instead of returning a
-/// silently truncated answer.
-fn stream_error_event(upstream: &str) -> Bytes {
+/// The one event that ends a stream Switchyard had to cut short: the OpenAI
+/// SDKs raise `APIError` with this message instead of returning a silently
+/// truncated answer. No `[DONE]` follows.
+fn error_event(message: &str, code: &str) -> Bytes {
     let body = serde_json::json!({
-        "error": {
-            "message": format!("The upstream `{upstream}` stream broke off before it finished; the answer is incomplete. Retry the request."),
-            "type": "upstream_error",
-            "param": null,
-            "code": "upstream_stream_interrupted",
-        }
+        "error": {"message": message, "type": "upstream_error", "param": null, "code": code}
     });
     Bytes::from(format!("data: {body}\n\n"))
 }

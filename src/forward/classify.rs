@@ -88,8 +88,14 @@ pub fn is_context_window_error(body: &[u8]) -> bool {
         b"too many tokens",
         b"prompt is too long",
     ];
-    let lower: Vec<u8> = body.iter().take(64 * 1024).map(u8::to_ascii_lowercase).collect();
-    NEEDLES.iter().any(|n| lower.windows(n.len()).any(|w| w == *n))
+    let lower: Vec<u8> = body
+        .iter()
+        .take(64 * 1024)
+        .map(u8::to_ascii_lowercase)
+        .collect();
+    NEEDLES
+        .iter()
+        .any(|n| lower.windows(n.len()).any(|w| w == *n))
 }
 
 /// The upstream's requested delay: `retry-after-ms` (milliseconds) first,
@@ -115,7 +121,11 @@ mod tests {
     use super::*;
 
     fn verdict(code: u16, body: &str) -> Verdict {
-        classify_status(StatusCode::from_u16(code).unwrap(), Some(body.as_bytes()), &StatusPolicy::default())
+        classify_status(
+            StatusCode::from_u16(code).unwrap(),
+            Some(body.as_bytes()),
+            &StatusPolicy::default(),
+        )
     }
 
     #[test]
@@ -139,13 +149,22 @@ mod tests {
         assert_eq!(verdict(400, openai), Verdict::ContextWindow);
         let vllm = r#"{"object":"error","message":"This model's Maximum Context Length is 4096 tokens","code":400}"#;
         assert_eq!(verdict(400, vllm), Verdict::ContextWindow);
-        assert_eq!(verdict(400, r#"{"error":{"message":"bad temperature"}}"#), Verdict::Accept);
+        assert_eq!(
+            verdict(400, r#"{"error":{"message":"bad temperature"}}"#),
+            Verdict::Accept
+        );
     }
 
     #[test]
     fn a_model_policy_replaces_the_sets() {
-        let policy = StatusPolicy { retry_on: vec![], fail_over_on: vec![429] };
-        assert_eq!(classify_status(StatusCode::TOO_MANY_REQUESTS, None, &policy), Verdict::Next);
+        let policy = StatusPolicy {
+            retry_on: vec![],
+            fail_over_on: vec![429],
+        };
+        assert_eq!(
+            classify_status(StatusCode::TOO_MANY_REQUESTS, None, &policy),
+            Verdict::Next
+        );
     }
 
     #[test]

@@ -27,6 +27,62 @@ pub enum AttemptError {
         /// The timeout that ran out.
         after: Duration,
     },
+    /// A stream sent no content event within `timeouts.first_token`.
+    #[error("upstream `{upstream}` at {address} sent no token within {} (`timeouts.first_token`)", format_duration(*after))]
+    FirstTokenTimeout {
+        /// Upstream name.
+        upstream: String,
+        /// Its base URL.
+        address: String,
+        /// The timeout that ran out.
+        after: Duration,
+    },
+    /// A stream's first event was an error.
+    #[error("upstream `{upstream}` at {address} sent an error event before any token: {event}")]
+    ErrorEvent {
+        /// Upstream name.
+        upstream: String,
+        /// Its base URL.
+        address: String,
+        /// The start of the event's data.
+        event: String,
+    },
+    /// A stream ended without any content.
+    #[error("upstream `{upstream}` at {address} ended its stream without any content")]
+    EmptyStream {
+        /// Upstream name.
+        upstream: String,
+        /// Its base URL.
+        address: String,
+    },
+    /// The upstream answered with an error status that was moved past.
+    #[error("upstream `{upstream}` at {address} answered {status}")]
+    Status {
+        /// Upstream name.
+        upstream: String,
+        /// Its base URL.
+        address: String,
+        /// The status.
+        status: http::StatusCode,
+    },
+    /// The target's circuit is open (it failed repeatedly; cooling down).
+    #[error("upstream `{upstream}` is cooling down after repeated failures (circuit open)")]
+    CircuitOpen {
+        /// Upstream name.
+        upstream: String,
+    },
+    /// The model's `deadline` passed before any attempt committed.
+    #[error("no answer within the model's deadline of {} (`deadline`)", format_duration(*after))]
+    Deadline {
+        /// The deadline.
+        after: Duration,
+    },
+    /// The model's `max_attempts` were used up.
+    #[error("the model's limit of {limit} attempts (`max_attempts`) was reached")]
+    AttemptLimit {
+        /// The limit.
+        limit: u32,
+    },
     /// The connection broke before a response (reset, closed, protocol error).
     #[error(
         "upstream `{upstream}` at {address} closed the connection without answering: {detail}"
@@ -57,6 +113,13 @@ impl AttemptError {
             AttemptError::FirstByteTimeout { .. } => "first_byte_timeout",
             AttemptError::Transport { .. } => "transport",
             AttemptError::NotConfigured { .. } => "not_configured",
+            AttemptError::FirstTokenTimeout { .. } => "first_token_timeout",
+            AttemptError::ErrorEvent { .. } => "error_event",
+            AttemptError::EmptyStream { .. } => "empty_stream",
+            AttemptError::Status { .. } => "status",
+            AttemptError::CircuitOpen { .. } => "circuit_open",
+            AttemptError::Deadline { .. } => "deadline",
+            AttemptError::AttemptLimit { .. } => "attempt_limit",
         }
     }
 }

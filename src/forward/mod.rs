@@ -1,29 +1,55 @@
-//! The attempt loop: walk the plan until one attempt answers, then stream
+//! The attempt loop: walk the plan until one attempt commits, then stream
 //! the answer through.
 //!
-//! An attempt that fails before any response (connect refused, reset, no
-//! headers in time, an upstream that is not configured) moves on to the next
-//! target in the plan; so does a 429 or 5xx while another target is left.
-//! The last attempt's answer — the upstream's own error included — goes to
-//! the client unchanged (invariant 5). Never edits response bytes (that is
-//! `body`'s job, and it only appends an error event to a broken stream).
-//! Next: `gateway::dispatch` adds the request id and CORS headers.
+//! For each target, [`attempt`] sends the request and [`classify`] decides
+//! what the answer means: commit it (a 2xx, at the commit point that
+//! [`commit`] finds), retry the same target (429/5xx, with backoff or the
+//! upstream's `retry-after` when it fits the deadline), move to the next
+//! target, switch to the context-window fallbacks, or return the answer
+//! unchanged (a client error). `race` keeps `fanout` attempts in flight at
+//! once and `hedge` adds a second after a delay; the first to commit wins
+//! and the others are dropped, which closes their upstream connections.
+//! All attempts run inside this request's future: none is spawned, so a
+//! client that leaves cancels every one (invariant 8).
+//!
+//! When nothing commits, the last upstream answer that was moved past is
+//! passed through unchanged (invariant 5); with no answer at all, the
+//! client gets an error naming every upstream tried.
+//! Next: `body` streams the committed answer; `gateway` adds headers.
 
 mod attempt;
 pub mod body;
+mod classify;
+mod commit;
 mod error;
 mod headers;
 
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::task::Poll;
+use std::time::Duration;
+
 use bytes::Bytes;
 use http::{HeaderMap, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use tokio::time::Instant;
 
+pub use classify::StatusPolicy;
 pub use error::{describe_client_error, AttemptError};
 
 use crate::gateway::error::GatewayError;
 use crate::gateway::inspect::Inspected;
 use crate::providers::{mock, Endpoint};
-use crate::routing::{self, Model};
+use crate::routing::{self, HedgeDelay, Model, Strategy, Target};
+use crate::upstream::InFlight;
 use body::ResponseBody;
+use classify::Verdict;
+use commit::Committed;
+
+/// Largest upstream 400 body read to look for a context-window error.
+const MAX_ERROR_BODY: usize = 64 * 1024;
 
 /// What the client asked for, ready to send.
 pub struct Outbound<'a> {
@@ -44,91 +70,396 @@ pub struct Outbound<'a> {
 /// Which target answered, and after how many attempts.
 #[derive(Debug, Clone)]
 pub struct Served {
+    /// The logical model that answered (a fallback's name when one did).
+    pub model: String,
     /// `upstream/model`.
     pub target: String,
-    /// Attempts made, this one included.
+    /// Attempts made, retries included.
     pub attempts: u32,
 }
+
+/// How one target's attempts ended.
+enum Outcome {
+    /// It committed: this is the answer.
+    Committed(Committed, InFlight),
+    /// An answer the client must get as it is (a client error, or a mock answer).
+    Final(Response<ResponseBody>),
+    /// It failed; `answer` is the upstream's own error response, if it sent one.
+    Failed(AttemptError, Option<Response<ResponseBody>>),
+    /// The prompt is over this target's context window.
+    ContextWindow(Response<ResponseBody>),
+}
+
+type Running<'a> = Pin<Box<dyn Future<Output = (usize, Outcome)> + Send + 'a>>;
 
 /// Sends `out` along its plan.
 ///
 /// # Errors
-/// [`GatewayError::Upstream`] when no attempt produced a response;
-/// [`GatewayError::Mock`] when the mock provider refused the request.
+/// A [`GatewayError`] (and the attempts made) when nothing could answer.
 ///
 /// # Cancel safety
-/// Dropping the future drops the in-flight upstream request with it.
+/// Dropping the future drops every in-flight upstream request with it.
 pub async fn forward(
     out: Outbound<'_>,
 ) -> Result<(Response<ResponseBody>, Served), (GatewayError, u32)> {
+    let started = Instant::now();
+    let policy = &out.model.policy;
+    let deadline = started + policy.deadline;
     let plan = routing::plan(out.model);
-    let mut failures = Vec::new();
-    // The last 429/5xx answer skipped for another target: if every later
-    // attempt fails without an answer, this is what the client gets.
-    let mut held = None;
-    let total = plan.targets.len();
-    let out_targets = plan.targets;
-    for (i, target) in out_targets.iter().copied().enumerate() {
-        let attempts = i as u32 + 1;
-        let upstream = &target.upstream;
-        let served = Served {
-            target: target.label.clone(),
-            attempts,
-        };
-        if let Some(unresolved) = &upstream.unresolved {
-            failures.push(AttemptError::NotConfigured {
-                upstream: upstream.name.clone(),
-                var: unresolved.var.clone(),
-            });
-            continue;
-        }
-        if let Some(config) = &upstream.mock {
-            let response = mock::respond(config, out.endpoint, &target.upstream_model, out.body)
-                .await
-                .map_err(|e| (GatewayError::from(e), attempts))?;
-            return Ok((response, served));
-        }
-        match attempt::send(&out, target).await {
-            Ok(response) => {
-                upstream.state.mark_up();
-                let status = response.status();
-                let retryable = status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
-                if retryable && i + 1 < total {
-                    tracing::warn!(
-                        request_id = out.request_id, target = %target.label, %status,
-                        "upstream answered {status}; trying the next target"
-                    );
-                    held = Some((response, i));
-                    continue;
+    let mut targets: Vec<&Target> = plan.targets;
+    let mut queue: VecDeque<usize> = (0..targets.len()).collect();
+    let mut context_window = Some(plan.context_window);
+    let attempts = AtomicU32::new(0);
+    let mut failures: Vec<AttemptError> = Vec::new();
+    let mut held: Option<(Response<ResponseBody>, usize)> = None;
+
+    let (fanout, hedge) = match out.model.strategy {
+        Strategy::Race { fanout } => (fanout, None),
+        Strategy::Hedge { delay } => (1, Some(delay)),
+        _ => (1, None),
+    };
+    let mut running: Vec<Running<'_>> = Vec::new();
+    let mut hedge_timer: Option<Pin<Box<tokio::time::Sleep>>> = None;
+    let deadline_timer = tokio::time::sleep_until(deadline);
+    tokio::pin!(deadline_timer);
+
+    loop {
+        // Keep `fanout` attempts in flight while targets and attempts remain.
+        while running.len() < fanout && attempts.load(Ordering::Relaxed) < policy.max_attempts {
+            let Some(index) = queue.pop_front() else {
+                break;
+            };
+            let target = targets[index];
+            if running.is_empty() {
+                if let (Some(delay), true) = (hedge, hedge_timer.is_none() && !queue.is_empty()) {
+                    let after = match delay {
+                        HedgeDelay::Fixed(d) => d,
+                        HedgeDelay::P95 { fallback } => target.state.ttft_p95().unwrap_or(fallback),
+                    };
+                    hedge_timer = Some(Box::pin(tokio::time::sleep(after)));
                 }
-                return Ok((attempt::pass_through(response, upstream), served));
             }
-            Err(err) => {
-                upstream.state.mark_down(err.to_string());
-                tracing::warn!(
-                    request_id = out.request_id, target = %target.label, kind = err.kind(),
-                    error = %err, "attempt failed"
-                );
-                failures.push(err);
+            running.push(Box::pin(attempt_target(
+                &out, target, index, &attempts, deadline,
+            )));
+        }
+        if running.is_empty() {
+            break;
+        }
+        enum Event {
+            Deadline,
+            Hedge,
+            Done(usize, usize, Box<Outcome>),
+        }
+        let event = std::future::poll_fn(|cx| {
+            if deadline_timer.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Event::Deadline);
+            }
+            if let Some(timer) = hedge_timer.as_mut() {
+                if timer.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Event::Hedge);
+                }
+            }
+            for (slot, attempt) in running.iter_mut().enumerate() {
+                if let Poll::Ready((index, outcome)) = attempt.as_mut().poll(cx) {
+                    return Poll::Ready(Event::Done(slot, index, Box::new(outcome)));
+                }
+            }
+            Poll::Pending
+        })
+        .await;
+        match event {
+            Event::Deadline => {
+                failures.push(AttemptError::Deadline {
+                    after: policy.deadline,
+                });
+                break;
+            }
+            Event::Hedge => {
+                // One hedged copy, to the next target; no further timers.
+                hedge_timer = Some(Box::pin(tokio::time::sleep(Duration::from_secs(
+                    u64::MAX / 4,
+                ))));
+                if attempts.load(Ordering::Relaxed) < policy.max_attempts {
+                    if let Some(index) = queue.pop_front() {
+                        tracing::info!(request_id = out.request_id, target = %targets[index].label, "no token yet; sending a hedged copy");
+                        running.push(Box::pin(attempt_target(
+                            &out,
+                            targets[index],
+                            index,
+                            &attempts,
+                            deadline,
+                        )));
+                    }
+                }
+            }
+            Event::Done(slot, index, outcome) => {
+                drop(running.swap_remove(slot));
+                let target = targets[index];
+                match *outcome {
+                    Outcome::Committed(committed, in_flight) => {
+                        // Dropping `running` here cancels the losers of a race or hedge.
+                        drop(running);
+                        let served = Served {
+                            model: target.model.clone(),
+                            target: target.label.clone(),
+                            attempts: attempts.load(Ordering::Relaxed),
+                        };
+                        return Ok((
+                            attempt::committed_response(committed, target, in_flight, started),
+                            served,
+                        ));
+                    }
+                    Outcome::Final(response) => {
+                        let served = Served {
+                            model: target.model.clone(),
+                            target: target.label.clone(),
+                            attempts: attempts.load(Ordering::Relaxed),
+                        };
+                        return Ok((response, served));
+                    }
+                    Outcome::Failed(error, answer) => {
+                        tracing::warn!(
+                            request_id = out.request_id, target = %target.label, kind = error.kind(),
+                            error = %error, "attempt failed"
+                        );
+                        failures.push(error);
+                        if let Some(answer) = answer {
+                            held = Some((answer, index));
+                        }
+                    }
+                    Outcome::ContextWindow(answer) => {
+                        match context_window.take().filter(|t| !t.is_empty()) {
+                            Some(larger) => {
+                                tracing::info!(request_id = out.request_id, target = %target.label, "prompt over the context window; trying context_window_fallbacks");
+                                drop(std::mem::take(&mut running));
+                                let first = targets.len();
+                                targets.extend(larger);
+                                queue = (first..targets.len()).collect();
+                                held = Some((answer, index));
+                            }
+                            None => {
+                                let served = Served {
+                                    model: target.model.clone(),
+                                    target: target.label.clone(),
+                                    attempts: attempts.load(Ordering::Relaxed),
+                                };
+                                return Ok((answer, served));
+                            }
+                        }
+                    }
+                }
             }
         }
     }
-    let attempts = total as u32;
-    if let Some((response, i)) = held {
-        let target = &out_targets[i];
-        return Ok((
-            attempt::pass_through(response, &target.upstream),
-            Served {
-                target: target.label.clone(),
-                attempts,
-            },
-        ));
+    drop(running);
+    let made = attempts.load(Ordering::Relaxed);
+    if made >= policy.max_attempts && !queue.is_empty() {
+        failures.push(AttemptError::AttemptLimit {
+            limit: policy.max_attempts,
+        });
+    }
+    if let Some((answer, index)) = held {
+        let target = targets[index];
+        let served = Served {
+            model: target.model.clone(),
+            target: target.label.clone(),
+            attempts: made,
+        };
+        return Ok((answer, served));
+    }
+    if failures.is_empty() {
+        failures.push(AttemptError::AttemptLimit {
+            limit: policy.max_attempts,
+        });
     }
     Err((
         GatewayError::Upstream {
             model: out.model.name.clone(),
             failures,
         },
-        attempts,
+        made,
     ))
+}
+
+/// Every attempt at one target: the first, and same-target retries.
+async fn attempt_target(
+    out: &Outbound<'_>,
+    target: &Target,
+    index: usize,
+    attempts: &AtomicU32,
+    deadline: Instant,
+) -> (usize, Outcome) {
+    (
+        index,
+        attempt_target_inner(out, target, attempts, deadline).await,
+    )
+}
+
+async fn attempt_target_inner(
+    out: &Outbound<'_>,
+    target: &Target,
+    attempts: &AtomicU32,
+    deadline: Instant,
+) -> Outcome {
+    let upstream = &target.upstream;
+    let policy = &out.model.policy;
+    if let Some(unresolved) = &upstream.unresolved {
+        return Outcome::Failed(
+            AttemptError::NotConfigured {
+                upstream: upstream.name.clone(),
+                var: unresolved.var.clone(),
+            },
+            None,
+        );
+    }
+    let mut retry = 0;
+    loop {
+        if attempts.fetch_add(1, Ordering::Relaxed) >= policy.max_attempts {
+            attempts.fetch_sub(1, Ordering::Relaxed);
+            return Outcome::Failed(
+                AttemptError::AttemptLimit {
+                    limit: policy.max_attempts,
+                },
+                None,
+            );
+        }
+        if let Some(config) = &upstream.mock {
+            return match mock::respond(config, out.endpoint, &target.upstream_model, out.body).await
+            {
+                Ok(response) => Outcome::Final(response),
+                Err(err) => Outcome::Final(GatewayError::from(err).into_response()),
+            };
+        }
+        // Open circuits sit at the end of the plan, so reaching one means
+        // every other target failed: try it anyway, as a last resort.
+        let admission = target.state.admit().unwrap_or_else(|| {
+            tracing::info!(request_id = out.request_id, target = %target.label, "circuit open; trying it as the last resort");
+            target.state.force_admit()
+        });
+        let in_flight = target.state.enter();
+        let sent_at = Instant::now();
+        let response = match attempt::send(out, target).await {
+            Ok(response) => response,
+            Err(err) => {
+                admission.failure(&target.breaker);
+                upstream.state.mark_down(err.to_string());
+                return Outcome::Failed(err, None);
+            }
+        };
+        upstream.state.mark_up();
+        let status = response.status();
+        if status.is_success() {
+            return match commit::await_commit(response, target, sent_at).await {
+                Ok(committed) => {
+                    admission.success();
+                    target.state.observe_ttft(sent_at.elapsed());
+                    Outcome::Committed(committed, in_flight)
+                }
+                Err(err) => {
+                    admission.failure(&target.breaker);
+                    Outcome::Failed(err, None)
+                }
+            };
+        }
+        // A 400 is read (bounded) only when it could send us elsewhere.
+        let (response, body) = if status == StatusCode::BAD_REQUEST
+            && !out.model.context_window_fallbacks.is_empty()
+        {
+            let (head, body) = response.into_parts();
+            match Limited::new(body, MAX_ERROR_BODY).collect().await {
+                Ok(collected) => {
+                    let bytes = collected.to_bytes();
+                    (
+                        Response::from_parts(head, ResponseBody::full(bytes.clone())),
+                        Some(bytes),
+                    )
+                }
+                Err(err) => {
+                    return Outcome::Failed(
+                        AttemptError::Transport {
+                            upstream: upstream.name.clone(),
+                            address: upstream.base_url.clone(),
+                            detail: format!("reading its {status} answer failed: {err}"),
+                        },
+                        None,
+                    )
+                }
+            }
+        } else {
+            let retry_after = classify::retry_after(response.headers());
+            let response = attempt::pass_through(response, upstream);
+            let verdict = classify::classify_status(status, None, &policy.statuses);
+            if verdict == Verdict::RetrySame {
+                admission.failure(&target.breaker);
+                if retry < policy.retries {
+                    let delay = retry_after.unwrap_or_else(|| {
+                        classify::backoff(
+                            retry,
+                            policy.backoff,
+                            policy.max_backoff,
+                            routing::random_unit(),
+                        )
+                    });
+                    // A longer wait than one backoff ceiling is better spent on
+                    // another target, or by the client (it gets `retry-after`).
+                    if delay <= policy.max_backoff && Instant::now() + delay < deadline {
+                        tracing::info!(
+                            request_id = out.request_id, target = %target.label, %status,
+                            delay_ms = delay.as_millis() as u64, "retrying the same target"
+                        );
+                        drop(response);
+                        drop(in_flight);
+                        tokio::time::sleep(delay).await;
+                        retry += 1;
+                        continue;
+                    }
+                }
+                return Outcome::Failed(status_error(target, status), Some(response));
+            }
+            return finish(verdict, response, status, target, admission);
+        };
+        let verdict = classify::classify_status(status, body.as_deref(), &policy.statuses);
+        return finish(verdict, response, status, target, admission);
+    }
+}
+
+/// The outcome for a non-2xx answer that is not retried on the same target.
+fn finish(
+    verdict: Verdict,
+    response: Response<ResponseBody>,
+    status: StatusCode,
+    target: &Target,
+    admission: crate::upstream::Admission,
+) -> Outcome {
+    match verdict {
+        Verdict::Accept | Verdict::RetrySame => {
+            // The client's own mistake: the target is fine.
+            admission.success();
+            Outcome::Final(response)
+        }
+        Verdict::ContextWindow => {
+            admission.success();
+            Outcome::ContextWindow(response)
+        }
+        Verdict::Next => {
+            if classify::is_misconfiguration(status) {
+                target.state.mark_misconfigured();
+                tracing::error!(
+                    target = %target.label, %status,
+                    "upstream refused the request as misconfigured (check its key, deployment or model name); trying the next target"
+                );
+            }
+            admission.failure(&target.breaker);
+            Outcome::Failed(status_error(target, status), Some(response))
+        }
+    }
+}
+
+fn status_error(target: &Target, status: StatusCode) -> AttemptError {
+    AttemptError::Status {
+        upstream: target.upstream.name.clone(),
+        address: target.upstream.base_url.clone(),
+        status,
+    }
 }

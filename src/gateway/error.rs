@@ -146,14 +146,27 @@ impl GatewayError {
                 let last = failures.last().expect("an upstream error has at least one failure");
                 let (status, code) = match last {
                     AttemptError::Connect { .. } | AttemptError::Transport { .. } => (StatusCode::BAD_GATEWAY, "upstream_unreachable"),
-                    AttemptError::FirstByteTimeout { .. } => (StatusCode::GATEWAY_TIMEOUT, "upstream_timeout"),
+                    AttemptError::FirstByteTimeout { .. } | AttemptError::FirstTokenTimeout { .. } | AttemptError::Deadline { .. } => {
+                        (StatusCode::GATEWAY_TIMEOUT, "upstream_timeout")
+                    }
                     AttemptError::NotConfigured { .. } => (StatusCode::SERVICE_UNAVAILABLE, "upstream_not_configured"),
+                    AttemptError::ErrorEvent { .. } | AttemptError::EmptyStream { .. } | AttemptError::Status { .. } => {
+                        (StatusCode::BAD_GATEWAY, "upstream_failed")
+                    }
+                    AttemptError::CircuitOpen { .. } | AttemptError::AttemptLimit { .. } => (StatusCode::SERVICE_UNAVAILABLE, "upstream_unavailable"),
                 };
                 let advice = match last {
                     AttemptError::NotConfigured { var, .. } => format!(" Set {var} in Switchyard's environment and restart it."),
                     AttemptError::Connect { .. } => " Check that the upstream is running and reachable from Switchyard.".to_owned(),
-                    AttemptError::FirstByteTimeout { .. } => " The upstream may be overloaded or still loading the model; retry later or raise the timeout.".to_owned(),
-                    AttemptError::Transport { .. } => " Retry the request.".to_owned(),
+                    AttemptError::FirstByteTimeout { .. } | AttemptError::FirstTokenTimeout { .. } | AttemptError::Deadline { .. } => {
+                        " The upstream may be overloaded or still loading the model; retry later or raise the timeout.".to_owned()
+                    }
+                    AttemptError::CircuitOpen { .. } => " Retry after the cooldown (`circuit_breaker.cooldown`).".to_owned(),
+                    AttemptError::Transport { .. }
+                    | AttemptError::ErrorEvent { .. }
+                    | AttemptError::EmptyStream { .. }
+                    | AttemptError::Status { .. }
+                    | AttemptError::AttemptLimit { .. } => " Retry the request.".to_owned(),
                 };
                 let causes = if failures.len() == 1 {
                     format!("{last}")

@@ -16,6 +16,8 @@ use crate::telemetry::access_log::AccessRecord;
 
 const X_TARGET: http::HeaderName = http::HeaderName::from_static("x-switchyard-target");
 const X_ATTEMPTS: http::HeaderName = http::HeaderName::from_static("x-switchyard-attempts");
+const X_MODEL: http::HeaderName = http::HeaderName::from_static("x-switchyard-model");
+const X_SHOULD_RETRY: http::HeaderName = http::HeaderName::from_static("x-should-retry");
 
 /// Serves one model request.
 pub(super) async fn proxy(
@@ -57,15 +59,40 @@ pub(super) async fn proxy(
             if let Ok(target) = HeaderValue::from_str(&served.target) {
                 headers.insert(X_TARGET, target);
             }
+            if let Ok(model) = HeaderValue::from_str(&served.model) {
+                headers.insert(X_MODEL, model);
+            }
             headers.insert(X_ATTEMPTS, HeaderValue::from(served.attempts));
+            advise_no_retry(&mut response, served.attempts);
             record.target = Some(served.target);
             record.attempts = served.attempts;
             Ok(response)
         }
         Err((error, attempts)) => {
             record.attempts = attempts;
-            Err(error)
+            let mut response = error.into_response();
+            response
+                .headers_mut()
+                .insert(X_ATTEMPTS, HeaderValue::from(attempts));
+            advise_no_retry(&mut response, attempts);
+            Ok(response)
         }
+    }
+}
+
+/// Switchyard's retries replace the client's: when it already retried or
+/// failed over and still answers with a status the OpenAI SDKs would retry
+/// (408, 409, 429, 5xx), it says `x-should-retry: false`, so one request
+/// does not become the SDK's three times ours. An upstream's own
+/// `x-should-retry` is left as it is; a single attempt leaves the retry
+/// (and any `retry-after`) to the client.
+fn advise_no_retry(response: &mut Response<ResponseBody>, attempts: u32) {
+    let status = response.status().as_u16();
+    let retryable = matches!(status, 408 | 409 | 429) || status >= 500;
+    if attempts >= 2 && retryable && !response.headers().contains_key(X_SHOULD_RETRY) {
+        response
+            .headers_mut()
+            .insert(X_SHOULD_RETRY, HeaderValue::from_static("false"));
     }
 }
 

@@ -5,7 +5,10 @@
 //! Next: `forward` walks the plan.
 
 mod plan;
+pub mod strategy;
 mod table;
 
+pub(crate) use plan::random_unit;
 pub use plan::{plan, Plan};
-pub use table::{Cors, Model, Table, Target, Upstream};
+pub use strategy::{HedgeDelay, Strategy};
+pub use table::{AttemptPolicy, Cors, Model, Table, Target, Upstream};

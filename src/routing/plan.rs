@@ -1,62 +1,57 @@
-//! Attempt plans: a model's targets in the order they will be tried.
+//! Attempt plans: every target a request may try, in order.
 //!
-//! The order is the model's own targets, weighted-shuffled, then each
-//! fallback model's targets the same way. Upstreams with an unset `${VAR}`
-//! are left out (they cannot work); if nothing else is left they stay, so the
-//! answer can say which variable to set.
+//! The order is the model's own targets as its strategy orders them, then
+//! each fallback model's targets as *its* strategy orders them. Then the
+//! circuit breakers have their say: targets whose circuit is open move to
+//! the end, soonest-to-reopen first — still tried as a last resort, so a
+//! request is never refused without trying when everything looks down.
+//! Upstreams with an unset `${VAR}` are left out (they cannot work); if
+//! nothing else is left they stay, so the answer can name the variable.
+//! The context-window fallbacks form a second, separate list.
 
 use std::cell::Cell;
 
+use super::strategy;
 use super::table::{Model, Target};
+use crate::upstream::Circuit;
 
 /// Targets in the order they will be tried.
 pub struct Plan<'t> {
     /// The ordered targets; never empty for a compiled model.
     pub targets: Vec<&'t Target>,
+    /// Targets for a prompt over the context window, in order.
+    pub context_window: Vec<&'t Target>,
 }
 
 /// Orders `model`'s targets, then its fallbacks' targets.
 pub fn plan(model: &Model) -> Plan<'_> {
-    let mut targets = Vec::with_capacity(model.targets.len());
-    push_weighted(&mut targets, model);
-    for fallback in &model.fallbacks {
-        push_weighted(&mut targets, fallback);
-    }
+    let mut targets = ordered(std::iter::once(model).chain(model.fallbacks.iter().map(|m| &**m)));
     if targets.is_empty() {
         // Every target is disabled: keep them so the error can name the cause.
         targets.extend(model.targets.iter());
     }
-    Plan { targets }
+    let context_window = ordered(model.context_window_fallbacks.iter().map(|m| &**m));
+    Plan {
+        targets,
+        context_window,
+    }
 }
 
-/// Appends `model`'s usable targets in weighted random order: each pick takes
-/// a remaining target with probability weight / remaining weight.
-fn push_weighted<'t>(out: &mut Vec<&'t Target>, model: &'t Model) {
-    let start = out.len();
-    out.extend(
-        model
-            .targets
-            .iter()
-            .filter(|t| t.upstream.unresolved.is_none() && t.weight > 0),
-    );
-    let mut remaining: u64 = out[start..].iter().map(|t| u64::from(t.weight)).sum();
-    for i in start..out.len() {
-        if remaining == 0 {
-            break;
-        }
-        let mut pick = random_below(remaining);
-        let mut chosen = i;
-        for (j, target) in out.iter().enumerate().skip(i) {
-            let w = u64::from(target.weight);
-            if pick < w {
-                chosen = j;
-                break;
-            }
-            pick -= w;
-        }
-        out.swap(i, chosen);
-        remaining -= u64::from(out[i].weight);
+fn ordered<'t>(models: impl Iterator<Item = &'t Model>) -> Vec<&'t Target> {
+    let mut targets: Vec<&Target> = Vec::new();
+    for model in models {
+        targets.extend(
+            strategy::order(&model.strategy, &model.targets, &model.cycle, &model.cursor)
+                .into_iter()
+                .filter(|t| t.upstream.unresolved.is_none()),
+        );
     }
+    // Stable: open circuits last, soonest to reopen first; order kept otherwise.
+    targets.sort_by_key(|t| match t.state.circuit() {
+        Circuit::Open => (1, t.state.reopens_in_ms()),
+        Circuit::Closed | Circuit::HalfOpen => (0, 0),
+    });
+    targets
 }
 
 thread_local! {
@@ -73,15 +68,20 @@ fn seed() -> u64 {
     (nanos ^ local.rotate_left(32)) | 1
 }
 
-/// A uniform number in `0..n` from a thread-local xorshift generator: no lock,
-/// no syscall; balancing needs spread, not cryptographic quality.
-fn random_below(n: u64) -> u64 {
+/// A uniform number in `0..n` (n > 0) from a thread-local xorshift
+/// generator: no lock, no syscall; balancing needs spread, not secrecy.
+pub(crate) fn random_below(n: u64) -> u64 {
     RNG.with(|state| {
         let mut x = state.get();
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
         state.set(x);
-        x % n
+        x % n.max(1)
     })
+}
+
+/// A uniform number in `[0, 1)`, for backoff jitter.
+pub(crate) fn random_unit() -> f64 {
+    (random_below(1 << 53) as f64) / ((1u64 << 53) as f64)
 }

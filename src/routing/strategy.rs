@@ -86,7 +86,11 @@ pub fn weighted_cycle(weights: &[u32]) -> Vec<u16> {
     if total as u64 > MAX_CYCLE {
         let factor = MAX_CYCLE as f64 / total as f64;
         for (w, original) in scaled.iter_mut().zip(weights) {
-            *w = if *original == 0 { 0 } else { ((*w as f64 * factor).round() as i64).max(1) };
+            *w = if *original == 0 {
+                0
+            } else {
+                ((*w as f64 * factor).round() as i64).max(1)
+            };
         }
     }
     let total: i64 = scaled.iter().sum();
@@ -117,7 +121,12 @@ fn gcd(a: u64, b: u64) -> u64 {
 
 /// Orders `targets` (all of one model) by `strategy`. `cycle` and `cursor`
 /// belong to the model (see [`weighted_cycle`]).
-pub fn order<'t>(strategy: &Strategy, targets: &'t [Target], cycle: &[u16], cursor: &AtomicUsize) -> Vec<&'t Target> {
+pub fn order<'t>(
+    strategy: &Strategy,
+    targets: &'t [Target],
+    cycle: &[u16],
+    cursor: &AtomicUsize,
+) -> Vec<&'t Target> {
     let mut out: Vec<&Target> = targets.iter().filter(|t| t.weight > 0).collect();
     if out.len() < 2 {
         return out;
@@ -126,7 +135,7 @@ pub fn order<'t>(strategy: &Strategy, targets: &'t [Target], cycle: &[u16], curs
         Strategy::Priority => {}
         Strategy::Weighted => {
             // The rest by weight (stable, so ties keep file order).
-            out.sort_by(|a, b| b.weight.cmp(&a.weight));
+            out.sort_by_key(|t| std::cmp::Reverse(t.weight));
             if !cycle.is_empty() {
                 let pick = cycle[cursor.fetch_add(1, Ordering::Relaxed) % cycle.len()] as usize;
                 let chosen = &targets[pick] as *const Target;

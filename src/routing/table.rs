@@ -7,14 +7,17 @@
 //! `upstream::Registry` and outlives the table.
 
 use std::collections::HashMap;
+use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use http::{HeaderMap, HeaderName, HeaderValue, Uri};
 
+use super::strategy::Strategy;
 use crate::config::{MockConfig, ProviderKind, Secret, Timeouts, Unresolved};
+use crate::forward::StatusPolicy;
 use crate::providers::{Endpoint, Provider};
-use crate::upstream::{UpstreamClient, UpstreamState};
+use crate::upstream::{BreakerPolicy, TargetState, UpstreamClient, UpstreamState};
 
 /// One compiled `router.yaml`.
 pub struct Table {
@@ -93,12 +96,47 @@ pub struct Model {
     /// Models to try when every target failed, transitively resolved, in order,
     /// each once, without this model.
     pub fallbacks: Vec<Arc<Model>>,
-    /// Sum of target weights.
-    pub total_weight: u64,
+    /// Models to try when an upstream says the prompt is over the context
+    /// window (each with its own fallbacks).
+    pub context_window_fallbacks: Vec<Arc<Model>>,
+    /// How targets are ordered.
+    pub strategy: Strategy,
+    /// The smooth weighted round-robin cycle (`strategy::weighted_cycle`).
+    pub cycle: Vec<u16>,
+    /// Position in `cycle`.
+    pub cursor: AtomicUsize,
+    /// Same-target retries, backoff and status sets.
+    pub policy: AttemptPolicy,
+}
+
+/// How hard a request for one model tries.
+#[derive(Debug, Clone)]
+pub struct AttemptPolicy {
+    /// Which statuses retry the same target / move to the next.
+    pub statuses: StatusPolicy,
+    /// Same-target retries after a retryable status.
+    pub retries: u32,
+    /// Backoff base.
+    pub backoff: Duration,
+    /// Backoff ceiling.
+    pub max_backoff: Duration,
+    /// Attempts per request, retries included.
+    pub max_attempts: u32,
+    /// Time allowed to find an attempt that commits.
+    pub deadline: Duration,
 }
 
 /// One way of serving a model: an upstream plus the name it knows the model by.
 pub struct Target {
+    /// The logical model this target serves (differs from the requested
+    /// model when reached through a fallback).
+    pub model: String,
+    /// Timeouts: the upstream's, with the model's overrides.
+    pub timeouts: Timeouts,
+    /// Circuit-breaker settings (the upstream's).
+    pub breaker: BreakerPolicy,
+    /// Runtime state: breaker, latency, in flight (survives reloads).
+    pub state: Arc<TargetState>,
     /// The upstream.
     pub upstream: Arc<Upstream>,
     /// The model name sent upstream (the body's `model`).

@@ -8,8 +8,10 @@ mod client;
 mod health;
 mod registry;
 mod state;
+mod target_state;
 
 pub use client::UpstreamClient;
 pub use health::Probes;
 pub use registry::Registry;
 pub use state::{Health, StateView, UpstreamState};
+pub use target_state::{Admission, BreakerPolicy, Circuit, InFlight, TargetId, TargetState};

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::{UpstreamClient, UpstreamState};
+use super::{TargetId, TargetState, UpstreamClient, UpstreamState};
 
 type Key = (String, String);
 
@@ -24,6 +24,7 @@ pub struct Registry {
 struct Inner {
     states: HashMap<Key, Arc<UpstreamState>>,
     clients: HashMap<(Key, Duration), UpstreamClient>,
+    targets: HashMap<TargetId, Arc<TargetState>>,
 }
 
 impl Registry {
@@ -47,9 +48,17 @@ impl Registry {
             .clone()
     }
 
-    /// Forgets every entry not in `keep` (name, base_url, connect timeout).
-    pub fn retain(&self, keep: &[(String, String, Duration)]) {
+    /// The runtime state of target `id`.
+    pub fn target(&self, id: TargetId) -> Arc<TargetState> {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.targets.entry(id).or_default().clone()
+    }
+
+    /// Forgets every entry the new table does not use: upstreams not in
+    /// `keep` (name, base_url, connect timeout) and targets not in `targets`.
+    pub fn retain(&self, keep: &[(String, String, Duration)], targets: &[TargetId]) {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.targets.retain(|id, _| targets.contains(id));
         inner
             .states
             .retain(|(name, url), _| keep.iter().any(|(n, u, _)| n == name && u == url));

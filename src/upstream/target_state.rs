@@ -160,7 +160,9 @@ impl TargetState {
 
     /// Milliseconds until an open circuit half-opens (0 when not open).
     pub fn reopens_in_ms(&self) -> u64 {
-        self.open_until_ms.load(Ordering::Relaxed).saturating_sub(self.now_ms())
+        self.open_until_ms
+            .load(Ordering::Relaxed)
+            .saturating_sub(self.now_ms())
     }
 
     /// May a request go to this target now? Closed: yes. Open: no.
@@ -177,7 +179,19 @@ impl TargetState {
                 true
             }
         };
-        Some(Admission { state: self.clone(), probe })
+        Some(Admission {
+            state: self.clone(),
+            probe,
+        })
+    }
+
+    /// Permission for a last-resort attempt at a target whose circuit is
+    /// open: every target ahead of it in the plan has already failed.
+    pub fn force_admit(self: &std::sync::Arc<Self>) -> Admission {
+        Admission {
+            state: self.clone(),
+            probe: false,
+        }
     }
 
     /// Records a success: closes the circuit.
@@ -255,7 +269,10 @@ impl TargetState {
 mod tests {
     use super::*;
 
-    const POLICY: BreakerPolicy = BreakerPolicy { failure_threshold: 3, cooldown: Duration::from_millis(50) };
+    const POLICY: BreakerPolicy = BreakerPolicy {
+        failure_threshold: 3,
+        cooldown: Duration::from_millis(50),
+    };
 
     #[test]
     fn opens_after_consecutive_failures_and_probes_once() {
@@ -312,7 +329,10 @@ mod tests {
     #[test]
     fn a_zero_threshold_never_opens() {
         let state = TargetState::default();
-        let off = BreakerPolicy { failure_threshold: 0, cooldown: Duration::from_secs(1) };
+        let off = BreakerPolicy {
+            failure_threshold: 0,
+            cooldown: Duration::from_secs(1),
+        };
         for _ in 0..100 {
             state.record_failure(&off);
         }

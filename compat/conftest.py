@@ -1,0 +1,359 @@
+"""Fixtures: the mock upstream, the real `switchyard` binary in front of it,
+and OpenAI SDK clients pointed at the router.
+
+The binary is `$SWITCHYARD_BIN`, else `target/debug/switchyard` under the
+repository root (`./scripts/test.sh` builds it first). Everything listens on
+127.0.0.1; every wait has a deadline.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import textwrap
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import openai
+import pytest
+
+from mock_upstream import MockUpstream
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+#: Deadline for the router to answer `GET /health` after it is started.
+STARTUP_DEADLINE_S = 10.0
+#: Deadline for the router to exit after SIGTERM before it is killed.
+SHUTDOWN_DEADLINE_S = 10.0
+#: Per-request deadline of the SDK clients (a failing test, never a measurement).
+CLIENT_TIMEOUT_S = 30.0
+
+#: The key every SDK client sends; the router must never forward it.
+CLIENT_KEY = "sk-test-dummy"
+#: The key Switchyard sends to the mock upstream instead.
+UPSTREAM_KEY = "sk-upstream-secret-for-compat"
+#: The one key the second (authenticated) router accepts.
+ROUTER_KEY = "sk-router-compat-key"
+#: `server.max_body_bytes` of the main router.
+MAX_BODY_BYTES = 64 * 1024
+#: `timeouts.first_byte` of the upstream that serves the `slow` model.
+FIRST_BYTE_TIMEOUT_MS = 500
+#: Referenced as `${...}` by one upstream and never set.
+UNSET_VAR = "SWITCHYARD_COMPAT_UNSET_VAR"
+
+#: Models of the main router, in config order (`GET /v1/models` keeps it).
+#: router name -> upstream model name (None: the built-in mock or no upstream).
+MODELS: dict[str, str | None] = {
+    "mock-gpt": "upstream-gpt",  # renamed on the way up
+    "same-name": "same-name",  # sent up under its own name
+    "text-embedding-mock": "upstream-embed",
+    "qwen2.5:0.5b": "qwen2.5:0.5b",  # a name with `:` and `.`
+    "meta-llama/Llama-3-8B": "meta-llama/Llama-3-8B",  # a name with `/`
+    "fail-429": "fail-429",
+    "fail-500": "fail-500",
+    "fail-400": "fail-400",
+    # The same failures with the router's own retries off, so the SDK's show.
+    "fail-429-no-router-retry": "fail-429",
+    "fail-500-no-router-retry": "fail-500",
+    "slow": "slow",  # answers after the upstream's `first_byte` timeout
+    "cut-stream": "cut-stream",  # the upstream drops the stream between events
+    "cut-mid-event": "cut-mid-event",  # ... and in the middle of an event
+    "demo": None,
+    "needs-key": None,  # its upstream's api_key is an unset ${VAR}
+    "unreachable": None,  # its upstream's port refuses connections
+}
+
+# Loopback must never go through a proxy, whatever the environment says.
+for _var in ("NO_PROXY", "no_proxy"):
+    os.environ[_var] = ",".join(filter(None, [os.environ.get(_var), "127.0.0.1", "localhost"]))
+
+
+def _no_proxy_opener() -> urllib.request.OpenerDirector:
+    return urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def free_port() -> int:
+    """A port nobody listened on a moment ago (the router binds it next)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# -- the router process ------------------------------------------------------
+
+
+@dataclass
+class Router:
+    """One `switchyard` process serving `config` on a free loopback port."""
+
+    name: str
+    binary: Path
+    config: str
+    workdir: Path
+    port: int = 0
+    process: subprocess.Popen[bytes] | None = None
+    log_path: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.config_path = self.workdir / "router.yaml"
+        self.config_path.write_text(self.config)
+        self.log_path = self.workdir / "switchyard.stderr.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """What the OpenAI SDK takes as `base_url`."""
+        return f"{self.url}/v1"
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def start(self) -> "Router":
+        if not self.binary.is_file():
+            pytest.exit(
+                f"switchyard binary not found at {self.binary}: run `cargo build` "
+                "or set SWITCHYARD_BIN (./scripts/test.sh does both)",
+                returncode=2,
+            )
+        env = {k: v for k, v in os.environ.items() if k != UNSET_VAR}
+        env.setdefault("RUST_LOG", "info")
+        env["NO_COLOR"] = "1"  # plain log lines in the stderr file
+        # A port picked free can be taken before the router binds it; try again then.
+        for _ in range(3):
+            self.port = free_port()
+            with open(self.log_path, "ab") as log:
+                self.process = subprocess.Popen(
+                    [str(self.binary), "--config", str(self.config_path),
+                     "--listen", f"127.0.0.1:{self.port}"],
+                    stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
+                    cwd=self.workdir,
+                )
+            if self._wait_healthy():
+                return self
+            self.stop()
+            if "in use" not in self.log().lower():
+                break
+        raise RuntimeError(
+            f"switchyard ({self.name}) did not answer GET /health within "
+            f"{STARTUP_DEADLINE_S}s; its stderr:\n{self.log()}"
+        )
+
+    def _wait_healthy(self) -> bool:
+        assert self.process is not None
+        opener = _no_proxy_opener()
+        deadline = time.monotonic() + STARTUP_DEADLINE_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                return False
+            try:
+                with opener.open(f"{self.url}/health", timeout=1) as response:
+                    if response.status == 200:
+                        return True
+            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+                pass
+            time.sleep(0.02)  # poll interval, bounded by the deadline above
+        return False
+
+    def exited_early(self) -> bool:
+        return self.process is not None and self.process.poll() is not None
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=SHUTDOWN_DEADLINE_S)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=SHUTDOWN_DEADLINE_S)
+
+
+_ROUTERS: list[Router] = []
+
+
+def _binary() -> Path:
+    configured = os.environ.get("SWITCHYARD_BIN", "target/debug/switchyard")
+    path = Path(configured)
+    return path if path.is_absolute() else REPO_ROOT / path
+
+
+def _start(name: str, config: str, tmp_path_factory: pytest.TempPathFactory) -> Router:
+    router = Router(name, _binary(), config, tmp_path_factory.mktemp(name))
+    _ROUTERS.append(router)
+    return router.start()
+
+
+def _finish(router: Router) -> None:
+    died = router.exited_early()
+    router.stop()
+    if died:
+        pytest.fail(f"switchyard ({router.name}) exited during the tests; its stderr:\n"
+                    f"{router.log()}", pytrace=False)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Iterator[None]:
+    """Attaches the tail of each router's stderr to a failing test's report."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        for router in _ROUTERS:
+            tail = "\n".join(router.log().splitlines()[-40:])
+            report.sections.append((f"switchyard ({router.name}) stderr, last lines", tail))
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int) -> None:
+    """After a failed run, each router's stderr (its access log included)."""
+    if exitstatus == 0:
+        return
+    for router in _ROUTERS:
+        lines = router.log().splitlines()
+        shown = lines[-300:]
+        cut = f" (last {len(shown)} of {len(lines)} lines)" if len(shown) < len(lines) else ""
+        terminalreporter.section(f"switchyard ({router.name}) stderr{cut}")
+        terminalreporter.write_line(f"config: {router.config_path}")
+        for line in shown:
+            terminalreporter.write_line(line)
+
+
+# -- fixtures ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def mock_server() -> Iterator[MockUpstream]:
+    server = MockUpstream().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def upstream(mock_server: MockUpstream) -> MockUpstream:
+    """The mock upstream, with an empty record for this test."""
+    mock_server.reset()
+    return mock_server
+
+
+@pytest.fixture(scope="session")
+def refused_port() -> Iterator[int]:
+    """A loopback port that refuses connections: bound (so no one else takes
+    it) but never listening, so a connect gets RST at once."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    yield s.getsockname()[1]
+    s.close()
+
+
+def main_config(upstream_url: str, refused_port: int) -> str:
+    lines = [
+        "# Written by compat/conftest.py.",
+        "server:",
+        f"  max_body_bytes: {MAX_BODY_BYTES}",
+        "upstreams:",
+        "  mockup:",
+        "    provider: openai-compatible",
+        f"    base_url: {upstream_url}",
+        f"    api_key: {UPSTREAM_KEY}",
+        "    health_check: false",
+        "  slowup:",
+        "    provider: openai-compatible",
+        f"    base_url: {upstream_url}",
+        "    health_check: false",
+        f"    timeouts: {{ first_byte: {FIRST_BYTE_TIMEOUT_MS}ms }}",
+        "  builtin:",
+        "    provider: mock",
+        "  keyless:",
+        "    provider: openai-compatible",
+        f"    base_url: {upstream_url}",
+        f"    api_key: ${{{UNSET_VAR}}}",
+        "    health_check: false",
+        "  closed:",
+        "    provider: openai-compatible",
+        f"    base_url: http://127.0.0.1:{refused_port}/v1",
+        "    health_check: false",
+        "    timeouts: { connect: 5s, first_byte: 20s }",
+        "models:",
+    ]
+    builtin = {"demo": "builtin", "needs-key": "keyless", "unreachable": "closed",
+               "slow": "slowup"}
+    for name, upstream_model in MODELS.items():
+        if name in builtin:
+            target = f"upstream: {builtin[name]}"
+        elif upstream_model == name:
+            target = "upstream: mockup"
+        else:
+            target = f"upstream: mockup, model: {json.dumps(upstream_model)}"
+        lines.append(f"  {json.dumps(name)}:")
+        lines.append(f"    targets: [{{ {target} }}]")
+        if name.endswith("-no-router-retry"):
+            lines.append("    retry: { attempts: 0 }")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture(scope="session")
+def router(mock_server: MockUpstream, refused_port: int,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Router]:
+    """The main router: mock upstream models, `demo`, and the broken upstreams."""
+    r = _start("main", main_config(mock_server.base_url, refused_port), tmp_path_factory)
+    yield r
+    _finish(r)
+
+
+@pytest.fixture(scope="session")
+def auth_router(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Router]:
+    """A second router that requires `ROUTER_KEY`."""
+    config = textwrap.dedent(f"""\
+        server:
+          auth:
+            keys: [{ROUTER_KEY!r}]
+        upstreams:
+          builtin:
+            provider: mock
+        models:
+          demo:
+            targets: [{{ upstream: builtin }}]
+        """)
+    r = _start("auth", config, tmp_path_factory)
+    yield r
+    _finish(r)
+
+
+@dataclass
+class Sent:
+    """Every HTTP request an SDK client sent (its retries included)."""
+
+    requests: list[Any] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.requests)
+
+
+def make_client(base_url: str, *, api_key: str = CLIENT_KEY, max_retries: int = 0,
+                sent: Sent | None = None) -> openai.OpenAI:
+    hooks = {"request": [sent.requests.append]} if sent is not None else {}
+    return openai.OpenAI(
+        base_url=base_url,
+        api_key=api_key,
+        max_retries=max_retries,
+        timeout=CLIENT_TIMEOUT_S,
+        http_client=openai.DefaultHttpxClient(event_hooks=hooks),
+    )
+
+
+@pytest.fixture
+def client(router: Router) -> Iterator[openai.OpenAI]:
+    """An SDK client on the main router; no SDK retries unless a test asks."""
+    c = make_client(router.base_url)
+    yield c
+    c.close()

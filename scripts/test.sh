@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The one test command: build Switchyard, run every Rust test, check the
+# bundled router.yaml, then run the OpenAI SDK compatibility suite (compat/)
+# against the debug binary. Needs cargo and python3 (with venv); installs the
+# suite's pinned Python packages into .venv on first use.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+# The two test suites both run even when one fails, so one run shows every
+# failure; the script still exits non-zero at the end.
+failed=()
+
+step "cargo build (debug: the binary the compat suite runs)"
+cargo build
+
+step "cargo test (every Rust test)"
+cargo test --no-fail-fast || failed+=("cargo test")
+
+step "switchyard check (the bundled router.yaml and the examples must stay valid)"
+target/debug/switchyard check router.yaml
+target/debug/switchyard check examples/router.full.yaml
+
+step "python venv .venv with compat/requirements.txt"
+if ! .venv/bin/python -c '' 2>/dev/null; then
+  # Missing, or left behind by a Python that is gone: make it anew.
+  python3 -m venv --clear .venv
+fi
+stamp=.venv/.compat-requirements.sha256
+want=$(cat compat/requirements.txt <(.venv/bin/python --version) | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null || true)" = "$want" ]; then
+  echo "compat/requirements.txt unchanged since the last install; skipping pip"
+else
+  .venv/bin/python -m pip install -q --disable-pip-version-check -r compat/requirements.txt
+  echo "$want" >"$stamp"
+fi
+
+step "pytest compat (the OpenAI Python SDK against target/debug/switchyard)"
+SWITCHYARD_BIN=target/debug/switchyard .venv/bin/python -m pytest -q compat || failed+=("pytest compat")
+
+if [ ${#failed[@]} -gt 0 ]; then
+  printf '\n==> FAILED: %s\n' "${failed[*]}"
+  exit 1
+fi
+printf '\n==> all tests passed\n'

@@ -1,0 +1,175 @@
+//! The commit point: when an attempt becomes the answer.
+//!
+//! A non-streamed 2xx commits on its headers. A stream (`text/event-stream`)
+//! commits on its first event that carries content — a delta with text,
+//! tool calls or a refusal, or a finish reason (see `sse::classify`).
+//! Events before it that carry none (vLLM's role-only first chunk, Azure's
+//! empty-`choices` prompt-filter chunk, keep-alive comments) are held, in
+//! order and bounded, and handed over with the commit, so a failure before
+//! the first token still moves on to the next target while time to first
+//! token stays what the upstream gave.
+//!
+//! Before commit, these fail the attempt: an error event, the stream ending
+//! (or breaking) with no content, and `timeouts.first_token` passing.
+//! Never retries (that is the attempt loop) and never edits a byte: held
+//! chunks are released exactly as received.
+
+use bytes::Bytes;
+use http::{header, response::Parts, Response};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use tokio::time::Instant;
+
+use super::AttemptError;
+use crate::routing::Target;
+use crate::sse::{self, ChunkKind, SseScanner};
+
+/// Most chunks held before commit. Content-less preambles are one or two
+/// events; past this the stream is committed as it is (and the choice is
+/// logged), rather than buffer without bound.
+pub const MAX_HELD_CHUNKS: usize = 64;
+/// Most bytes held before commit, for the same reason.
+pub const MAX_HELD_BYTES: usize = 256 * 1024;
+
+/// An attempt that became the answer.
+pub struct Committed {
+    /// Status and headers.
+    pub head: Parts,
+    /// Chunks read before the commit, in order (empty for non-streams).
+    pub held: Vec<Bytes>,
+    /// The rest of the upstream body.
+    pub body: Incoming,
+    /// Whether this is an SSE stream.
+    pub sse: bool,
+    /// The scanner that read `held`, to continue over the rest (SSE only).
+    pub scanner: Option<SseScanner>,
+}
+
+fn is_sse(head: &Parts) -> bool {
+    head.headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().starts_with("text/event-stream"))
+}
+
+/// Waits for the commit point of a 2xx `response` from `target`, sent at
+/// `started`.
+///
+/// # Errors
+/// [`AttemptError`] for an error event, an empty or broken stream, or no
+/// content within `timeouts.first_token`.
+///
+/// # Cancel safety
+/// Dropping the future drops the upstream body, which closes its connection.
+pub async fn await_commit(
+    response: Response<Incoming>,
+    target: &Target,
+    started: Instant,
+) -> Result<Committed, AttemptError> {
+    let (head, mut body) = response.into_parts();
+    if !is_sse(&head) {
+        return Ok(Committed {
+            head,
+            held: Vec::new(),
+            body,
+            sse: false,
+            scanner: None,
+        });
+    }
+    let upstream = &target.upstream;
+    let deadline = started + target.timeouts.first_token;
+    let mut scanner = SseScanner::new();
+    let mut held: Vec<Bytes> = Vec::new();
+    let mut held_bytes = 0usize;
+    loop {
+        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+            Err(_) => {
+                return Err(AttemptError::FirstTokenTimeout {
+                    upstream: upstream.name.clone(),
+                    address: upstream.base_url.clone(),
+                    after: target.timeouts.first_token,
+                })
+            }
+            Ok(None) => {
+                return Err(AttemptError::EmptyStream {
+                    upstream: upstream.name.clone(),
+                    address: upstream.base_url.clone(),
+                })
+            }
+            Ok(Some(Err(err))) => {
+                return Err(AttemptError::Transport {
+                    upstream: upstream.name.clone(),
+                    address: upstream.base_url.clone(),
+                    detail: format!("the stream broke before its first token: {err}"),
+                })
+            }
+            Ok(Some(Ok(frame))) => frame,
+        };
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers carry no content
+        };
+        let mut verdict: Option<Result<(), AttemptError>> = None;
+        let fed = scanner.feed(&data, |event| {
+            if verdict.is_some() {
+                return;
+            }
+            match sse::classify(&event) {
+                ChunkKind::Content => verdict = Some(Ok(())),
+                ChunkKind::Error => {
+                    verdict = Some(Err(AttemptError::ErrorEvent {
+                        upstream: upstream.name.clone(),
+                        address: upstream.base_url.clone(),
+                        event: snippet(&event.data),
+                    }))
+                }
+                ChunkKind::Done => {
+                    verdict = Some(Err(AttemptError::EmptyStream {
+                        upstream: upstream.name.clone(),
+                        address: upstream.base_url.clone(),
+                    }))
+                }
+                ChunkKind::Empty | ChunkKind::Comment | ChunkKind::Other => {}
+            }
+        });
+        held_bytes += data.len();
+        held.push(data);
+        if fed.is_err() {
+            // An event too large to scan is surely content; pass it on.
+            verdict = verdict.or(Some(Ok(())));
+        }
+        match verdict {
+            Some(Ok(())) => {
+                return Ok(Committed {
+                    head,
+                    held,
+                    body,
+                    sse: true,
+                    scanner: Some(scanner),
+                })
+            }
+            Some(Err(err)) => return Err(err),
+            None if held.len() >= MAX_HELD_CHUNKS || held_bytes >= MAX_HELD_BYTES => {
+                tracing::warn!(
+                    target = %target.label,
+                    chunks = held.len(),
+                    bytes = held_bytes,
+                    "stream sent no content within the hold limits; committing it as it is"
+                );
+                return Ok(Committed {
+                    head,
+                    held,
+                    body,
+                    sse: true,
+                    scanner: Some(scanner),
+                });
+            }
+            None => {}
+        }
+    }
+}
+
+/// The first 200 bytes of an event, as text, for logs and error messages.
+fn snippet(data: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&data[..data.len().min(200)]);
+    text.into_owned()
+}
