@@ -11,6 +11,7 @@ step() { printf '\n==> %s\n' "$*"; }
 # The two test suites both run even when one fails, so one run shows every
 # failure; the script still exits non-zero at the end.
 failed=()
+bin="${CARGO_TARGET_DIR:-target}/debug/switchyard"
 
 step "cargo build (debug: the binary the compat suite runs)"
 cargo build
@@ -19,8 +20,8 @@ step "cargo test (every Rust test)"
 cargo test --no-fail-fast || failed+=("cargo test")
 
 step "switchyard check (the bundled router.yaml and the examples must stay valid)"
-target/debug/switchyard check router.yaml
-target/debug/switchyard check examples/router.full.yaml
+"$bin" check router.yaml
+"$bin" check examples/router.full.yaml
 
 step "python venv .venv with compat/requirements.txt"
 if ! .venv/bin/python -c '' 2>/dev/null; then
@@ -37,7 +38,7 @@ else
 fi
 
 step "pytest compat (the OpenAI Python SDK against target/debug/switchyard)"
-SWITCHYARD_BIN=target/debug/switchyard .venv/bin/python -m pytest -q compat || failed+=("pytest compat")
+SWITCHYARD_BIN="$bin" .venv/bin/python -m pytest -q compat || failed+=("pytest compat")
 
 if [ ${#failed[@]} -gt 0 ]; then
   printf '\n==> FAILED: %s\n' "${failed[*]}"
