@@ -1,12 +1,29 @@
 //! State shared by every connection: the current table (swapped whole on
 //! reload) and the runtime state that outlives tables.
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
 
 use crate::routing::Table;
 use crate::upstream::{Probes, Registry};
+
+/// What the last reloads did, for `/status`.
+#[derive(Debug, Clone, Default)]
+pub struct ReloadStatus {
+    /// Successful reloads since start.
+    pub succeeded: u64,
+    /// Rejected reloads since start.
+    pub failed: u64,
+    /// When the last reload was attempted.
+    pub last_attempt: Option<SystemTime>,
+    /// Every error of the last rejected reload, until a reload succeeds.
+    pub last_error: Option<String>,
+}
 
 /// Everything a request can reach. One per server, in an `Arc`.
 pub struct AppState {
@@ -15,17 +32,39 @@ pub struct AppState {
     pub table: ArcSwap<Table>,
     /// Runtime state and clients by upstream identity.
     pub registry: Arc<Registry>,
+    /// The config file served.
+    pub config_path: PathBuf,
+    /// The address the server listens on (a reload cannot change it).
+    pub listen: SocketAddr,
+    /// `server.listen` as the config last said it, to notice a change.
+    pub(crate) config_listen: Mutex<SocketAddr>,
+    /// Reload outcomes.
+    pub reloads: Mutex<ReloadStatus>,
+    /// Hash of the config text last loaded, so a file event that changed
+    /// nothing (an editor touching the file) does not reload.
+    pub(crate) loaded_hash: AtomicU64,
     /// Health probes of the current table.
     probes: Mutex<Probes>,
 }
 
 impl AppState {
-    /// State serving `table`.
-    pub fn new(table: Table, registry: Arc<Registry>) -> AppState {
+    /// State serving `table`, loaded from `config_path`.
+    pub fn new(
+        table: Table,
+        registry: Arc<Registry>,
+        config_path: PathBuf,
+        listen: SocketAddr,
+        config_listen: SocketAddr,
+    ) -> AppState {
         let probes = Probes::start(&table);
         AppState {
             table: ArcSwap::from_pointee(table),
             registry,
+            config_path,
+            listen,
+            config_listen: Mutex::new(config_listen),
+            reloads: Mutex::new(ReloadStatus::default()),
+            loaded_hash: AtomicU64::new(0),
             probes: Mutex::new(probes),
         }
     }
@@ -37,5 +76,14 @@ impl AppState {
         if let Ok(mut current) = self.probes.lock() {
             *current = probes;
         }
+    }
+
+    /// The generation of the table being served.
+    pub fn generation(&self) -> u64 {
+        self.table.load().generation
+    }
+
+    pub(crate) fn set_loaded_hash(&self, hash: u64) {
+        self.loaded_hash.store(hash, Ordering::Relaxed);
     }
 }

@@ -7,6 +7,7 @@
 mod compile;
 mod interpolate;
 mod keypath;
+pub mod reload;
 mod schema;
 mod secret;
 mod suggest;

@@ -71,7 +71,7 @@ pub async fn handle(
     let mut response = if cors::is_preflight(request.method(), request.headers()) {
         cors::preflight(&table.cors, request.headers())
     } else {
-        serve(&table, request, &request_id, &mut record)
+        serve(&state, &table, request, &request_id, &mut record)
             .await
             .unwrap_or_else(GatewayError::into_response)
     };
@@ -87,6 +87,7 @@ pub async fn handle(
 }
 
 async fn serve(
+    state: &AppState,
     table: &Arc<crate::routing::Table>,
     request: Request<Incoming>,
     request_id: &str,
@@ -117,10 +118,10 @@ async fn serve(
     }
     match route {
         Route::Health => Ok(status::live()),
-        Route::Ready => Ok(status::ready(table, false)),
+        Route::Ready => Ok(status::ready(state, table, false)),
         Route::Status => {
             auth::authenticate(request.headers(), &table.auth_keys)?;
-            Ok(status::ready(table, true))
+            Ok(status::ready(state, table, true))
         }
         Route::ModelList => {
             auth::authenticate(request.headers(), &table.auth_keys)?;

@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 use super::models::json_response;
 use crate::forward::body::ResponseBody;
 use crate::routing::{Table, Upstream};
+use crate::state::AppState;
 use crate::upstream::Health;
 
 /// `GET /health`: the process is up.
@@ -38,7 +39,7 @@ fn usable(upstream: &Upstream) -> bool {
 }
 
 /// `GET /health/ready` (`detail = false`) and `GET /status` (`detail = true`).
-pub(super) fn ready(table: &Table, detail: bool) -> Response<ResponseBody> {
+pub(super) fn ready(state: &AppState, table: &Table, detail: bool) -> Response<ResponseBody> {
     let upstreams: Vec<Value> = table
         .upstreams
         .iter()
@@ -91,9 +92,20 @@ pub(super) fn ready(table: &Table, detail: bool) -> Response<ResponseBody> {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
+    let reloads = state.reloads.lock().map(|r| r.clone()).unwrap_or_default();
+    let mut config = json!({
+        "generation": table.generation,
+        "loaded_at": loaded_at,
+        "reloads_succeeded": reloads.succeeded,
+        "reloads_failed": reloads.failed,
+        "last_reload_error": reloads.last_error,
+    });
+    if detail {
+        config["path"] = json!(state.config_path.display().to_string());
+    }
     let mut response = json_response(&json!({
         "status": if ready { "ready" } else { "unavailable" },
-        "config": {"generation": table.generation, "loaded_at": loaded_at},
+        "config": config,
         "upstreams": upstreams,
         "models": models,
     }));

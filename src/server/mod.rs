@@ -89,7 +89,21 @@ impl Drop for RunningServer {
 /// [`StartError`] when the config has errors or the address cannot be bound.
 pub async fn start(options: ServeOptions) -> Result<RunningServer, StartError> {
     let registry = Arc::new(Registry::default());
-    let loaded = config::load_file(&options.config_path, &registry, 1)?;
+    let source = options.config_path.display().to_string();
+    let text = std::fs::read_to_string(&options.config_path).map_err(|err| ConfigErrors {
+        source: source.clone(),
+        errors: vec![config::ConfigError {
+            path: config::KeyPath::root(),
+            message: format!("cannot read the file: {err}"),
+        }],
+    })?;
+    let loaded = config::load_str(
+        &text,
+        &source,
+        &|name| std::env::var(name).ok(),
+        &registry,
+        1,
+    )?;
     for warning in &loaded.warnings {
         tracing::warn!("{}: {warning}", options.config_path.display());
     }
@@ -111,9 +125,20 @@ pub async fn start(options: ServeOptions) -> Result<RunningServer, StartError> {
         upstreams = loaded.table.upstreams.len(),
         "switchyard listening"
     );
-    let state = Arc::new(AppState::new(loaded.table, registry));
+    let state = Arc::new(AppState::new(
+        loaded.table,
+        registry,
+        options.config_path.clone(),
+        addr,
+        loaded.listen,
+    ));
+    state.set_loaded_hash(config::reload::text_hash(&text));
+    let reloader = config::reload::spawn(state.clone());
     let (stop, stopped) = watch::channel(false);
-    let task = tokio::spawn(listen::serve(listener, state, stopped, grace));
+    let task = tokio::spawn(async move {
+        listen::serve(listener, state, stopped, grace).await;
+        drop(reloader);
+    });
     Ok(RunningServer {
         addr,
         stop,

@@ -1,0 +1,197 @@
+//! Hot reload: a file watcher and SIGHUP feed one debounced reload.
+//!
+//! A reload reads, interpolates, validates and compiles a complete new table
+//! and swaps it in with one store; requests in flight finish on the table
+//! they started with. A file that fails validation is never served: the last
+//! good table keeps serving, and every error is logged with its key path and
+//! shown in `/status` until a reload succeeds.
+//!
+//! The watcher watches the file's *directory*, not the file: editors save by
+//! writing a new file and renaming it over the old one, and Kubernetes
+//! swaps a ConfigMap by re-pointing a `..data` symlink, so the watched inode
+//! changes either way. Any event in the directory schedules a check; after
+//! [`DEBOUNCE`] of quiet the file is read and reloaded only if its text
+//! changed. SIGHUP reloads unconditionally.
+
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use notify::{RecursiveMode, Watcher};
+use tokio::sync::mpsc;
+
+use crate::state::AppState;
+
+/// Quiet time after the last file event before reloading. Editors and
+/// `kubectl` produce bursts of events for one save; a quarter second
+/// collapses them while keeping "edits apply within a second".
+pub const DEBOUNCE: Duration = Duration::from_millis(250);
+
+/// Hash of a config text.
+pub(crate) fn text_hash(text: &str) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// Why a reload is happening.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// A file event (reload only if the text changed).
+    File,
+    /// SIGHUP (reload whatever the text).
+    Signal,
+}
+
+/// Reloads the config now. Returns the new generation, or `None` when the
+/// file is unchanged (for [`Trigger::File`]) or was rejected.
+pub fn reload(state: &AppState, trigger: Trigger) -> Option<u64> {
+    let path = &state.config_path;
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(err) => {
+            // Mid-rename the file can be briefly missing; the next event retries.
+            record_failure(
+                state,
+                format!("{}: cannot read the file: {err}", path.display()),
+            );
+            return None;
+        }
+    };
+    let hash = text_hash(&text);
+    if trigger == Trigger::File
+        && hash == state.loaded_hash.load(std::sync::atomic::Ordering::Relaxed)
+    {
+        return None;
+    }
+    let generation = state.generation() + 1;
+    let source = path.display().to_string();
+    match super::load_str(
+        &text,
+        &source,
+        &super::interpolate::from_env,
+        &state.registry,
+        generation,
+    ) {
+        Ok(loaded) => {
+            for warning in &loaded.warnings {
+                tracing::warn!("{source}: {warning}");
+            }
+            if let Ok(mut previous) = state.config_listen.lock() {
+                if *previous != loaded.listen {
+                    tracing::warn!(
+                        "{source}: server.listen changed from {} to {}; restart Switchyard to apply it (still serving on {})",
+                        *previous,
+                        loaded.listen,
+                        state.listen
+                    );
+                    *previous = loaded.listen;
+                }
+            }
+            let models = loaded.table.models.len();
+            state.install(loaded.table);
+            state.set_loaded_hash(hash);
+            if let Ok(mut status) = state.reloads.lock() {
+                status.succeeded += 1;
+                status.last_attempt = Some(SystemTime::now());
+                status.last_error = None;
+            }
+            tracing::info!(generation, models, trigger = ?trigger, "config reloaded");
+            Some(generation)
+        }
+        Err(errors) => {
+            for error in &errors.errors {
+                tracing::error!("{source}: {error}");
+            }
+            state.set_loaded_hash(hash);
+            record_failure(state, errors.to_string());
+            None
+        }
+    }
+}
+
+fn record_failure(state: &AppState, message: String) {
+    tracing::error!(
+        generation = state.generation(),
+        "config reload rejected; still serving the last good config"
+    );
+    if let Ok(mut status) = state.reloads.lock() {
+        status.failed += 1;
+        status.last_attempt = Some(SystemTime::now());
+        status.last_error = Some(message);
+    }
+}
+
+/// Starts the file watcher and the SIGHUP listener. They stop when the
+/// returned handle is dropped.
+pub fn spawn(state: Arc<AppState>) -> ReloadHandle {
+    let (tx, rx) = mpsc::channel::<Trigger>(16);
+    let file_tx = tx.clone();
+    let watched = state.config_path.clone();
+    let dir = watched
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(|p| p.to_path_buf())
+        .unwrap_or_else(|| ".".into());
+    let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if event.is_ok() {
+            // Full channel: a reload is already pending, which covers this event.
+            let _ = file_tx.try_send(Trigger::File);
+        }
+    })
+    .and_then(|mut w| w.watch(&dir, RecursiveMode::NonRecursive).map(|_| w));
+    let watcher = match watcher {
+        Ok(w) => Some(w),
+        Err(err) => {
+            tracing::warn!(dir = %dir.display(), error = %err, "cannot watch the config directory; reload with SIGHUP instead");
+            None
+        }
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    #[cfg(unix)]
+    {
+        let tx = tx.clone();
+        tasks.spawn(async move {
+            use tokio::signal::unix::{signal, SignalKind};
+            let Ok(mut hup) = signal(SignalKind::hangup()) else {
+                return;
+            };
+            while hup.recv().await.is_some() {
+                tracing::info!("SIGHUP received; reloading the config");
+                let _ = tx.send(Trigger::Signal).await;
+            }
+        });
+    }
+    tasks.spawn(run(state, rx));
+    ReloadHandle {
+        _watcher: watcher,
+        _tasks: tasks,
+    }
+}
+
+/// Keeps the watcher and reload tasks alive.
+pub struct ReloadHandle {
+    _watcher: Option<notify::RecommendedWatcher>,
+    _tasks: tokio::task::JoinSet<()>,
+}
+
+async fn run(state: Arc<AppState>, mut rx: mpsc::Receiver<Trigger>) {
+    while let Some(first) = rx.recv().await {
+        let mut trigger = first;
+        // Debounce: wait until no event arrived for DEBOUNCE.
+        loop {
+            match tokio::time::timeout(DEBOUNCE, rx.recv()).await {
+                Ok(Some(next)) => {
+                    if next == Trigger::Signal {
+                        trigger = Trigger::Signal;
+                    }
+                }
+                Ok(None) => return,
+                Err(_) => break,
+            }
+        }
+        let state = state.clone();
+        // Reading and compiling is blocking work; keep it off the reactor.
+        let _ = tokio::task::spawn_blocking(move || reload(&state, trigger)).await;
+    }
+}
