@@ -73,6 +73,7 @@ pub fn compile(
             health_check: health_check.filter(|_| u.unresolved.is_none()),
             state: registry.state(&u.name, &u.base_url),
             client,
+            metrics: registry.metrics().upstream(&u.name),
         });
         upstreams.insert(u.name.as_str(), upstream.clone());
         upstream_list.push(upstream);
@@ -142,7 +143,9 @@ pub fn compile(
                         model: upstream_model.clone(),
                     };
                     target_ids.push(id.clone());
+                    let label = format!("{}/{}", upstream.name, upstream_model);
                     Some(Target {
+                        metrics: registry.metrics().target(&m.name, &label, m.pricing),
                         model: m.name.clone(),
                         timeouts: m.timeouts.apply(upstream.timeouts),
                         breaker: breakers.get(t.upstream.as_str()).copied().unwrap_or(
@@ -152,7 +155,7 @@ pub fn compile(
                             },
                         ),
                         state: registry.target(id),
-                        label: format!("{}/{}", upstream.name, upstream_model),
+                        label,
                         responses_model,
                         upstream,
                         upstream_model,
@@ -179,6 +182,7 @@ pub fn compile(
                 context_window_fallbacks: Vec::new(),
                 strategy: m.strategy,
                 cursor: AtomicUsize::new(0),
+                metrics: registry.metrics().model(&m.name, &[]),
                 policy: AttemptPolicy {
                     statuses,
                     retries: m.retry.attempts,
@@ -217,7 +221,13 @@ pub fn compile(
             if chain.is_empty() && context.is_empty() {
                 return Some(base.clone());
             }
+            let served_by: Vec<&str> = chain
+                .iter()
+                .map(String::as_str)
+                .chain(context.iter().map(|m| m.name.as_str()))
+                .collect();
             Some(Arc::new(Model {
+                metrics: registry.metrics().model(&m.name, &served_by),
                 name: base.name.clone(),
                 targets: rebuild_targets(&base.targets),
                 fallbacks: chain
@@ -257,6 +267,7 @@ pub fn compile(
         cors,
         models,
         upstream_list,
+        registry.metrics().unknown_model(),
     )
 }
 
@@ -289,6 +300,7 @@ fn rebuild_targets(targets: &[Target]) -> Vec<Target> {
             timeouts: t.timeouts,
             breaker: t.breaker,
             state: t.state.clone(),
+            metrics: t.metrics.clone(),
             upstream: t.upstream.clone(),
             upstream_model: t.upstream_model.clone(),
             responses_model: t.responses_model.clone(),

@@ -90,6 +90,12 @@ pub fn reload(state: &AppState, trigger: Trigger) -> Option<u64> {
             }
             let models = loaded.table.models.len();
             state.install(loaded.table);
+            state
+                .registry
+                .metrics()
+                .config_reloads
+                .with_label_values(&["success"])
+                .inc();
             state.set_loaded_hash(hash);
             if let Ok(mut status) = state.reloads.lock() {
                 status.succeeded += 1;
@@ -111,6 +117,12 @@ pub fn reload(state: &AppState, trigger: Trigger) -> Option<u64> {
 }
 
 fn record_failure(state: &AppState, message: String) {
+    state
+        .registry
+        .metrics()
+        .config_reloads
+        .with_label_values(&["failure"])
+        .inc();
     tracing::error!(
         generation = state.generation(),
         "config reload rejected; still serving the last good config"

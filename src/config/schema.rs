@@ -291,6 +291,8 @@ pub struct ModelConfig {
     pub deadline: Duration,
     /// `timeouts`
     pub timeouts: TimeoutOverrides,
+    /// `pricing`
+    pub pricing: Option<crate::telemetry::metrics::Pricing>,
     /// The path of this entry.
     pub path: KeyPath,
 }
@@ -335,6 +337,7 @@ const MODEL_KEYS: &[&str] = &[
     "max_attempts",
     "deadline",
     "timeouts",
+    "pricing",
 ];
 const TIMEOUT_KEYS: &[&str] = &["connect", "first_byte", "first_token", "idle", "total"];
 const TARGET_KEYS: &[&str] = &["upstream", "model", "deployment", "weight"];
@@ -789,11 +792,31 @@ fn read_model(
             timeouts.total = t.get("total").and_then(|(v, p)| walk.duration(v, &p));
         }
     }
+    let pricing = fields.get("pricing").and_then(|(v, p)| {
+        let f = walk.fields(v, &p, &["input_per_million", "output_per_million"])?;
+        let mut read = |key: &str| match f.get(key) {
+            Some((v, p)) => walk.float(v, &p),
+            None => {
+                walk.error(
+                    &p.key(key),
+                    "missing: give the price in US dollars per million tokens, e.g. 2.5",
+                );
+                None
+            }
+        };
+        let input = read("input_per_million");
+        let output = read("output_per_million");
+        Some(crate::telemetry::metrics::Pricing {
+            input_per_million: input?,
+            output_per_million: output?,
+        })
+    });
     Some(ModelConfig {
         name,
         targets,
         fallbacks,
         context_window_fallbacks,
+        pricing,
         strategy,
         retry,
         fail_over_on,

@@ -285,6 +285,25 @@ impl<'env> Walk<'env> {
         }
     }
 
+    /// Reads a non-negative number (integer or decimal).
+    pub fn float(&mut self, value: &Value, path: &KeyPath) -> Option<f64> {
+        let n = match value {
+            Value::Number(n) => n.as_f64(),
+            Value::String(_) => self.strict_text(value, path)?.trim().parse().ok(),
+            _ => None,
+        };
+        match n {
+            Some(n) if n.is_finite() && n >= 0.0 => Some(n),
+            _ => {
+                self.error(
+                    path,
+                    format!("expected a number of 0 or more, found {}", kind(value)),
+                );
+                None
+            }
+        }
+    }
+
     /// Reads a list of strings (a single string is accepted as a list of one).
     pub fn strings(&mut self, value: &Value, path: &KeyPath) -> Vec<(String, KeyPath)> {
         if let Value::String(_) = value {

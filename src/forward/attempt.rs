@@ -72,6 +72,8 @@ pub(super) fn pass_through(
         total_deadline: None,
         in_flight: None,
         scanner: None,
+        json: false,
+        metrics: None,
     };
     Response::from_parts(parts, ResponseBody::upstream(stream))
 }
@@ -106,8 +108,17 @@ pub(super) fn committed_response(
         total_deadline: Some(started + target.timeouts.total),
         in_flight: Some(in_flight),
         scanner,
+        json: !sse && is_json(&head.headers),
+        metrics: Some(target.upstream.metrics.clone()),
     };
     Response::from_parts(head, ResponseBody::upstream(stream))
+}
+
+fn is_json(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().starts_with("application/json"))
 }
 
 fn is_sse(headers: &http::HeaderMap) -> bool {

@@ -20,7 +20,10 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use tokio::time::Instant;
 
-use crate::sse::SseScanner;
+use std::sync::Arc;
+
+use crate::sse::{self, SseScanner, Usage};
+use crate::telemetry::metrics::UpstreamMetrics;
 use crate::upstream::InFlight;
 
 use crate::providers::mock::MockStream;
@@ -90,13 +93,15 @@ impl Body for RequestBody {
 /// What the client receives.
 pub struct ResponseBody {
     kind: Kind,
-    /// Written to the access log when the body ends or is dropped.
+    /// Finished (access log, metrics) when the body ends or is dropped.
     record: Option<Box<AccessRecord>>,
+    /// Usage known up front (the mock provider's answers).
+    usage: Option<Usage>,
 }
 
 enum Kind {
     Full(Option<Bytes>),
-    Upstream(Passthrough),
+    Upstream(Box<Passthrough>),
     Mock(MockStream),
 }
 
@@ -119,6 +124,10 @@ pub struct Stream {
     pub(crate) in_flight: Option<InFlight>,
     /// The scanner that read `held` (SSE only), continued over the rest.
     pub(crate) scanner: Option<SseScanner>,
+    /// A JSON answer: keep (refcounted) chunks to read `usage` at the end.
+    pub(crate) json: bool,
+    /// Counts failures after the commit.
+    pub(crate) metrics: Option<Arc<UpstreamMetrics>>,
 }
 
 /// The running state of a [`Stream`].
@@ -152,7 +161,20 @@ struct Passthrough {
     total_deadline: Option<Instant>,
     done: bool,
     _in_flight: Option<InFlight>,
+    /// The last `usage` seen in the stream.
+    usage: Option<Usage>,
+    /// Chunks of a JSON answer (refcounted, not copied), up to
+    /// [`MAX_USAGE_BODY`], read for `usage` when the answer ends.
+    json: Option<Vec<Bytes>>,
+    json_len: usize,
+    /// Why Switchyard cut the answer short, if it did.
+    failure: Option<&'static str>,
+    metrics: Option<Arc<UpstreamMetrics>>,
 }
+
+/// Largest JSON answer kept for reading its `usage` (larger ones are
+/// relayed the same, but their usage is not counted).
+const MAX_USAGE_BODY: usize = 4 << 20;
 
 impl ResponseBody {
     /// A complete body.
@@ -160,6 +182,7 @@ impl ResponseBody {
         ResponseBody {
             kind: Kind::Full(Some(bytes.into())),
             record: None,
+            usage: None,
         }
     }
 
@@ -168,6 +191,7 @@ impl ResponseBody {
         ResponseBody {
             kind: Kind::Full(None),
             record: None,
+            usage: None,
         }
     }
 
@@ -191,7 +215,7 @@ impl ResponseBody {
         let unsent_len: usize = stream.held.iter().map(Bytes::len).sum();
         let ready = unsent_len - scanner.as_ref().map_or(0, |s| s.pending().min(unsent_len));
         ResponseBody {
-            kind: Kind::Upstream(Passthrough {
+            kind: Kind::Upstream(Box::new(Passthrough {
                 inner: stream.body,
                 sse: stream.sse,
                 scanner,
@@ -205,8 +229,14 @@ impl ResponseBody {
                 total_deadline: stream.total_deadline,
                 done: false,
                 _in_flight: stream.in_flight,
-            }),
+                usage: None,
+                json: stream.json.then(Vec::new),
+                json_len: 0,
+                failure: None,
+                metrics: stream.metrics,
+            })),
             record: None,
+            usage: None,
         }
     }
 
@@ -215,6 +245,7 @@ impl ResponseBody {
         ResponseBody {
             kind: Kind::Mock(stream),
             record: None,
+            usage: None,
         }
     }
 
@@ -229,10 +260,31 @@ impl ResponseBody {
         self.record.as_deref_mut()
     }
 
+    /// Usage known up front (the mock provider's answers).
+    pub fn with_usage(mut self, usage: Usage) -> ResponseBody {
+        self.usage = Some(usage);
+        self
+    }
+
     fn finish(&mut self, outcome: &'static str) {
-        if let Some(record) = self.record.take() {
-            record.emit(outcome);
+        let Some(mut record) = self.record.take() else {
+            return;
+        };
+        let (usage, failure) = match &mut self.kind {
+            Kind::Upstream(pass) => (pass.final_usage(), pass.failure),
+            _ => (self.usage.take(), None),
+        };
+        if usage.is_some() {
+            record.usage = usage;
         }
+        let outcome = match failure {
+            Some(kind) => {
+                record.error = Some(kind.to_owned());
+                "upstream_error"
+            }
+            None => outcome,
+        };
+        record.finish(outcome);
     }
 }
 
@@ -332,9 +384,25 @@ impl Passthrough {
                         Err(frame) => return Poll::Ready(Some(Ok(frame))),
                     };
                     let Some(scanner) = self.scanner.as_mut() else {
+                        if let Some(json) = self.json.as_mut() {
+                            self.json_len += frame.len();
+                            if self.json_len <= MAX_USAGE_BODY {
+                                json.push(frame.clone());
+                            } else {
+                                self.json = None;
+                            }
+                        }
                         return Poll::Ready(Some(Ok(Frame::data(frame))));
                     };
-                    let scanned = scanner.feed(&frame, |_| {});
+                    let mut usage = None;
+                    let scanned = scanner.feed(&frame, |event| {
+                        if let Some(found) = sse::usage_of_event(&event) {
+                            usage = Some(found);
+                        }
+                    });
+                    if usage.is_some() {
+                        self.usage = usage;
+                    }
                     self.unsent_len += frame.len();
                     self.unsent.push_back(frame);
                     match scanned {
@@ -351,6 +419,7 @@ impl Passthrough {
                 Poll::Ready(Some(Err(err))) => {
                     self.done = true;
                     tracing::warn!(upstream = %self.upstream, error = %err, "upstream stream broke off after the answer started");
+                    self.fail("stream_interrupted");
                     if !self.sse {
                         return Poll::Ready(Some(Err(Box::new(err))));
                     }
@@ -388,6 +457,27 @@ impl Passthrough {
         Some(chunk)
     }
 
+    fn fail(&mut self, kind: &'static str) {
+        self.failure = Some(kind);
+        if let Some(metrics) = &self.metrics {
+            metrics.error(kind);
+        }
+    }
+
+    /// The usage the answer reported: the last usage event of a stream, or
+    /// the `usage` of a complete JSON answer.
+    fn final_usage(&mut self) -> Option<Usage> {
+        if self.usage.is_none() && (self.done || self.inner.is_end_stream()) {
+            if let Some(chunks) = self.json.take() {
+                self.usage = match chunks.as_slice() {
+                    [one] => sse::usage_of_body(one),
+                    many => sse::usage_of_body(&many.concat()),
+                };
+            }
+        }
+        self.usage
+    }
+
     fn drop_unsent(&mut self) {
         self.unsent.clear();
         self.unsent_len = 0;
@@ -418,6 +508,10 @@ impl Passthrough {
             };
             self.done = true;
             tracing::warn!(upstream = %self.upstream, "{cut}; ending the answer");
+            self.fail(match cut {
+                Cut::Idle(..) => "idle_timeout",
+                Cut::Total(..) => "total_timeout",
+            });
             return if self.sse {
                 self.drop_unsent();
                 let (message, code) = match &cut {

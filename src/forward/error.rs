@@ -65,12 +65,6 @@ pub enum AttemptError {
         /// The status.
         status: http::StatusCode,
     },
-    /// The target's circuit is open (it failed repeatedly; cooling down).
-    #[error("upstream `{upstream}` is cooling down after repeated failures (circuit open)")]
-    CircuitOpen {
-        /// Upstream name.
-        upstream: String,
-    },
     /// The model's `deadline` passed before any attempt committed.
     #[error("no answer within the model's deadline of {} (`deadline`)", format_duration(*after))]
     Deadline {
@@ -117,7 +111,6 @@ impl AttemptError {
             AttemptError::ErrorEvent { .. } => "error_event",
             AttemptError::EmptyStream { .. } => "empty_stream",
             AttemptError::Status { .. } => "status",
-            AttemptError::CircuitOpen { .. } => "circuit_open",
             AttemptError::Deadline { .. } => "deadline",
             AttemptError::AttemptLimit { .. } => "attempt_limit",
         }

@@ -28,6 +28,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
@@ -43,6 +44,7 @@ use crate::gateway::error::GatewayError;
 use crate::gateway::inspect::Inspected;
 use crate::providers::{mock, Endpoint};
 use crate::routing::{self, HedgeDelay, Model, Strategy, Target};
+use crate::telemetry::metrics::TargetMetrics;
 use crate::upstream::InFlight;
 use body::ResponseBody;
 use classify::Verdict;
@@ -68,7 +70,7 @@ pub struct Outbound<'a> {
 }
 
 /// Which target answered, and after how many attempts.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Served {
     /// The logical model that answered (a fallback's name when one did).
     pub model: String,
@@ -76,6 +78,12 @@ pub struct Served {
     pub target: String,
     /// Attempts made, retries included.
     pub attempts: u32,
+    /// Metric handles of the target that answered.
+    pub metrics: Arc<TargetMetrics>,
+    /// When the first attempt was launched.
+    pub upstream_started: Instant,
+    /// When the answer committed (its headers are then ours to send).
+    pub committed_at: Instant,
 }
 
 /// How one target's attempts ended.
@@ -119,6 +127,7 @@ pub async fn forward(
         _ => (1, None),
     };
     let mut running: Vec<Running<'_>> = Vec::new();
+    let mut upstream_started: Option<Instant> = None;
     let mut hedge_timer: Option<Pin<Box<tokio::time::Sleep>>> = None;
     let deadline_timer = tokio::time::sleep_until(deadline);
     tokio::pin!(deadline_timer);
@@ -139,6 +148,7 @@ pub async fn forward(
                     hedge_timer = Some(Box::pin(tokio::time::sleep(after)));
                 }
             }
+            upstream_started.get_or_insert_with(Instant::now);
             running.push(Box::pin(attempt_target(
                 &out, target, index, &attempts, deadline,
             )));
@@ -200,22 +210,22 @@ pub async fn forward(
                     Outcome::Committed(committed, in_flight) => {
                         // Dropping `running` here cancels the losers of a race or hedge.
                         drop(running);
-                        let served = Served {
-                            model: target.model.clone(),
-                            target: target.label.clone(),
-                            attempts: attempts.load(Ordering::Relaxed),
-                        };
+                        let served = served(
+                            target,
+                            attempts.load(Ordering::Relaxed),
+                            upstream_started.unwrap_or(started),
+                        );
                         return Ok((
                             attempt::committed_response(committed, target, in_flight, started),
                             served,
                         ));
                     }
                     Outcome::Final(response) => {
-                        let served = Served {
-                            model: target.model.clone(),
-                            target: target.label.clone(),
-                            attempts: attempts.load(Ordering::Relaxed),
-                        };
+                        let served = served(
+                            target,
+                            attempts.load(Ordering::Relaxed),
+                            upstream_started.unwrap_or(started),
+                        );
                         return Ok((response, served));
                     }
                     Outcome::Failed(error, answer) => {
@@ -239,11 +249,11 @@ pub async fn forward(
                                 held = Some((answer, index));
                             }
                             None => {
-                                let served = Served {
-                                    model: target.model.clone(),
-                                    target: target.label.clone(),
-                                    attempts: attempts.load(Ordering::Relaxed),
-                                };
+                                let served = served(
+                                    target,
+                                    attempts.load(Ordering::Relaxed),
+                                    upstream_started.unwrap_or(started),
+                                );
                                 return Ok((answer, served));
                             }
                         }
@@ -261,11 +271,7 @@ pub async fn forward(
     }
     if let Some((answer, index)) = held {
         let target = targets[index];
-        let served = Served {
-            model: target.model.clone(),
-            target: target.label.clone(),
-            attempts: made,
-        };
+        let served = served(target, made, upstream_started.unwrap_or(started));
         return Ok((answer, served));
     }
     if failures.is_empty() {
@@ -282,6 +288,17 @@ pub async fn forward(
     ))
 }
 
+fn served(target: &Target, attempts: u32, upstream_started: Instant) -> Served {
+    Served {
+        model: target.model.clone(),
+        target: target.label.clone(),
+        attempts,
+        metrics: target.metrics.clone(),
+        upstream_started,
+        committed_at: Instant::now(),
+    }
+}
+
 /// Every attempt at one target: the first, and same-target retries.
 async fn attempt_target(
     out: &Outbound<'_>,
@@ -290,10 +307,23 @@ async fn attempt_target(
     attempts: &AtomicU32,
     deadline: Instant,
 ) -> (usize, Outcome) {
-    (
-        index,
-        attempt_target_inner(out, target, attempts, deadline).await,
-    )
+    let outcome = attempt_target_inner(out, target, attempts, deadline).await;
+    match &outcome {
+        Outcome::Committed(..) | Outcome::Final(_) | Outcome::ContextWindow(_) => {
+            note(target, None)
+        }
+        Outcome::Failed(AttemptError::AttemptLimit { .. } | AttemptError::Deadline { .. }, _) => {}
+        Outcome::Failed(err, _) => note(target, Some(err.kind())),
+    }
+    (index, outcome)
+}
+
+/// Counts one attempt at `target`: `None` for an answer, else the error kind.
+fn note(target: &Target, error: Option<&'static str>) {
+    target.metrics.attempt(error);
+    if let Some(kind) = error {
+        target.upstream.metrics.error(kind);
+    }
 }
 
 async fn attempt_target_inner(
@@ -408,6 +438,7 @@ async fn attempt_target_inner(
                             request_id = out.request_id, target = %target.label, %status,
                             delay_ms = delay.as_millis() as u64, "retrying the same target"
                         );
+                        note(target, Some("status"));
                         drop(response);
                         drop(in_flight);
                         tokio::time::sleep(delay).await;

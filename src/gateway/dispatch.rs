@@ -29,6 +29,7 @@ enum Route {
     Health,
     Ready,
     Status,
+    Metrics,
 }
 
 fn route(path: &str) -> Option<Route> {
@@ -48,6 +49,7 @@ fn route(path: &str) -> Option<Route> {
         _ if path == "/health" || path == "/healthz" => Route::Health,
         _ if path == "/health/ready" || path == "/readyz" => Route::Ready,
         _ if path == "/status" => Route::Status,
+        _ if path == "/metrics" => Route::Metrics,
         _ => return None,
     })
 }
@@ -71,9 +73,13 @@ pub async fn handle(
     let mut response = if cors::is_preflight(request.method(), request.headers()) {
         cors::preflight(&table.cors, request.headers())
     } else {
-        serve(&state, &table, request, &request_id, &mut record)
-            .await
-            .unwrap_or_else(GatewayError::into_response)
+        match serve(&state, &table, request, &request_id, &mut record).await {
+            Ok(response) => response,
+            Err(error) => {
+                record.error = Some(error.code().to_owned());
+                error.into_response()
+            }
+        }
     };
 
     let headers = response.headers_mut();
@@ -118,6 +124,7 @@ async fn serve(
     }
     match route {
         Route::Health => Ok(status::live()),
+        Route::Metrics => Ok(status::metrics(state, table)),
         Route::Ready => Ok(status::ready(state, table, false)),
         Route::Status => {
             auth::authenticate(request.headers(), &table.auth_keys)?;

@@ -153,7 +153,7 @@ impl GatewayError {
                     AttemptError::ErrorEvent { .. } | AttemptError::EmptyStream { .. } | AttemptError::Status { .. } => {
                         (StatusCode::BAD_GATEWAY, "upstream_failed")
                     }
-                    AttemptError::CircuitOpen { .. } | AttemptError::AttemptLimit { .. } => (StatusCode::SERVICE_UNAVAILABLE, "upstream_unavailable"),
+                    AttemptError::AttemptLimit { .. } => (StatusCode::SERVICE_UNAVAILABLE, "upstream_unavailable"),
                 };
                 let advice = match last {
                     AttemptError::NotConfigured { var, .. } => format!(" Set {var} in Switchyard's environment and restart it."),
@@ -161,7 +161,6 @@ impl GatewayError {
                     AttemptError::FirstByteTimeout { .. } | AttemptError::FirstTokenTimeout { .. } | AttemptError::Deadline { .. } => {
                         " The upstream may be overloaded or still loading the model; retry later or raise the timeout.".to_owned()
                     }
-                    AttemptError::CircuitOpen { .. } => " Retry after the cooldown (`circuit_breaker.cooldown`).".to_owned(),
                     AttemptError::Transport { .. }
                     | AttemptError::ErrorEvent { .. }
                     | AttemptError::EmptyStream { .. }
@@ -184,6 +183,11 @@ impl GatewayError {
                 format!("{}.", capitalize(&err.to_string())),
             ),
         }
+    }
+
+    /// The OpenAI `code` this error is answered with.
+    pub fn code(&self) -> &'static str {
+        self.parts().3
     }
 
     /// The OpenAI-format response.

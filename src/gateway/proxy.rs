@@ -27,6 +27,8 @@ pub(super) async fn proxy(
     request_id: &str,
     record: &mut AccessRecord,
 ) -> Result<Response<ResponseBody>, GatewayError> {
+    // Counted under `(unknown)` until the body names a model we serve.
+    record.set_model_metrics(table.unknown_model.clone());
     let (parts, body) = request.into_parts();
     let body = read_body(&parts.headers, body, table.max_body_bytes).await?;
     let inspected = inspect(&body)?;
@@ -45,6 +47,7 @@ pub(super) async fn proxy(
                 .map(str::to_owned)
                 .collect(),
         })?;
+    record.set_model_metrics(model.metrics.clone());
     let outbound = Outbound {
         model,
         endpoint,
@@ -64,12 +67,25 @@ pub(super) async fn proxy(
             }
             headers.insert(X_ATTEMPTS, HeaderValue::from(served.attempts));
             advise_no_retry(&mut response, served.attempts);
+            // Our own time: before the first upstream send, and from the
+            // commit to here (the headers go out as this returns).
+            if let Some(started) = record.started {
+                let before = served
+                    .upstream_started
+                    .into_std()
+                    .saturating_duration_since(started);
+                let after = served.committed_at.elapsed();
+                record.overhead_us = Some((before + after).as_micros() as u64);
+            }
             record.target = Some(served.target);
+            record.served_model = Some(served.model);
+            record.set_target_metrics(served.metrics);
             record.attempts = served.attempts;
             Ok(response)
         }
         Err((error, attempts)) => {
             record.attempts = attempts;
+            record.error = Some(error.code().to_owned());
             let mut response = error.into_response();
             response
                 .headers_mut()

@@ -18,6 +18,19 @@ use crate::routing::{Table, Upstream};
 use crate::state::AppState;
 use crate::upstream::Health;
 
+/// `GET /metrics`: Prometheus text format.
+pub(super) fn metrics(state: &AppState, table: &Table) -> Response<ResponseBody> {
+    let metrics = state.registry.metrics();
+    metrics.set_circuits(table);
+    metrics.config_generation.set(table.generation as i64);
+    let mut response = Response::new(ResponseBody::full(metrics.render()));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
+}
+
 /// `GET /health`: the process is up.
 pub(super) fn live() -> Response<ResponseBody> {
     json_response(&json!({"status": "ok"}))

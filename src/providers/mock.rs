@@ -24,6 +24,7 @@ use serde_json::{json, Value};
 use super::Endpoint;
 use crate::config::MockConfig;
 use crate::forward::body::{BoxError, ResponseBody};
+use crate::sse::Usage;
 
 /// Embedding length when the request does not ask for `dimensions`.
 const DEFAULT_EMBEDDING_DIMENSIONS: usize = 16;
@@ -91,6 +92,11 @@ pub async fn respond(
                 "completion_tokens": tokens.len(),
                 "total_tokens": estimate_tokens(&prompt_for_usage(&request, chat)) + tokens.len(),
             });
+            let counted = Usage {
+                prompt_tokens: usage["prompt_tokens"].as_u64().unwrap_or(0),
+                completion_tokens: usage["completion_tokens"].as_u64().unwrap_or(0),
+                total_tokens: usage["total_tokens"].as_u64().unwrap_or(0),
+            };
             let answer = Answer {
                 chat,
                 model,
@@ -98,14 +104,15 @@ pub async fn respond(
                 finish,
                 usage,
             };
-            if stream {
-                Ok(sse(answer.chunks(include_usage), config))
+            let response = if stream {
+                sse(answer.chunks(include_usage), config)
             } else {
                 let generation = config.first_token_delay
                     + config.token_delay * (tokens.len().saturating_sub(1) as u32);
                 tokio::time::sleep(generation).await;
-                Ok(json_response(answer.whole()))
-            }
+                json_response(answer.whole())
+            };
+            Ok(response.map(|body| body.with_usage(counted)))
         }
         Endpoint::Embeddings => {
             let inputs = embedding_inputs(&request)?;
@@ -131,12 +138,18 @@ pub async fn respond(
                 })
                 .collect();
             tokio::time::sleep(config.first_token_delay).await;
+            let counted = Usage {
+                prompt_tokens: prompt_tokens as u64,
+                completion_tokens: 0,
+                total_tokens: prompt_tokens as u64,
+            };
             Ok(json_response(json!({
                 "object": "list",
                 "data": data,
                 "model": model,
                 "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens},
-            })))
+            }))
+            .map(|body| body.with_usage(counted)))
         }
         Endpoint::Responses => Err(MockError::Unsupported("/v1/responses")),
     }

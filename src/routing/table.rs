@@ -17,6 +17,7 @@ use super::strategy::Strategy;
 use crate::config::{MockConfig, ProviderKind, Secret, Timeouts, Unresolved};
 use crate::forward::StatusPolicy;
 use crate::providers::{Endpoint, Provider};
+use crate::telemetry::metrics::{ModelMetrics, TargetMetrics, UpstreamMetrics};
 use crate::upstream::{BreakerPolicy, TargetState, UpstreamClient, UpstreamState};
 
 /// One compiled `router.yaml`.
@@ -35,6 +36,8 @@ pub struct Table {
     pub models: Vec<Arc<Model>>,
     /// Upstreams in file order (for the status view).
     pub upstreams: Vec<Arc<Upstream>>,
+    /// Metric handles for requests that name no model of this table.
+    pub unknown_model: Arc<ModelMetrics>,
     by_name: HashMap<String, Arc<Model>>,
 }
 
@@ -47,6 +50,7 @@ impl Table {
         cors: Cors,
         models: Vec<Arc<Model>>,
         upstreams: Vec<Arc<Upstream>>,
+        unknown_model: Arc<ModelMetrics>,
     ) -> Table {
         let by_name = models.iter().map(|m| (m.name.clone(), m.clone())).collect();
         Table {
@@ -57,6 +61,7 @@ impl Table {
             cors,
             models,
             upstreams,
+            unknown_model,
             by_name,
         }
     }
@@ -107,6 +112,8 @@ pub struct Model {
     pub cursor: AtomicUsize,
     /// Same-target retries, backoff and status sets.
     pub policy: AttemptPolicy,
+    /// Metric handles.
+    pub metrics: Arc<ModelMetrics>,
 }
 
 /// How hard a request for one model tries.
@@ -137,6 +144,8 @@ pub struct Target {
     pub breaker: BreakerPolicy,
     /// Runtime state: breaker, latency, in flight (survives reloads).
     pub state: Arc<TargetState>,
+    /// Metric handles.
+    pub metrics: Arc<TargetMetrics>,
     /// The upstream.
     pub upstream: Arc<Upstream>,
     /// The model name sent upstream (the body's `model`).
@@ -194,4 +203,6 @@ pub struct Upstream {
     pub state: Arc<UpstreamState>,
     /// The pooled client (None for mock).
     pub client: Option<UpstreamClient>,
+    /// Metric handles.
+    pub metrics: Arc<UpstreamMetrics>,
 }

@@ -1,13 +1,17 @@
-//! One access-log event per request, written when the response body ends
-//! (or is dropped because the client left), so its duration covers the
-//! whole stream.
+//! One record per request, finished when the response body ends (or is
+//! dropped because the client left), so its duration covers the whole
+//! stream. Finishing it writes the access-log event and updates the metrics.
 //!
 //! Never logs a credential or a body: only names, counts and times.
 
+use std::sync::Arc;
 use std::time::Instant;
 
-/// What the access log says about one request.
-#[derive(Debug)]
+use super::metrics::{ModelMetrics, TargetMetrics};
+use crate::sse::Usage;
+
+/// What is known about one request.
+#[derive(Default)]
 pub struct AccessRecord {
     /// `x-request-id`.
     pub request_id: String,
@@ -17,6 +21,8 @@ pub struct AccessRecord {
     pub path: String,
     /// The model the client asked for.
     pub model: Option<String>,
+    /// The logical model that answered (differs after a fallback).
+    pub served_model: Option<String>,
     /// `upstream/model` that answered.
     pub target: Option<String>,
     /// Attempts made.
@@ -24,13 +30,35 @@ pub struct AccessRecord {
     /// Response status.
     pub status: u16,
     /// When the request arrived.
-    pub started: Instant,
+    pub started: Option<Instant>,
     /// Time to the response headers, in milliseconds.
     pub header_ms: Option<f64>,
     /// Time to the first body byte, in milliseconds.
     pub first_byte_ms: Option<f64>,
     /// Body bytes sent to the client.
     pub bytes: u64,
+    /// Token usage the upstream reported.
+    pub usage: Option<Usage>,
+    /// Estimated cost in US dollars (when the model has `pricing`).
+    pub cost: Option<f64>,
+    /// Switchyard's own time, in microseconds.
+    pub overhead_us: Option<u64>,
+    /// Why the request failed, in short (error code or kind).
+    pub error: Option<String>,
+    model_metrics: Option<Arc<ModelMetrics>>,
+    target_metrics: Option<Arc<TargetMetrics>>,
+    finished: bool,
+}
+
+impl std::fmt::Debug for AccessRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessRecord")
+            .field("request_id", &self.request_id)
+            .field("model", &self.model)
+            .field("target", &self.target)
+            .field("status", &self.status)
+            .finish_non_exhaustive()
+    }
 }
 
 impl AccessRecord {
@@ -45,28 +73,70 @@ impl AccessRecord {
             request_id,
             method,
             path,
-            model: None,
-            target: None,
-            attempts: 0,
-            status: 0,
-            started,
-            header_ms: None,
-            first_byte_ms: None,
-            bytes: 0,
+            started: Some(started),
+            ..AccessRecord::default()
         }
+    }
+
+    fn elapsed_ms(&self) -> f64 {
+        self.started
+            .map_or(0.0, |s| s.elapsed().as_secs_f64() * 1000.0)
+    }
+
+    /// Attaches the metrics of the model asked for; counts the request in flight.
+    pub fn set_model_metrics(&mut self, metrics: Arc<ModelMetrics>) {
+        metrics.in_flight.inc();
+        if let Some(previous) = self.model_metrics.replace(metrics) {
+            previous.in_flight.dec();
+        }
+    }
+
+    /// Attaches the metrics of the target that answered.
+    pub fn set_target_metrics(&mut self, metrics: Arc<TargetMetrics>) {
+        self.target_metrics = Some(metrics);
     }
 
     /// Counts body bytes as they pass to the client.
     pub fn observe_bytes(&mut self, n: usize) {
         if self.first_byte_ms.is_none() {
-            self.first_byte_ms = Some(self.started.elapsed().as_secs_f64() * 1000.0);
+            self.first_byte_ms = Some(self.elapsed_ms());
         }
         self.bytes += n as u64;
     }
 
-    /// Writes the event. `outcome` is `completed`, `client_cancelled` or `upstream_error`.
-    pub fn emit(&self, outcome: &'static str) {
-        let duration_ms = self.started.elapsed().as_secs_f64() * 1000.0;
+    /// Finishes the record: updates metrics and writes the access-log event.
+    /// `outcome` is `completed`, `client_cancelled` or `upstream_error`.
+    /// Only the first call counts.
+    pub fn finish(&mut self, outcome: &'static str) {
+        if std::mem::replace(&mut self.finished, true) {
+            return;
+        }
+        let duration_ms = self.elapsed_ms();
+        if let Some(target) = &self.target_metrics {
+            target.requests.count(self.status, outcome);
+            target.duration.observe(duration_ms / 1000.0);
+            if let Some(header_ms) = self.header_ms {
+                target.ttft.observe(header_ms / 1000.0);
+            }
+            if let Some(usage) = self.usage {
+                self.cost = target.usage(usage.prompt_tokens, usage.completion_tokens);
+            }
+        }
+        if let Some(model) = &self.model_metrics {
+            if self.target_metrics.is_none() {
+                model.unserved.count(self.status, outcome);
+            }
+            if let (Some(asked), Some(served)) = (&self.model, &self.served_model) {
+                if asked != served {
+                    model.fallback(served);
+                }
+            }
+            if let Some(us) = self.overhead_us {
+                model.overhead.observe(us as f64);
+            }
+            model.in_flight.dec();
+        }
+        let usage = self.usage.unwrap_or_default();
         tracing::info!(
             target: "switchyard::access",
             request_id = %self.request_id,
@@ -78,8 +148,11 @@ impl AccessRecord {
             status = self.status,
             outcome,
             duration_ms = format_args!("{duration_ms:.2}"),
-            first_byte_ms = format_args!("{:.2}", self.first_byte_ms.unwrap_or(duration_ms)),
+            ttft_ms = format_args!("{:.2}", self.header_ms.unwrap_or(duration_ms)),
             bytes = self.bytes,
+            prompt_tokens = usage.prompt_tokens,
+            completion_tokens = usage.completion_tokens,
+            cost_usd = self.cost.unwrap_or(0.0),
             "request"
         );
     }

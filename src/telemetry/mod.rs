@@ -4,5 +4,6 @@
 
 pub mod access_log;
 mod logging;
+pub mod metrics;
 
 pub use logging::{init_logging, LogFormat};

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::{TargetId, TargetState, UpstreamClient, UpstreamState};
+use crate::telemetry::metrics::Metrics;
 
 type Key = (String, String);
 
@@ -18,6 +19,7 @@ type Key = (String, String);
 #[derive(Default)]
 pub struct Registry {
     inner: Mutex<Inner>,
+    metrics: Arc<Metrics>,
 }
 
 #[derive(Default)]
@@ -28,6 +30,11 @@ struct Inner {
 }
 
 impl Registry {
+    /// The process's metrics (handles are resolved from it at compile time).
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
     /// The state for upstream `name` at `base_url`.
     pub fn state(&self, name: &str, base_url: &str) -> Arc<UpstreamState> {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());

@@ -1,0 +1,322 @@
+//! Prometheus metrics: the registry, `/metrics`, and handles resolved once
+//! per table.
+//!
+//! Label values come from the config (model, target, upstream names) and
+//! from small fixed sets (status class, outcome, error kind, token type), so
+//! cardinality is bounded by the config, never by requests: a model name a
+//! client made up is counted under `model="(unknown)"`. Handles
+//! (`with_label_values`) are resolved when a table compiles; the request
+//! path only increments atomics. Every metric is documented in
+//! `docs/metrics.md`.
+
+use std::sync::Arc;
+
+use prometheus::{
+    Counter, CounterVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
+    IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+/// Buckets for request duration and time to first token, in seconds: from
+/// 5 ms (a cached or mock answer) to over ten minutes (a long local generation).
+pub const LATENCY_BUCKETS: [f64; 17] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 40.0, 80.0, 160.0, 320.0,
+    640.0,
+];
+/// Buckets for Switchyard's own overhead, in microseconds: tens of µs is the
+/// expected range; milliseconds would mean something is wrong.
+pub const OVERHEAD_BUCKETS: [f64; 13] = [
+    10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10_000.0, 25_000.0, 50_000.0,
+    100_000.0,
+];
+
+/// How a request ended, as counted.
+pub const OUTCOMES: [&str; 3] = ["completed", "client_cancelled", "upstream_error"];
+/// Status classes, indexed by `status / 100 - 1`.
+pub const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+/// Kinds of upstream error (attempt failures before commit, stream failures after).
+pub const ERROR_KINDS: [&str; 11] = [
+    "connect",
+    "first_byte_timeout",
+    "first_token_timeout",
+    "transport",
+    "error_event",
+    "empty_stream",
+    "status",
+    "not_configured",
+    "stream_interrupted",
+    "idle_timeout",
+    "total_timeout",
+];
+/// Label used when a request named no model this router serves.
+pub const UNKNOWN_MODEL: &str = "(unknown)";
+/// Label used for the target of a request that no target answered.
+pub const NO_TARGET: &str = "(none)";
+
+/// The process's metrics. One per server; shared by every table.
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    attempts: IntCounterVec,
+    fallbacks: IntCounterVec,
+    duration: HistogramVec,
+    ttft: HistogramVec,
+    overhead: HistogramVec,
+    in_flight: IntGaugeVec,
+    upstream_errors: IntCounterVec,
+    circuit: IntGaugeVec,
+    tokens: IntCounterVec,
+    cost: CounterVec,
+    /// Generation of the table being served.
+    pub config_generation: IntGauge,
+    /// Reloads by result (`success`, `failure`).
+    pub config_reloads: IntCounterVec,
+}
+
+fn register<T: prometheus::core::Collector + Clone + 'static>(
+    registry: &Registry,
+    collector: T,
+) -> T {
+    registry
+        .register(Box::new(collector.clone()))
+        .expect("metric names are unique and valid");
+    collector
+}
+
+fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    register(
+        registry,
+        IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric"),
+    )
+}
+
+fn histogram_vec(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+    buckets: &[f64],
+) -> HistogramVec {
+    let opts = HistogramOpts::new(name, help).buckets(buckets.to_vec());
+    register(
+        registry,
+        HistogramVec::new(opts, labels).expect("valid metric"),
+    )
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every metric.
+    pub fn new() -> Metrics {
+        let r = Registry::new();
+        let build = register(
+            &r,
+            IntGaugeVec::new(
+                Opts::new(
+                    "switchyard_build_info",
+                    "Always 1; labels say which build is running.",
+                ),
+                &["version", "git_sha"],
+            )
+            .expect("valid metric"),
+        );
+        build
+            .with_label_values(&[env!("CARGO_PKG_VERSION"), env!("SWITCHYARD_GIT_SHA")])
+            .set(1);
+        Metrics {
+            requests: counter_vec(&r, "switchyard_requests_total", "Requests by model, serving target, status class and outcome.", &["model", "target", "status_class", "outcome"]),
+            attempts: counter_vec(&r, "switchyard_attempts_total", "Upstream attempts by model, target and result (ok or an error kind).", &["model", "target", "result"]),
+            fallbacks: counter_vec(&r, "switchyard_fallbacks_total", "Requests answered by a fallback model instead of the model asked for.", &["model", "served_by"]),
+            duration: histogram_vec(&r, "switchyard_request_duration_seconds", "Time from request arrival to the last byte of the answer.", &["model", "target"], &LATENCY_BUCKETS),
+            ttft: histogram_vec(&r, "switchyard_time_to_first_token_seconds", "Time from request arrival to the response headers, sent at the commit point (first token of a stream; whole answer otherwise).", &["model", "target"], &LATENCY_BUCKETS),
+            overhead: histogram_vec(&r, "switchyard_overhead_microseconds", "Time Switchyard itself spent on a request outside upstream waits: before the first upstream send, and from the commit to the response headers.", &["model"], &OVERHEAD_BUCKETS),
+            in_flight: register(&r, IntGaugeVec::new(Opts::new("switchyard_in_flight_requests", "Requests being served now, by model asked for."), &["model"]).expect("valid metric")),
+            upstream_errors: counter_vec(&r, "switchyard_upstream_errors_total", "Upstream failures by upstream and kind.", &["upstream", "kind"]),
+            circuit: register(&r, IntGaugeVec::new(Opts::new("switchyard_circuit_state", "Circuit breaker per target: 0 closed, 1 half-open, 2 open."), &["model", "target"]).expect("valid metric")),
+            tokens: counter_vec(&r, "switchyard_tokens_total", "Tokens reported by upstreams in `usage`, by type (prompt, completion).", &["model", "target", "type"]),
+            cost: register(&r, CounterVec::new(Opts::new("switchyard_cost_usd_total", "Estimated cost in US dollars from `models.<name>.pricing` and reported usage."), &["model", "target"]).expect("valid metric")),
+            config_generation: register(&r, IntGauge::new("switchyard_config_generation", "Generation of the config being served (1 at start, +1 per successful reload).").expect("valid metric")),
+            config_reloads: counter_vec(&r, "switchyard_config_reloads_total", "Config reloads by result (success, failure).", &["result"]),
+            registry: r,
+        }
+    }
+
+    /// Handles for one model, which may be answered by `fallbacks`.
+    pub fn model(&self, model: &str, fallbacks: &[&str]) -> Arc<ModelMetrics> {
+        Arc::new(ModelMetrics {
+            in_flight: self.in_flight.with_label_values(&[model]),
+            overhead: self.overhead.with_label_values(&[model]),
+            unserved: RequestCounters::new(&self.requests, model, NO_TARGET),
+            fallbacks: fallbacks
+                .iter()
+                .map(|f| (f.to_string(), self.fallbacks.with_label_values(&[model, f])))
+                .collect(),
+        })
+    }
+
+    /// Handles for requests that named no model this router serves.
+    pub fn unknown_model(&self) -> Arc<ModelMetrics> {
+        self.model(UNKNOWN_MODEL, &[])
+    }
+
+    /// Sets every target's circuit gauge from its runtime state (at scrape time).
+    pub fn set_circuits(&self, table: &crate::routing::Table) {
+        for model in &table.models {
+            for target in &model.targets {
+                target
+                    .metrics
+                    .circuit
+                    .set(target.state.circuit().as_gauge());
+            }
+        }
+    }
+
+    /// Handles for one target of `model`.
+    pub fn target(
+        &self,
+        model: &str,
+        target: &str,
+        pricing: Option<Pricing>,
+    ) -> Arc<TargetMetrics> {
+        Arc::new(TargetMetrics {
+            requests: RequestCounters::new(&self.requests, model, target),
+            attempts_ok: self.attempts.with_label_values(&[model, target, "ok"]),
+            attempt_errors: ERROR_KINDS
+                .map(|kind| self.attempts.with_label_values(&[model, target, kind])),
+            duration: self.duration.with_label_values(&[model, target]),
+            ttft: self.ttft.with_label_values(&[model, target]),
+            circuit: self.circuit.with_label_values(&[model, target]),
+            prompt_tokens: self.tokens.with_label_values(&[model, target, "prompt"]),
+            completion_tokens: self
+                .tokens
+                .with_label_values(&[model, target, "completion"]),
+            cost: self.cost.with_label_values(&[model, target]),
+            pricing,
+        })
+    }
+
+    /// Handles for one upstream.
+    pub fn upstream(&self, upstream: &str) -> Arc<UpstreamMetrics> {
+        Arc::new(UpstreamMetrics {
+            errors: ERROR_KINDS
+                .map(|kind| self.upstream_errors.with_label_values(&[upstream, kind])),
+        })
+    }
+
+    /// The text exposition of every metric.
+    pub fn render(&self) -> String {
+        TextEncoder::new()
+            .encode_to_string(&self.registry.gather())
+            .unwrap_or_else(|err| format!("# error encoding metrics: {err}\n"))
+    }
+}
+
+/// `models.<name>.pricing`: US dollars per million tokens.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Pricing {
+    /// Per million prompt (input) tokens.
+    pub input_per_million: f64,
+    /// Per million completion (output) tokens.
+    pub output_per_million: f64,
+}
+
+impl Pricing {
+    /// The cost of `prompt` + `completion` tokens.
+    pub fn cost(&self, prompt: u64, completion: u64) -> f64 {
+        (prompt as f64 * self.input_per_million + completion as f64 * self.output_per_million) / 1e6
+    }
+}
+
+/// `switchyard_requests_total` for one (model, target), every class × outcome.
+pub struct RequestCounters([[IntCounter; 3]; 5]);
+
+impl RequestCounters {
+    fn new(vec: &IntCounterVec, model: &str, target: &str) -> RequestCounters {
+        RequestCounters(STATUS_CLASSES.map(|class| {
+            OUTCOMES.map(|outcome| vec.with_label_values(&[model, target, class, outcome]))
+        }))
+    }
+
+    /// Counts one request.
+    pub fn count(&self, status: u16, outcome: &str) {
+        let class = usize::from((status / 100).clamp(1, 5) - 1);
+        let outcome = OUTCOMES.iter().position(|o| *o == outcome).unwrap_or(0);
+        self.0[class][outcome].inc();
+    }
+}
+
+/// Per-model handles.
+pub struct ModelMetrics {
+    /// Requests in flight.
+    pub in_flight: IntGauge,
+    /// Switchyard's own time per request.
+    pub overhead: Histogram,
+    /// Requests that no target answered (router errors).
+    pub unserved: RequestCounters,
+    fallbacks: Vec<(String, IntCounter)>,
+}
+
+impl ModelMetrics {
+    /// Counts an answer from fallback model `served_by`.
+    pub fn fallback(&self, served_by: &str) {
+        if let Some((_, counter)) = self.fallbacks.iter().find(|(name, _)| name == served_by) {
+            counter.inc();
+        }
+    }
+}
+
+/// Per-target handles.
+pub struct TargetMetrics {
+    /// Requests this target answered.
+    pub requests: RequestCounters,
+    attempts_ok: IntCounter,
+    attempt_errors: [IntCounter; ERROR_KINDS.len()],
+    /// Request duration.
+    pub duration: Histogram,
+    /// Time to first token (response headers).
+    pub ttft: Histogram,
+    /// Circuit state gauge (set at scrape time).
+    pub circuit: IntGauge,
+    prompt_tokens: IntCounter,
+    completion_tokens: IntCounter,
+    cost: Counter,
+    pricing: Option<Pricing>,
+}
+
+impl TargetMetrics {
+    /// Counts an attempt: `None` for success, else the error kind.
+    pub fn attempt(&self, error: Option<&str>) {
+        match error.and_then(|kind| ERROR_KINDS.iter().position(|k| *k == kind)) {
+            Some(i) => self.attempt_errors[i].inc(),
+            None if error.is_none() => self.attempts_ok.inc(),
+            None => {}
+        }
+    }
+
+    /// Adds reported usage and its cost; returns the cost when priced.
+    pub fn usage(&self, prompt: u64, completion: u64) -> Option<f64> {
+        self.prompt_tokens.inc_by(prompt);
+        self.completion_tokens.inc_by(completion);
+        let cost = self.pricing.map(|p| p.cost(prompt, completion))?;
+        self.cost.inc_by(cost);
+        Some(cost)
+    }
+}
+
+/// Per-upstream handles.
+pub struct UpstreamMetrics {
+    errors: [IntCounter; ERROR_KINDS.len()],
+}
+
+impl UpstreamMetrics {
+    /// Counts an error of `kind` (one of [`ERROR_KINDS`]; others are ignored).
+    pub fn error(&self, kind: &str) {
+        if let Some(i) = ERROR_KINDS.iter().position(|k| *k == kind) {
+            self.errors[i].inc();
+        }
+    }
+}
