@@ -7,9 +7,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 
 use crate::routing::Table;
+use crate::telemetry::request_log::{RequestLog, RequestLogConfig};
 use crate::upstream::{Probes, Registry};
 
 /// What the last reloads did, for `/status`.
@@ -43,6 +44,10 @@ pub struct AppState {
     /// Hash of the config text last loaded, so a file event that changed
     /// nothing (an editor touching the file) does not reload.
     pub(crate) loaded_hash: AtomicU64,
+    /// The request log sink, when `request_log:` is configured.
+    pub request_log: ArcSwapOption<RequestLog>,
+    /// When the server started.
+    pub started: std::time::Instant,
     /// Health probes of the current table.
     probes: Mutex<Probes>,
 }
@@ -65,6 +70,8 @@ impl AppState {
             config_listen: Mutex::new(config_listen),
             reloads: Mutex::new(ReloadStatus::default()),
             loaded_hash: AtomicU64::new(0),
+            request_log: ArcSwapOption::empty(),
+            started: std::time::Instant::now(),
             probes: Mutex::new(probes),
         }
     }
@@ -75,6 +82,34 @@ impl AppState {
         self.table.store(Arc::new(table));
         if let Ok(mut current) = self.probes.lock() {
             *current = probes;
+        }
+    }
+
+    /// Starts, restarts or stops the request log to match `config`. A
+    /// directory that cannot be created leaves request logging as it was.
+    pub fn configure_request_log(&self, config: Option<RequestLogConfig>) {
+        let current = self.request_log.load();
+        if current.as_ref().map(|log| &log.config) == config.as_ref() {
+            return;
+        }
+        let Some(config) = config else {
+            self.request_log.store(None);
+            return;
+        };
+        let metrics = self.registry.metrics();
+        match RequestLog::start(
+            config.clone(),
+            metrics.request_log_written.clone(),
+            metrics.request_log_dropped.clone(),
+        ) {
+            Ok(log) => {
+                tracing::info!(dir = %config.dir.display(), content = config.include_content, "request log on");
+                self.request_log.store(Some(Arc::new(log)));
+            }
+            Err(err) => tracing::error!(
+                dir = %config.dir.display(), error = %err,
+                "request_log.dir: cannot create the directory; request logging unchanged"
+            ),
         }
     }
 

@@ -44,6 +44,8 @@ pub struct Loaded {
     pub listen: SocketAddr,
     /// `server.shutdown_grace`.
     pub shutdown_grace: Duration,
+    /// `request_log:`.
+    pub request_log: Option<crate::telemetry::request_log::RequestLogConfig>,
 }
 
 /// A config that did not load: every error found.
@@ -133,6 +135,7 @@ pub fn load_str(
         warnings: walk.warnings,
         listen: config.server.listen,
         shutdown_grace: config.server.shutdown_grace,
+        request_log: config.request_log,
     })
 }
 

@@ -90,6 +90,7 @@ pub fn reload(state: &AppState, trigger: Trigger) -> Option<u64> {
             }
             let models = loaded.table.models.len();
             state.install(loaded.table);
+            state.configure_request_log(loaded.request_log);
             state
                 .registry
                 .metrics()

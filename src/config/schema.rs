@@ -81,6 +81,8 @@ pub struct Config {
     pub upstreams: Vec<UpstreamConfig>,
     /// `models:`, in file order.
     pub models: Vec<ModelConfig>,
+    /// `request_log:` (off when absent).
+    pub request_log: Option<crate::telemetry::request_log::RequestLogConfig>,
 }
 
 /// `server:` — the listener and request limits.
@@ -312,7 +314,12 @@ pub struct TargetConfig {
     pub path: KeyPath,
 }
 
-const TOP_KEYS: &[&str] = &["server", "upstreams", "models"];
+const TOP_KEYS: &[&str] = &["server", "upstreams", "models", "request_log"];
+/// Size at which a request log file is rotated.
+pub const DEFAULT_REQUEST_LOG_FILE_BYTES: u64 = 100 << 20;
+/// Records buffered for the request log writer; a burst this large is
+/// absorbed, a longer stall drops (and counts) records.
+pub const DEFAULT_REQUEST_LOG_QUEUE: u64 = 4096;
 const SERVER_KEYS: &[&str] = &["listen", "max_body_bytes", "auth", "cors", "shutdown_grace"];
 const UPSTREAM_KEYS: &[&str] = &[
     "provider",
@@ -370,11 +377,59 @@ pub fn read(walk: &mut Walk<'_>, doc: &Value) -> Config {
             Vec::new()
         }
     };
+    let request_log =
+        get("request_log").and_then(|(value, path)| read_request_log(walk, value, &path));
     Config {
         server,
         upstreams,
         models,
+        request_log,
     }
+}
+
+fn read_request_log(
+    walk: &mut Walk<'_>,
+    value: &Value,
+    path: &KeyPath,
+) -> Option<crate::telemetry::request_log::RequestLogConfig> {
+    let f = walk.fields(
+        value,
+        path,
+        &["dir", "max_file_bytes", "include_content", "queue"],
+    )?;
+    let dir = match f.get("dir") {
+        Some((v, p)) => walk.strict_text(v, &p)?,
+        None => {
+            walk.error(
+                &path.key("dir"),
+                "missing: the directory to write request logs to, e.g. dir: ./logs",
+            );
+            return None;
+        }
+    };
+    let max_file_bytes = f
+        .get("max_file_bytes")
+        .and_then(|(v, p)| walk.bytes(v, &p))
+        .unwrap_or(DEFAULT_REQUEST_LOG_FILE_BYTES)
+        .max(4096);
+    let include_content = match f.get("include_content") {
+        Some((Value::Bool(b), _)) => *b,
+        Some((_, p)) => {
+            walk.error(&p, "expected true or false");
+            false
+        }
+        None => false,
+    };
+    let queue = f
+        .get("queue")
+        .and_then(|(v, p)| walk.number(v, &p, 1..=1_000_000))
+        .unwrap_or(DEFAULT_REQUEST_LOG_QUEUE) as usize;
+    Some(crate::telemetry::request_log::RequestLogConfig {
+        dir: dir.into(),
+        max_file_bytes,
+        include_content,
+        queue,
+    })
 }
 
 fn read_server(walk: &mut Walk<'_>, node: Option<(&Value, KeyPath)>) -> ServerConfig {

@@ -97,6 +97,36 @@ pub struct ResponseBody {
     record: Option<Box<AccessRecord>>,
     /// Usage known up front (the mock provider's answers).
     usage: Option<Usage>,
+    /// The answer's text, captured for the request log's `include_content`.
+    capture: Option<String>,
+}
+
+/// Most answer text captured for one request-log record.
+const MAX_CAPTURE: usize = 1 << 20;
+
+/// The text an answer event carries: chat deltas, legacy completion text,
+/// or a Responses-API text delta.
+fn event_text(data: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(data).ok()?;
+    if let Some(delta) = v.get("delta").and_then(|d| d.as_str()) {
+        return Some(delta.to_owned());
+    }
+    let choices = v.get("choices")?.as_array()?;
+    let text: String = choices
+        .iter()
+        .filter_map(|c| {
+            c.pointer("/delta/content")
+                .or_else(|| c.get("text"))
+                .and_then(|t| t.as_str())
+        })
+        .collect();
+    (!text.is_empty()).then_some(text)
+}
+
+fn push_capped(into: &mut String, text: &str) {
+    if into.len() < MAX_CAPTURE {
+        into.push_str(&text[..text.len().min(MAX_CAPTURE - into.len()).min(text.len())]);
+    }
 }
 
 enum Kind {
@@ -169,6 +199,8 @@ struct Passthrough {
     json_len: usize,
     /// Why Switchyard cut the answer short, if it did.
     failure: Option<&'static str>,
+    /// The answer's text, for the request log's `include_content`.
+    capture: Option<String>,
     metrics: Option<Arc<UpstreamMetrics>>,
 }
 
@@ -183,6 +215,7 @@ impl ResponseBody {
             kind: Kind::Full(Some(bytes.into())),
             record: None,
             usage: None,
+            capture: None,
         }
     }
 
@@ -192,6 +225,7 @@ impl ResponseBody {
             kind: Kind::Full(None),
             record: None,
             usage: None,
+            capture: None,
         }
     }
 
@@ -233,10 +267,12 @@ impl ResponseBody {
                 json: stream.json.then(Vec::new),
                 json_len: 0,
                 failure: None,
+                capture: None,
                 metrics: stream.metrics,
             })),
             record: None,
             usage: None,
+            capture: None,
         }
     }
 
@@ -246,6 +282,7 @@ impl ResponseBody {
             kind: Kind::Mock(stream),
             record: None,
             usage: None,
+            capture: None,
         }
     }
 
@@ -260,6 +297,19 @@ impl ResponseBody {
         self.record.as_deref_mut()
     }
 
+    /// Captures the answer's text for the request log (`include_content`).
+    pub fn capture_content(&mut self) {
+        match &mut self.kind {
+            Kind::Full(Some(bytes)) => {
+                self.capture = Some(
+                    String::from_utf8_lossy(&bytes[..bytes.len().min(MAX_CAPTURE)]).into_owned(),
+                )
+            }
+            Kind::Upstream(pass) => pass.capture = Some(String::new()),
+            Kind::Full(None) | Kind::Mock(_) => self.capture = Some(String::new()),
+        }
+    }
+
     /// Usage known up front (the mock provider's answers).
     pub fn with_usage(mut self, usage: Usage) -> ResponseBody {
         self.usage = Some(usage);
@@ -271,11 +321,19 @@ impl ResponseBody {
             return;
         };
         let (usage, failure) = match &mut self.kind {
-            Kind::Upstream(pass) => (pass.final_usage(), pass.failure),
+            Kind::Upstream(pass) => {
+                if self.capture.is_none() {
+                    self.capture = pass.final_capture();
+                }
+                (pass.final_usage(), pass.failure)
+            }
             _ => (self.usage.take(), None),
         };
         if usage.is_some() {
             record.usage = usage;
+        }
+        if let Some(text) = self.capture.take() {
+            record.response_content = Some(text);
         }
         let outcome = match failure {
             Some(kind) => {
@@ -313,6 +371,13 @@ impl Body for ResponseBody {
             Poll::Ready(None) => this.finish("completed"),
             Poll::Ready(Some(Err(_))) => this.finish("upstream_error"),
             Poll::Ready(Some(Ok(frame))) => {
+                if let (Kind::Mock(_), Some(capture), Some(data)) =
+                    (&this.kind, this.capture.as_mut(), frame.data_ref())
+                {
+                    if let Some(text) = data.strip_prefix(b"data: ").and_then(event_text) {
+                        push_capped(capture, &text);
+                    }
+                }
                 if let (Some(record), Some(data)) = (this.record.as_deref_mut(), frame.data_ref()) {
                     record.observe_bytes(data.len());
                 }
@@ -395,9 +460,15 @@ impl Passthrough {
                         return Poll::Ready(Some(Ok(Frame::data(frame))));
                     };
                     let mut usage = None;
+                    let capture = &mut self.capture;
                     let scanned = scanner.feed(&frame, |event| {
                         if let Some(found) = sse::usage_of_event(&event) {
                             usage = Some(found);
+                        }
+                        if let Some(capture) = capture.as_mut() {
+                            if let Some(text) = event_text(&event.data) {
+                                push_capped(capture, &text);
+                            }
                         }
                     });
                     if usage.is_some() {
@@ -476,6 +547,18 @@ impl Passthrough {
             }
         }
         self.usage
+    }
+
+    /// The captured text: stream deltas, or the whole JSON answer.
+    fn final_capture(&mut self) -> Option<String> {
+        let mut capture = self.capture.take()?;
+        if capture.is_empty() {
+            if let Some(chunks) = &self.json {
+                let body = chunks.concat();
+                push_capped(&mut capture, &String::from_utf8_lossy(&body));
+            }
+        }
+        Some(capture)
     }
 
     fn drop_unsent(&mut self) {

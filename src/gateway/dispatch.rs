@@ -10,7 +10,7 @@ use http::{header, HeaderValue, Method, Request, Response};
 use hyper::body::Incoming;
 
 use super::error::GatewayError;
-use super::{auth, cors, models, proxy, status};
+use super::{auth, cors, models, proxy, stats, status};
 use crate::forward::body::ResponseBody;
 use crate::providers::Endpoint;
 use crate::state::AppState;
@@ -30,6 +30,7 @@ enum Route {
     Ready,
     Status,
     Metrics,
+    Stats,
 }
 
 fn route(path: &str) -> Option<Route> {
@@ -50,6 +51,7 @@ fn route(path: &str) -> Option<Route> {
         _ if path == "/health/ready" || path == "/readyz" => Route::Ready,
         _ if path == "/status" => Route::Status,
         _ if path == "/metrics" => Route::Metrics,
+        _ if path == "/stats" => Route::Stats,
         _ => return None,
     })
 }
@@ -89,7 +91,15 @@ pub async fn handle(
     }
     record.status = response.status().as_u16();
     record.header_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
-    Ok(response.map(|body| body.with_record(record)))
+    let capture = record
+        .sink
+        .as_ref()
+        .is_some_and(|log| log.config.include_content);
+    let mut body = response.map(|body| body.with_record(record));
+    if capture {
+        body.body_mut().capture_content();
+    }
+    Ok(body)
 }
 
 async fn serve(
@@ -125,6 +135,10 @@ async fn serve(
     match route {
         Route::Health => Ok(status::live()),
         Route::Metrics => Ok(status::metrics(state, table)),
+        Route::Stats => {
+            auth::authenticate(request.headers(), &table.auth_keys)?;
+            Ok(stats::stats(state))
+        }
         Route::Ready => Ok(status::ready(state, table, false)),
         Route::Status => {
             auth::authenticate(request.headers(), &table.auth_keys)?;
@@ -139,6 +153,8 @@ async fn serve(
             models::get(table, &id)
         }
         Route::Model(endpoint) => {
+            // Only model requests go to the request log (not probes or scrapes).
+            record.sink = state.request_log.load_full();
             auth::authenticate(request.headers(), &table.auth_keys)?;
             proxy::proxy(table, endpoint, request, request_id, record).await
         }

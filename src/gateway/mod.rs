@@ -10,6 +10,7 @@ pub mod error;
 pub mod inspect;
 mod models;
 mod proxy;
+mod stats;
 mod status;
 
 pub use dispatch::handle;

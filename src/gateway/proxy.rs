@@ -31,6 +31,13 @@ pub(super) async fn proxy(
     record.set_model_metrics(table.unknown_model.clone());
     let (parts, body) = request.into_parts();
     let body = read_body(&parts.headers, body, table.max_body_bytes).await?;
+    if record
+        .sink
+        .as_ref()
+        .is_some_and(|log| log.config.include_content)
+    {
+        record.request_body = Some(body.clone());
+    }
     let inspected = inspect(&body)?;
     let name = inspected
         .model

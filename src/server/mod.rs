@@ -133,6 +133,7 @@ pub async fn start(options: ServeOptions) -> Result<RunningServer, StartError> {
         loaded.listen,
     ));
     state.set_loaded_hash(config::reload::text_hash(&text));
+    state.configure_request_log(loaded.request_log.clone());
     let reloader = config::reload::spawn(state.clone());
     let (stop, stopped) = watch::channel(false);
     let task = tokio::spawn(async move {

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::metrics::{ModelMetrics, TargetMetrics};
+use super::request_log::{Entry, RequestLog};
 use crate::sse::Usage;
 
 /// What is known about one request.
@@ -45,6 +46,14 @@ pub struct AccessRecord {
     pub overhead_us: Option<u64>,
     /// Why the request failed, in short (error code or kind).
     pub error: Option<String>,
+    /// Where the request-log record goes, when the log is on.
+    pub sink: Option<Arc<RequestLog>>,
+    /// The request body, kept (refcounted) only for `include_content`.
+    pub request_body: Option<bytes::Bytes>,
+    /// The answer's content, captured only for `include_content`.
+    pub response_content: Option<String>,
+    /// Wall-clock arrival time, for the request log.
+    pub arrived: Option<std::time::SystemTime>,
     model_metrics: Option<Arc<ModelMetrics>>,
     target_metrics: Option<Arc<TargetMetrics>>,
     finished: bool,
@@ -74,6 +83,7 @@ impl AccessRecord {
             method,
             path,
             started: Some(started),
+            arrived: Some(std::time::SystemTime::now()),
             ..AccessRecord::default()
         }
     }
@@ -135,6 +145,28 @@ impl AccessRecord {
                 model.overhead.observe(us as f64);
             }
             model.in_flight.dec();
+        }
+        if let Some(sink) = self.sink.take() {
+            sink.submit(Entry {
+                at: self.arrived,
+                request_id: self.request_id.clone(),
+                method: self.method.to_string(),
+                path: self.path.clone(),
+                model: self.model.clone(),
+                served_model: self.served_model.clone(),
+                target: self.target.clone(),
+                attempts: self.attempts,
+                status: self.status,
+                outcome,
+                duration_ms,
+                ttft_ms: self.header_ms,
+                usage: self.usage,
+                cost_usd: self.cost,
+                error: self.error.clone(),
+                bytes: self.bytes,
+                request_body: self.request_body.take(),
+                response_content: self.response_content.take(),
+            });
         }
         let usage = self.usage.unwrap_or_default();
         tracing::info!(

@@ -70,6 +70,10 @@ pub struct Metrics {
     pub config_generation: IntGauge,
     /// Reloads by result (`success`, `failure`).
     pub config_reloads: IntCounterVec,
+    /// Request log records written.
+    pub request_log_written: IntCounter,
+    /// Request log records dropped because the writer fell behind.
+    pub request_log_dropped: IntCounter,
 }
 
 fn register<T: prometheus::core::Collector + Clone + 'static>(
@@ -141,6 +145,8 @@ impl Metrics {
             cost: register(&r, CounterVec::new(Opts::new("switchyard_cost_usd_total", "Estimated cost in US dollars from `models.<name>.pricing` and reported usage."), &["model", "target"]).expect("valid metric")),
             config_generation: register(&r, IntGauge::new("switchyard_config_generation", "Generation of the config being served (1 at start, +1 per successful reload).").expect("valid metric")),
             config_reloads: counter_vec(&r, "switchyard_config_reloads_total", "Config reloads by result (success, failure).", &["result"]),
+            request_log_written: register(&r, IntCounter::new("switchyard_request_log_written_total", "Request log records written to disk.").expect("valid metric")),
+            request_log_dropped: register(&r, IntCounter::new("switchyard_request_log_dropped_total", "Request log records dropped because the writer fell behind (traffic never waits for the log).").expect("valid metric")),
             registry: r,
         }
     }
@@ -205,6 +211,11 @@ impl Metrics {
             errors: ERROR_KINDS
                 .map(|kind| self.upstream_errors.with_label_values(&[upstream, kind])),
         })
+    }
+
+    /// Every metric family, for summaries such as `/stats`.
+    pub fn gather(&self) -> Vec<prometheus::proto::MetricFamily> {
+        self.registry.gather()
     }
 
     /// The text exposition of every metric.

@@ -5,5 +5,6 @@
 pub mod access_log;
 mod logging;
 pub mod metrics;
+pub mod request_log;
 
 pub use logging::{init_logging, LogFormat};

@@ -1,0 +1,128 @@
+//! `GET /stats`: a small JSON summary since start, for people without
+//! Prometheus — totals, and per model: requests, errors, average latency
+//! and time to first token, tokens and cost.
+//!
+//! Derived from the Prometheus registry at request time, so it can never
+//! disagree with `/metrics` and adds no state to the request path.
+
+use std::collections::BTreeMap;
+
+use http::Response;
+use serde_json::json;
+
+use super::models::json_response;
+use crate::forward::body::ResponseBody;
+use crate::state::AppState;
+
+#[derive(Default)]
+struct ModelStats {
+    requests: f64,
+    errors: f64,
+    duration_sum: f64,
+    duration_count: f64,
+    ttft_sum: f64,
+    ttft_count: f64,
+    prompt_tokens: f64,
+    completion_tokens: f64,
+    cost: f64,
+}
+
+fn label<'a>(metric: &'a prometheus::proto::Metric, name: &str) -> &'a str {
+    metric
+        .get_label()
+        .iter()
+        .find(|l| l.name() == name)
+        .map(|l| l.value())
+        .unwrap_or("")
+}
+
+pub(super) fn stats(state: &AppState) -> Response<ResponseBody> {
+    let mut models: BTreeMap<String, ModelStats> = BTreeMap::new();
+    for family in state.registry.metrics().gather() {
+        for metric in family.get_metric() {
+            let model = label(metric, "model");
+            if model.is_empty() {
+                continue;
+            }
+            let entry = || -> ModelStats { ModelStats::default() };
+            match family.name() {
+                "switchyard_requests_total" => {
+                    let n = metric.get_counter().get_value();
+                    let s = models.entry(model.to_owned()).or_insert_with(entry);
+                    s.requests += n;
+                    let failed = matches!(label(metric, "status_class"), "4xx" | "5xx")
+                        || label(metric, "outcome") == "upstream_error";
+                    if failed {
+                        s.errors += n;
+                    }
+                }
+                "switchyard_request_duration_seconds" => {
+                    let h = metric.get_histogram();
+                    let s = models.entry(model.to_owned()).or_insert_with(entry);
+                    s.duration_sum += h.get_sample_sum();
+                    s.duration_count += h.get_sample_count() as f64;
+                }
+                "switchyard_time_to_first_token_seconds" => {
+                    let h = metric.get_histogram();
+                    let s = models.entry(model.to_owned()).or_insert_with(entry);
+                    s.ttft_sum += h.get_sample_sum();
+                    s.ttft_count += h.get_sample_count() as f64;
+                }
+                "switchyard_tokens_total" => {
+                    let n = metric.get_counter().get_value();
+                    let s = models.entry(model.to_owned()).or_insert_with(entry);
+                    match label(metric, "type") {
+                        "prompt" => s.prompt_tokens += n,
+                        _ => s.completion_tokens += n,
+                    }
+                }
+                "switchyard_cost_usd_total" => {
+                    models.entry(model.to_owned()).or_insert_with(entry).cost +=
+                        metric.get_counter().get_value();
+                }
+                _ => {}
+            }
+        }
+    }
+    let avg = |sum: f64, count: f64| {
+        if count > 0.0 {
+            Some((sum / count * 1000.0 * 100.0).round() / 100.0)
+        } else {
+            None
+        }
+    };
+    let mut totals = ModelStats::default();
+    let per_model: Vec<_> = models
+        .iter()
+        .filter(|(_, s)| s.requests > 0.0)
+        .map(|(name, s)| {
+            totals.requests += s.requests;
+            totals.errors += s.errors;
+            totals.prompt_tokens += s.prompt_tokens;
+            totals.completion_tokens += s.completion_tokens;
+            totals.cost += s.cost;
+            json!({
+                "model": name,
+                "requests": s.requests as u64,
+                "errors": s.errors as u64,
+                "avg_latency_ms": avg(s.duration_sum, s.duration_count),
+                "avg_ttft_ms": avg(s.ttft_sum, s.ttft_count),
+                "prompt_tokens": s.prompt_tokens as u64,
+                "completion_tokens": s.completion_tokens as u64,
+                "cost_usd": s.cost,
+            })
+        })
+        .collect();
+    json_response(&json!({
+        "uptime_seconds": state.started.elapsed().as_secs(),
+        "config_generation": state.generation(),
+        "totals": {
+            "requests": totals.requests as u64,
+            "errors": totals.errors as u64,
+            "prompt_tokens": totals.prompt_tokens as u64,
+            "completion_tokens": totals.completion_tokens as u64,
+            "cost_usd": totals.cost,
+        },
+        "models": per_model,
+    }))
+}
