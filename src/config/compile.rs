@@ -68,6 +68,7 @@ pub fn compile(
             credential,
             headers,
             timeouts: u.timeouts,
+            inject_stream_usage: u.inject_stream_usage,
             mock: (u.provider == ProviderKind::Mock).then(|| u.mock.clone()),
             unresolved: u.unresolved.clone(),
             health_check: health_check.filter(|_| u.unresolved.is_none()),

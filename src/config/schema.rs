@@ -260,6 +260,9 @@ pub struct UpstreamConfig {
     pub timeouts: Timeouts,
     /// `circuit_breaker`
     pub breaker: BreakerConfig,
+    /// `inject_stream_usage`: ask for usage in streams the client did not
+    /// ask it for, and remove the extra usage chunk from the answer.
+    pub inject_stream_usage: bool,
     /// `health_check`
     pub health_check: HealthCheck,
     /// `mock`
@@ -331,6 +334,7 @@ const UPSTREAM_KEYS: &[&str] = &[
     "circuit_breaker",
     "health_check",
     "mock",
+    "inject_stream_usage",
 ];
 const MODEL_KEYS: &[&str] = &[
     "targets",
@@ -676,6 +680,23 @@ fn read_upstream(
         }
     }
 
+    let inject_stream_usage = match fields.get("inject_stream_usage") {
+        Some((Value::Bool(b), p)) => {
+            if provider == ProviderKind::Mock && *b {
+                walk.error(
+                    &p,
+                    "the mock provider reports usage by itself; remove `inject_stream_usage`",
+                );
+            }
+            *b
+        }
+        Some((_, p)) => {
+            walk.error(&p, "expected true or false");
+            false
+        }
+        None => false,
+    };
+
     let local = matches!(provider, ProviderKind::Ollama | ProviderKind::Compatible);
     let mut health_check = HealthCheck {
         interval: local.then_some(DEFAULT_HEALTH_INTERVAL),
@@ -739,6 +760,7 @@ fn read_upstream(
         headers,
         timeouts,
         breaker,
+        inject_stream_usage,
         health_check,
         mock,
         unresolved,

@@ -4,11 +4,11 @@
 use http::{header, Request, Response};
 use hyper::body::Incoming;
 
-use super::body::{RequestBody, ResponseBody, Stream};
+use super::body::{ResponseBody, Stream};
 use super::commit::Committed;
 use super::headers;
+use super::stream_usage;
 use super::{AttemptError, Outbound};
-use crate::gateway::inspect::splice_model;
 use crate::routing::{Target, Upstream};
 use crate::upstream::InFlight;
 
@@ -27,8 +27,12 @@ pub(super) async fn send(
         return Err(transport("no client for this upstream".into()));
     };
     // Only the model name changes; every other byte goes up as the client sent it.
-    let body = RequestBody::new(
-        splice_model(out.body, out.inspected, target.body_model(out.endpoint)).parts,
+    let inject = stream_usage::injects(upstream, out.body, out.inspected);
+    let body = stream_usage::request_body(
+        out.body,
+        out.inspected,
+        target.body_model(out.endpoint),
+        inject,
     );
     let mut request = Request::post(uri.clone())
         .body(body)
@@ -74,6 +78,7 @@ pub(super) fn pass_through(
         scanner: None,
         json: false,
         metrics: None,
+        strip_usage: false,
     };
     Response::from_parts(parts, ResponseBody::upstream(stream))
 }
@@ -85,6 +90,7 @@ pub(super) fn committed_response(
     target: &Target,
     in_flight: InFlight,
     started: tokio::time::Instant,
+    strip_usage: bool,
 ) -> Response<ResponseBody> {
     let Committed {
         mut head,
@@ -110,6 +116,7 @@ pub(super) fn committed_response(
         scanner,
         json: !sse && is_json(&head.headers),
         metrics: Some(target.upstream.metrics.clone()),
+        strip_usage: sse && strip_usage,
     };
     Response::from_parts(head, ResponseBody::upstream(stream))
 }

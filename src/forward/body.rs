@@ -158,6 +158,8 @@ pub struct Stream {
     pub(crate) json: bool,
     /// Counts failures after the commit.
     pub(crate) metrics: Option<Arc<UpstreamMetrics>>,
+    /// Remove the usage-only event (`inject_stream_usage` added it).
+    pub(crate) strip_usage: bool,
 }
 
 /// The running state of a [`Stream`].
@@ -201,6 +203,14 @@ struct Passthrough {
     failure: Option<&'static str>,
     /// The answer's text, for the request log's `include_content`.
     capture: Option<String>,
+    /// Remove usage-only events (see `stream_usage`).
+    strip_usage: bool,
+    /// Stream offset where the last complete event ends.
+    events_end: u64,
+    /// Stream offset relayed (or skipped) so far.
+    sent: u64,
+    /// Stream ranges to leave out, in order.
+    skips: VecDeque<(u64, u64)>,
     metrics: Option<Arc<UpstreamMetrics>>,
 }
 
@@ -268,6 +278,10 @@ impl ResponseBody {
                 json_len: 0,
                 failure: None,
                 capture: None,
+                strip_usage: stream.strip_usage,
+                events_end: ready as u64,
+                sent: 0,
+                skips: VecDeque::new(),
                 metrics: stream.metrics,
             })),
             record: None,
@@ -461,9 +475,16 @@ impl Passthrough {
                     };
                     let mut usage = None;
                     let capture = &mut self.capture;
+                    let (strip, events_end, skips) =
+                        (self.strip_usage, &mut self.events_end, &mut self.skips);
                     let scanned = scanner.feed(&frame, |event| {
+                        let start = *events_end;
+                        *events_end += event.raw.len() as u64;
                         if let Some(found) = sse::usage_of_event(&event) {
                             usage = Some(found);
+                            if strip && super::stream_usage::is_usage_only(&event) {
+                                skips.push_back((start, *events_end));
+                            }
                         }
                         if let Some(capture) = capture.as_mut() {
                             if let Some(text) = event_text(&event.data) {
@@ -512,20 +533,56 @@ impl Passthrough {
         }
     }
 
-    /// The next relayable bytes: whole chunks, or the front of one.
+    /// The next relayable bytes: whole chunks, or the front of one,
+    /// leaving out any range in `skips`.
     fn take_ready(&mut self) -> Option<Bytes> {
-        if self.ready == 0 {
-            return None;
+        loop {
+            if self.ready == 0 {
+                return None;
+            }
+            let mut limit = self.ready;
+            if let Some(&(start, end)) = self.skips.front() {
+                if start <= self.sent {
+                    // Inside a range to leave out: drop up to its end.
+                    let n = ((end - self.sent) as usize).min(self.ready);
+                    self.discard(n);
+                    if self.sent >= end {
+                        self.skips.pop_front();
+                    }
+                    continue;
+                }
+                limit = limit.min((start - self.sent) as usize);
+            }
+            let front = self.unsent.front_mut()?;
+            let chunk = if front.len() <= limit {
+                self.unsent.pop_front()?
+            } else {
+                front.split_to(limit)
+            };
+            self.ready -= chunk.len();
+            self.unsent_len -= chunk.len();
+            self.sent += chunk.len() as u64;
+            return Some(chunk);
         }
-        let front = self.unsent.front_mut()?;
-        let chunk = if front.len() <= self.ready {
-            self.unsent.pop_front()?
-        } else {
-            front.split_to(self.ready)
-        };
-        self.ready -= chunk.len();
-        self.unsent_len -= chunk.len();
-        Some(chunk)
+    }
+
+    /// Drops `n` ready bytes from the front of `unsent`.
+    fn discard(&mut self, mut n: usize) {
+        while n > 0 {
+            let Some(front) = self.unsent.front_mut() else {
+                return;
+            };
+            let take = n.min(front.len());
+            if take == front.len() {
+                self.unsent.pop_front();
+            } else {
+                let _ = front.split_to(take);
+            }
+            n -= take;
+            self.ready -= take;
+            self.unsent_len -= take;
+            self.sent += take as u64;
+        }
     }
 
     fn fail(&mut self, kind: &'static str) {

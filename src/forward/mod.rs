@@ -23,6 +23,7 @@ mod classify;
 mod commit;
 mod error;
 mod headers;
+mod stream_usage;
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -216,7 +217,13 @@ pub async fn forward(
                             upstream_started.unwrap_or(started),
                         );
                         return Ok((
-                            attempt::committed_response(committed, target, in_flight, started),
+                            attempt::committed_response(
+                                committed,
+                                target,
+                                in_flight,
+                                started,
+                                stream_usage::injects(&target.upstream, out.body, out.inspected),
+                            ),
                             served,
                         ));
                     }

@@ -193,6 +193,8 @@ pub struct Upstream {
     pub headers: HeaderMap,
     /// Connect and first-byte timeouts.
     pub timeouts: Timeouts,
+    /// `inject_stream_usage`.
+    pub inject_stream_usage: bool,
     /// Mock settings, for `provider: mock`.
     pub mock: Option<MockConfig>,
     /// Set when a `${VAR}` it needs is unset: the upstream is not used.
