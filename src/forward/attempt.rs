@@ -38,7 +38,7 @@ pub(super) async fn send(
         .body(body)
         .map_err(|e| transport(e.to_string()))?;
     headers::upstream_request(out.headers, upstream, out.request_id, request.headers_mut());
-    let sent = tokio::time::timeout(upstream.timeouts.first_byte, client.request(request)).await;
+    let sent = tokio::time::timeout(target.timeouts.first_byte, client.request(request)).await;
     match sent {
         Ok(Ok(response)) => Ok(response),
         Ok(Err(err)) if err.is_connect() => Err(AttemptError::Connect {
@@ -50,7 +50,7 @@ pub(super) async fn send(
         Err(_) => Err(AttemptError::FirstByteTimeout {
             upstream: upstream.name.clone(),
             address: upstream.base_url.clone(),
-            after: upstream.timeouts.first_byte,
+            after: target.timeouts.first_byte,
         }),
     }
 }

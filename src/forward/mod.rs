@@ -129,6 +129,7 @@ pub async fn forward(
     };
     let mut running: Vec<Running<'_>> = Vec::new();
     let mut upstream_started: Option<Instant> = None;
+    let mut limit_hit = false;
     let mut hedge_timer: Option<Pin<Box<tokio::time::Sleep>>> = None;
     let deadline_timer = tokio::time::sleep_until(deadline);
     tokio::pin!(deadline_timer);
@@ -235,6 +236,7 @@ pub async fn forward(
                         );
                         return Ok((response, served));
                     }
+                    Outcome::Failed(AttemptError::AttemptLimit { .. }, _) => limit_hit = true,
                     Outcome::Failed(error, answer) => {
                         tracing::warn!(
                             request_id = out.request_id, target = %target.label, kind = error.kind(),
@@ -271,11 +273,8 @@ pub async fn forward(
     }
     drop(running);
     let made = attempts.load(Ordering::Relaxed);
-    if made >= policy.max_attempts && !queue.is_empty() {
-        failures.push(AttemptError::AttemptLimit {
-            limit: policy.max_attempts,
-        });
-    }
+    let limit_reached = (limit_hit || (made >= policy.max_attempts && !queue.is_empty()))
+        .then_some(policy.max_attempts);
     if let Some((answer, index)) = held {
         let target = targets[index];
         let served = served(target, made, upstream_started.unwrap_or(started));
@@ -290,6 +289,7 @@ pub async fn forward(
         GatewayError::Upstream {
             model: out.model.name.clone(),
             failures,
+            limit_reached,
         },
         made,
     ))

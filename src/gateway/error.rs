@@ -70,6 +70,8 @@ pub enum GatewayError {
         model: String,
         /// Every failed attempt, in order (never empty).
         failures: Vec<AttemptError>,
+        /// Set when `max_attempts` stopped the search.
+        limit_reached: Option<u32>,
     },
     /// The mock provider refused the request.
     #[error(transparent)]
@@ -142,7 +144,7 @@ impl GatewayError {
                 StatusCode::METHOD_NOT_ALLOWED, INVALID, None, "method_not_allowed",
                 format!("{method} is not allowed on {path}; use {allow}."),
             ),
-            E::Upstream { model, failures } => {
+            E::Upstream { model, failures, limit_reached } => {
                 let last = failures.last().expect("an upstream error has at least one failure");
                 let (status, code) = match last {
                     AttemptError::Connect { .. } | AttemptError::Transport { .. } => (StatusCode::BAD_GATEWAY, "upstream_unreachable"),
@@ -172,6 +174,12 @@ impl GatewayError {
                 } else {
                     let listed: Vec<String> = failures.iter().enumerate().map(|(i, f)| format!("({}) {f}", i + 1)).collect();
                     format!("{} attempts failed: {}", failures.len(), listed.join("; "))
+                };
+                let causes = match limit_reached {
+                    Some(limit) if !matches!(last, AttemptError::AttemptLimit { .. }) => {
+                        format!("{causes} (stopped at the model's limit of {limit} attempts, `max_attempts`)")
+                    }
+                    _ => causes,
                 };
                 (
                     status, "upstream_error", None, code,

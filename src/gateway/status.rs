@@ -91,12 +91,31 @@ pub(super) fn ready(state: &AppState, table: &Table, detail: bool) -> Response<R
                 .iter()
                 .chain(m.fallbacks.iter().flat_map(|f| f.targets.iter()))
                 .any(|t| usable(&t.upstream));
-            json!({
+            let mut entry = json!({
                 "name": m.name,
                 "available": available,
+                "strategy": m.strategy.name(),
                 "targets": m.targets.iter().map(|t| t.label.as_str()).collect::<Vec<_>>(),
                 "fallbacks": m.fallbacks.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(),
-            })
+            });
+            if detail {
+                // Runtime state per target: what the planner sees right now.
+                entry["target_states"] = m
+                    .targets
+                    .iter()
+                    .map(|t| {
+                        json!({
+                            "target": t.label,
+                            "weight": t.weight,
+                            "circuit": t.state.circuit().as_str(),
+                            "misconfigured": t.state.is_misconfigured(),
+                            "in_flight": t.state.in_flight(),
+                            "ttft_ms": t.state.ttft().map(|d| (d.as_secs_f64() * 1000.0 * 100.0).round() / 100.0),
+                        })
+                    })
+                    .collect();
+            }
+            entry
         })
         .collect();
     let ready = models.iter().any(|m| m["available"] == json!(true));

@@ -25,25 +25,36 @@ pub struct Plan<'t> {
 
 /// Orders `model`'s targets, then its fallbacks' targets.
 pub fn plan(model: &Model) -> Plan<'_> {
-    let mut targets = ordered(std::iter::once(model).chain(model.fallbacks.iter().map(|m| &**m)));
+    let mut targets = ordered(
+        std::iter::once(model).chain(model.fallbacks.iter().map(|m| &**m)),
+        true,
+    );
     if targets.is_empty() {
         // Every target is disabled: keep them so the error can name the cause.
         targets.extend(model.targets.iter());
     }
-    let context_window = ordered(model.context_window_fallbacks.iter().map(|m| &**m));
+    let context_window = ordered(model.context_window_fallbacks.iter().map(|m| &**m), false);
     Plan {
         targets,
         context_window,
     }
 }
 
-fn ordered<'t>(models: impl Iterator<Item = &'t Model>) -> Vec<&'t Target> {
+/// Targets of `models` in order; `first_advances` moves the first model's
+/// weighted cursor (the model asked for), never a fallback's.
+fn ordered<'t>(models: impl Iterator<Item = &'t Model>, first_advances: bool) -> Vec<&'t Target> {
     let mut targets: Vec<&Target> = Vec::new();
-    for model in models {
+    for (i, model) in models.enumerate() {
         targets.extend(
-            strategy::order(&model.strategy, &model.targets, &model.cycle, &model.cursor)
-                .into_iter()
-                .filter(|t| t.upstream.unresolved.is_none()),
+            strategy::order(
+                &model.strategy,
+                &model.targets,
+                &model.cycle,
+                &model.cursor,
+                first_advances && i == 0,
+            )
+            .into_iter()
+            .filter(|t| t.upstream.unresolved.is_none()),
         );
     }
     // Stable: open circuits last, soonest to reopen first; order kept otherwise.

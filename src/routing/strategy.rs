@@ -120,16 +120,33 @@ fn gcd(a: u64, b: u64) -> u64 {
 }
 
 /// Orders `targets` (all of one model) by `strategy`. `cycle` and `cursor`
-/// belong to the model (see [`weighted_cycle`]).
+/// belong to the model (see [`weighted_cycle`]); `advance` moves the
+/// weighted cursor — only for the model asked for, so a fallback model's
+/// own traffic keeps its exact shares whatever other models plan.
+/// Targets with weight 0 are standbys: after all the others, in file order.
 pub fn order<'t>(
     strategy: &Strategy,
     targets: &'t [Target],
     cycle: &[u16],
     cursor: &AtomicUsize,
+    advance: bool,
 ) -> Vec<&'t Target> {
     let mut out: Vec<&Target> = targets.iter().filter(|t| t.weight > 0).collect();
+    rank(strategy, targets, cycle, cursor, advance, &mut out);
+    out.extend(targets.iter().filter(|t| t.weight == 0));
+    out
+}
+
+fn rank<'t>(
+    strategy: &Strategy,
+    targets: &'t [Target],
+    cycle: &[u16],
+    cursor: &AtomicUsize,
+    advance: bool,
+    out: &mut Vec<&'t Target>,
+) {
     if out.len() < 2 {
-        return out;
+        return;
     }
     match strategy {
         Strategy::Priority => {}
@@ -137,7 +154,12 @@ pub fn order<'t>(
             // The rest by weight (stable, so ties keep file order).
             out.sort_by_key(|t| std::cmp::Reverse(t.weight));
             if !cycle.is_empty() {
-                let pick = cycle[cursor.fetch_add(1, Ordering::Relaxed) % cycle.len()] as usize;
+                let at = if advance {
+                    cursor.fetch_add(1, Ordering::Relaxed)
+                } else {
+                    cursor.load(Ordering::Relaxed)
+                };
+                let pick = cycle[at % cycle.len()] as usize;
                 let chosen = &targets[pick] as *const Target;
                 if let Some(at) = out.iter().position(|t| std::ptr::eq(*t, chosen)) {
                     let first = out.remove(at);
@@ -147,17 +169,16 @@ pub fn order<'t>(
         }
         Strategy::LeastBusy => {
             out.sort_by_key(|t| t.state.in_flight());
-            two_choices(&mut out, |t| t.state.in_flight() as f64);
+            two_choices(out, |t| t.state.in_flight() as f64);
         }
         Strategy::Latency | Strategy::Race { .. } | Strategy::Hedge { .. } => {
             let score = |t: &Target| t.state.ttft().map_or(0.0, |d| d.as_secs_f64());
             out.sort_by(|a, b| score(a).total_cmp(&score(b)));
             if matches!(strategy, Strategy::Latency) {
-                two_choices(&mut out, score);
+                two_choices(out, score);
             }
         }
     }
-    out
 }
 
 /// Power of two choices: of two distinct random candidates, the lower score

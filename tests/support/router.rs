@@ -44,6 +44,11 @@ impl Router {
         format!("{}{}", self.base, path)
     }
 
+    /// The config file this router serves and watches; rewrite it to reload.
+    pub fn config_path(&self) -> &std::path::Path {
+        &self.config
+    }
+
     /// Shuts down gracefully and waits for the drain.
     pub async fn shutdown(mut self) {
         if let Some(server) = self.server.take() {
