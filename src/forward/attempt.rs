@@ -79,6 +79,8 @@ pub(super) fn pass_through(
         json: false,
         metrics: None,
         strip_usage: false,
+        usage: None,
+        usage_only: Vec::new(),
     };
     Response::from_parts(parts, ResponseBody::upstream(stream))
 }
@@ -98,6 +100,8 @@ pub(super) fn committed_response(
         body,
         sse,
         scanner,
+        usage,
+        usage_only,
     } = committed;
     headers::downstream_response(&mut head.headers);
     if sse {
@@ -117,6 +121,8 @@ pub(super) fn committed_response(
         json: !sse && is_json(&head.headers),
         metrics: Some(target.upstream.metrics.clone()),
         strip_usage: sse && strip_usage,
+        usage,
+        usage_only,
     };
     Response::from_parts(head, ResponseBody::upstream(stream))
 }

@@ -160,6 +160,10 @@ pub struct Stream {
     pub(crate) metrics: Option<Arc<UpstreamMetrics>>,
     /// Remove the usage-only event (`inject_stream_usage` added it).
     pub(crate) strip_usage: bool,
+    /// Usage already seen in `held`.
+    pub(crate) usage: Option<Usage>,
+    /// Stream ranges of usage-only events in `held`.
+    pub(crate) usage_only: Vec<(u64, u64)>,
 }
 
 /// The running state of a [`Stream`].
@@ -273,7 +277,7 @@ impl ResponseBody {
                 total_deadline: stream.total_deadline,
                 done: false,
                 _in_flight: stream.in_flight,
-                usage: None,
+                usage: stream.usage,
                 json: stream.json.then(Vec::new),
                 json_len: 0,
                 failure: None,
@@ -281,7 +285,11 @@ impl ResponseBody {
                 strip_usage: stream.strip_usage,
                 events_end: ready as u64,
                 sent: 0,
-                skips: VecDeque::new(),
+                skips: if stream.strip_usage {
+                    stream.usage_only.into()
+                } else {
+                    VecDeque::new()
+                },
                 metrics: stream.metrics,
             })),
             record: None,

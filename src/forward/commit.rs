@@ -22,7 +22,7 @@ use tokio::time::Instant;
 
 use super::AttemptError;
 use crate::routing::Target;
-use crate::sse::{self, ChunkKind, SseScanner};
+use crate::sse::{self, ChunkKind, SseScanner, Usage};
 
 /// Most chunks held before commit. Content-less preambles are one or two
 /// events; past this the stream is committed as it is (and the choice is
@@ -43,6 +43,10 @@ pub struct Committed {
     pub sse: bool,
     /// The scanner that read `held`, to continue over the rest (SSE only).
     pub scanner: Option<SseScanner>,
+    /// The last usage seen in `held`.
+    pub usage: Option<Usage>,
+    /// Stream ranges of usage-only events in `held`.
+    pub usage_only: Vec<(u64, u64)>,
 }
 
 fn is_sse(head: &Parts) -> bool {
@@ -74,6 +78,8 @@ pub async fn await_commit(
             body,
             sse: false,
             scanner: None,
+            usage: None,
+            usage_only: Vec::new(),
         });
     }
     let upstream = &target.upstream;
@@ -81,6 +87,11 @@ pub async fn await_commit(
     let mut scanner = SseScanner::new();
     let mut held: Vec<Bytes> = Vec::new();
     let mut held_bytes = 0usize;
+    // Stream offset where the last complete event ends, the last usage seen,
+    // and the ranges of usage-only events (for `inject_stream_usage`).
+    let mut events_end: u64 = 0;
+    let mut usage: Option<Usage> = None;
+    let mut usage_only: Vec<(u64, u64)> = Vec::new();
     loop {
         let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
             Err(_) => {
@@ -110,6 +121,16 @@ pub async fn await_commit(
         };
         let mut verdict: Option<Result<(), AttemptError>> = None;
         let fed = scanner.feed(&data, |event| {
+            // Usage can share a chunk with the first token (short answers):
+            // read it from every event, before and after the verdict.
+            let start = events_end;
+            events_end += event.raw.len() as u64;
+            if let Some(found) = sse::usage_of_event(&event) {
+                usage = Some(found);
+                if crate::forward::stream_usage::is_usage_only(&event) {
+                    usage_only.push((start, events_end));
+                }
+            }
             if verdict.is_some() {
                 return;
             }
@@ -145,6 +166,8 @@ pub async fn await_commit(
                     body,
                     sse: true,
                     scanner: Some(scanner),
+                    usage,
+                    usage_only,
                 })
             }
             Some(Err(err)) => return Err(err),
@@ -161,6 +184,8 @@ pub async fn await_commit(
                     body,
                     sse: true,
                     scanner: Some(scanner),
+                    usage,
+                    usage_only,
                 });
             }
             None => {}

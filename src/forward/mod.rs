@@ -23,7 +23,7 @@ mod classify;
 mod commit;
 mod error;
 mod headers;
-mod stream_usage;
+pub(crate) mod stream_usage;
 
 use std::collections::VecDeque;
 use std::future::Future;

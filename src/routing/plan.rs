@@ -57,9 +57,12 @@ fn ordered<'t>(models: impl Iterator<Item = &'t Model>, first_advances: bool) ->
             .filter(|t| t.upstream.unresolved.is_none()),
         );
     }
-    // Stable: open circuits last, soonest to reopen first; order kept otherwise.
+    // Stable: targets whose upstream failed its last health probe go
+    // behind the others, targets whose circuit is open go last (soonest to
+    // reopen first); the strategy's order is kept otherwise.
     targets.sort_by_key(|t| match t.state.circuit() {
-        Circuit::Open => (1, t.state.reopens_in_ms()),
+        Circuit::Open => (2, t.state.reopens_in_ms()),
+        Circuit::Closed | Circuit::HalfOpen if t.upstream.state.is_down() => (1, 0),
         Circuit::Closed | Circuit::HalfOpen => (0, 0),
     });
     targets

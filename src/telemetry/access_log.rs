@@ -78,14 +78,13 @@ impl AccessRecord {
         path: String,
         started: Instant,
     ) -> AccessRecord {
-        AccessRecord {
-            request_id,
-            method,
-            path,
-            started: Some(started),
-            arrived: Some(std::time::SystemTime::now()),
-            ..AccessRecord::default()
-        }
+        let mut record = AccessRecord::default();
+        record.request_id = request_id;
+        record.method = method;
+        record.path = path;
+        record.started = Some(started);
+        record.arrived = Some(std::time::SystemTime::now());
+        record
     }
 
     fn elapsed_ms(&self) -> f64 {
@@ -120,6 +119,11 @@ impl AccessRecord {
     pub fn finish(&mut self, outcome: &'static str) {
         if std::mem::replace(&mut self.finished, true) {
             return;
+        }
+        if self.status == 0 {
+            // No response was sent: the client left while we were still
+            // working. 499 is the customary "client closed request".
+            self.status = 499;
         }
         let duration_ms = self.elapsed_ms();
         if let Some(target) = &self.target_metrics {
@@ -187,5 +191,13 @@ impl AccessRecord {
             cost_usd = self.cost.unwrap_or(0.0),
             "request"
         );
+    }
+}
+
+impl Drop for AccessRecord {
+    fn drop(&mut self) {
+        // Dropped unfinished: the request's future was dropped before a
+        // response existed (the client left while an attempt was running).
+        self.finish("client_cancelled");
     }
 }

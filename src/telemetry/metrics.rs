@@ -131,7 +131,7 @@ impl Metrics {
         build
             .with_label_values(&[env!("CARGO_PKG_VERSION"), env!("SWITCHYARD_GIT_SHA")])
             .set(1);
-        Metrics {
+        let metrics = Metrics {
             requests: counter_vec(&r, "switchyard_requests_total", "Requests by model, serving target, status class and outcome.", &["model", "target", "status_class", "outcome"]),
             attempts: counter_vec(&r, "switchyard_attempts_total", "Upstream attempts by model, target and result (ok or an error kind).", &["model", "target", "result"]),
             fallbacks: counter_vec(&r, "switchyard_fallbacks_total", "Requests answered by a fallback model instead of the model asked for.", &["model", "served_by"]),
@@ -148,7 +148,12 @@ impl Metrics {
             request_log_written: register(&r, IntCounter::new("switchyard_request_log_written_total", "Request log records written to disk.").expect("valid metric")),
             request_log_dropped: register(&r, IntCounter::new("switchyard_request_log_dropped_total", "Request log records dropped because the writer fell behind (traffic never waits for the log).").expect("valid metric")),
             registry: r,
+        };
+        // Both results exist from the start, so `increase()` sees the first failure.
+        for result in ["success", "failure"] {
+            metrics.config_reloads.with_label_values(&[result]);
         }
+        metrics
     }
 
     /// Handles for one model, which may be answered by `fallbacks`.
@@ -171,11 +176,13 @@ impl Metrics {
 
     /// Sets every target's circuit gauge from its runtime state (at scrape time).
     pub fn set_circuits(&self, table: &crate::routing::Table) {
+        // Rebuilt from the current table each scrape, so a target removed
+        // by a reload stops being reported.
+        self.circuit.reset();
         for model in &table.models {
             for target in &model.targets {
-                target
-                    .metrics
-                    .circuit
+                self.circuit
+                    .with_label_values(&[&model.name, &target.label])
                     .set(target.state.circuit().as_gauge());
             }
         }
@@ -195,7 +202,7 @@ impl Metrics {
                 .map(|kind| self.attempts.with_label_values(&[model, target, kind])),
             duration: self.duration.with_label_values(&[model, target]),
             ttft: self.ttft.with_label_values(&[model, target]),
-            circuit: self.circuit.with_label_values(&[model, target]),
+
             prompt_tokens: self.tokens.with_label_values(&[model, target, "prompt"]),
             completion_tokens: self
                 .tokens
@@ -290,8 +297,7 @@ pub struct TargetMetrics {
     pub duration: Histogram,
     /// Time to first token (response headers).
     pub ttft: Histogram,
-    /// Circuit state gauge (set at scrape time).
-    pub circuit: IntGauge,
+
     prompt_tokens: IntCounter,
     completion_tokens: IntCounter,
     cost: Counter,

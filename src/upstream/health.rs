@@ -68,15 +68,15 @@ async fn probe(upstream: &Upstream, client: &crate::upstream::UpstreamClient, ur
     };
     match tokio::time::timeout(PROBE_TIMEOUT, client.request(request)).await {
         Ok(Ok(response)) if response.status().is_success() => upstream.state.mark_up(),
-        Ok(Ok(response)) => upstream.state.mark_down(format!(
+        Ok(Ok(response)) => upstream.state.mark_probe_down(format!(
             "health check GET {url} answered {}",
             response.status()
         )),
-        Ok(Err(err)) => upstream.state.mark_down(format!(
+        Ok(Err(err)) => upstream.state.mark_probe_down(format!(
             "health check GET {url} failed: {}",
             crate::forward::describe_client_error(&err)
         )),
-        Err(_) => upstream.state.mark_down(format!(
+        Err(_) => upstream.state.mark_probe_down(format!(
             "health check GET {url} got no answer within {}s",
             PROBE_TIMEOUT.as_secs()
         )),

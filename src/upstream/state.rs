@@ -37,6 +37,8 @@ pub struct UpstreamState {
     /// Unix milliseconds of the last observation.
     observed_at_ms: AtomicU64,
     last_error: Mutex<Option<String>>,
+    /// The last health probe failed (see [`UpstreamState::is_down`]).
+    probed_down: std::sync::atomic::AtomicBool,
 }
 
 /// A copy of the state for display.
@@ -58,8 +60,9 @@ fn now_ms() -> u64 {
 }
 
 impl UpstreamState {
-    /// Records a success.
+    /// Records a success (of a probe or a request).
     pub fn mark_up(&self) {
+        self.probed_down.store(false, Ordering::Relaxed);
         self.health.store(1, Ordering::Relaxed);
         self.observed_at_ms.store(now_ms(), Ordering::Relaxed);
     }
@@ -71,6 +74,20 @@ impl UpstreamState {
         if let Ok(mut last) = self.last_error.lock() {
             *last = Some(reason);
         }
+    }
+
+    /// True when the last active health probe failed and nothing has
+    /// reached the upstream since (one atomic load: cheap for planning).
+    /// A failed request alone does not count: that is the circuit
+    /// breaker's business, and with probes off nothing would clear it.
+    pub fn is_down(&self) -> bool {
+        self.probed_down.load(Ordering::Relaxed)
+    }
+
+    /// Records a failed health probe.
+    pub fn mark_probe_down(&self, reason: String) {
+        self.probed_down.store(true, Ordering::Relaxed);
+        self.mark_down(reason);
     }
 
     /// Current state.

@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod extra;
+pub mod metrics_scrape;
 pub mod mock_upstream;
 pub mod router;
 
