@@ -16,6 +16,7 @@ switchyard — an OpenAI-compatible proxy and model router
 usage:
   switchyard [--config PATH] [--listen ADDR] [--log-format text|json]
   switchyard check [PATH]
+  switchyard healthcheck [URL]
   switchyard --version | --help
 
 options:
@@ -26,6 +27,8 @@ options:
 commands:
   check [PATH]         validate a config, print the compiled model table;
                        exits 1 and prints every error when it is invalid
+  healthcheck [URL]    GET URL (default http://127.0.0.1:8000/health) and exit 0
+                       on a 2xx answer, 1 otherwise (for container HEALTHCHECKs)
 
 environment:
   RUST_LOG             log filter (default: info), e.g. switchyard=debug
@@ -33,6 +36,7 @@ environment:
 
 struct Args {
     check: Option<PathBuf>,
+    healthcheck: Option<String>,
     config: PathBuf,
     listen: Option<SocketAddr>,
     log_format: LogFormat,
@@ -41,6 +45,7 @@ struct Args {
 fn parse_args() -> Result<Option<Args>, String> {
     let mut args = Args {
         check: None,
+        healthcheck: None,
         config: std::env::var_os("SWITCHYARD_CONFIG")
             .map(PathBuf::from)
             .unwrap_or_else(|| "router.yaml".into()),
@@ -83,6 +88,12 @@ fn parse_args() -> Result<Option<Args>, String> {
                     .map_err(|e| format!("--log-format: {e}"))?
             }
             "check" if !checking => checking = true,
+            "healthcheck" if !checking && args.healthcheck.is_none() => {
+                args.healthcheck = Some(
+                    it.next()
+                        .unwrap_or_else(|| "http://127.0.0.1:8000/health".to_owned()),
+                );
+            }
             path if checking && !path.starts_with('-') && args.check.is_none() => {
                 args.check = Some(path.into())
             }
@@ -121,6 +132,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(url) = &args.healthcheck {
+        return healthcheck(url);
+    }
     if let Some(path) = &args.check {
         // `check` builds no clients that connect, but the runtime is needed for timers.
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -168,6 +182,67 @@ fn main() -> ExitCode {
         server.stopped().await;
         ExitCode::SUCCESS
     })
+}
+
+/// How long `healthcheck` waits for the whole answer.
+const HEALTHCHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// `switchyard healthcheck [URL]`: a plain-HTTP GET with no dependencies, so
+/// a minimal container image needs no curl. Exit 0 on 2xx, 1 otherwise.
+fn healthcheck(url: &str) -> ExitCode {
+    match probe(url) {
+        Ok(status) if (200..300).contains(&status) => ExitCode::SUCCESS,
+        Ok(status) => {
+            eprintln!("switchyard healthcheck: {url} answered {status}");
+            ExitCode::FAILURE
+        }
+        Err(err) => {
+            eprintln!("switchyard healthcheck: {url}: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn probe(url: &str) -> Result<u16, String> {
+    use std::io::{Read, Write};
+    use std::net::ToSocketAddrs;
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or("only http:// URLs are supported (e.g. http://127.0.0.1:8000/health)")?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let host_port = if authority.contains(':') {
+        authority.to_owned()
+    } else {
+        format!("{authority}:80")
+    };
+    let addr = host_port
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {authority}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("cannot resolve {authority}"))?;
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, HEALTHCHECK_TIMEOUT)
+        .map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(HEALTHCHECK_TIMEOUT))
+        .map_err(|e| e.to_string())?;
+    stream
+        .set_write_timeout(Some(HEALTHCHECK_TIMEOUT))
+        .map_err(|e| e.to_string())?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
+    let mut head = [0u8; 64];
+    let n = stream.read(&mut head).map_err(|e| e.to_string())?;
+    let line = String::from_utf8_lossy(&head[..n]);
+    line.split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("not an HTTP answer: {line:?}"))
 }
 
 /// SIGINT (Ctrl-C) or SIGTERM (docker stop, Kubernetes).

@@ -31,6 +31,7 @@ enum Route {
     Status,
     Metrics,
     Stats,
+    Ui,
 }
 
 fn route(path: &str) -> Option<Route> {
@@ -52,6 +53,7 @@ fn route(path: &str) -> Option<Route> {
         _ if path == "/status" => Route::Status,
         _ if path == "/metrics" => Route::Metrics,
         _ if path == "/stats" => Route::Stats,
+        _ if path == "/" || path == "/ui" => Route::Ui,
         _ => return None,
     })
 }
@@ -135,6 +137,7 @@ async fn serve(
     match route {
         Route::Health => Ok(status::live()),
         Route::Metrics => Ok(status::metrics(state, table)),
+        Route::Ui => Ok(status::page()),
         Route::Stats => {
             auth::authenticate(request.headers(), &table.auth_keys)?;
             Ok(stats::stats(state))

@@ -138,7 +138,7 @@ impl GatewayError {
             }
             E::UnknownPath { method, path } => (
                 StatusCode::NOT_FOUND, INVALID, None, "unknown_url",
-                format!("Invalid URL ({method} {path}). This router serves /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/responses, /v1/models, /health and /status."),
+                format!("Invalid URL ({method} {path}). This router serves /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/responses, /v1/models, /health, /status, /stats, /metrics and its status page at /."),
             ),
             E::MethodNotAllowed { method, path, allow } => (
                 StatusCode::METHOD_NOT_ALLOWED, INVALID, None, "method_not_allowed",

@@ -18,6 +18,31 @@ use crate::routing::{Table, Upstream};
 use crate::state::AppState;
 use crate::upstream::Health;
 
+/// The status page: one self-contained HTML file, embedded in the binary,
+/// that polls `/status` and `/stats` (no external scripts, styles or fonts).
+const PAGE: &str = include_str!("../../assets/status.html");
+
+/// `GET /` and `GET /ui`: the status page. It holds no data itself; the
+/// JSON it fetches is behind the router key when keys are set (the page
+/// asks for it).
+pub(super) fn page() -> Response<ResponseBody> {
+    let mut response = Response::new(ResponseBody::full(PAGE));
+    let headers = response.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(
+        http::header::CONTENT_SECURITY_POLICY,
+        http::HeaderValue::from_static("default-src 'none'; connect-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'"),
+    );
+    headers.insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-cache"),
+    );
+    response
+}
+
 /// `GET /metrics`: Prometheus text format.
 pub(super) fn metrics(state: &AppState, table: &Table) -> Response<ResponseBody> {
     let metrics = state.registry.metrics();
