@@ -327,7 +327,23 @@ impl ResponseBody {
                     String::from_utf8_lossy(&bytes[..bytes.len().min(MAX_CAPTURE)]).into_owned(),
                 )
             }
-            Kind::Upstream(pass) => pass.capture = Some(String::new()),
+            Kind::Upstream(pass) => {
+                // Events held before the commit were scanned already; read
+                // their text now (only complete ones: a partial last event is
+                // read by the relay's scanner when it completes).
+                let mut text = String::new();
+                if pass.sse {
+                    let mut scanner = SseScanner::new();
+                    for chunk in &pass.unsent {
+                        let _ = scanner.feed(chunk, |event| {
+                            if let Some(t) = event_text(&event.data) {
+                                push_capped(&mut text, &t);
+                            }
+                        });
+                    }
+                }
+                pass.capture = Some(text);
+            }
             Kind::Full(None) | Kind::Mock(_) => self.capture = Some(String::new()),
         }
     }
