@@ -109,7 +109,7 @@ pub async fn respond(
             } else {
                 let generation = config.first_token_delay
                     + config.token_delay * (tokens.len().saturating_sub(1) as u32);
-                tokio::time::sleep(generation).await;
+                pause(generation).await;
                 json_response(answer.whole())
             };
             Ok(response.map(|body| body.with_usage(counted)))
@@ -137,7 +137,7 @@ pub async fn respond(
                     json!({"object": "embedding", "index": index, "embedding": embedding})
                 })
                 .collect();
-            tokio::time::sleep(config.first_token_delay).await;
+            pause(config.first_token_delay).await;
             let counted = Usage {
                 prompt_tokens: prompt_tokens as u64,
                 completion_tokens: 0,
@@ -334,6 +334,14 @@ impl MockStream {
     /// True when every event was sent.
     pub fn is_end_stream(&self) -> bool {
         self.events.is_empty()
+    }
+}
+
+/// Sleeps for `delay`, or not at all when it is zero (a zero-length tokio
+/// sleep still waits for the next timer tick, about a millisecond).
+async fn pause(delay: Duration) {
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
     }
 }
 
