@@ -40,6 +40,9 @@ else
   echo "$want" >"$stamp"
 fi
 
+step "deploy/tests (Dockerfile and docker-compose.yml: Compose schema, docker compose config, consistency)"
+SWITCHYARD_BIN="$bin" ./deploy/tests/run.sh || failed+=("deploy/tests")
+
 step "pytest compat (the OpenAI Python SDK against target/debug/switchyard)"
 SWITCHYARD_BIN="$bin" .venv/bin/python -m pytest -q compat || failed+=("pytest compat")
 
