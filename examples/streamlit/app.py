@@ -143,6 +143,8 @@ def answer_caption(answer: dict[str, Any]) -> str:
         parts.append(f"fallback `{answer['served_by']}`")
     if answer["seconds"] is not None:
         parts.append(f"{answer['seconds']:.1f} s")
+    else:  # the run was stopped (a new message came) before the answer ended
+        parts.append("stopped")
     return " · ".join(parts)
 
 
