@@ -1,6 +1,8 @@
 //! `GET /stats`: a small JSON summary since start, for people without
 //! Prometheus — totals, and per model: requests, errors, average latency
-//! and time to first token, tokens and cost.
+//! and time to first token, tokens and cost. Like the metrics, a request
+//! counts under the model whose target answered; `answered_by_fallback`
+//! counts the requests for a model that one of its fallbacks answered.
 //!
 //! Derived from the Prometheus registry at request time, so it can never
 //! disagree with `/metrics` and adds no state to the request path.
@@ -25,6 +27,7 @@ struct ModelStats {
     prompt_tokens: f64,
     completion_tokens: f64,
     cost: f64,
+    via_fallback: f64,
 }
 
 fn label<'a>(metric: &'a prometheus::proto::Metric, name: &str) -> &'a str {
@@ -76,6 +79,12 @@ pub(super) fn stats(state: &AppState) -> Response<ResponseBody> {
                         _ => s.completion_tokens += n,
                     }
                 }
+                "switchyard_fallbacks_total" => {
+                    models
+                        .entry(model.to_owned())
+                        .or_insert_with(entry)
+                        .via_fallback += metric.get_counter().get_value();
+                }
                 "switchyard_cost_usd_total" => {
                     models.entry(model.to_owned()).or_insert_with(entry).cost +=
                         metric.get_counter().get_value();
@@ -94,7 +103,7 @@ pub(super) fn stats(state: &AppState) -> Response<ResponseBody> {
     let mut totals = ModelStats::default();
     let per_model: Vec<_> = models
         .iter()
-        .filter(|(_, s)| s.requests > 0.0)
+        .filter(|(_, s)| s.requests > 0.0 || s.via_fallback > 0.0)
         .map(|(name, s)| {
             totals.requests += s.requests;
             totals.errors += s.errors;
@@ -104,6 +113,7 @@ pub(super) fn stats(state: &AppState) -> Response<ResponseBody> {
             json!({
                 "model": name,
                 "requests": s.requests as u64,
+                "answered_by_fallback": s.via_fallback as u64,
                 "errors": s.errors as u64,
                 "avg_latency_ms": avg(s.duration_sum, s.duration_count),
                 "avg_ttft_ms": avg(s.ttft_sum, s.ttft_count),
