@@ -99,6 +99,10 @@ pub struct ResponseBody {
     usage: Option<Usage>,
     /// The answer's text, captured for the request log's `include_content`.
     capture: Option<String>,
+    /// Yield once after the first streamed chunk (see `poll_frame`).
+    flush_first: bool,
+    /// A data frame was handed over.
+    sent_any: bool,
 }
 
 /// Most answer text captured for one request-log record.
@@ -230,6 +234,8 @@ impl ResponseBody {
             record: None,
             usage: None,
             capture: None,
+            flush_first: false,
+            sent_any: false,
         }
     }
 
@@ -240,6 +246,8 @@ impl ResponseBody {
             record: None,
             usage: None,
             capture: None,
+            flush_first: false,
+            sent_any: false,
         }
     }
 
@@ -295,6 +303,8 @@ impl ResponseBody {
             record: None,
             usage: None,
             capture: None,
+            flush_first: false,
+            sent_any: false,
         }
     }
 
@@ -305,6 +315,8 @@ impl ResponseBody {
             record: None,
             usage: None,
             capture: None,
+            flush_first: false,
+            sent_any: false,
         }
     }
 
@@ -400,6 +412,16 @@ impl Body for ResponseBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.get_mut();
+        if this.flush_first {
+            // The first chunk of a streamed answer was just handed over. Say
+            // "not ready" once, so hyper writes the head and that chunk now
+            // instead of first buffering every chunk that is already there
+            // (a burst from a fast upstream would otherwise hold back the
+            // first token until the whole burst was relayed).
+            this.flush_first = false;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
         let polled = match &mut this.kind {
             Kind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
             Kind::Mock(stream) => Pin::new(stream).poll_frame(cx),
@@ -409,6 +431,10 @@ impl Body for ResponseBody {
             Poll::Ready(None) => this.finish("completed"),
             Poll::Ready(Some(Err(_))) => this.finish("upstream_error"),
             Poll::Ready(Some(Ok(frame))) => {
+                if !this.sent_any && frame.is_data() {
+                    this.sent_any = true;
+                    this.flush_first = !matches!(this.kind, Kind::Full(_));
+                }
                 if let (Kind::Mock(_), Some(capture), Some(data)) =
                     (&this.kind, this.capture.as_mut(), frame.data_ref())
                 {
