@@ -111,7 +111,8 @@ async fn an_unknown_path_is_a_404_unknown_url() {
     let mock = MockUpstream::start(ok_mock()).await;
     let router = router_for(&mock).await;
 
-    for path in ["/v1/nope", "/v2/chat/completions", "/", "/v1/models/"] {
+    // (`/` is the status page: a POST there is a 405, not a 404.)
+    for path in ["/v1/nope", "/v2/chat/completions", "/nope", "/v1/models/"] {
         let reply = post_json(&router.url(path), CHAT).await;
         let error = assert_openai_error(&reply, 404, "unknown_url");
         assert!(
