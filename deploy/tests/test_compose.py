@@ -1,11 +1,13 @@
 """Checks of the container packaging that need no Docker engine.
 
-docker-compose.yml against the Compose Specification schema, the services
-against each other, deploy/router.compose.yaml against `switchyard check` and
-the services it addresses, the Dockerfile against the compose file, and
-.dockerignore against what the build reads. When a Docker Compose v2 CLI is
-available (DOCKER_COMPOSE, `docker compose`, or a v2 `docker-compose`),
-`config` is run too: it needs no engine.
+docker-compose.yml and the GPU override docker-compose.gpu.yml against the
+Compose Specification schema, the services against each other in each way the
+stack is documented to run (VARIANTS), deploy/router.compose.yaml against
+`switchyard check` and the services it addresses, the Dockerfile against the
+compose file, .dockerignore against what the build reads, and the documented
+commands against VARIANTS. When a Docker Compose v2 CLI is available
+(DOCKER_COMPOSE, `docker compose`, or a v2 `docker-compose`), `config` is run
+for each variant too: it needs no engine.
 
 Run through deploy/tests/run.sh, which makes the virtualenv and fetches the
 Compose CLI; or by hand with SWITCHYARD_BIN (default target/debug/switchyard)
@@ -14,6 +16,7 @@ and optionally DOCKER_COMPOSE set.
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import os
@@ -27,6 +30,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -36,29 +40,75 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
+GPU_FILE = ROOT / "docker-compose.gpu.yml"
 SCHEMA_FILE = ROOT / "deploy" / "compose-spec.schema.json"
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 CONFIG_IN_IMAGE = "/etc/switchyard/router.yaml"
 
-#: Profile selections the stack is meant to be run with: none (router and
-#: chat only), `cpu` and `gpu` (one Ollama variant each, never both).
-PROFILES: list[tuple[str, ...]] = [(), ("cpu",), ("gpu",)]
+OLLAMA = {"ollama-qwen", "ollama-phi"}
+EVERYTHING = OLLAMA | {"ollama-pull", "switchyard", "chat"}
 
-#: Host ports the stack publishes, per profile selection.
-EXPECTED_PUBLISHED = {
-    (): {8000, 8501},
-    ("cpu",): {8000, 8501, 11435, 11436},
-    ("gpu",): {8000, 8501, 11435, 11436},
-}
+
+@dataclass(frozen=True)
+class Variant:
+    """One documented way to run the stack: `docker compose [-f ...] up --build [SERVICE...]`."""
+
+    id: str
+    files: tuple[Path, ...]
+    services: tuple[str, ...]  # named on the command line; () for all
+    started: frozenset[str]  # what Compose then starts
+    published: frozenset[int]  # the host ports they publish
+
+    @property
+    def command(self) -> str:
+        files = [f"-f {f.name}" for f in self.files] if self.files != (COMPOSE_FILE,) else []
+        return " ".join(["docker compose", *files, "up --build", *self.services])
+
+
+VARIANTS = [
+    # Everything on CPU.
+    Variant("default", (COMPOSE_FILE,), (), frozenset(EVERYTHING), frozenset({8000, 8501, 11435, 11436})),
+    # The same, with the Ollama servers on NVIDIA GPUs.
+    Variant("gpu", (COMPOSE_FILE, GPU_FILE), (), frozenset(EVERYTHING), frozenset({8000, 8501, 11435, 11436})),
+    # The router and the chat app only: no Ollama.
+    Variant("router-chat", (COMPOSE_FILE,), ("switchyard", "chat"), frozenset({"switchyard", "chat"}), frozenset({8000, 8501})),
+]
+WITH_OLLAMA = [v for v in VARIANTS if OLLAMA <= v.started]
+
+
+def variant_params(variants=VARIANTS):
+    return pytest.mark.parametrize("variant", variants, ids=lambda v: v.id)
 
 
 # -- helpers ------------------------------------------------------------------
 
 
+def load_yaml(path: Path) -> dict:
+    return yaml.safe_load(path.read_text())
+
+
+def merge(base, override):
+    """Compose's merge of an override file, for what ours use: mappings merge
+    key by key, anything else in the override replaces the base's value."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        out = dict(base)
+        for key, value in override.items():
+            out[key] = merge(base[key], value) if key in base else copy.deepcopy(value)
+        return out
+    return copy.deepcopy(override)
+
+
+def load_model(files: tuple[Path, ...]) -> dict:
+    model: dict = {}
+    for path in files:
+        model = merge(model, load_yaml(path))
+    return model
+
+
 @pytest.fixture(scope="module")
 def compose() -> dict:
-    return yaml.safe_load(COMPOSE_FILE.read_text())
+    return load_yaml(COMPOSE_FILE)
 
 
 @pytest.fixture(scope="module")
@@ -76,20 +126,28 @@ def switchyard_bin() -> Path:
     return path
 
 
-def active_services(compose: dict, profiles: tuple[str, ...]) -> dict[str, dict]:
-    """The services Compose enables for a profile selection."""
-    return {
-        name: svc
-        for name, svc in compose["services"].items()
-        if not svc.get("profiles") or set(svc["profiles"]) & set(profiles)
-    }
-
-
 def depends_on(svc: dict) -> dict[str, dict]:
     deps = svc.get("depends_on") or {}
     if isinstance(deps, list):  # short syntax
         return {name: {"condition": "service_started"} for name in deps}
     return deps
+
+
+def started_services(model: dict, named: tuple[str, ...] = ()) -> dict[str, dict]:
+    """What `docker compose up [SERVICE...]` starts (no --profile, no --no-deps):
+    with no names, every service without `profiles`; with names, those and
+    everything they depend on, transitively -- `required: false` or not."""
+    services = model["services"]
+    if not named:
+        return {name: svc for name, svc in services.items() if not svc.get("profiles")}
+    todo, seen = list(named), {}
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen[name] = services[name]
+        todo.extend(dep for dep in depends_on(services[name]) if dep in services)
+    return seen
 
 
 def port_mappings(svc: dict) -> list[tuple[int | None, int]]:
@@ -118,15 +176,12 @@ def environment(svc: dict) -> dict[str, str | None]:
     return {k: (None if v is None else str(v)) for k, v in env.items()}
 
 
-def network_names(compose: dict, profiles: tuple[str, ...]) -> dict[str, str]:
+def network_names(services: dict[str, dict]) -> dict[str, str]:
     """Each name that resolves on the default network -> the service behind it."""
     names: dict[str, str] = {}
-    for name, svc in active_services(compose, profiles).items():
+    for name, svc in services.items():
         for alias in [name] + aliases(svc):
-            assert alias not in names, (
-                f"with profiles {profiles or '(none)'}, {alias!r} names both "
-                f"{names[alias]!r} and {name!r}"
-            )
+            assert alias not in names, f"{alias!r} names both {names[alias]!r} and {name!r}"
             names[alias] = name
     return names
 
@@ -173,7 +228,17 @@ def json_form(args: str) -> list[str]:
     return value
 
 
-# -- the schema and the compose file ------------------------------------------
+def schema_errors(document: dict) -> list[str]:
+    validator = jsonschema.Draft7Validator(json.loads(SCHEMA_FILE.read_text()))
+    errors = sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
+    return [f"{'.'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}" for e in errors]
+
+
+def gpu_devices(svc: dict) -> list[dict]:
+    return (((svc.get("deploy") or {}).get("resources") or {}).get("reservations") or {}).get("devices") or []
+
+
+# -- the schema and the compose files -----------------------------------------
 
 
 def test_vendored_schema_is_the_compose_specification():
@@ -185,84 +250,123 @@ def test_vendored_schema_is_the_compose_specification():
     assert "required" in depends["patternProperties"]["^[a-zA-Z0-9._-]+$"]["properties"]
 
 
-def test_compose_file_matches_the_schema(compose):
-    schema = json.loads(SCHEMA_FILE.read_text())
-    validator = jsonschema.Draft7Validator(schema)
-    errors = sorted(validator.iter_errors(compose), key=lambda e: list(e.absolute_path))
-    assert not errors, "\n".join(
-        f"{'.'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}" for e in errors
-    )
+@pytest.mark.parametrize("path", [COMPOSE_FILE, GPU_FILE], ids=lambda p: p.name)
+def test_compose_file_matches_the_schema(path):
+    """Compose validates each file on its own before it merges them."""
+    errors = schema_errors(load_yaml(path))
+    assert not errors, "\n".join(errors)
+
+
+@variant_params([v for v in VARIANTS if len(v.files) > 1])
+def test_merged_files_match_the_schema(variant):
+    errors = schema_errors(load_model(variant.files))
+    assert not errors, "\n".join(errors)
 
 
 def test_the_schema_does_reject_mistakes(compose):
     """The validation above is not vacuous: typical slips fail it."""
-    validator = jsonschema.Draft7Validator(json.loads(SCHEMA_FILE.read_text()))
-    broken = json.loads(json.dumps(compose))
+    broken = copy.deepcopy(compose)
     broken["services"]["switchyard"]["healthchek"] = {"test": ["CMD", "true"]}
-    assert list(validator.iter_errors(broken))
-    broken = json.loads(json.dumps(compose))
+    assert schema_errors(broken)
+    broken = copy.deepcopy(compose)
     broken["services"]["chat"]["depends_on"]["switchyard"]["condition"] = "service_ready"
-    assert list(validator.iter_errors(broken))
+    assert schema_errors(broken)
+    gpu = load_yaml(GPU_FILE)
+    broken = copy.deepcopy(gpu)
+    resources = broken["services"]["ollama-qwen"]["deploy"]["resources"]
+    resources["reservation"] = resources.pop("reservations")
+    assert schema_errors(broken)
+    broken = copy.deepcopy(gpu)
+    broken["services"]["ollama-phi"]["deploy"]["resources"]["reservations"]["devices"][0]["capabilities"] = "gpu"
+    assert schema_errors(broken)
 
 
-@pytest.mark.parametrize("profiles", PROFILES, ids=lambda p: "+".join(p) or "no-profile")
-def test_dependencies_exist(compose, profiles):
-    services = compose["services"]
-    active = active_services(compose, profiles)
+def test_plain_up_starts_everything(compose):
+    """No profiles: `docker compose up` is the whole reference setup."""
+    assert set(compose["services"]) == EVERYTHING
+    profiled = [name for name, svc in compose["services"].items() if "profiles" in svc]
+    assert not profiled, f"services under a profile, not started by plain `up`: {profiled}"
+
+
+@variant_params()
+def test_variant_starts_what_it_should(variant):
+    model = load_model(variant.files)
+    assert set(started_services(model, variant.services)) == variant.started
+
+
+@variant_params()
+def test_dependencies_exist(variant):
+    model = load_model(variant.files)
+    services = model["services"]
+    started = started_services(model, variant.services)
     for name, svc in services.items():
         for dep, spec in depends_on(svc).items():
             assert dep in services, f"{name} depends on undefined service {dep!r}"
-            if name in active and spec.get("required", True):
-                assert dep in active, (
-                    f"with profiles {profiles or '(none)'}, {name} requires {dep}, "
-                    "which that selection does not start"
-                )
+            if name in started:
+                assert dep in started, f"{variant.command}: {name} depends on {dep}, which is not started"
             condition = spec.get("condition", "service_started")
             if condition == "service_healthy":
                 assert services[dep].get("healthcheck"), f"{name} waits for {dep} to be healthy, which has no healthcheck"
 
 
-@pytest.mark.parametrize("profiles", PROFILES, ids=lambda p: "+".join(p) or "no-profile")
-def test_published_ports(compose, profiles):
+@variant_params()
+def test_published_ports(variant):
     published = [
         host
-        for svc in active_services(compose, profiles).values()
+        for svc in started_services(load_model(variant.files), variant.services).values()
         for host, _ in port_mappings(svc)
         if host is not None
     ]
     assert len(published) == len(set(published)), f"a host port is published twice: {published}"
-    assert set(published) == EXPECTED_PUBLISHED[profiles]
+    assert set(published) == variant.published
 
 
-def test_cpu_and_gpu_variants_are_interchangeable(compose):
-    """Each GPU server stands in for its CPU twin: same volume, port and network name."""
+def test_start_order(compose):
+    """The router waits for nothing (not Ollama, not the pulls); the chat app
+    waits for the router to be healthy; the pull for both Ollama servers."""
     services = compose["services"]
-    for cpu in ("ollama-qwen", "ollama-phi"):
-        gpu = f"{cpu}-gpu"
-        assert services[cpu]["profiles"] == ["cpu"]
-        assert services[gpu]["profiles"] == ["gpu"]
-        assert port_mappings(services[cpu]) == port_mappings(services[gpu])
-        assert services[cpu]["volumes"] == services[gpu]["volumes"]
-        assert aliases(services[gpu]) == [cpu]
-        devices = services[gpu]["deploy"]["resources"]["reservations"]["devices"]
-        assert devices[0]["driver"] == "nvidia" and "gpu" in devices[0]["capabilities"]
-        assert "deploy" not in services[cpu]
+    assert set(started_services(compose, ("switchyard",))) == {"switchyard"}
+    assert depends_on(services["chat"]) == {"switchyard": {"condition": "service_healthy"}}
+    assert depends_on(services["ollama-pull"]) == {
+        name: {"condition": "service_healthy"} for name in sorted(OLLAMA)
+    }
+    for name in OLLAMA:
+        assert services[name].get("healthcheck"), name
+
+
+def test_gpu_override_only_adds_the_gpu_reservation(compose):
+    """docker-compose.gpu.yml changes the two Ollama servers and nothing else:
+    it adds no service (the GPU servers are the CPU ones, same names, ports
+    and volumes) and sets nothing but `deploy` on them."""
+    override = load_yaml(GPU_FILE)
+    assert set(override["services"]) == OLLAMA
+    for name, svc in override["services"].items():
+        assert set(svc) == {"deploy"}, f"{GPU_FILE.name}: {name} sets {sorted(svc)}"
+        (device,) = gpu_devices(svc)
+        assert device["driver"] == "nvidia" and device["capabilities"] == ["gpu"]
+        assert device.get("count") == "all"
+        assert "deploy" not in compose["services"][name], f"{name} reserves a GPU on CPU hosts too"
+    assert {k for k in override if not k.startswith("x-")} == {"services"}
+    merged = load_model((COMPOSE_FILE, GPU_FILE))
+    for name in OLLAMA:
+        merged["services"][name].pop("deploy")
+    merged = {k: v for k, v in merged.items() if not k.startswith("x-")}
+    assert merged == {k: v for k, v in compose.items() if not k.startswith("x-")}
 
 
 def test_ollama_pull_targets_the_servers(compose):
     pull = compose["services"]["ollama-pull"]
     assert pull.get("restart") == "no"
     script = "\n".join(pull["command"]) if isinstance(pull["command"], list) else pull["command"]
-    names = network_names(compose, ("cpu",))
+    names = network_names(compose["services"])
     pulls = re.findall(r"OLLAMA_HOST=(\S+) ollama pull (\S+)", script)
     assert {model for _, model in pulls} == {"qwen2.5:0.5b", "phi3:mini"}
     for url, _ in pulls:
         parts = urlsplit(url)
         assert parts.hostname in names, f"{url}: no such service"
+        assert names[parts.hostname] in depends_on(pull), f"ollama-pull does not wait for {parts.hostname}"
         containers = {c for _, c in port_mappings(compose["services"][names[parts.hostname]])}
         assert parts.port in containers
-    for dep, spec in depends_on(pull).items():
-        assert spec["condition"] == "service_healthy", dep
 
 
 # -- the router's config in the stack ------------------------------------------
@@ -280,10 +384,11 @@ def test_mounted_config_passes_switchyard_check(compose):
     assert result.stdout.rstrip().endswith(": ok")
 
 
-@pytest.mark.parametrize("profiles", [("cpu",), ("gpu",)], ids=lambda p: p[0])
-def test_upstreams_are_compose_services(compose, router_config, profiles):
+@variant_params(WITH_OLLAMA)
+def test_upstreams_are_compose_services(router_config, variant):
     path, config = router_config
-    names = network_names(compose, profiles)
+    model = load_model(variant.files)
+    names = network_names(started_services(model, variant.services))
     local = 0
     for name, upstream in config["upstreams"].items():
         base_url = upstream.get("base_url")
@@ -299,7 +404,7 @@ def test_upstreams_are_compose_services(compose, router_config, profiles):
             continue
         local += 1
         assert host in names, f"upstreams.{name}: {host!r} is no service of {sorted(names)}"
-        containers = {c for _, c in port_mappings(compose["services"][names[host]])}
+        containers = {c for _, c in port_mappings(model["services"][names[host]])}
         assert parts.port in containers, (
             f"upstreams.{name}: {base_url} uses port {parts.port}, but {names[host]} "
             f"listens on {sorted(containers)} inside the network"
@@ -453,8 +558,9 @@ def get(url: str) -> tuple[int, bytes]:
 
 
 def test_router_serves_before_ollama_exists(compose):
-    """With deploy/router.compose.yaml and no Ollama reachable (as before the
-    `cpu`/`gpu` profile is started or the models are pulled), the router is
+    """With deploy/router.compose.yaml and no Ollama reachable (as under
+    `docker compose up switchyard chat`, or before the Ollama servers are up
+    and the models pulled), the router is
     live and ready, `demo` answers, and `switchyard healthcheck` — the
     container's HEALTHCHECK — passes; against a closed port it fails."""
     binary = switchyard_bin()
@@ -545,42 +651,85 @@ def compose_cli() -> tuple[list[str], dict]:
     pytest.skip("no Docker Compose v2 CLI (set DOCKER_COMPOSE, or install the compose plugin)")
 
 
-@pytest.mark.parametrize("profiles", PROFILES, ids=lambda p: "+".join(p) or "no-profile")
-def test_docker_compose_config(compose, compose_cli, profiles):
-    argv, env = compose_cli
+def clean_env(env: dict) -> dict:
+    """No COMPOSE_FILE, COMPOSE_PROFILES etc. and no OPENAI_API_KEY from the caller."""
     env = {k: v for k, v in env.items() if not k.startswith("COMPOSE_")}
     env.pop("OPENAI_API_KEY", None)
-    flags = ["-f", str(COMPOSE_FILE)] + [f for p in profiles for f in ("--profile", p)]
-    quiet = subprocess.run([*argv, *flags, "config", "-q"], capture_output=True, text=True, env=env, timeout=60)
+    return env
+
+
+def compose_config(compose_cli, files: tuple[Path, ...], services: tuple[str, ...] = ()) -> dict:
+    """`docker compose -f ... config [SERVICE...]` as JSON. `config` selects the
+    named services and their dependencies the same way `up` does (both load
+    the project through Compose's ToProject), so its services are what `up`
+    would start."""
+    argv, env = compose_cli
+    env = clean_env(env)
+    flags = [f for path in files for f in ("-f", str(path))]
+    quiet = subprocess.run([*argv, *flags, "config", "-q", *services], capture_output=True, text=True, env=env, timeout=60)
     assert quiet.returncode == 0, quiet.stderr
     result = subprocess.run(
-        [*argv, *flags, "config", "--format", "json"],
+        [*argv, *flags, "config", "--format", "json", *services],
         capture_output=True, text=True, env=env, timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    model = json.loads(result.stdout)
-    assert set(model["services"]) == set(active_services(compose, profiles))
-    published = {
+    return json.loads(result.stdout)
+
+
+@variant_params()
+def test_docker_compose_config(compose, compose_cli, variant):
+    model = compose_config(compose_cli, variant.files, variant.services)
+    errors = schema_errors(model)
+    assert not errors, "the resolved model fails the schema:\n" + "\n".join(errors)
+    assert set(model["services"]) == variant.started
+    published = [
         int(port["published"])
         for svc in model["services"].values()
         for port in svc.get("ports", [])
-    }
-    assert published == EXPECTED_PUBLISHED[profiles]
+    ]
+    assert sorted(published) == sorted(variant.published)
     switchyard = model["services"]["switchyard"]
     assert switchyard["environment"] == {"OPENAI_API_KEY": None}
     (mount,) = [v for v in switchyard["volumes"] if v["target"] == CONFIG_IN_IMAGE]
     assert mount["type"] == "bind" and mount["read_only"] is True
     assert Path(mount["source"]) == mounted_config_source(compose)
+    wants_gpu = GPU_FILE in variant.files
+    for name, svc in model["services"].items():
+        devices = gpu_devices(svc)
+        if wants_gpu and name in OLLAMA:
+            assert [(d["driver"], d["capabilities"]) for d in devices] == [("nvidia", ["gpu"])], devices
+        else:
+            assert not devices, f"{variant.command}: {name} reserves {devices}"
 
 
-def test_every_compose_cli_agrees(compose):
-    """When both `docker compose` and DOCKER_COMPOSE are there, both accept the file."""
+def test_docker_compose_config_gpu_changes_only_the_reservation(compose_cli):
+    """Merged by Compose itself, the GPU override adds `deploy` to the Ollama
+    servers and leaves every service otherwise as it is on CPU."""
+    cpu = compose_config(compose_cli, (COMPOSE_FILE,))
+    gpu = compose_config(compose_cli, (COMPOSE_FILE, GPU_FILE))
+    assert set(gpu["services"]) == set(cpu["services"])
+    for name in gpu["services"]:
+        if name in OLLAMA:
+            assert gpu_devices(gpu["services"][name]) and not cpu["services"][name].get("deploy")
+            gpu["services"][name].pop("deploy")
+        assert gpu["services"][name] == cpu["services"][name], name
+    for key in ("networks", "volumes", "name"):
+        assert gpu[key] == cpu[key], key
+
+
+def test_every_compose_cli_agrees():
+    """When both `docker compose` and DOCKER_COMPOSE are there, both accept each variant."""
     clis = compose_clis()
     if not clis:
         pytest.skip("no Docker Compose v2 CLI")
     for label, argv, env in clis:
-        result = subprocess.run([*argv, "-f", str(COMPOSE_FILE), "config", "-q"], capture_output=True, text=True, env=env, timeout=60)
-        assert result.returncode == 0, f"{label}: {result.stderr}"
+        for variant in VARIANTS:
+            flags = [f for path in variant.files for f in ("-f", str(path))]
+            result = subprocess.run(
+                [*argv, *flags, "config", "-q", *variant.services],
+                capture_output=True, text=True, env=clean_env(env), timeout=60,
+            )
+            assert result.returncode == 0, f"{label}, {variant.command}: {result.stderr}"
 
 
 def test_vendored_schema_is_the_one_compose_uses():
@@ -589,6 +738,39 @@ def test_vendored_schema_is_the_one_compose_uses():
     if not explicit or not Path(explicit).is_file():
         pytest.skip("DOCKER_COMPOSE is not a binary file")
     assert SCHEMA_FILE.read_bytes().rstrip(b"\n") in Path(explicit).read_bytes()
+
+
+# -- the documentation ---------------------------------------------------------------
+
+
+def markdown_section(text: str, heading: str) -> str:
+    start = text.index(f"\n{heading}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start:] if end < 0 else text[start:end]
+
+
+DOCS = {
+    "README.md (## Docker)": lambda: markdown_section((ROOT / "README.md").read_text(), "## Docker"),
+    "deploy/README.md": lambda: (ROOT / "deploy" / "README.md").read_text(),
+    "docker-compose.yml": lambda: COMPOSE_FILE.read_text(),
+}
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=str)
+def test_docs_give_the_commands(doc):
+    """Each place that tells how to run the stack gives every variant's
+    command, and none still runs it with the old `cpu`/`gpu` profiles."""
+    text = re.sub(r"\s*\\\n\s*", " ", DOCS[doc]())  # join shell continuation lines
+    for variant in VARIANTS:
+        assert variant.command in text, f"{doc} does not give `{variant.command}`"
+    stale = re.findall(r"docker compose\b[^\n`]*--profile[^\n`]*", text)
+    assert not stale, f"{doc} still runs the stack with a profile: {stale}"
+
+
+def test_gpu_override_names_its_command():
+    text = GPU_FILE.read_text()
+    gpu = next(v for v in VARIANTS if v.id == "gpu")
+    assert gpu.command in text
 
 
 @pytest.mark.parametrize("dockerfile", ["Dockerfile", "examples/streamlit/Dockerfile"])
