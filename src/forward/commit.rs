@@ -158,38 +158,27 @@ pub async fn await_commit(
             // An event too large to scan is surely content; pass it on.
             verdict = verdict.or(Some(Ok(())));
         }
+        let over_limits = held.len() >= MAX_HELD_CHUNKS || held_bytes >= MAX_HELD_BYTES;
         match verdict {
-            Some(Ok(())) => {
-                return Ok(Committed {
-                    head,
-                    held,
-                    body,
-                    sse: true,
-                    scanner: Some(scanner),
-                    usage,
-                    usage_only,
-                })
-            }
             Some(Err(err)) => return Err(err),
-            None if held.len() >= MAX_HELD_CHUNKS || held_bytes >= MAX_HELD_BYTES => {
-                tracing::warn!(
-                    target = %target.label,
-                    chunks = held.len(),
-                    bytes = held_bytes,
-                    "stream sent no content within the hold limits; committing it as it is"
-                );
-                return Ok(Committed {
-                    head,
-                    held,
-                    body,
-                    sse: true,
-                    scanner: Some(scanner),
-                    usage,
-                    usage_only,
-                });
-            }
-            None => {}
+            None if !over_limits => continue,
+            None => tracing::warn!(
+                target = %target.label,
+                chunks = held.len(),
+                bytes = held_bytes,
+                "stream sent no content within the hold limits; committing it as it is"
+            ),
+            Some(Ok(())) => {}
         }
+        return Ok(Committed {
+            head,
+            held,
+            body,
+            sse: true,
+            scanner: Some(scanner),
+            usage,
+            usage_only,
+        });
     }
 }
 
