@@ -146,8 +146,18 @@ pub fn spawn(state: Arc<AppState>) -> ReloadHandle {
         .filter(|p| !p.as_os_str().is_empty())
         .map(|p| p.to_path_buf())
         .unwrap_or_else(|| ".".into());
+    let name = watched.file_name().map(|n| n.to_os_string());
     let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if event.is_ok() {
+        let Ok(event) = event else { return };
+        // Only events that can change the config: its own name (written in
+        // place, or renamed over by an editor) or a Kubernetes ConfigMap's
+        // `..data` symlink swap. Anything else in the directory (a log file
+        // being written there) is ignored, so it costs nothing.
+        let relevant = event.paths.iter().any(|p| {
+            let file = p.file_name();
+            file.is_some_and(|f| Some(f) == name.as_deref() || f == "..data")
+        });
+        if relevant {
             // Full channel: a reload is already pending, which covers this event.
             let _ = file_tx.try_send(Trigger::File);
         }
