@@ -51,16 +51,6 @@ impl RequestBody {
     pub fn empty() -> RequestBody {
         RequestBody::default()
     }
-
-    /// Total length in bytes.
-    pub fn len(&self) -> u64 {
-        self.len
-    }
-
-    /// True when there are no bytes.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
 }
 
 impl Body for RequestBody {
@@ -324,11 +314,6 @@ impl ResponseBody {
     pub fn with_record(mut self, record: Box<AccessRecord>) -> ResponseBody {
         self.record = Some(record);
         self
-    }
-
-    /// The attached record, to fill in fields known later.
-    pub fn record_mut(&mut self) -> Option<&mut AccessRecord> {
-        self.record.as_deref_mut()
     }
 
     /// Captures the answer's text for the request log (`include_content`).

@@ -20,7 +20,8 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Running probes; dropping this stops them.
 #[derive(Default)]
 pub struct Probes {
-    tasks: JoinSet<()>,
+    /// Held for its `Drop`, which aborts every probe.
+    _tasks: JoinSet<()>,
 }
 
 impl Probes {
@@ -44,17 +45,7 @@ impl Probes {
                 });
             }
         }
-        Probes { tasks }
-    }
-
-    /// Number of running probes.
-    pub fn len(&self) -> usize {
-        self.tasks.len()
-    }
-
-    /// True when no probe runs.
-    pub fn is_empty(&self) -> bool {
-        self.tasks.is_empty()
+        Probes { _tasks: tasks }
     }
 }
 
