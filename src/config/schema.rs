@@ -782,7 +782,16 @@ fn check_base_url(text: &str) -> Result<String, String> {
         return Err(format!("{text:?} has no host"));
     }
     if uri.query().is_some() {
-        return Err(format!("{text:?} must not have a query string"));
+        // Not echoed: a query string is where a key would hide.
+        return Err("must not have a query string (put a key in `api_key` or `headers`)".into());
+    }
+    // An address is shown in /status, logs and error messages; a credential
+    // in it would leak there (invariant 6).
+    if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+        return Err(
+            "must not contain credentials (user:password@); put the key in `api_key` or `headers`"
+                .into(),
+        );
     }
     Ok(trimmed.to_owned())
 }
@@ -1027,4 +1036,24 @@ fn read_target(walk: &mut Walk<'_>, value: &Value, path: KeyPath) -> Option<Targ
         weight,
         path,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_base_url;
+
+    #[test]
+    fn base_urls_are_checked_and_trimmed() {
+        assert_eq!(
+            check_base_url("http://localhost:11434/").unwrap(),
+            "http://localhost:11434"
+        );
+        assert!(check_base_url("ftp://host").is_err());
+        assert!(check_base_url("http://host/v1?key=x").is_err());
+        let err = check_base_url("https://user:sk-secret@api.example.com/v1").unwrap_err();
+        assert!(
+            err.contains("credentials") && !err.contains("sk-secret"),
+            "{err}"
+        );
+    }
 }
