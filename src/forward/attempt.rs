@@ -2,7 +2,6 @@
 //! deadline, and turn transport failures into [`AttemptError`]s.
 
 use http::{header, Request, Response};
-use hyper::body::Incoming;
 
 use super::body::{ResponseBody, Stream};
 use super::commit::Committed;
@@ -10,13 +9,13 @@ use super::headers;
 use super::stream_usage;
 use super::{AttemptError, Outbound};
 use crate::routing::{Target, Upstream};
-use crate::upstream::InFlight;
+use crate::upstream::{InFlight, UpstreamBody};
 
 /// Sends `out` to `target`.
 pub(super) async fn send(
     out: &Outbound<'_>,
     target: &Target,
-) -> Result<Response<Incoming>, AttemptError> {
+) -> Result<Response<UpstreamBody>, AttemptError> {
     let upstream = &target.upstream;
     let transport = |detail: String| AttemptError::Transport {
         upstream: upstream.name.clone(),
@@ -44,9 +43,9 @@ pub(super) async fn send(
         Ok(Err(err)) if err.is_connect() => Err(AttemptError::Connect {
             upstream: upstream.name.clone(),
             address: upstream.base_url.clone(),
-            detail: super::describe_client_error(&err),
+            detail: err.to_string(),
         }),
-        Ok(Err(err)) => Err(transport(super::describe_client_error(&err))),
+        Ok(Err(err)) => Err(transport(err.to_string())),
         Err(_) => Err(AttemptError::FirstByteTimeout {
             upstream: upstream.name.clone(),
             address: upstream.base_url.clone(),
@@ -58,7 +57,7 @@ pub(super) async fn send(
 /// An upstream answer that is not committed (an error status) as the
 /// client's: same status, headers minus hop-by-hop, body untouched.
 pub(super) fn pass_through(
-    response: Response<Incoming>,
+    response: Response<UpstreamBody>,
     upstream: &Upstream,
 ) -> Response<ResponseBody> {
     let (mut parts, body) = response.into_parts();

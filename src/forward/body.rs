@@ -17,14 +17,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
-use hyper::body::Incoming;
 use tokio::time::Instant;
 
 use std::sync::Arc;
 
 use crate::sse::{self, SseScanner, Usage};
 use crate::telemetry::metrics::UpstreamMetrics;
-use crate::upstream::InFlight;
+use crate::upstream::{InFlight, UpstreamBody};
 
 use crate::providers::mock::MockStream;
 use crate::telemetry::access_log::AccessRecord;
@@ -50,6 +49,11 @@ impl RequestBody {
     /// An empty body (health checks).
     pub fn empty() -> RequestBody {
         RequestBody::default()
+    }
+
+    /// The parts, in order.
+    pub fn into_parts(self) -> VecDeque<Bytes> {
+        self.parts
     }
 }
 
@@ -135,7 +139,7 @@ pub struct Stream {
     /// Chunks read before the commit point, released first, in order.
     pub(crate) held: Vec<Bytes>,
     /// The rest of the upstream body.
-    pub(crate) body: Incoming,
+    pub(crate) body: UpstreamBody,
     /// `text/event-stream`: a failure can still be told in-band.
     pub(crate) sse: bool,
     /// Upstream name, for error events.
@@ -171,7 +175,7 @@ pub struct Stream {
 /// glued to it, which no SSE client could parse. At a clean end every byte
 /// goes on, so the client receives exactly what the upstream sent.
 struct Passthrough {
-    inner: Incoming,
+    inner: UpstreamBody,
     sse: bool,
     /// Finds event boundaries; `None` for non-SSE bodies, and after an event
     /// too large to scan (then chunks are relayed as they come).

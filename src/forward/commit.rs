@@ -17,12 +17,12 @@
 use bytes::Bytes;
 use http::{header, response::Parts, Response};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use tokio::time::Instant;
 
 use super::AttemptError;
 use crate::routing::Target;
 use crate::sse::{self, ChunkKind, SseScanner, Usage};
+use crate::upstream::UpstreamBody;
 
 /// Most chunks held before commit. Content-less preambles are one or two
 /// events; past this the stream is committed as it is (and the choice is
@@ -38,7 +38,7 @@ pub struct Committed {
     /// Chunks read before the commit, in order (empty for non-streams).
     pub held: Vec<Bytes>,
     /// The rest of the upstream body.
-    pub body: Incoming,
+    pub body: UpstreamBody,
     /// Whether this is an SSE stream.
     pub sse: bool,
     /// The scanner that read `held`, to continue over the rest (SSE only).
@@ -66,7 +66,7 @@ fn is_sse(head: &Parts) -> bool {
 /// # Cancel safety
 /// Dropping the future drops the upstream body, which closes its connection.
 pub async fn await_commit(
-    response: Response<Incoming>,
+    response: Response<UpstreamBody>,
     target: &Target,
     started: Instant,
 ) -> Result<Committed, AttemptError> {

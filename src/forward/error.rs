@@ -116,18 +116,3 @@ impl AttemptError {
         }
     }
 }
-
-/// A readable cause for a hyper-util client error: the innermost source,
-/// which says "Connection refused (os error 111)" rather than "client error (Connect)".
-pub fn describe_client_error(err: &hyper_util::client::legacy::Error) -> String {
-    let mut cause: &dyn std::error::Error = err;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    let text = cause.to_string();
-    if text.is_empty() {
-        err.to_string()
-    } else {
-        text
-    }
-}

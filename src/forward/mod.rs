@@ -39,7 +39,7 @@ use http_body_util::{BodyExt, Limited};
 use tokio::time::Instant;
 
 pub use classify::StatusPolicy;
-pub use error::{describe_client_error, AttemptError};
+pub use error::AttemptError;
 
 use crate::gateway::error::GatewayError;
 use crate::gateway::inspect::Inspected;

@@ -63,10 +63,9 @@ async fn probe(upstream: &Upstream, client: &crate::upstream::UpstreamClient, ur
             "health check GET {url} answered {}",
             response.status()
         )),
-        Ok(Err(err)) => upstream.state.mark_probe_down(format!(
-            "health check GET {url} failed: {}",
-            crate::forward::describe_client_error(&err)
-        )),
+        Ok(Err(err)) => upstream
+            .state
+            .mark_probe_down(format!("health check GET {url} failed: {}", err)),
         Err(_) => upstream.state.mark_probe_down(format!(
             "health check GET {url} got no answer within {}s",
             PROBE_TIMEOUT.as_secs()

@@ -1,0 +1,543 @@
+//! HTTP/1.1 framing for the upstream side: the request head we write, the
+//! response head we parse, and the body decoder.
+//!
+//! The decoder works in place on the connection's read buffer: for a
+//! chunked body it moves the data of every complete chunk in the buffer to
+//! its front and hands that out as one [`Bytes`], so a burst of small SSE
+//! chunks that arrived in one read goes to the client as one write (hyper's
+//! own client hands chunks over one at a time, across tasks).
+
+use std::io::Write as _;
+use std::ops::Range;
+
+use bytes::{Bytes, BytesMut};
+use http::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH};
+use http::{Method, StatusCode, Version};
+
+/// Most header lines in a response head.
+const MAX_HEADERS: usize = 128;
+/// Largest response head.
+pub const MAX_HEAD: usize = 64 * 1024;
+/// Longest chunk-size or trailer line.
+const MAX_LINE: usize = 4096;
+
+/// A protocol violation by the upstream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProtocolError(pub &'static str);
+
+impl std::fmt::Display for ProtocolError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+/// Writes the request head for `method` `target` to `out`.
+///
+/// `headers` are written as they are, except `host`, `content-length`,
+/// `transfer-encoding` and `connection`, which this function owns.
+pub fn encode_head(
+    method: &Method,
+    target: &str,
+    authority: &str,
+    headers: &HeaderMap,
+    body_len: u64,
+    out: &mut Vec<u8>,
+) {
+    out.extend_from_slice(method.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(if target.is_empty() {
+        b"/"
+    } else {
+        target.as_bytes()
+    });
+    out.extend_from_slice(b" HTTP/1.1\r\nhost: ");
+    out.extend_from_slice(authority.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for (name, value) in headers {
+        if matches!(
+            name.as_str(),
+            "host" | "content-length" | "transfer-encoding" | "connection"
+        ) {
+            continue;
+        }
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    if body_len > 0 || !matches!(*method, Method::GET | Method::HEAD) {
+        // Writing to a Vec cannot fail.
+        let _ = write!(out, "content-length: {body_len}\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// A parsed response head.
+#[derive(Debug)]
+pub struct Head {
+    pub status: StatusCode,
+    pub version: Version,
+    pub headers: HeaderMap,
+    /// How the body is framed.
+    pub framing: Framing,
+    /// The connection may carry another request after this response.
+    pub keep_alive: bool,
+}
+
+/// Parses a response head from the front of `buf`, removing it.
+///
+/// `Ok(None)` means more bytes are needed. Interim (1xx) responses are
+/// skipped. `method` is the request's (a `HEAD` answer has no body).
+pub fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, ProtocolError> {
+    loop {
+        let Some((len, code, minor, spans)) = parse_spans(buf)? else {
+            return Ok(None);
+        };
+        let status =
+            StatusCode::from_u16(code).map_err(|_| ProtocolError("invalid response status"))?;
+        if status == StatusCode::SWITCHING_PROTOCOLS {
+            return Err(ProtocolError("unexpected protocol switch (101)"));
+        }
+        if status.is_informational() {
+            let _ = buf.split_to(len);
+            continue;
+        }
+        let version = if minor == 0 {
+            Version::HTTP_10
+        } else {
+            Version::HTTP_11
+        };
+        // Header values are slices of the head, not copies.
+        let head = buf.split_to(len).freeze();
+        let mut headers = HeaderMap::with_capacity(spans.len());
+        for (name, value) in spans {
+            let name = HeaderName::from_bytes(&head[name])
+                .map_err(|_| ProtocolError("invalid header name in response"))?;
+            let value = HeaderValue::from_maybe_shared(head.slice(value))
+                .map_err(|_| ProtocolError("invalid header value in response"))?;
+            headers.append(name, value);
+        }
+        let (framing, reusable) = framing(&headers, status, method)?;
+        let keep_alive = reusable && version == Version::HTTP_11 && !has_token(&headers, "close");
+        return Ok(Some(Head {
+            status,
+            version,
+            headers,
+            framing,
+            keep_alive,
+        }));
+    }
+}
+
+/// Header name and value positions in a response head.
+type Spans = Vec<(Range<usize>, Range<usize>)>;
+
+/// Parses the head at the front of `buf`: its length, status code, minor
+/// version and header positions, or `None` when it is not complete yet.
+fn parse_spans(buf: &[u8]) -> Result<Option<(usize, u16, u8, Spans)>, ProtocolError> {
+    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut response = httparse::Response::new(&mut slots);
+    let len = match response.parse(buf) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => {
+            if buf.len() > MAX_HEAD {
+                return Err(ProtocolError("response head larger than 64 KiB"));
+            }
+            return Ok(None);
+        }
+        Err(httparse::Error::TooManyHeaders) => {
+            return Err(ProtocolError("response head has too many headers"))
+        }
+        Err(_) => return Err(ProtocolError("malformed HTTP response head")),
+    };
+    let base = buf.as_ptr() as usize;
+    let offset = |s: &[u8]| {
+        let start = s.as_ptr() as usize - base;
+        start..start + s.len()
+    };
+    let spans = response
+        .headers
+        .iter()
+        .map(|h| (offset(h.name.as_bytes()), offset(h.value)))
+        .collect();
+    Ok(Some((
+        len,
+        response.code.unwrap_or(0),
+        response.version.unwrap_or(1),
+        spans,
+    )))
+}
+
+/// Whether the `Connection` header lists `token`.
+fn has_token(headers: &HeaderMap, token: &str) -> bool {
+    headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case(token))
+}
+
+/// Body framing by RFC 9112 §6.3, and whether the connection stays usable.
+fn framing(
+    headers: &HeaderMap,
+    status: StatusCode,
+    method: &Method,
+) -> Result<(Framing, bool), ProtocolError> {
+    if *method == Method::HEAD
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+    {
+        return Ok((Framing::Length(0), true));
+    }
+    if let Some(te) = headers
+        .get_all(http::header::TRANSFER_ENCODING)
+        .iter()
+        .next_back()
+    {
+        let last = te
+            .to_str()
+            .ok()
+            .and_then(|v| v.rsplit(',').next())
+            .map(str::trim);
+        return Ok(match last {
+            Some(v) if v.eq_ignore_ascii_case("chunked") => (
+                Framing::Chunked(Chunked::Size),
+                !headers.contains_key(CONTENT_LENGTH),
+            ),
+            // Not chunked last: the body runs to the end of the connection.
+            _ => (Framing::Eof, false),
+        });
+    }
+    let mut length: Option<u64> = None;
+    for value in headers.get_all(CONTENT_LENGTH) {
+        for part in value
+            .to_str()
+            .map_err(|_| ProtocolError("invalid content-length"))?
+            .split(',')
+        {
+            let n: u64 = part
+                .trim()
+                .parse()
+                .map_err(|_| ProtocolError("invalid content-length"))?;
+            if length.is_some_and(|l| l != n) {
+                return Err(ProtocolError("conflicting content-length values"));
+            }
+            length = Some(n);
+        }
+    }
+    Ok(match length {
+        Some(n) => (Framing::Length(n), true),
+        None => (Framing::Eof, false),
+    })
+}
+
+/// How a response body ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Framing {
+    /// This many bytes remain.
+    Length(u64),
+    /// Chunked transfer coding, in this state.
+    Chunked(Chunked),
+    /// Until the upstream closes the connection.
+    Eof,
+}
+
+/// Where a chunked decoder is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Chunked {
+    /// At a chunk-size line.
+    Size,
+    /// Inside a chunk's data, with this many bytes left.
+    Data(u64),
+    /// At the CRLF after a chunk's data.
+    DataEnd,
+    /// In the trailer section after the last chunk.
+    Trailers,
+    /// Past the end.
+    Done,
+}
+
+impl Framing {
+    /// Whether the body is complete.
+    pub fn is_done(&self) -> bool {
+        matches!(self, Framing::Length(0) | Framing::Chunked(Chunked::Done))
+    }
+
+    /// Takes every body byte that is complete in `buf` from its front, as
+    /// one buffer (empty when none is). Bytes after the body stay in `buf`.
+    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Bytes, ProtocolError> {
+        match self {
+            Framing::Length(left) => {
+                let take = (*left).min(buf.len() as u64) as usize;
+                *left -= take as u64;
+                Ok(buf.split_to(take).freeze())
+            }
+            Framing::Eof => Ok(buf.split().freeze()),
+            Framing::Chunked(state) => {
+                let n = decode_chunked(state, buf)?;
+                Ok(buf.split_to(n).freeze())
+            }
+        }
+    }
+
+    /// Body bytes known to remain, when the framing says.
+    pub fn remaining(&self) -> Option<u64> {
+        match self {
+            Framing::Length(left) => Some(*left),
+            Framing::Chunked(Chunked::Done) => Some(0),
+            _ => None,
+        }
+    }
+}
+
+/// Decodes the complete chunks at the front of `buf` in place: their data
+/// is moved to the front, the unread rest right behind it. Returns the
+/// number of data bytes at the front.
+fn decode_chunked(state: &mut Chunked, buf: &mut BytesMut) -> Result<usize, ProtocolError> {
+    let len = buf.len();
+    let (mut read, mut write) = (0usize, 0usize);
+    loop {
+        match state {
+            Chunked::Size => {
+                let Some(nl) = memchr::memchr(b'\n', &buf[read..]) else {
+                    if len - read > MAX_LINE {
+                        return Err(ProtocolError("chunk-size line too long"));
+                    }
+                    break;
+                };
+                let size = parse_chunk_size(&buf[read..read + nl])?;
+                read += nl + 1;
+                *state = if size == 0 {
+                    Chunked::Trailers
+                } else {
+                    Chunked::Data(size)
+                };
+            }
+            Chunked::Data(left) => {
+                let take = (*left).min((len - read) as u64) as usize;
+                if take == 0 {
+                    break;
+                }
+                if read != write {
+                    buf.copy_within(read..read + take, write);
+                }
+                read += take;
+                write += take;
+                *left -= take as u64;
+                if *left > 0 {
+                    break;
+                }
+                *state = Chunked::DataEnd;
+            }
+            Chunked::DataEnd => {
+                if len - read < 2 {
+                    if len - read == 1 && buf[read] != b'\r' && buf[read] != b'\n' {
+                        return Err(ProtocolError("chunk data not followed by CRLF"));
+                    }
+                    if buf.get(read) == Some(&b'\n') {
+                        read += 1;
+                        *state = Chunked::Size;
+                        continue;
+                    }
+                    break;
+                }
+                match &buf[read..read + 2] {
+                    b"\r\n" => read += 2,
+                    [b'\n', _] => read += 1,
+                    _ => return Err(ProtocolError("chunk data not followed by CRLF")),
+                }
+                *state = Chunked::Size;
+            }
+            Chunked::Trailers => {
+                let Some(nl) = memchr::memchr(b'\n', &buf[read..]) else {
+                    if len - read > MAX_LINE {
+                        return Err(ProtocolError("trailer line too long"));
+                    }
+                    break;
+                };
+                let line = &buf[read..read + nl];
+                read += nl + 1;
+                if line.is_empty() || line == b"\r" {
+                    *state = Chunked::Done;
+                }
+            }
+            Chunked::Done => break,
+        }
+    }
+    if read != write {
+        buf.copy_within(read..len, write);
+        buf.truncate(write + (len - read));
+    }
+    Ok(write)
+}
+
+/// The size of a chunk-size line (without its `\n`): hex digits, then
+/// optional whitespace and extensions, which are ignored.
+fn parse_chunk_size(line: &[u8]) -> Result<u64, ProtocolError> {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let mut size: u64 = 0;
+    let mut digits = 0;
+    for &b in line {
+        let d = match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'f' => b - b'a' + 10,
+            b'A'..=b'F' => b - b'A' + 10,
+            b';' | b' ' | b'\t' => break,
+            _ => return Err(ProtocolError("invalid chunk size")),
+        };
+        digits += 1;
+        if digits > 15 {
+            return Err(ProtocolError("chunk size too large"));
+        }
+        size = size * 16 + u64::from(d);
+    }
+    if digits == 0 {
+        return Err(ProtocolError("invalid chunk size"));
+    }
+    Ok(size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn head(text: &str) -> Result<Option<Head>, ProtocolError> {
+        parse_head(&mut BytesMut::from(text), &Method::POST)
+    }
+
+    #[test]
+    fn encodes_a_request_head() {
+        let mut headers = HeaderMap::new();
+        headers.insert("authorization", HeaderValue::from_static("Bearer k"));
+        headers.insert("host", HeaderValue::from_static("ignored"));
+        let mut out = Vec::new();
+        encode_head(
+            &Method::POST,
+            "/v1/chat/completions",
+            "127.0.0.1:9",
+            &headers,
+            12,
+            &mut out,
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1:9\r\nauthorization: Bearer k\r\ncontent-length: 12\r\n\r\n"
+        );
+        let mut out = Vec::new();
+        encode_head(&Method::GET, "", "h", &HeaderMap::new(), 0, &mut out);
+        assert_eq!(out, b"GET / HTTP/1.1\r\nhost: h\r\n\r\n");
+    }
+
+    #[test]
+    fn parses_heads_and_their_framing() {
+        let h = head("HTTP/1.1 200 OK\r\ncontent-length: 5\r\nx-a: b\r\n\r\nhello")
+            .unwrap()
+            .unwrap();
+        assert_eq!(h.status, 200);
+        assert_eq!(h.framing, Framing::Length(5));
+        assert!(h.keep_alive);
+        assert_eq!(h.headers["x-a"], "b");
+
+        let h = head("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(h.framing, Framing::Chunked(Chunked::Size));
+        let h = head("HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 1\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert!(!h.keep_alive);
+        let h = head("HTTP/1.0 200 OK\r\ncontent-length: 1\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert!(!h.keep_alive);
+        let h = head("HTTP/1.1 200 OK\r\n\r\n").unwrap().unwrap();
+        assert_eq!(h.framing, Framing::Eof);
+        assert!(!h.keep_alive);
+        let h = head("HTTP/1.1 204 No Content\r\n\r\n").unwrap().unwrap();
+        assert_eq!(h.framing, Framing::Length(0));
+        // An interim answer is skipped.
+        let h =
+            head("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\ncontent-length: 0\r\n\r\n")
+                .unwrap()
+                .unwrap();
+        assert_eq!(h.status, 201);
+        assert!(head("HTTP/1.1 200 OK\r\ncontent-le").unwrap().is_none());
+    }
+
+    #[test]
+    fn rejects_bad_heads() {
+        assert!(head("garbage\r\n\r\n").is_err());
+        assert!(head("HTTP/1.1 200 OK\r\ncontent-length: x\r\n\r\n").is_err());
+        assert!(head("HTTP/1.1 200 OK\r\ncontent-length: 1\r\ncontent-length: 2\r\n\r\n").is_err());
+        assert!(head("HTTP/1.1 101 Switching\r\n\r\n").is_err());
+        let huge = format!("HTTP/1.1 200 OK\r\nx: {}", "a".repeat(MAX_HEAD + 1));
+        assert!(head(&huge).is_err());
+    }
+
+    #[test]
+    fn the_bytes_after_a_head_stay_for_the_body() {
+        let mut buf = BytesMut::from("HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello");
+        let mut h = parse_head(&mut buf, &Method::POST).unwrap().unwrap();
+        assert_eq!(&h.framing.decode(&mut buf).unwrap()[..], b"hello");
+        assert!(h.framing.is_done());
+    }
+
+    #[test]
+    fn decodes_every_complete_chunk_of_a_read_as_one_buffer() {
+        let mut f = Framing::Chunked(Chunked::Size);
+        let mut buf = BytesMut::from("5\r\nhello\r\n6;ext=1\r\n world\r\n3\r\n!!");
+        assert_eq!(&f.decode(&mut buf).unwrap()[..], b"hello world!!");
+        assert_eq!(f, Framing::Chunked(Chunked::Data(1)));
+        buf.extend_from_slice(b"!\r\n0\r\ntrailer: x\r\n\r\nNEXT");
+        assert_eq!(&f.decode(&mut buf).unwrap()[..], b"!");
+        assert!(f.is_done());
+        assert_eq!(&buf[..], b"NEXT");
+    }
+
+    #[test]
+    fn rejects_bad_chunks() {
+        for bad in ["zz\r\n", "5\r\nhelloXY", &format!("{}\r\n", "f".repeat(16))] {
+            let mut f = Framing::Chunked(Chunked::Size);
+            assert!(f.decode(&mut BytesMut::from(bad)).is_err(), "{bad:?}");
+        }
+    }
+
+    fn chunked(data: &[Vec<u8>]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for d in data.iter().filter(|d| !d.is_empty()) {
+            out.extend_from_slice(format!("{:x}\r\n", d.len()).as_bytes());
+            out.extend_from_slice(d);
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"0\r\n\r\n");
+        out
+    }
+
+    proptest! {
+        /// However the wire bytes are split into reads, the decoded bytes
+        /// are the chunks' data in order, and the end is found.
+        #[test]
+        fn chunked_decoding_is_independent_of_read_boundaries(
+            data in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..300), 0..12),
+            cuts in proptest::collection::vec(1usize..200, 0..20),
+        ) {
+            let wire = chunked(&data);
+            let mut f = Framing::Chunked(Chunked::Size);
+            let mut buf = BytesMut::new();
+            let mut out = Vec::new();
+            let mut at = 0;
+            for cut in cuts.into_iter().chain(std::iter::repeat(64)) {
+                if at >= wire.len() { break; }
+                let end = (at + cut).min(wire.len());
+                buf.extend_from_slice(&wire[at..end]);
+                at = end;
+                out.extend_from_slice(&f.decode(&mut buf).unwrap());
+            }
+            prop_assert!(f.is_done());
+            prop_assert!(buf.is_empty());
+            prop_assert_eq!(out, data.concat());
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! Idle keep-alive connections, per origin.
+//!
+//! Taken most recently used first (the likeliest to be alive), checked for
+//! a close by the peer before reuse, and dropped after [`IDLE_TIMEOUT`].
+//! The lock is held only to push or pop; connections are closed outside it.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use super::connect::{Conn, Origin};
+
+/// Idle pooled connections are closed after this long; shorter than the
+/// usual 120 s server keep-alive so we rarely reuse a connection the server
+/// is about to close.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// Idle connections kept per origin: enough for bursts of concurrent streams.
+pub const MAX_IDLE_PER_ORIGIN: usize = 256;
+
+/// The idle connections of one client.
+#[derive(Default)]
+pub struct Pool {
+    slots: Mutex<Vec<Slot>>,
+}
+
+struct Slot {
+    origin: Origin,
+    idle: Vec<(Conn, Instant)>,
+}
+
+impl Pool {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Slot>> {
+        self.slots.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The slot of `uri`'s origin, added on first use; `None` when `uri` is
+    /// not an absolute `http`/`https` URL.
+    pub fn slot(&self, uri: &http::Uri) -> Option<usize> {
+        let mut slots = self.lock();
+        if let Some(i) = slots.iter().position(|s| s.origin.matches(uri)) {
+            return Some(i);
+        }
+        slots.push(Slot {
+            origin: Origin::of(uri)?,
+            idle: Vec::new(),
+        });
+        Some(slots.len() - 1)
+    }
+
+    /// The origin of `slot`.
+    pub fn origin(&self, slot: usize) -> Option<Origin> {
+        self.lock().get(slot).map(|s| s.origin.clone())
+    }
+
+    /// An idle connection to `slot`'s origin that still looks usable.
+    pub fn checkout(&self, slot: usize) -> Option<Conn> {
+        let now = Instant::now();
+        let mut stale = Vec::new();
+        let found = {
+            let mut slots = self.lock();
+            let idle = &mut slots.get_mut(slot)?.idle;
+            let expired = idle
+                .iter()
+                .take_while(|(_, since)| now.duration_since(*since) >= IDLE_TIMEOUT)
+                .count();
+            stale.extend(idle.drain(..expired).map(|(conn, _)| conn));
+            let mut found = None;
+            while let Some((conn, _)) = idle.pop() {
+                if conn.is_reusable() {
+                    found = Some(conn);
+                    break;
+                }
+                stale.push(conn);
+            }
+            found
+        };
+        drop(stale);
+        found
+    }
+
+    /// Returns a connection whose response was read to its end.
+    pub fn checkin(&self, slot: usize, conn: Conn) {
+        let mut slots = self.lock();
+        if let Some(s) = slots.get_mut(slot) {
+            if s.idle.len() < MAX_IDLE_PER_ORIGIN {
+                s.idle.push((conn, Instant::now()));
+                return;
+            }
+        }
+        drop(slots);
+        drop(conn);
+    }
+}
