@@ -189,8 +189,10 @@ struct Passthrough {
     upstream: String,
     idle: Option<Duration>,
     last_frame: Instant,
-    /// Armed at the idle or total deadline, whichever is sooner; re-armed
-    /// lazily when it fires early (cheaper than resetting a timer per chunk).
+    /// Armed at the idle or total deadline, whichever is sooner, the first
+    /// time the upstream makes us wait (an answer that is already buffered
+    /// never needs one); re-armed lazily when it fires early (cheaper than
+    /// resetting a timer per chunk).
     timer: Option<Pin<Box<tokio::time::Sleep>>>,
     total_deadline: Option<Instant>,
     done: bool,
@@ -247,8 +249,6 @@ impl ResponseBody {
 
     /// An upstream answer, passed through.
     pub fn upstream(stream: Stream) -> ResponseBody {
-        let now = Instant::now();
-        let next = next_deadline(now, stream.idle, stream.total_deadline);
         let scanner = match (stream.sse, stream.scanner) {
             (false, _) => None,
             (true, Some(scanner)) => Some(scanner),
@@ -274,8 +274,8 @@ impl ResponseBody {
                 ready,
                 upstream: stream.upstream,
                 idle: stream.idle,
-                last_frame: now,
-                timer: next.map(|at| Box::pin(tokio::time::sleep_until(at))),
+                last_frame: Instant::now(),
+                timer: None,
                 total_deadline: stream.total_deadline,
                 done: false,
                 _in_flight: stream.in_flight,
@@ -494,7 +494,7 @@ impl Passthrough {
             }
             match Pin::new(&mut self.inner).poll_frame(cx) {
                 Poll::Ready(Some(Ok(frame))) => {
-                    if self.timer.is_some() {
+                    if self.idle.is_some() {
                         self.last_frame = Instant::now();
                     }
                     let frame = match frame.into_data() {
@@ -666,6 +666,13 @@ impl Passthrough {
     /// Checks the idle and total deadlines while the upstream is silent.
     fn poll_timer(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         loop {
+            if self.timer.is_none() {
+                let Some(at) = next_deadline(self.last_frame, self.idle, self.total_deadline)
+                else {
+                    return Poll::Pending;
+                };
+                self.timer = Some(Box::pin(tokio::time::sleep_until(at)));
+            }
             let Some(timer) = self.timer.as_mut() else {
                 return Poll::Pending;
             };

@@ -118,6 +118,11 @@ pub fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, P
             headers.append(name, value);
         }
         let (framing, reusable) = framing(&headers, status, method)?;
+        if headers.contains_key(http::header::TRANSFER_ENCODING) {
+            // Transfer-Encoding overrides Content-Length (RFC 9112 §6.3):
+            // passing the length on would truncate the answer downstream.
+            headers.remove(CONTENT_LENGTH);
+        }
         let keep_alive = reusable && version == Version::HTTP_11 && !has_token(&headers, "close");
         return Ok(Some(Head {
             status,
@@ -216,8 +221,12 @@ fn framing(
             .map_err(|_| ProtocolError("invalid content-length"))?
             .split(',')
         {
+            let part = part.trim();
+            // Digits only: `parse` would also take a leading `+`.
+            if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(ProtocolError("invalid content-length"));
+            }
             let n: u64 = part
-                .trim()
                 .parse()
                 .map_err(|_| ProtocolError("invalid content-length"))?;
             if length.is_some_and(|l| l != n) {
@@ -444,6 +453,13 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(h.framing, Framing::Chunked(Chunked::Size));
+        // Chunked wins over a length, which is not passed on.
+        let h = head("HTTP/1.1 200 OK\r\ncontent-length: 3\r\ntransfer-encoding: chunked\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(h.framing, Framing::Chunked(Chunked::Size));
+        assert!(!h.headers.contains_key(CONTENT_LENGTH));
+        assert!(!h.keep_alive);
         let h = head("HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 1\r\n\r\n")
             .unwrap()
             .unwrap();
@@ -470,6 +486,7 @@ mod tests {
     fn rejects_bad_heads() {
         assert!(head("garbage\r\n\r\n").is_err());
         assert!(head("HTTP/1.1 200 OK\r\ncontent-length: x\r\n\r\n").is_err());
+        assert!(head("HTTP/1.1 200 OK\r\ncontent-length: +5\r\n\r\n").is_err());
         assert!(head("HTTP/1.1 200 OK\r\ncontent-length: 1\r\ncontent-length: 2\r\n\r\n").is_err());
         assert!(head("HTTP/1.1 101 Switching\r\n\r\n").is_err());
         let huge = format!("HTTP/1.1 200 OK\r\nx: {}", "a".repeat(MAX_HEAD + 1));
