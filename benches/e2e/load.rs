@@ -58,7 +58,8 @@ pub struct RequestSpec {
 }
 
 impl RequestSpec {
-    fn request(&self, uri: &str) -> Request<Full<Bytes>> {
+    /// A POST of the body to `uri` (a path, or an absolute URI for the pool).
+    pub fn request(&self, uri: &str) -> Request<Full<Bytes>> {
         Request::post(uri)
             .header("host", &self.host)
             .header("content-type", "application/json")
@@ -76,7 +77,7 @@ impl RequestSpec {
     }
 }
 
-const PATH: &str = "/v1/chat/completions";
+pub const PATH: &str = "/v1/chat/completions";
 
 /// Closed loop: `conns` connections busy until `stop`.
 pub async fn closed(

@@ -19,10 +19,18 @@
 //! started afresh for each cell, so its peak RSS is that cell's. The
 //! proxy's CPU time comes from /proc (schedstat, ns) between the end of the
 //! warm-up and the end of the cell. See docs/benchmarks.md.
+//!
+//! Beyond the table: `SWITCHYARD_BASELINE_BIN` adds a second Switchyard
+//! binary (target `baseline`, run exactly like `switchyard`) for
+//! before/after comparisons in one run; `--cold-start N` times N starts of
+//! each proxy up to its first answer ([`coldstart`]); `--soak S` serves 64
+//! paced streams for S seconds and follows the proxy's RSS ([`soak`]).
 
+mod coldstart;
 mod load;
 mod mock;
 mod procs;
+mod soak;
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -59,14 +67,25 @@ options (each also an environment variable):
   --workloads L    nonstream,stream,paced                       BENCH_WORKLOADS (all)
   --loads L        closed-loop connection counts and/or `open`  BENCH_LOADS     (16,64,open)
   --rate R         open-loop requests per second, 1..=2000      BENCH_RATE      (50)
-  --targets L      direct,switchyard,nginx                      BENCH_TARGETS   (all; nginx if installed)
+  --targets L      direct,baseline,switchyard,nginx             BENCH_TARGETS   (all; baseline if
+                   SWITCHYARD_BASELINE_BIN is set, nginx if installed)
   --tokens N       tokens per answer, 1..=1000                  BENCH_TOKENS    (50)
   --first-token-ms MS / --token-ms MS  pacing of `paced`        BENCH_FIRST_TOKEN_MS / BENCH_TOKEN_MS (5 / 5)
   --no-pin         do not pin processes to CPUs with taskset    BENCH_PIN=0
   --load-cpus L    CPUs of the load generator and the upstream  BENCH_LOAD_CPUS  (0)
   --proxy-cpus L   CPUs of the proxy under test                 BENCH_PROXY_CPUS (1)
+  --cold-start N   after the cells, start each proxy N times and time spawn →
+                   first 200 to a non-streamed POST (polled every 1 ms);
+                   0..=1000, 0 = off                            BENCH_COLD_START (0)
+  --soak S         after the cells, serve 64 closed-loop `paced` streams for
+                   S s per Switchyard target and sample its RSS every second;
+                   0..=3600, 0 = off                            BENCH_SOAK       (0)
+
+  --workloads none runs no cells: only --cold-start and/or --soak
 
   SWITCHYARD_BIN   the switchyard binary (default: the one cargo built with this bench)
+  SWITCHYARD_BASELINE_BIN  another switchyard binary (e.g. before a change): adds
+                   the target `baseline`, run exactly like `switchyard`
   NGINX_BIN        nginx (default: `nginx` on PATH, else /usr/sbin/nginx); BENCH_NGINX=0 skips it
   BENCH_NGINX_ACCESS_LOG=0  nginx without its access log (default: on, to a file)
   BENCH_RUST_LOG   Switchyard's RUST_LOG (default: info — access log on, to a file)
@@ -139,20 +158,40 @@ impl Load {
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 enum Target {
     Direct,
+    /// `SWITCHYARD_BASELINE_BIN`, run exactly like [`Target::Switchyard`]
+    Baseline,
     Switchyard,
     Nginx,
 }
 
 impl Target {
+    fn parse(s: &str) -> Result<Target, String> {
+        match s {
+            "direct" => Ok(Target::Direct),
+            "baseline" => Ok(Target::Baseline),
+            "switchyard" => Ok(Target::Switchyard),
+            "nginx" => Ok(Target::Nginx),
+            other => Err(format!(
+                "unknown target {other:?} (direct, baseline, switchyard, nginx)"
+            )),
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Target::Direct => "direct",
+            Target::Baseline => "baseline",
             Target::Switchyard => "switchyard",
             Target::Nginx => "nginx",
         }
+    }
+
+    /// A Switchyard binary (`switchyard` or `baseline`)?
+    fn is_switchyard(self) -> bool {
+        matches!(self, Target::Switchyard | Target::Baseline)
     }
 }
 
@@ -168,10 +207,36 @@ struct Options {
     /// (load generator + upstream CPUs, proxy CPUs), when pinning
     pin: Option<(String, String)>,
     switchyard_bin: PathBuf,
+    /// `SWITCHYARD_BASELINE_BIN`: the `baseline` target's binary
+    baseline_bin: Option<PathBuf>,
     nginx_bin: Option<PathBuf>,
+    /// starts per proxy for the cold-start table (0: none)
+    cold_start: usize,
+    /// seconds of soak per Switchyard target (0: none)
+    soak: u64,
     nginx_access_log: bool,
     rust_log: String,
     keep: bool,
+}
+
+impl Options {
+    /// The binary a Switchyard target runs (None for direct and nginx).
+    fn binary(&self, target: Target) -> Option<&Path> {
+        match target {
+            Target::Switchyard => Some(&self.switchyard_bin),
+            Target::Baseline => self.baseline_bin.as_deref(),
+            Target::Direct | Target::Nginx => None,
+        }
+    }
+
+    /// The targets that run a Switchyard binary, in `--targets` order.
+    fn switchyard_targets(&self) -> Vec<Target> {
+        self.targets
+            .iter()
+            .copied()
+            .filter(|t| t.is_switchyard())
+            .collect()
+    }
 }
 
 fn parse_options(args: &[String]) -> Result<Option<Options>, String> {
@@ -189,6 +254,8 @@ fn parse_options(args: &[String]) -> Result<Option<Options>, String> {
         "BENCH_PIN",
         "BENCH_LOAD_CPUS",
         "BENCH_PROXY_CPUS",
+        "BENCH_COLD_START",
+        "BENCH_SOAK",
     ] {
         if let Ok(v) = std::env::var(name) {
             if !v.is_empty() {
@@ -218,6 +285,8 @@ fn parse_options(args: &[String]) -> Result<Option<Options>, String> {
             "--token-ms" => "BENCH_TOKEN_MS",
             "--load-cpus" => "BENCH_LOAD_CPUS",
             "--proxy-cpus" => "BENCH_PROXY_CPUS",
+            "--cold-start" => "BENCH_COLD_START",
+            "--soak" => "BENCH_SOAK",
             other => return Err(format!("unknown argument {other:?} (see --help)")),
         };
         let value = it.next().ok_or_else(|| format!("{arg} needs a value"))?;
@@ -245,6 +314,14 @@ fn parse_options(args: &[String]) -> Result<Option<Options>, String> {
     let tokens = number("BENCH_TOKENS", "50", 1.0, 1000.0)? as usize;
     let first_token_ms = number("BENCH_FIRST_TOKEN_MS", "5", 0.0, 1000.0)? as u64;
     let token_ms = number("BENCH_TOKEN_MS", "5", 0.0, 1000.0)? as u64;
+    let cold_start = whole(
+        "BENCH_COLD_START",
+        number("BENCH_COLD_START", "0", 0.0, 1000.0)?,
+    )? as usize;
+    let soak = whole(
+        "BENCH_SOAK",
+        number("BENCH_SOAK", "0", 0.0, soak::MAX_SECONDS as f64)?,
+    )?;
     let list = |name: &str, default: &str| -> Vec<String> {
         get(name, default)
             .split(',')
@@ -254,6 +331,7 @@ fn parse_options(args: &[String]) -> Result<Option<Options>, String> {
     };
     let workloads = list("BENCH_WORKLOADS", "nonstream,stream,paced")
         .iter()
+        .filter(|s| s.as_str() != "none")
         .map(|s| Workload::parse(s))
         .collect::<Result<Vec<_>, _>>()?;
     let loads = list("BENCH_LOADS", "16,64,open")
@@ -276,19 +354,34 @@ fn parse_options(args: &[String]) -> Result<Option<Options>, String> {
         .or_else(|| which("nginx"))
         .or_else(|| Some(PathBuf::from("/usr/sbin/nginx")).filter(|p| p.exists()))
         .filter(|_| nginx_wanted);
+    let baseline_bin = std::env::var_os("SWITCHYARD_BASELINE_BIN")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from);
+    if let Some(bin) = &baseline_bin {
+        if !bin.is_file() {
+            return Err(format!(
+                "SWITCHYARD_BASELINE_BIN: {} is not a file",
+                bin.display()
+            ));
+        }
+    }
     let explicit_targets = vars.contains_key("BENCH_TARGETS");
+    let default_targets = if baseline_bin.is_some() {
+        "direct,baseline,switchyard,nginx"
+    } else {
+        "direct,switchyard,nginx"
+    };
     let mut targets = Vec::new();
-    for t in list("BENCH_TARGETS", "direct,switchyard,nginx") {
-        let target = match t.as_str() {
-            "direct" => Target::Direct,
-            "switchyard" => Target::Switchyard,
-            "nginx" => Target::Nginx,
-            other => {
-                return Err(format!(
-                    "unknown target {other:?} (direct, switchyard, nginx)"
-                ))
-            }
-        };
+    for t in list("BENCH_TARGETS", default_targets) {
+        let target = Target::parse(&t)?;
+        if targets.contains(&target) {
+            return Err(format!("target {t} is listed twice"));
+        }
+        if target == Target::Baseline && baseline_bin.is_none() {
+            return Err(
+                "target baseline: set SWITCHYARD_BASELINE_BIN=/path/to/old/switchyard".into(),
+            );
+        }
         if target == Target::Nginx && nginx_bin.is_none() {
             if explicit_targets && nginx_wanted {
                 return Err(
@@ -302,8 +395,11 @@ fn parse_options(args: &[String]) -> Result<Option<Options>, String> {
         }
         targets.push(target);
     }
-    if workloads.is_empty() || loads.is_empty() || targets.is_empty() {
-        return Err("nothing to run: empty workloads, loads or targets".into());
+    if targets.is_empty() {
+        return Err("nothing to run: no targets".into());
+    }
+    if (workloads.is_empty() || loads.is_empty()) && cold_start == 0 && soak == 0 {
+        return Err("nothing to run: no workloads or loads, and no --cold-start or --soak".into());
     }
     let pin = if get("BENCH_PIN", "1") == "0" {
         None
@@ -335,7 +431,10 @@ fn parse_options(args: &[String]) -> Result<Option<Options>, String> {
         token_ms,
         pin,
         switchyard_bin,
+        baseline_bin,
         nginx_bin,
+        cold_start,
+        soak,
         nginx_access_log: std::env::var("BENCH_NGINX_ACCESS_LOG")
             .map(|v| v != "0")
             .unwrap_or(true),
@@ -344,6 +443,14 @@ fn parse_options(args: &[String]) -> Result<Option<Options>, String> {
             .map(|v| v == "1")
             .unwrap_or(false),
     }))
+}
+
+/// A count or a number of seconds given as a number: must be whole.
+fn whole(name: &str, n: f64) -> Result<u64, String> {
+    if n.fract() != 0.0 {
+        return Err(format!("{name}: {n} is not a whole number"));
+    }
+    Ok(n as u64)
 }
 
 fn which(program: &str) -> Option<PathBuf> {
@@ -457,8 +564,8 @@ struct Bench {
     dir: PathBuf,
     upstream: Upstream,
     router_yaml: PathBuf,
-    access_lines: usize,
-    switchyard_requests: usize,
+    /// per Switchyard target: (access-log lines written, requests sent)
+    access: HashMap<Target, (usize, usize)>,
 }
 
 async fn run(opts: Options) -> Result<(), String> {
@@ -474,14 +581,22 @@ async fn run(opts: Options) -> Result<(), String> {
     result
 }
 
+/// A copy of `bin` in the temp dir: a `cargo build` elsewhere during the
+/// run must not swap the binary between cells.
+fn freeze(bin: &Path, dir: &Path, name: &str) -> Result<PathBuf, String> {
+    let frozen = dir.join(name);
+    std::fs::copy(bin, &frozen).map_err(|e| format!("copying {}: {e}", bin.display()))?;
+    Ok(frozen)
+}
+
 async fn run_in(opts: Options, dir: PathBuf) -> Result<(), String> {
-    // a copy: a `cargo build` elsewhere during the run must not swap the
-    // binary between cells
+    // the header names the binaries by their own paths, not the copies'
+    let header = header(&opts);
     let mut opts = opts;
-    let frozen = dir.join("switchyard");
-    std::fs::copy(&opts.switchyard_bin, &frozen)
-        .map_err(|e| format!("copying {}: {e}", opts.switchyard_bin.display()))?;
-    opts.switchyard_bin = frozen;
+    opts.switchyard_bin = freeze(&opts.switchyard_bin, &dir, "switchyard")?;
+    if let Some(bin) = &opts.baseline_bin {
+        opts.baseline_bin = Some(freeze(bin, &dir, "baseline")?);
+    }
     let upstream = start_upstream(&opts)?;
     wait_ready(upstream.addr, None)
         .await
@@ -508,11 +623,29 @@ async fn run_in(opts: Options, dir: PathBuf) -> Result<(), String> {
         dir,
         upstream,
         router_yaml,
-        access_lines: 0,
-        switchyard_requests: 0,
+        access: HashMap::new(),
     };
-    let header = header(&bench.opts);
+    let mut out = String::new();
+    out.push_str(&header);
+    if !bench.opts.workloads.is_empty() {
+        out.push('\n');
+        out.push_str(&run_cells(&mut bench).await);
+    }
+    if bench.opts.cold_start > 0 {
+        out.push('\n');
+        out.push_str(&coldstart::run(&bench).await);
+    }
+    if bench.opts.soak > 0 {
+        out.push('\n');
+        out.push_str(&soak::run(&bench).await);
+    }
+    print!("{out}");
+    Ok(())
+}
 
+/// Every cell (workload × load × target), then the table and the notes
+/// under it.
+async fn run_cells(bench: &mut Bench) -> String {
     let o = &bench.opts;
     let cells: Vec<(Workload, Load, Target)> = o
         .workloads
@@ -532,7 +665,7 @@ async fn run_in(opts: Options, dir: PathBuf) -> Result<(), String> {
         total as f64 * (o.warmup + o.seconds + 0.3)
     );
     for (i, (workload, load, target)) in cells.into_iter().enumerate() {
-        let cell = match run_cell(&mut bench, workload, load, target, i).await {
+        let cell = match run_cell(bench, workload, load, target, i).await {
             Ok(cell) => cell,
             Err(e) => Cell {
                 failure: Some(e),
@@ -560,10 +693,7 @@ async fn run_in(opts: Options, dir: PathBuf) -> Result<(), String> {
         results.push((workload, load, target, cell));
     }
 
-    let mut out = String::new();
-    out.push_str(&header);
-    out.push('\n');
-    out.push_str(&table(&bench.opts, &results));
+    let mut out = table(&bench.opts, &results);
     out.push('\n');
     let measured: Vec<f64> = results
         .iter()
@@ -579,15 +709,16 @@ async fn run_in(opts: Options, dir: PathBuf) -> Result<(), String> {
         measured.iter().cloned().fold(0.0, f64::max),
         measured.len()
     );
-    if bench.opts.targets.contains(&Target::Switchyard) {
+    for target in bench.opts.switchyard_targets() {
+        let (lines, requests) = bench.access.get(&target).copied().unwrap_or_default();
         let _ = writeln!(
             out,
-            "Switchyard's access log (RUST_LOG={}, stdout and stderr to a file) wrote {} lines for {} requests sent to it.",
-            bench.opts.rust_log, bench.access_lines, bench.switchyard_requests
+            "{}'s access log (RUST_LOG={}, stdout and stderr to a file) wrote {lines} lines for {requests} requests sent to it.",
+            if target == Target::Switchyard { "Switchyard" } else { "baseline" },
+            bench.opts.rust_log,
         );
     }
-    print!("{out}");
-    Ok(())
+    out
 }
 
 fn header(o: &Options) -> String {
@@ -625,6 +756,13 @@ fn header(o: &Options) -> String {
         kernel.trim()
     );
     let _ = write!(h, "proxies: {}", version(&o.switchyard_bin, "--version"));
+    if let Some(baseline) = o
+        .baseline_bin
+        .as_ref()
+        .filter(|_| o.targets.contains(&Target::Baseline))
+    {
+        let _ = write!(h, ", baseline = {}", version(baseline, "--version"));
+    }
     if let Some(nginx) = o
         .nginx_bin
         .as_ref()
@@ -638,6 +776,18 @@ fn header(o: &Options) -> String {
         );
     }
     h.push('\n');
+    if let Some(baseline) = o
+        .baseline_bin
+        .as_ref()
+        .filter(|_| o.targets.contains(&Target::Baseline))
+    {
+        let _ = writeln!(
+            h,
+            "binaries: switchyard = {}, baseline = {} (same config, pinning and logging)",
+            o.switchyard_bin.display(),
+            baseline.display()
+        );
+    }
     match &o.pin {
         Some((load, proxy)) => {
             let _ = writeln!(
@@ -656,11 +806,15 @@ fn header(o: &Options) -> String {
             "note: no /proc schedstat here: CPU time from utime+stime (10 ms ticks)"
         );
     }
-    let _ = writeln!(
-        h,
-        "cells: {:.1} s measured after {:.1} s warm-up; closed loop = N keep-alive connections back to back; open = fixed schedule",
-        o.seconds, o.warmup
-    );
+    if o.workloads.is_empty() {
+        let _ = writeln!(h, "cells: none (--workloads none)");
+    } else {
+        let _ = writeln!(
+            h,
+            "cells: {:.1} s measured after {:.1} s warm-up; closed loop = N keep-alive connections back to back; open = fixed schedule",
+            o.seconds, o.warmup
+        );
+    }
     h
 }
 
@@ -770,17 +924,23 @@ async fn health(addr: SocketAddr) -> Result<(), String> {
     }
 }
 
-async fn start_switchyard(
+/// The command that runs a Switchyard target (`switchyard` or `baseline`)
+/// on `addr` with the bench's config, pinned like every proxy, its stdout
+/// and stderr to `log_path` (created here, outside the config's directory).
+fn switchyard_command(
     bench: &Bench,
-    cell: usize,
-) -> Result<(Proc, SocketAddr, PathBuf), String> {
-    let port = free_port()?;
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let log_path = bench.dir.join(format!("switchyard-{cell:02}.log")); // not in config/
+    target: Target,
+    addr: SocketAddr,
+    log_path: &Path,
+) -> Result<Command, String> {
+    let bin = bench
+        .opts
+        .binary(target)
+        .ok_or_else(|| format!("{} is not a Switchyard target", target.name()))?;
     let log =
-        std::fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
-    let child = pinned(&bench.opts, &bench.opts.switchyard_bin)
-        .arg("--config")
+        std::fs::File::create(log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
+    let mut cmd = pinned(&bench.opts, bin);
+    cmd.arg("--config")
         .arg(&bench.router_yaml)
         .arg("--listen")
         .arg(addr.to_string())
@@ -790,31 +950,50 @@ async fn start_switchyard(
         .env_remove("SWITCHYARD_LOG_FORMAT")
         .stdin(Stdio::null())
         .stdout(log.try_clone().map_err(|e| e.to_string())?)
-        .stderr(log)
+        .stderr(log);
+    Ok(cmd)
+}
+
+/// The last lines of a log, on one line, for an error message.
+fn log_tail(path: &Path, lines: usize) -> String {
+    let log = std::fs::read_to_string(path).unwrap_or_default();
+    let tail: Vec<&str> = log.lines().rev().take(lines).collect();
+    tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
+}
+
+/// Starts a Switchyard target on a free port and waits until it answers
+/// `/health`; its log is `<target>-<tag>.log` in the temp dir.
+async fn start_switchyard(
+    bench: &Bench,
+    target: Target,
+    tag: &str,
+) -> Result<(Proc, SocketAddr, PathBuf), String> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()?));
+    let log_path = bench.dir.join(format!("{}-{tag}.log", target.name())); // not in config/
+    let child = switchyard_command(bench, target, addr, &log_path)?
         .spawn()
-        .map_err(|e| format!("starting {}: {e}", bench.opts.switchyard_bin.display()))?;
-    let mut proc = Proc::new("switchyard", child);
+        .map_err(|e| format!("starting {}: {e}", target.name()))?;
+    let mut proc = Proc::new(target.name(), child);
     if let Err(e) = wait_ready(addr, Some(&mut proc)).await {
-        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-        let tail: Vec<&str> = log.lines().rev().take(5).collect();
-        return Err(format!(
-            "{e}; log: {}",
-            tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
-        ));
+        return Err(format!("{e}; log: {}", log_tail(&log_path, 5)));
     }
     Ok((proc, addr, log_path))
 }
 
-async fn start_nginx(bench: &Bench, cell: usize) -> Result<(Proc, SocketAddr), String> {
+/// nginx's config for a run in `prefix` (created here), listening on
+/// `addr`; the command that runs it, pinned like every proxy, and the path
+/// of its error log.
+fn nginx_command(
+    bench: &Bench,
+    prefix: &Path,
+    addr: SocketAddr,
+) -> Result<(Command, PathBuf), String> {
     let nginx = bench
         .opts
         .nginx_bin
         .as_ref()
         .ok_or("nginx is not installed")?;
-    let port = free_port()?;
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let prefix = bench.dir.join(format!("nginx-{cell:02}"));
-    std::fs::create_dir_all(&prefix).map_err(|e| format!("{}: {e}", prefix.display()))?;
+    std::fs::create_dir_all(prefix).map_err(|e| format!("{}: {e}", prefix.display()))?;
     let workers = match &bench.opts.pin {
         Some((_, proxy)) => cpus_in(proxy).to_string(),
         None => "auto".into(),
@@ -833,25 +1012,27 @@ async fn start_nginx(bench: &Bench, cell: usize) -> Result<(Proc, SocketAddr), S
     let conf_path = prefix.join("nginx.conf");
     std::fs::write(&conf_path, conf).map_err(|e| format!("{}: {e}", conf_path.display()))?;
     let error_log = prefix.join("error.log");
-    let child = pinned(&bench.opts, nginx)
-        .arg("-p")
-        .arg(&prefix)
+    let mut cmd = pinned(&bench.opts, nginx);
+    cmd.arg("-p")
+        .arg(prefix)
         .arg("-c")
         .arg(&conf_path)
         .arg("-e")
         .arg(&error_log)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("starting {}: {e}", nginx.display()))?;
+        .stderr(Stdio::null());
+    Ok((cmd, error_log))
+}
+
+async fn start_nginx(bench: &Bench, cell: usize) -> Result<(Proc, SocketAddr), String> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()?));
+    let prefix = bench.dir.join(format!("nginx-{cell:02}"));
+    let (mut cmd, error_log) = nginx_command(bench, &prefix, addr)?;
+    let child = cmd.spawn().map_err(|e| format!("starting nginx: {e}"))?;
     let mut proc = Proc::new("nginx", child);
     if let Err(e) = wait_ready(addr, Some(&mut proc)).await {
-        let log = std::fs::read_to_string(&error_log).unwrap_or_default();
-        return Err(format!(
-            "{e}; error.log: {}",
-            log.lines().last().unwrap_or("")
-        ));
+        return Err(format!("{e}; error.log: {}", log_tail(&error_log, 1)));
     }
     proc.refresh_tree(); // master + workers
     Ok((proc, addr))
@@ -867,8 +1048,8 @@ async fn run_cell(
     let mut switchyard_log = None;
     let (proxy, addr) = match target {
         Target::Direct => (None, bench.upstream.addr),
-        Target::Switchyard => {
-            let (proc, addr, log) = start_switchyard(bench, index).await?;
+        Target::Switchyard | Target::Baseline => {
+            let (proc, addr, log) = start_switchyard(bench, target, &format!("{index:02}")).await?;
             switchyard_log = Some(log);
             (Some(proc), addr)
         }
@@ -907,14 +1088,16 @@ async fn run_cell(
     let peak_rss_kib = proxy.as_ref().map(Proc::peak_rss_kib);
     drop(proxy); // stops it
     if let Some(log) = switchyard_log {
-        bench.switchyard_requests += samples.len();
-        bench.access_lines += std::fs::read_to_string(log)
+        let lines = std::fs::read_to_string(log)
             .map(|s| {
                 s.lines()
                     .filter(|l| l.contains("/v1/chat/completions"))
                     .count()
             })
             .unwrap_or(0);
+        let counts = bench.access.entry(target).or_default();
+        counts.0 += lines;
+        counts.1 += samples.len();
     }
     let mut cell = stats(&samples, t0, t1);
     cell.proxy_cpu_ns = proxy_cpu0.zip(proxy_cpu1).map(|(a, b)| b.saturating_sub(a));
@@ -1067,23 +1250,40 @@ fn table(o: &Options, results: &[(Workload, Load, Target, Cell)]) -> String {
         row.push(cell.errors.to_string());
         rows.push(row);
     }
-    let width = |i: usize| {
-        rows.iter()
-            .map(|r| r[i].chars().count())
-            .chain([head[i].chars().count()])
-            .max()
-            .unwrap_or(0)
-    };
-    let widths: Vec<usize> = (0..head.len()).map(width).collect();
-    let numeric = |i: usize| i >= 3;
+    let mut out = markdown(&head, &rows, 3);
+    out.push_str(
+        "\nTimes in ms, from sending the request: total = to the last body byte, TTFT = to the first body frame \
+         carrying a token (streams). added p50 = p50 total minus direct's. CPU ms/req and CPU % (of one core) are \
+         the proxy's, from /proc schedstat over the measured window; on direct rows, in parentheses, the mock \
+         upstream's. peak RSS = VmHWM of the proxy started for that cell (master + worker for nginx). frames/ans = \
+         body frames per answer as hyper's client decoded them (about one per HTTP/1.1 chunk).\n",
+    );
+    out
+}
+
+/// A Markdown table with aligned columns: the first `text_columns` columns
+/// left-aligned, the others (numbers) right-aligned. Short rows are padded.
+fn markdown(head: &[&str], rows: &[Vec<String>], text_columns: usize) -> String {
+    let cell = |row: &[String], i: usize| row.get(i).cloned().unwrap_or_default();
+    let widths: Vec<usize> = (0..head.len())
+        .map(|i| {
+            rows.iter()
+                .map(|r| cell(r, i).chars().count())
+                .chain([head[i].chars().count()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let numeric = |i: usize| i >= text_columns;
     let line = |cells: &[String]| {
         let mut s = String::from("|");
-        for (i, c) in cells.iter().enumerate() {
-            let pad = widths[i] - c.chars().count();
+        for (i, w) in widths.iter().enumerate() {
+            let c = cell(cells, i);
+            let pad = " ".repeat(w - c.chars().count());
             if numeric(i) {
-                let _ = write!(s, " {}{} |", " ".repeat(pad), c);
+                let _ = write!(s, " {pad}{c} |");
             } else {
-                let _ = write!(s, " {}{} |", c, " ".repeat(pad));
+                let _ = write!(s, " {c}{pad} |");
             }
         }
         s.push('\n');
@@ -1099,15 +1299,8 @@ fn table(o: &Options, results: &[(Workload, Load, Target, Cell)]) -> String {
         }
     }
     out.push('\n');
-    for row in &rows {
+    for row in rows {
         out.push_str(&line(row));
     }
-    out.push_str(
-        "\nTimes in ms, from sending the request: total = to the last body byte, TTFT = to the first body frame \
-         carrying a token (streams). added p50 = p50 total minus direct's. CPU ms/req and CPU % (of one core) are \
-         the proxy's, from /proc schedstat over the measured window; on direct rows, in parentheses, the mock \
-         upstream's. peak RSS = VmHWM of the proxy started for that cell (master + worker for nginx). frames/ans = \
-         body frames per answer as hyper's client decoded them (about one per HTTP/1.1 chunk).\n",
-    );
     out
 }
