@@ -1,0 +1,460 @@
+//! Micro-benchmarks of the per-request pieces of the hot path (criterion).
+//!
+//! ```sh
+//! cargo bench --bench micro              # every group, about a minute and a half
+//! cargo bench --bench micro -- inspect   # only the groups/benches matching "inspect"
+//! ```
+//!
+//! - `inspect+splice`: the body peek (`gateway::inspect::inspect`) and the
+//!   model rewrite (`splice_model`) a chat request goes through, on bodies of
+//!   ~200 B to 1 MiB, with `"model"` first or last.
+//! - `sse observer per chunk`: an [`SseScanner`] fed a 54-event
+//!   chat.completion.chunk stream, one event per chunk or all in one buffer,
+//!   with the per-event work of `forward::commit::await_commit` (classify
+//!   until the commit point, usage on every event) and of
+//!   `forward::body::Passthrough::poll` (usage on every event).
+//! - `plan selection`: `routing::plan` on a compiled table, walked the way
+//!   `forward::forward` walks it.
+//!
+//! Each bench checks its result once before measuring, so a broken bench
+//! fails instead of timing nothing. See docs/benchmarks.md.
+
+use std::collections::VecDeque;
+use std::hint::black_box;
+use std::time::Duration;
+
+use bytes::Bytes;
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use switchyard::gateway::inspect::{inspect, splice_model};
+use switchyard::providers::Endpoint;
+use switchyard::routing::{plan, Model, Plan, Table};
+use switchyard::sse::{
+    classify, usage_of_body, usage_of_event, ChunkKind, Event, SseScanner, Usage,
+};
+
+// ---------------------------------------------------------------------------
+// inspect + splice
+// ---------------------------------------------------------------------------
+
+/// The model name the client sends, and the one a target puts in its place.
+const CLIENT_MODEL: &str = "gpt-4o";
+const UPSTREAM_MODEL: &str = "gpt-4o-2024-08-06";
+
+/// Message texts cycled through to build bodies: prose, code with `\n` and
+/// `\"` escapes, non-ASCII text, and now and then a pasted document.
+const TEXTS: &[&str] = &[
+    "Can you explain how a reverse proxy differs from a load balancer? Keep it short, and give one example of each in a typical web deployment.",
+    "A reverse proxy sits in front of servers and forwards client requests to them; a load balancer spreads requests over several servers. Many reverse proxies (nginx, HAProxy, Envoy) also balance load, so the two roles often overlap.",
+    "Here is my config:\n\n```yaml\nupstreams:\n  openai: { provider: openai, api_key: \"${OPENAI_API_KEY}\" }\nmodels:\n  gpt-4o:\n    targets: [openai]\n```\n\nWhy does it say \"unknown key\"?",
+    "Übersetze bitte ins Japanische: »Die Antwort kommt gleich.« — 答えはすぐに来ます。Merci beaucoup, ça marche très bien ! 🚀",
+    "fn main() {\n    let xs: Vec<u32> = (0..10).collect();\n    println!(\"{:?}\", xs.iter().map(|x| x * 2).collect::<Vec<_>>());\n}\n\nWhat does this print, and why does the turbofish matter here?",
+];
+
+fn document(len: usize) -> String {
+    let line = "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut labore et dolore magna aliqua.\n";
+    line.repeat(len / line.len() + 1)[..len].to_owned()
+}
+
+/// A chat-completion request body of about `target` bytes (at least the
+/// minimal one): alternating user/assistant messages after a system prompt,
+/// with `"model"` as the first or the last top-level key.
+fn chat_body(target: usize, model_first: bool) -> Bytes {
+    let model = format!(
+        r#""model":{}"#,
+        serde_json::to_string(CLIENT_MODEL).unwrap()
+    );
+    let tail = r#""temperature":0.7,"top_p":1,"max_tokens":1024,"stream":true,"stream_options":{"include_usage":true},"user":"user-1234""#;
+    let mut messages = vec![format!(
+        r#"{{"role":"system","content":{}}}"#,
+        serde_json::to_string("You are a concise, helpful assistant.").unwrap()
+    )];
+    // `{`, `,`, `"messages":[`, `],`, `}` around the fields.
+    let overhead = model.len() + tail.len() + 17;
+    let mut len = overhead + messages[0].len();
+    let mut i = 0;
+    loop {
+        let role = if i % 2 == 0 { "user" } else { "assistant" };
+        // A pasted document now and then, when it fits in the target size.
+        let text = if i % 16 == 15 && len + 4100 <= target {
+            document(4000)
+        } else {
+            TEXTS[i % TEXTS.len()].to_owned()
+        };
+        let message = format!(
+            r#"{{"role":"{role}","content":{}}}"#,
+            serde_json::to_string(&text).unwrap()
+        );
+        len += message.len() + 1;
+        messages.push(message);
+        i += 1;
+        if len >= target {
+            break;
+        }
+    }
+    let messages = format!(r#""messages":[{}]"#, messages.join(","));
+    let body = if model_first {
+        format!("{{{model},{messages},{tail}}}")
+    } else {
+        format!("{{{messages},{tail},{model}}}")
+    };
+    assert_eq!(body.len(), len);
+    Bytes::from(body)
+}
+
+/// The small body of `benches/added_latency.rs` (model renamed).
+const SMALL_BODY: &str = r#"{"model":"gpt-4o","messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Say something about proxies in one sentence, please."}],"temperature":0.2,"max_tokens":64}"#;
+
+fn check_splice(body: &Bytes) {
+    let inspected = inspect(body).expect("the bench body inspects");
+    assert_eq!(inspected.model.as_deref(), Some(CLIENT_MODEL));
+    let spliced = splice_model(body, &inspected, UPSTREAM_MODEL);
+    assert!(spliced.parts.len() >= 2, "the model was rewritten");
+    let out: serde_json::Value =
+        serde_json::from_slice(&spliced.to_bytes()).expect("the spliced body is JSON");
+    let original: serde_json::Value = serde_json::from_slice(body).unwrap();
+    assert_eq!(out["model"], UPSTREAM_MODEL);
+    assert_eq!(out["messages"], original["messages"]);
+    assert_eq!(
+        spliced.len(),
+        body.len() + UPSTREAM_MODEL.len() - CLIENT_MODEL.len()
+    );
+}
+
+fn bench_inspect_splice(c: &mut Criterion) {
+    let mut bodies = vec![("200B".to_owned(), Bytes::from_static(SMALL_BODY.as_bytes()))];
+    for (name, size) in [("4KiB", 4 << 10), ("64KiB", 64 << 10), ("1MiB", 1 << 20)] {
+        bodies.push((format!("{name}/model-first"), chat_body(size, true)));
+        bodies.push((format!("{name}/model-last"), chat_body(size, false)));
+    }
+
+    let mut group = c.benchmark_group("inspect+splice");
+    // 1 MiB takes about a millisecond; 50 samples fit the measurement time.
+    group.sample_size(50);
+    for (name, body) in &bodies {
+        check_splice(body);
+        let size = body.len();
+        assert!(
+            name.starts_with("200B") && size <= 256
+                || name.starts_with("4KiB") && (4 << 10..5 << 10).contains(&size)
+                || name.starts_with("64KiB") && (64 << 10..65 << 10).contains(&size)
+                || name.starts_with("1MiB") && ((1 << 20)..(1 << 20) + 1024).contains(&size),
+            "{name}: {size} bytes"
+        );
+        group.throughput(Throughput::Bytes(body.len() as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(name), body, |b, body| {
+            b.iter(|| {
+                let inspected = match inspect(black_box(body)) {
+                    Ok(inspected) => inspected,
+                    Err(e) => panic!("{e}"),
+                };
+                black_box(splice_model(body, &inspected, black_box(UPSTREAM_MODEL)))
+            })
+        });
+    }
+    group.finish();
+}
+
+// ---------------------------------------------------------------------------
+// SSE observer
+// ---------------------------------------------------------------------------
+
+const TOKENS: usize = 50;
+/// Role chunk, 50 content chunks, finish chunk, usage chunk, `[DONE]`.
+const EVENTS: usize = TOKENS + 4;
+const WORDS: &[&str] = &[
+    " The",
+    " proxy",
+    " forwards",
+    " each",
+    " chunk",
+    " as",
+    " it",
+    " arrives",
+    ",",
+    " and",
+];
+
+/// An OpenAI chat stream with `stream_options.include_usage`, one event per
+/// chunk, as api.openai.com sends it (`"usage":null` on every chunk but the
+/// usage chunk).
+fn stream_chunks() -> Vec<Bytes> {
+    const HEAD: &str = r#"{"id":"chatcmpl-BqZ3kWm9x2Lr8TfYp1VnDcQe7HsA4","object":"chat.completion.chunk","created":1741569952,"model":"gpt-4o-2024-08-06","service_tier":"default","system_fingerprint":"fp_eb9dce56a8""#;
+    let event = |json: String| Bytes::from(format!("data: {json}\n\n"));
+    let mut chunks = vec![event(format!(
+        r#"{HEAD},"choices":[{{"index":0,"delta":{{"role":"assistant","content":"","refusal":null}},"logprobs":null,"finish_reason":null}}],"usage":null}}"#
+    ))];
+    for i in 0..TOKENS {
+        let word = serde_json::to_string(WORDS[i % WORDS.len()]).unwrap();
+        chunks.push(event(format!(
+            r#"{HEAD},"choices":[{{"index":0,"delta":{{"content":{word}}},"logprobs":null,"finish_reason":null}}],"usage":null}}"#
+        )));
+    }
+    chunks.push(event(format!(
+        r#"{HEAD},"choices":[{{"index":0,"delta":{{}},"logprobs":null,"finish_reason":"stop"}}],"usage":null}}"#
+    )));
+    chunks.push(event(format!(
+        r#"{HEAD},"choices":[],"usage":{{"prompt_tokens":24,"completion_tokens":{TOKENS},"total_tokens":{},"prompt_tokens_details":{{"cached_tokens":0,"audio_tokens":0}},"completion_tokens_details":{{"reasoning_tokens":0,"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}}}}}}"#,
+        24 + TOKENS
+    )));
+    chunks.push(Bytes::from_static(b"data: [DONE]\n\n"));
+    assert_eq!(chunks.len(), EVENTS);
+    chunks
+}
+
+/// What the proxy does per event: `await_commit` until the commit point,
+/// then `Passthrough::poll` (with `inject_stream_usage` on, so a usage
+/// event is also checked for being usage-only).
+#[derive(Default)]
+struct Observer {
+    events: usize,
+    events_end: u64,
+    usage: Option<Usage>,
+    usage_only: Vec<(u64, u64)>,
+    /// Index of the event that committed the stream.
+    committed_at: Option<usize>,
+    failed: bool,
+}
+
+impl Observer {
+    fn on_event(&mut self, event: Event<'_>) {
+        let start = self.events_end;
+        self.events_end += event.raw.len() as u64;
+        if let Some(found) = usage_of_event(&event) {
+            self.usage = Some(found);
+            // `forward::stream_usage::is_usage_only` (crate-private), inlined.
+            if usage_of_event(&event).is_some() && classify(&event) == ChunkKind::Empty {
+                self.usage_only.push((start, self.events_end));
+            }
+        }
+        if self.committed_at.is_none() && !self.failed {
+            match classify(&event) {
+                ChunkKind::Content => self.committed_at = Some(self.events),
+                ChunkKind::Error | ChunkKind::Done => self.failed = true,
+                ChunkKind::Empty | ChunkKind::Comment | ChunkKind::Other => {}
+            }
+        }
+        self.events += 1;
+    }
+}
+
+/// Counts events and classifies every one of them (what the commit phase
+/// costs per event while no content has come yet).
+#[derive(Default)]
+struct ClassifyAll {
+    events: usize,
+    content: usize,
+    usage: Option<Usage>,
+}
+
+impl ClassifyAll {
+    fn on_event(&mut self, event: Event<'_>) {
+        if let Some(found) = usage_of_event(&event) {
+            self.usage = Some(found);
+        }
+        if classify(&event) == ChunkKind::Content {
+            self.content += 1;
+        }
+        self.events += 1;
+    }
+}
+
+fn observe(chunks: &[Bytes]) -> Observer {
+    let mut scanner = SseScanner::new();
+    let mut observer = Observer::default();
+    for chunk in chunks {
+        if scanner.feed(chunk, |e| observer.on_event(e)).is_err() {
+            panic!("event too large");
+        }
+    }
+    scanner.finish(|e| observer.on_event(e));
+    observer
+}
+
+fn classify_all(chunks: &[Bytes]) -> ClassifyAll {
+    let mut scanner = SseScanner::new();
+    let mut seen = ClassifyAll::default();
+    for chunk in chunks {
+        if scanner.feed(chunk, |e| seen.on_event(e)).is_err() {
+            panic!("event too large");
+        }
+    }
+    scanner.finish(|e| seen.on_event(e));
+    seen
+}
+
+fn scan_only(chunks: &[Bytes]) -> usize {
+    let mut scanner = SseScanner::new();
+    let mut events = 0;
+    for chunk in chunks {
+        if scanner.feed(chunk, |_| events += 1).is_err() {
+            panic!("event too large");
+        }
+    }
+    scanner.finish(|_| events += 1);
+    events
+}
+
+fn bench_sse(c: &mut Criterion) {
+    let per_chunk = stream_chunks();
+    let total: usize = per_chunk.iter().map(Bytes::len).sum();
+    let one_buffer = vec![Bytes::from(per_chunk.concat())];
+    let usage = Usage {
+        prompt_tokens: 24,
+        completion_tokens: TOKENS as u64,
+        total_tokens: 24 + TOKENS as u64,
+    };
+
+    for chunks in [&per_chunk, &one_buffer] {
+        let seen = observe(chunks);
+        assert_eq!(seen.events, EVENTS);
+        assert_eq!(seen.events_end, total as u64);
+        assert_eq!(
+            seen.committed_at,
+            Some(1),
+            "the first content chunk commits"
+        );
+        assert!(!seen.failed);
+        assert_eq!(seen.usage, Some(usage));
+        assert_eq!(seen.usage_only.len(), 1, "one usage-only event");
+        let all = classify_all(chunks);
+        assert_eq!((all.events, all.content), (EVENTS, TOKENS + 1));
+        assert_eq!(all.usage, Some(usage));
+        assert_eq!(scan_only(chunks), EVENTS);
+    }
+    // The non-stream counterpart reads usage the same way.
+    let completion = br#"{"id":"chatcmpl-1","object":"chat.completion","choices":[],"usage":{"prompt_tokens":24,"completion_tokens":50,"total_tokens":74}}"#;
+    assert_eq!(usage_of_body(completion), Some(usage));
+
+    let mut group = c.benchmark_group("sse observer per chunk");
+    group.throughput(Throughput::Elements(EVENTS as u64));
+    for (layout, chunks) in [("54 chunks", &per_chunk), ("one buffer", &one_buffer)] {
+        group.bench_with_input(
+            BenchmarkId::new("scan only", layout),
+            chunks,
+            |b, chunks| b.iter(|| black_box(scan_only(black_box(chunks)))),
+        );
+        group.bench_with_input(
+            BenchmarkId::new("proxy observer", layout),
+            chunks,
+            |b, chunks| b.iter(|| black_box(observe(black_box(chunks)).events_end)),
+        );
+        group.bench_with_input(
+            BenchmarkId::new("classify+usage every event", layout),
+            chunks,
+            |b, chunks| b.iter(|| black_box(classify_all(black_box(chunks)).content)),
+        );
+    }
+    group.finish();
+}
+
+// ---------------------------------------------------------------------------
+// plan selection
+// ---------------------------------------------------------------------------
+
+const ROUTER_YAML: &str = r#"
+upstreams:
+  a: { provider: openai-compatible, base_url: "http://10.0.0.1:8000/v1", health_check: false }
+  b: { provider: openai-compatible, base_url: "http://10.0.0.2:8000/v1", health_check: false }
+  c: { provider: openai-compatible, base_url: "http://10.0.0.3:8000/v1", health_check: false }
+  d: { provider: openai-compatible, base_url: "http://10.0.0.4:8000/v1", health_check: false }
+models:
+  chat:
+    targets:
+      - { upstream: a, model: a-model, weight: 3 }
+      - { upstream: b, model: b-model, weight: 2 }
+      - { upstream: c, model: c-model, weight: 1 }
+    fallbacks: [backup]
+  backup:
+    targets: [{ upstream: d, model: d-model }]
+  ranked:
+    strategy: priority
+    targets:
+      - { upstream: a, model: a-model }
+      - { upstream: b, model: b-model }
+      - { upstream: c, model: c-model }
+"#;
+
+fn table() -> Table {
+    let registry = switchyard::upstream::Registry::default();
+    match switchyard::config::load_str(ROUTER_YAML, "micro.yaml", &|_| None, &registry, 1) {
+        Ok(loaded) => loaded.table,
+        Err(errors) => panic!("{errors}"),
+    }
+}
+
+/// Walks a plan the way `forward::forward` does: a queue of indices, and
+/// for each target the upstream model name and URL an attempt needs.
+fn walk(plan: Plan<'_>) -> usize {
+    let targets = plan.targets;
+    let mut queue: VecDeque<usize> = (0..targets.len()).collect();
+    let mut walked = 0;
+    while let Some(index) = queue.pop_front() {
+        let target = targets[index];
+        black_box(target.body_model(Endpoint::ChatCompletions));
+        black_box(target.url(Endpoint::ChatCompletions));
+        walked += 1;
+    }
+    black_box(plan.context_window);
+    walked
+}
+
+fn labels(model: &Model) -> Vec<String> {
+    plan(model)
+        .targets
+        .iter()
+        .map(|t| t.label.clone())
+        .collect()
+}
+
+fn bench_plan(c: &mut Criterion) {
+    let table = table();
+    let chat = table.model("chat").expect("model chat").clone();
+    let ranked = table.model("ranked").expect("model ranked").clone();
+
+    // Weighted 3:2:1: one full cycle puts each target first by its weight,
+    // the others by weight after it, and the fallback's target last.
+    let mut firsts = Vec::new();
+    for _ in 0..6 {
+        let order = labels(&chat);
+        assert_eq!(order.len(), 4, "{order:?}");
+        assert_eq!(order[3], "d/d-model", "{order:?}");
+        firsts.push(order[0].clone());
+    }
+    firsts.sort();
+    assert_eq!(
+        firsts,
+        [
+            "a/a-model",
+            "a/a-model",
+            "a/a-model",
+            "b/b-model",
+            "b/b-model",
+            "c/c-model"
+        ]
+    );
+    assert_eq!(labels(&ranked), ["a/a-model", "b/b-model", "c/c-model"]);
+
+    let mut group = c.benchmark_group("plan selection");
+    group.bench_function("weighted 3 targets + fallback", |b| {
+        b.iter(|| walk(plan(black_box(&chat))))
+    });
+    group.bench_function("priority 3 targets", |b| {
+        b.iter(|| walk(plan(black_box(&ranked))))
+    });
+    group.bench_function("lookup + weighted 3 targets + fallback", |b| {
+        b.iter(|| {
+            let model = table.model(black_box("chat")).expect("model chat");
+            walk(plan(model))
+        })
+    });
+    group.finish();
+}
+
+criterion_group! {
+    name = micro;
+    config = Criterion::default()
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_secs(1));
+    targets = bench_inspect_splice, bench_sse, bench_plan
+}
+criterion_main!(micro);
