@@ -10,13 +10,6 @@ use switchyard::telemetry::{init_logging, LogFormat};
 use switchyard::upstream::Registry;
 use switchyard::ServeOptions;
 
-/// mimalloc rather than the C library's allocator: a request allocates and
-/// frees a few dozen small buffers across two worker threads, which glibc's
-/// malloc (and far more so musl's, in the static container build) serves
-/// measurably slower (docs/benchmarks.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 const USAGE: &str = "\
 switchyard — an OpenAI-compatible proxy and model router
 
