@@ -847,16 +847,80 @@ pub fn usage_of_body(body: &[u8]) -> Option<Usage> {
     usage_in_json(body)
 }
 
+/// The top-level `usage` object, else `response.usage`. Only those two
+/// objects are parsed; the rest of the body is skipped by a structural scan
+/// (strings jumped with `memchr`), which costs a fraction of walking every
+/// value with serde — this runs on every non-streamed answer.
 fn usage_in_json(json: &[u8]) -> Option<Usage> {
     if !mentions_non_null_usage(json) {
         return None;
     }
-    let carrier = serde_json::from_slice::<Obj<UsageCarrier>>(json).ok()?.0?;
-    carrier
-        .usage
-        .0
-        .or_else(|| carrier.response.0.and_then(|r| r.usage.0))
+    let top = skip_ws(json);
+    if let Some(usage) = member(top, b"usage").and_then(|at| usage_object(&top[at..])) {
+        return Some(usage);
+    }
+    let response = &top[member(top, b"response")?..];
+    usage_object(&response[member(response, b"usage")?..])
+}
+
+/// The usage object at the start of `value`, if it is one.
+fn usage_object(value: &[u8]) -> Option<Usage> {
+    if value.first() != Some(&b'{') {
+        return None;
+    }
+    let mut de = serde_json::Deserializer::from_slice(value);
+    WireUsage::deserialize(&mut de)
+        .ok()
         .map(WireUsage::into_usage)
+}
+
+/// Where the value of member `key` starts, when `json` starts with an
+/// object that has that key (spelled without escapes) at its top level.
+fn member(json: &[u8], key: &[u8]) -> Option<usize> {
+    if json.first() != Some(&b'{') {
+        return None;
+    }
+    let mut depth = 0usize;
+    let mut i = 0;
+    while let Some(&b) = json.get(i) {
+        match b {
+            b'"' => {
+                let start = i + 1;
+                let end = string_end(json, start)?;
+                i = end + 1;
+                if depth == 1 {
+                    let rest = skip_ws(&json[i..]);
+                    if let Some(after) = rest.strip_prefix(b":") {
+                        if &json[start..end] == key {
+                            return Some(json.len() - skip_ws(after).len());
+                        }
+                    }
+                }
+                continue;
+            }
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return None;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// The index of the quote that closes the string whose content starts at `i`.
+fn string_end(json: &[u8], mut i: usize) -> Option<usize> {
+    loop {
+        let at = i + memchr::memchr2(b'"', b'\\', json.get(i..)?)?;
+        if json[at] == b'"' {
+            return Some(at);
+        }
+        i = at + 2;
+    }
 }
 
 /// True when some `"usage"` key is followed by anything but `null`.
@@ -886,19 +950,6 @@ fn skip_ws(bytes: &[u8]) -> &[u8] {
         .take_while(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
         .count();
     &bytes[n..]
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct UsageCarrier {
-    usage: Obj<WireUsage>,
-    response: Obj<ResponseCarrier>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct ResponseCarrier {
-    usage: Obj<WireUsage>,
 }
 
 #[derive(Deserialize, Default)]
@@ -1837,6 +1888,66 @@ mod tests {
                 let _ = usage_of_event(&e);
             }).unwrap();
             let _ = usage_of_body(&stream);
+        }
+    }
+
+    /// The reference: parse the whole body with serde (the way usage was
+    /// read before the structural scan).
+    fn usage_by_serde(json: &[u8]) -> Option<Usage> {
+        #[derive(Deserialize, Default)]
+        #[serde(default)]
+        struct Carrier {
+            usage: Obj<WireUsage>,
+            response: Obj<ResponseCarrier>,
+        }
+        #[derive(Deserialize, Default)]
+        #[serde(default)]
+        struct ResponseCarrier {
+            usage: Obj<WireUsage>,
+        }
+        let carrier = serde_json::from_slice::<Obj<Carrier>>(json).ok()?.0?;
+        carrier
+            .usage
+            .0
+            .or_else(|| carrier.response.0.and_then(|r| r.usage.0))
+            .map(WireUsage::into_usage)
+    }
+
+    fn json_member() -> impl Strategy<Value = String> {
+        let text = || proptest::string::string_regex(r#"[a-z {}\[\]:,"\\]{0,12}"#).unwrap();
+        prop_oneof![
+            text().prop_map(|t| format!("\"note\":{}", serde_json::Value::String(t))),
+            text().prop_map(|t| format!("{}:1", serde_json::Value::String(t))),
+            Just("\"choices\":[{\"usage\":{\"prompt_tokens\":99}}]".to_owned()),
+            Just("\"meta\":{\"usage\":{\"completion_tokens\":98},\"x\":[1,{}]}".to_owned()),
+            Just("\"text\":\"\\\"usage\\\":{\\\"prompt_tokens\\\":97}\"".to_owned()),
+            (0u64..50, 0u64..50).prop_map(|(p, c)| format!(
+                "\"usage\":{{\"prompt_tokens\":{p},\"completion_tokens\":{c},\"details\":{{\"a\":[1]}}}}"
+            )),
+            Just("\"usage\":null".to_owned()),
+            (0u64..50).prop_map(|o| format!(
+                "\"response\":{{\"id\":\"r\",\"usage\":{{\"input_tokens\":3,\"output_tokens\":{o}}}}}"
+            )),
+        ]
+    }
+
+    proptest! {
+        /// The structural scan finds the same usage as parsing the whole
+        /// body, whatever surrounds it: nested `usage` keys, escaped quotes
+        /// and braces in strings, null usage, Responses-API nesting.
+        #[test]
+        fn usage_scan_agrees_with_a_full_parse(
+            members in proptest::collection::vec(json_member(), 0..6),
+            ws in proptest::sample::select(vec!["", " ", "\n  "]),
+        ) {
+            let mut seen = std::collections::HashSet::new();
+            // Duplicate keys are an error for the reference; keep one each.
+            let members: Vec<String> = members
+                .into_iter()
+                .filter(|m| seen.insert(m.split(':').next().unwrap_or_default().to_owned()))
+                .collect();
+            let body = format!("{ws}{{{ws}{}{ws}}}", members.join(&format!(",{ws}")));
+            prop_assert_eq!(usage_of_body(body.as_bytes()), usage_by_serde(body.as_bytes()), "{}", body);
         }
     }
 }

@@ -88,26 +88,18 @@ pub(super) fn upstream_request(
 /// (`gateway::cors`) alone decides which browser origins get access, so an
 /// upstream answering `Access-Control-Allow-Origin: *` cannot open it.
 pub(super) fn downstream_response(headers: &mut HeaderMap) {
-    let cors: Vec<HeaderName> = headers
+    // One pass over the names; most answers carry one or two to drop
+    // (`connection`, `transfer-encoding`), so removing only those costs less
+    // than removing every hop-by-hop name blindly.
+    let mut drop: Vec<HeaderName> = headers
         .keys()
-        .filter(|name| name.as_str().starts_with("access-control-"))
+        .filter(|name| is_hop_by_hop(name) || name.as_str().starts_with("access-control-"))
         .cloned()
         .collect();
-    for name in cors {
-        headers.remove(name);
+    if headers.contains_key(header::CONNECTION) {
+        drop.extend(connection_listed(headers));
     }
-    for name in connection_listed(headers) {
-        headers.remove(name);
-    }
-    for name in [
-        "connection",
-        "proxy-connection",
-        "keep-alive",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-    ] {
+    for name in drop {
         headers.remove(name);
     }
     if let Some(id) = headers.remove(X_REQUEST_ID) {

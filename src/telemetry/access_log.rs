@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::log_line::LogLine;
 use super::metrics::{ModelMetrics, TargetMetrics};
 use super::request_log::{Entry, RequestLog};
 use crate::sse::Usage;
@@ -172,7 +173,14 @@ impl AccessRecord {
                 response_content: self.response_content.take(),
             });
         }
+        if !tracing::enabled!(target: "switchyard::access", tracing::Level::INFO) {
+            return;
+        }
         let usage = self.usage.unwrap_or_default();
+        if let Some(json) = super::logging::direct() {
+            self.log_line(outcome, duration_ms, usage, json).write();
+            return;
+        }
         tracing::info!(
             target: "switchyard::access",
             request_id = %self.request_id,
@@ -194,10 +202,91 @@ impl AccessRecord {
     }
 }
 
+impl AccessRecord {
+    /// The access line, with the fields of the `tracing` event below.
+    fn log_line(&self, outcome: &str, duration_ms: f64, usage: Usage, json: bool) -> LogLine {
+        let mut line = LogLine::info("request", json);
+        line.bare("request_id", &self.request_id)
+            .bare("method", self.method.as_str())
+            .bare("path", &self.path)
+            .quoted("model", self.model.as_deref().unwrap_or("-"))
+            .quoted("target", self.target.as_deref().unwrap_or("-"))
+            .int("attempts", u64::from(self.attempts))
+            .int("status", u64::from(self.status))
+            .quoted("outcome", outcome)
+            .ms("duration_ms", duration_ms)
+            .ms("ttft_ms", self.header_ms.unwrap_or(duration_ms))
+            .int("bytes", self.bytes)
+            .int("prompt_tokens", usage.prompt_tokens)
+            .int("completion_tokens", usage.completion_tokens)
+            .float("cost_usd", self.cost.unwrap_or(0.0));
+        line
+    }
+}
+
 impl Drop for AccessRecord {
     fn drop(&mut self) {
         // Dropped unfinished: the request's future was dropped before a
         // response existed (the client left while an attempt was running).
         self.finish("client_cancelled");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> AccessRecord {
+        let mut record = AccessRecord::new(
+            "req_1".into(),
+            http::Method::POST,
+            "/v1/chat/completions".into(),
+            Instant::now(),
+        );
+        record.finished = true; // no metrics, no log from Drop
+        record.model = Some("gpt-4o".into());
+        record.target = Some("openai/gpt-4o".into());
+        record.attempts = 2;
+        record.status = 200;
+        record.header_ms = Some(3.456);
+        record.bytes = 452;
+        record.cost = Some(0.000125);
+        record
+    }
+
+    const USAGE: Usage = Usage {
+        prompt_tokens: 24,
+        completion_tokens: 50,
+        total_tokens: 74,
+    };
+
+    #[test]
+    fn the_text_line_has_every_field_in_order() {
+        let line = record()
+            .log_line("completed", 84.725, USAGE, false)
+            .finish();
+        let (_, rest) = line.split_once("Z  INFO ").unwrap();
+        assert_eq!(
+            rest,
+            "request request_id=req_1 method=POST path=/v1/chat/completions model=\"gpt-4o\" \
+             target=\"openai/gpt-4o\" attempts=2 status=200 outcome=\"completed\" \
+             duration_ms=84.73 ttft_ms=3.46 bytes=452 prompt_tokens=24 completion_tokens=50 \
+             cost_usd=0.000125\n"
+        );
+    }
+
+    #[test]
+    fn the_json_line_carries_the_fields_as_json_values() {
+        let mut record = record();
+        record.model = Some("bad\"model\n".into());
+        let line = record.log_line("completed", 84.725, USAGE, true).finish();
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["message"], "request");
+        assert_eq!(v["model"], "bad\"model\n");
+        assert_eq!(v["status"], 200);
+        assert_eq!(v["duration_ms"], 84.73);
+        assert_eq!(v["ttft_ms"], 3.46);
+        assert_eq!(v["completion_tokens"], 50);
+        assert_eq!(v["cost_usd"], 0.000125);
     }
 }

@@ -1,6 +1,22 @@
 //! `tracing` setup: human-readable lines by default, JSON on request.
 
+use std::sync::atomic::{AtomicU8, Ordering};
+
 use tracing_subscriber::EnvFilter;
+
+/// How the access log is written: through `tracing` (0: colours, or no
+/// subscriber installed by us), or directly as text (1) or JSON (2).
+static DIRECT: AtomicU8 = AtomicU8::new(0);
+
+/// `Some(json)` when the access log may write its lines itself (see
+/// `log_line`), in the same format as the installed subscriber.
+pub fn direct() -> Option<bool> {
+    match DIRECT.load(Ordering::Relaxed) {
+        1 => Some(false),
+        2 => Some(true),
+        _ => None,
+    }
+}
 
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,8 +52,14 @@ pub fn init_logging(format: LogFormat) {
         .with_target(false)
         .with_ansi(ansi)
         .with_writer(std::io::stderr);
-    let _ = match format {
+    let installed = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
+    if installed.is_ok() && !(ansi && format == LogFormat::Text) {
+        DIRECT.store(
+            if format == LogFormat::Json { 2 } else { 1 },
+            Ordering::Relaxed,
+        );
+    }
 }

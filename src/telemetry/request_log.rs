@@ -257,8 +257,25 @@ fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
-/// `(YYYY-MM-DD, RFC 3339 timestamp with milliseconds)` in UTC.
-pub fn utc(at: SystemTime) -> (String, String) {
+/// A UTC calendar time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Civil {
+    /// Year.
+    pub year: i64,
+    /// Month, 1–12.
+    pub month: i64,
+    /// Day of the month, 1–31.
+    pub day: i64,
+    /// Hour, 0–23.
+    pub hour: i64,
+    /// Minute.
+    pub minute: i64,
+    /// Second.
+    pub second: i64,
+}
+
+/// `at` as a UTC calendar time, and as time since the Unix epoch.
+pub fn civil(at: SystemTime) -> (Civil, std::time::Duration) {
     let since = at
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or_default();
@@ -271,15 +288,28 @@ pub fn utc(at: SystemTime) -> (String, String) {
     let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
     let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
     let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    let day = format!("{y:04}-{m:02}-{d:02}");
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let civil = Civil {
+        year: yoe + era * 400 + i64::from(month <= 2),
+        month,
+        day,
+        hour: rem / 3600,
+        minute: rem % 3600 / 60,
+        second: rem % 60,
+    };
+    (civil, since)
+}
+
+/// `(YYYY-MM-DD, RFC 3339 timestamp with milliseconds)` in UTC.
+pub fn utc(at: SystemTime) -> (String, String) {
+    let (c, since) = civil(at);
+    let day = format!("{:04}-{:02}-{:02}", c.year, c.month, c.day);
     let ts = format!(
         "{day}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
+        c.hour,
+        c.minute,
+        c.second,
         since.subsec_millis()
     );
     (day, ts)
