@@ -186,5 +186,44 @@ fn request_id(headers: &http::HeaderMap) -> String {
             .unwrap_or(0)
     });
     let n = NEXT_REQUEST.fetch_add(1, Ordering::Relaxed);
-    format!("req_{epoch:x}{n:08x}")
+    // `format!("req_{epoch:x}{n:08x}")`, without the formatting machinery.
+    let mut id = String::with_capacity(32);
+    id.push_str("req_");
+    push_hex(&mut id, epoch, 1);
+    push_hex(&mut id, n, 8);
+    id
+}
+
+/// `n` in lowercase hex, zero-padded to at least `width` digits.
+fn push_hex(out: &mut String, mut n: u64, width: usize) {
+    let mut digits = [b'0'; 16];
+    let mut at = digits.len();
+    while n > 0 {
+        at -= 1;
+        digits[at] = b"0123456789abcdef"[(n & 15) as usize];
+        n >>= 4;
+    }
+    let at = at.min(digits.len() - width.min(digits.len()));
+    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::push_hex;
+
+    #[test]
+    fn hex_matches_the_format_macro() {
+        for (n, width) in [
+            (0u64, 1),
+            (0, 8),
+            (0x1f, 8),
+            (0xdead_beef, 8),
+            (u64::MAX, 8),
+            (0x660e_8e3d, 1),
+        ] {
+            let mut out = String::new();
+            push_hex(&mut out, n, width);
+            assert_eq!(out, format!("{n:0width$x}"), "{n} {width}");
+        }
+    }
 }

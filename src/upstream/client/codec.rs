@@ -109,7 +109,9 @@ pub fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, P
         };
         // Header values are slices of the head, not copies.
         let head = buf.split_to(len).freeze();
-        let mut headers = HeaderMap::with_capacity(spans.len());
+        // Room for the headers the proxy adds (`x-switchyard-*`, the request
+        // id) without growing the map.
+        let mut headers = HeaderMap::with_capacity(spans.len() + 6);
         for (name, value) in spans {
             let name = HeaderName::from_bytes(&head[name])
                 .map_err(|_| ProtocolError("invalid header name in response"))?;
