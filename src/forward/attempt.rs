@@ -1,7 +1,7 @@
 //! One attempt: build the upstream request, send it within the first-byte
 //! deadline, and turn transport failures into [`AttemptError`]s.
 
-use http::{header, Request, Response};
+use http::{header, Response};
 
 use super::body::{ResponseBody, Stream};
 use super::commit::Committed;
@@ -33,11 +33,13 @@ pub(super) async fn send(
         target.body_model(out.endpoint),
         inject,
     );
-    let mut request = Request::post(uri.clone())
-        .body(body)
-        .map_err(|e| transport(e.to_string()))?;
-    headers::upstream_request(out.headers, upstream, out.request_id, request.headers_mut());
-    let sent = tokio::time::timeout(target.timeouts.first_byte, client.request(request)).await;
+    let send = client.send(
+        &http::Method::POST,
+        uri,
+        |head| headers::upstream_request(out.headers, upstream, out.request_id, head),
+        body,
+    );
+    let sent = tokio::time::timeout(target.timeouts.first_byte, send).await;
     match sent {
         Ok(Ok(response)) => Ok(response),
         Ok(Err(err)) if err.is_connect() => Err(AttemptError::Connect {

@@ -11,6 +11,7 @@
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
 use crate::routing::Upstream;
+use crate::upstream::HeadWriter;
 
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const X_UPSTREAM_REQUEST_ID: HeaderName = HeaderName::from_static("x-upstream-request-id");
@@ -40,45 +41,62 @@ fn connection_listed(headers: &HeaderMap) -> Vec<HeaderName> {
         .collect()
 }
 
-/// Fills `out` with the headers of the upstream request.
+/// Writes the headers of the upstream request into its head.
 pub(super) fn upstream_request(
     client: &HeaderMap,
     upstream: &Upstream,
     request_id: &str,
-    out: &mut HeaderMap,
+    out: &mut HeadWriter<'_>,
 ) {
-    let listed = connection_listed(client);
-    out.reserve(client.len() + 4);
+    let listed = if client.contains_key(header::CONNECTION) {
+        connection_listed(client)
+    } else {
+        Vec::new()
+    };
+    // Ours win: a client header the router sets itself is left out.
+    let ours = |name: &HeaderName| {
+        upstream.headers.contains_key(name)
+            || upstream.credential.as_ref().is_some_and(|(n, _)| n == name)
+    };
     for (name, value) in client {
         let drop = is_hop_by_hop(name)
-            || listed.contains(name)
             || matches!(
                 name.as_str(),
                 "host"
                     | "content-length"
+                    | "content-type"
                     | "authorization"
                     | "api-key"
                     | "x-api-key"
                     | "accept-encoding"
                     | "expect"
                     | "x-request-id"
-            );
+            )
+            || listed.contains(name)
+            || ours(name);
         if !drop {
-            out.append(name.clone(), value.clone());
+            out.header(name, value);
         }
     }
-    if let Ok(id) = HeaderValue::from_str(request_id) {
-        out.insert(X_REQUEST_ID, id);
+    if !ours(&X_REQUEST_ID) {
+        if let Ok(id) = HeaderValue::from_str(request_id) {
+            out.header(&X_REQUEST_ID, &id);
+        }
     }
-    out.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    if !upstream.headers.contains_key(header::CONTENT_TYPE) {
+        out.header(
+            &header::CONTENT_TYPE,
+            &HeaderValue::from_static("application/json"),
+        );
+    }
+    let credential = upstream.credential.as_ref().map(|(name, _)| name);
     for (name, value) in &upstream.headers {
-        out.insert(name.clone(), value.clone());
+        if credential != Some(name) {
+            out.header(name, value);
+        }
     }
     if let Some((name, value)) = &upstream.credential {
-        out.insert(name.clone(), value.clone());
+        out.header(name, value);
     }
 }
 

@@ -10,7 +10,7 @@ mod registry;
 mod state;
 mod target_state;
 
-pub use client::{ClientError, UpstreamBody, UpstreamClient};
+pub use client::{ClientError, HeadWriter, UpstreamBody, UpstreamClient};
 pub use health::Probes;
 pub use registry::Registry;
 pub use state::{Health, StateView, UpstreamState};

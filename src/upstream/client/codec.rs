@@ -31,10 +31,55 @@ impl std::fmt::Display for ProtocolError {
     }
 }
 
-/// Writes the request head for `method` `target` to `out`.
-///
-/// `headers` are written as they are, except `host`, `content-length`,
-/// `transfer-encoding` and `connection`, which this function owns.
+/// Writes a request head: the request line and `host` first, then the
+/// headers the caller adds, then `content-length` and the blank line.
+pub struct HeadWriter<'a> {
+    out: &'a mut Vec<u8>,
+}
+
+impl<'a> HeadWriter<'a> {
+    /// Starts the head of `method` `target` (origin form) for `authority`.
+    pub fn new(out: &'a mut Vec<u8>, method: &Method, target: &str, authority: &str) -> Self {
+        out.extend_from_slice(method.as_str().as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(if target.is_empty() {
+            b"/"
+        } else {
+            target.as_bytes()
+        });
+        out.extend_from_slice(b" HTTP/1.1\r\nhost: ");
+        out.extend_from_slice(authority.as_bytes());
+        out.extend_from_slice(b"\r\n");
+        HeadWriter { out }
+    }
+
+    /// Adds one header line. `host`, `content-length`, `transfer-encoding`
+    /// and `connection` belong to the client and are skipped.
+    pub fn header(&mut self, name: &HeaderName, value: &HeaderValue) {
+        if matches!(
+            name.as_str(),
+            "host" | "content-length" | "transfer-encoding" | "connection"
+        ) {
+            return;
+        }
+        self.out.extend_from_slice(name.as_str().as_bytes());
+        self.out.extend_from_slice(b": ");
+        self.out.extend_from_slice(value.as_bytes());
+        self.out.extend_from_slice(b"\r\n");
+    }
+
+    /// Ends the head for a body of `body_len` bytes.
+    pub fn finish(self, method: &Method, body_len: u64) {
+        if body_len > 0 || !matches!(*method, Method::GET | Method::HEAD) {
+            // Writing to a Vec cannot fail.
+            let _ = write!(self.out, "content-length: {body_len}\r\n");
+        }
+        self.out.extend_from_slice(b"\r\n");
+    }
+}
+
+/// Writes the request head for `method` `target` with `headers` to `out`.
+#[cfg(test)]
 pub fn encode_head(
     method: &Method,
     target: &str,
@@ -43,33 +88,11 @@ pub fn encode_head(
     body_len: u64,
     out: &mut Vec<u8>,
 ) {
-    out.extend_from_slice(method.as_str().as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(if target.is_empty() {
-        b"/"
-    } else {
-        target.as_bytes()
-    });
-    out.extend_from_slice(b" HTTP/1.1\r\nhost: ");
-    out.extend_from_slice(authority.as_bytes());
-    out.extend_from_slice(b"\r\n");
+    let mut head = HeadWriter::new(out, method, target, authority);
     for (name, value) in headers {
-        if matches!(
-            name.as_str(),
-            "host" | "content-length" | "transfer-encoding" | "connection"
-        ) {
-            continue;
-        }
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
+        head.header(name, value);
     }
-    if body_len > 0 || !matches!(*method, Method::GET | Method::HEAD) {
-        // Writing to a Vec cannot fail.
-        let _ = write!(out, "content-length: {body_len}\r\n");
-    }
-    out.extend_from_slice(b"\r\n");
+    head.finish(method, body_len);
 }
 
 /// A parsed response head.

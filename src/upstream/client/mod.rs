@@ -18,10 +18,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use http::{Request, Response};
+use http::{Method, Request, Response, Uri};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 pub use body::UpstreamBody;
+pub use codec::HeadWriter;
 use connect::Conn;
 use pool::Pool;
 
@@ -88,10 +89,6 @@ impl UpstreamClient {
 
     /// Sends one request to the absolute `http`/`https` URI it carries.
     ///
-    /// A pooled connection is used when one is idle; if writing to it fails
-    /// (the upstream closed it meanwhile), the request goes once more on a
-    /// new connection. Nothing is retried once it was sent.
-    ///
     /// # Cancel safety
     /// Dropping the future closes the connection it was using.
     pub async fn request(
@@ -99,21 +96,51 @@ impl UpstreamClient {
         request: Request<RequestBody>,
     ) -> Result<Response<UpstreamBody>, ClientError> {
         let (parts, body) = request.into_parts();
-        let slot = self.pool.slot(&parts.uri).ok_or_else(|| ClientError {
+        let headers = parts.headers;
+        self.send(
+            &parts.method,
+            &parts.uri,
+            |head| {
+                for (name, value) in &headers {
+                    head.header(name, value);
+                }
+            },
+            body,
+        )
+        .await
+    }
+
+    /// Sends `method` `uri` with the headers `write_headers` adds (written
+    /// straight into the request head: no header map is built) and `body`.
+    ///
+    /// A pooled connection is used when one is idle; if writing to it fails
+    /// (the upstream closed it meanwhile), the request goes once more on a
+    /// new connection. Nothing is retried once it was sent.
+    ///
+    /// # Cancel safety
+    /// Dropping the future closes the connection it was using.
+    pub async fn send(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        write_headers: impl FnOnce(&mut HeadWriter<'_>),
+        body: RequestBody,
+    ) -> Result<Response<UpstreamBody>, ClientError> {
+        let slot = self.pool.slot(uri).ok_or_else(|| ClientError {
             connect: true,
-            detail: format!("`{}` is not an http:// or https:// URL", parts.uri),
+            detail: format!("`{uri}` is not an http:// or https:// URL"),
         })?;
         let body = body.into_parts();
         let body_len: usize = body.iter().map(Bytes::len).sum();
         let mut message = Vec::with_capacity(512 + body_len.min(INLINE_BODY));
-        codec::encode_head(
-            &parts.method,
-            parts.uri.path_and_query().map_or("/", |p| p.as_str()),
-            parts.uri.authority().map_or("", |a| a.as_str()),
-            &parts.headers,
-            body_len as u64,
+        let mut head = HeadWriter::new(
             &mut message,
+            method,
+            uri.path_and_query().map_or("/", |p| p.as_str()),
+            uri.authority().map_or("", |a| a.as_str()),
         );
+        write_headers(&mut head);
+        head.finish(method, body_len as u64);
         let rest = if body_len <= INLINE_BODY {
             body.iter().for_each(|part| message.extend_from_slice(part));
             VecDeque::new()
@@ -144,7 +171,7 @@ impl UpstreamClient {
         };
         let mut buf = BytesMut::with_capacity(body::INITIAL_READ);
         let head = loop {
-            match codec::parse_head(&mut buf, &parts.method) {
+            match codec::parse_head(&mut buf, method) {
                 Ok(Some(head)) => break head,
                 Ok(None) => {}
                 Err(e) => return Err(ClientError::protocol(e.0)),
