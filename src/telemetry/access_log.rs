@@ -265,6 +265,7 @@ mod tests {
         let line = record()
             .log_line("completed", 84.725, USAGE, false)
             .finish();
+        let line = String::from_utf8(line).unwrap();
         let (_, rest) = line.split_once("Z  INFO ").unwrap();
         assert_eq!(
             rest,
@@ -280,7 +281,7 @@ mod tests {
         let mut record = record();
         record.model = Some("bad\"model\n".into());
         let line = record.log_line("completed", 84.725, USAGE, true).finish();
-        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&line).unwrap();
         assert_eq!(v["message"], "request");
         assert_eq!(v["model"], "bad\"model\n");
         assert_eq!(v["status"], 200);

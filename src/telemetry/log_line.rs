@@ -12,39 +12,39 @@
 use std::io::Write as _;
 use std::time::SystemTime;
 
-/// One log line being built.
+/// One log line being built, as bytes (always UTF-8: only `&str` and
+/// ASCII go in).
 pub struct LogLine {
-    buf: String,
+    buf: Vec<u8>,
     json: bool,
 }
 
 impl LogLine {
     /// An INFO line with `message`, stamped now, as JSON or text.
     pub fn info(message: &str, json: bool) -> LogLine {
-        let mut buf = String::with_capacity(384);
-        let ts = timestamp(SystemTime::now());
+        let mut buf = Vec::with_capacity(384);
         if json {
-            buf.push_str("{\"timestamp\":\"");
-            buf.push_str(&ts);
-            buf.push_str("\",\"level\":\"INFO\",\"message\":");
+            buf.extend_from_slice(b"{\"timestamp\":\"");
+            push_timestamp(&mut buf, SystemTime::now());
+            buf.extend_from_slice(b"\",\"level\":\"INFO\",\"message\":");
             push_json_str(&mut buf, message);
         } else {
-            buf.push_str(&ts);
-            buf.push_str("  INFO ");
-            buf.push_str(message);
+            push_timestamp(&mut buf, SystemTime::now());
+            buf.extend_from_slice(b"  INFO ");
+            buf.extend_from_slice(message.as_bytes());
         }
         LogLine { buf, json }
     }
 
     fn key(&mut self, key: &str) {
         if self.json {
-            self.buf.push_str(",\"");
-            self.buf.push_str(key);
-            self.buf.push_str("\":");
+            self.buf.extend_from_slice(b",\"");
+            self.buf.extend_from_slice(key.as_bytes());
+            self.buf.extend_from_slice(b"\":");
         } else {
-            self.buf.push(' ');
-            self.buf.push_str(key);
-            self.buf.push('=');
+            self.buf.push(b' ');
+            self.buf.extend_from_slice(key.as_bytes());
+            self.buf.push(b'=');
         }
     }
 
@@ -55,7 +55,7 @@ impl LogLine {
         if self.json {
             push_json_str(&mut self.buf, value);
         } else {
-            self.buf.push_str(value);
+            self.buf.extend_from_slice(value.as_bytes());
         }
         self
     }
@@ -90,98 +90,110 @@ impl LogLine {
     pub fn float(&mut self, key: &str, x: f64) -> &mut Self {
         self.key(key);
         if x == 0.0 || !x.is_finite() {
-            self.buf.push_str("0.0");
+            self.buf.extend_from_slice(b"0.0");
         } else {
-            use std::fmt::Write as _;
             let _ = write!(self.buf, "{x:?}");
         }
         self
     }
 
     /// The finished line, newline included.
-    pub fn finish(mut self) -> String {
+    pub fn finish(mut self) -> Vec<u8> {
         if self.json {
-            self.buf.push('}');
+            self.buf.push(b'}');
         }
-        self.buf.push('\n');
+        self.buf.push(b'\n');
         self.buf
     }
 
     /// Writes the line to stderr in one write.
     pub fn write(self) {
         let line = self.finish();
-        let _ = std::io::stderr().write_all(line.as_bytes());
+        let _ = std::io::stderr().write_all(&line);
     }
 }
 
 /// `2026-11-23T03:02:48.725765Z`: RFC 3339, UTC, microseconds.
-pub fn timestamp(at: SystemTime) -> String {
+fn push_timestamp(buf: &mut Vec<u8>, at: SystemTime) {
     let (civil, since) = crate::telemetry::request_log::civil(at);
-    let mut ts = String::with_capacity(27);
-    push_padded(&mut ts, civil.year as u64, 4);
-    ts.push('-');
-    push_padded(&mut ts, civil.month as u64, 2);
-    ts.push('-');
-    push_padded(&mut ts, civil.day as u64, 2);
-    ts.push('T');
-    push_padded(&mut ts, civil.hour as u64, 2);
-    ts.push(':');
-    push_padded(&mut ts, civil.minute as u64, 2);
-    ts.push(':');
-    push_padded(&mut ts, civil.second as u64, 2);
-    ts.push('.');
-    push_padded(&mut ts, u64::from(since.subsec_micros()), 6);
-    ts.push('Z');
-    ts
+    push_padded(buf, civil.year as u64, 4);
+    buf.push(b'-');
+    push_padded(buf, civil.month as u64, 2);
+    buf.push(b'-');
+    push_padded(buf, civil.day as u64, 2);
+    buf.push(b'T');
+    push_padded(buf, civil.hour as u64, 2);
+    buf.push(b':');
+    push_padded(buf, civil.minute as u64, 2);
+    buf.push(b':');
+    push_padded(buf, civil.second as u64, 2);
+    buf.push(b'.');
+    push_padded(buf, u64::from(since.subsec_micros()), 6);
+    buf.push(b'Z');
 }
 
 /// Appends `s` quoted and escaped as Rust's `Debug` for `str` does for
 /// ASCII and control characters (a client-chosen model name must not put
-/// raw control characters in a log).
-fn push_debug_str(buf: &mut String, s: &str) {
-    buf.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => buf.push_str("\\\""),
-            '\\' => buf.push_str("\\\\"),
-            '\n' => buf.push_str("\\n"),
-            '\r' => buf.push_str("\\r"),
-            '\t' => buf.push_str("\\t"),
-            c if c.is_control() => buf.extend(c.escape_unicode()),
-            c => buf.push(c),
+/// raw control characters in a log). Bytes of multi-byte characters are
+/// all >= 0x80, so the ASCII cases can be found byte by byte; the C1
+/// controls (U+0080..U+009F, `0xC2 0x80..0x9F`) are escaped too.
+fn push_debug_str(buf: &mut Vec<u8>, s: &str) {
+    buf.push(b'"');
+    let bytes = s.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        match b {
+            b'"' => buf.extend_from_slice(b"\\\""),
+            b'\\' => buf.extend_from_slice(b"\\\\"),
+            b'\n' => buf.extend_from_slice(b"\\n"),
+            b'\r' => buf.extend_from_slice(b"\\r"),
+            b'\t' => buf.extend_from_slice(b"\\t"),
+            0..=0x1f | 0x7f => push_unicode_escape(buf, u32::from(b)),
+            0xc2 if matches!(bytes.get(i + 1), Some(0x80..=0x9f)) => {
+                push_unicode_escape(buf, u32::from(bytes[i + 1]));
+                i += 1;
+            }
+            _ => buf.push(b),
         }
+        i += 1;
     }
-    buf.push('"');
+    buf.push(b'"');
+}
+
+/// `\u{1b}`, as `char::escape_unicode` writes it.
+fn push_unicode_escape(buf: &mut Vec<u8>, c: u32) {
+    let _ = write!(buf, "\\u{{{c:x}}}");
 }
 
 /// Appends `s` as a JSON string.
-fn push_json_str(buf: &mut String, s: &str) {
-    buf.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => buf.push_str("\\\""),
-            '\\' => buf.push_str("\\\\"),
-            '\n' => buf.push_str("\\n"),
-            '\r' => buf.push_str("\\r"),
-            '\t' => buf.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
+fn push_json_str(buf: &mut Vec<u8>, s: &str) {
+    buf.push(b'"');
+    for &b in s.as_bytes() {
+        match b {
+            b'"' => buf.extend_from_slice(b"\\\""),
+            b'\\' => buf.extend_from_slice(b"\\\\"),
+            b'\n' => buf.extend_from_slice(b"\\n"),
+            b'\r' => buf.extend_from_slice(b"\\r"),
+            b'\t' => buf.extend_from_slice(b"\\t"),
+            0..=0x1f => {
                 const HEX: &[u8; 16] = b"0123456789abcdef";
-                buf.push_str("\\u00");
-                buf.push(char::from(HEX[(c as usize) >> 4]));
-                buf.push(char::from(HEX[(c as usize) & 15]));
+                buf.extend_from_slice(b"\\u00");
+                buf.push(HEX[usize::from(b >> 4)]);
+                buf.push(HEX[usize::from(b & 15)]);
             }
-            c => buf.push(c),
+            _ => buf.push(b),
         }
     }
-    buf.push('"');
+    buf.push(b'"');
 }
 
-fn push_u64(buf: &mut String, n: u64) {
+fn push_u64(buf: &mut Vec<u8>, n: u64) {
     push_padded(buf, n, 1);
 }
 
 /// `n` in decimal, zero-padded to at least `width` digits.
-fn push_padded(buf: &mut String, mut n: u64, width: usize) {
+fn push_padded(buf: &mut Vec<u8>, mut n: u64, width: usize) {
     let mut digits = [b'0'; 20];
     let mut at = digits.len();
     loop {
@@ -193,19 +205,18 @@ fn push_padded(buf: &mut String, mut n: u64, width: usize) {
         }
     }
     let at = at.min(digits.len() - width.min(digits.len()));
-    // ASCII digits, always valid UTF-8.
-    buf.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
+    buf.extend_from_slice(&digits[at..]);
 }
 
 /// Milliseconds with two decimals, as `{:.2}` prints them.
-fn push_ms(buf: &mut String, ms: f64) {
+fn push_ms(buf: &mut Vec<u8>, ms: f64) {
     let hundredths = if ms.is_finite() {
         (ms.max(0.0) * 100.0).round() as u64
     } else {
         0
     };
     push_u64(buf, hundredths / 100);
-    buf.push('.');
+    buf.push(b'.');
     push_padded(buf, hundredths % 100, 2);
 }
 
@@ -213,6 +224,12 @@ fn push_ms(buf: &mut String, ms: f64) {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    fn text(f: impl FnOnce(&mut Vec<u8>)) -> String {
+        let mut buf = Vec::new();
+        f(&mut buf);
+        String::from_utf8(buf).unwrap()
+    }
 
     #[test]
     fn text_and_json_lines() {
@@ -222,25 +239,24 @@ mod tests {
             .int("n", 42)
             .ms("d", 1.25)
             .float("cost", 0.000125);
-        let text = line.finish();
+        let line = String::from_utf8(line.finish()).unwrap();
         assert!(
-            text.ends_with(
+            line.ends_with(
                 "Z  INFO request id=req_1 model=\"a \\\"b\\\"\\n\" n=42 d=1.25 cost=0.000125\n"
             ),
-            "{text}"
+            "{line}"
         );
 
         let mut line = LogLine::info("request", true);
         line.bare("id", "req_1")
-            .quoted("model", "a \"b\"\n\u{1}")
+            .quoted("model", "a \"b\"\n\u{1}é")
             .int("n", 42)
             .ms("d", 2.5)
             .float("cost", 0.0);
-        let json = line.finish();
-        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&line.finish()).unwrap();
         assert_eq!(v["level"], "INFO");
         assert_eq!(v["message"], "request");
-        assert_eq!(v["model"], "a \"b\"\n\u{1}");
+        assert_eq!(v["model"], "a \"b\"\n\u{1}é");
         assert_eq!(v["n"], 42);
         assert_eq!(v["d"], 2.5);
         assert_eq!(v["cost"], 0.0);
@@ -250,9 +266,12 @@ mod tests {
     #[test]
     fn timestamps_are_rfc3339_with_microseconds() {
         let at = SystemTime::UNIX_EPOCH + Duration::from_micros(1_795_392_067_123_456);
-        assert_eq!(timestamp(at), "2026-11-23T00:01:07.123456Z");
         assert_eq!(
-            timestamp(SystemTime::UNIX_EPOCH),
+            text(|b| push_timestamp(b, at)),
+            "2026-11-23T00:01:07.123456Z"
+        );
+        assert_eq!(
+            text(|b| push_timestamp(b, SystemTime::UNIX_EPOCH)),
             "1970-01-01T00:00:00.000000Z"
         );
     }
@@ -264,27 +283,22 @@ mod tests {
             "with \"quotes\"",
             "back\\slash",
             "new\nline\r\t",
-            "esc\u{1b}[31m",
-            "ünïcode",
+            "esc\u{1b}[31m\u{7f}",
+            "c1\u{85}\u{9f}",
+            "ünïcode ÿ € 😀",
         ] {
-            let mut quoted = String::new();
-            push_debug_str(&mut quoted, s);
-            assert_eq!(quoted, format!("{s:?}"));
+            assert_eq!(text(|b| push_debug_str(b, s)), format!("{s:?}"));
         }
     }
 
     #[test]
     fn numbers_print_as_display_would() {
         for n in [0u64, 7, 10, 99, 100, 12345, u64::MAX] {
-            let mut buf = String::new();
-            push_u64(&mut buf, n);
-            assert_eq!(buf, n.to_string());
+            assert_eq!(text(|b| push_u64(b, n)), n.to_string());
         }
         for ms in [0.0, 0.004, 0.006, 1.0, 12.345, 999.999, 84.73] {
-            let mut buf = String::new();
-            push_ms(&mut buf, ms);
             assert_eq!(
-                buf,
+                text(|b| push_ms(b, ms)),
                 format!("{:.2}", (ms * 100.0_f64).round() / 100.0),
                 "{ms}"
             );

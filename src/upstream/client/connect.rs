@@ -29,13 +29,6 @@ pub struct Origin {
 }
 
 impl Origin {
-    /// Whether `uri` points at this origin.
-    pub fn matches(&self, uri: &http::Uri) -> bool {
-        origin_parts(uri).is_some_and(|(tls, host, port)| {
-            tls == self.tls && port == self.port && host == self.host
-        })
-    }
-
     /// The origin of an absolute `http`/`https` URI.
     pub fn of(uri: &http::Uri) -> Option<Origin> {
         origin_parts(uri).map(|(tls, host, port)| Origin {

@@ -23,8 +23,23 @@ pub struct Pool {
 }
 
 struct Slot {
+    /// `scheme://authority` as the URL spells it: compared as a string on
+    /// every request, cheaper than parsing host and port again.
+    key: String,
     origin: Origin,
     idle: Vec<(Conn, Instant)>,
+}
+
+/// `scheme` and `authority` of `uri` as written (`None` without both).
+fn key_parts(uri: &http::Uri) -> Option<(&str, &str)> {
+    Some((uri.scheme_str()?, uri.authority()?.as_str()))
+}
+
+fn key_matches(key: &str, (scheme, authority): (&str, &str)) -> bool {
+    key.len() == scheme.len() + 3 + authority.len()
+        && key.starts_with(scheme)
+        && key[scheme.len()..].starts_with("://")
+        && key.ends_with(authority)
 }
 
 impl Pool {
@@ -35,11 +50,13 @@ impl Pool {
     /// The slot of `uri`'s origin, added on first use; `None` when `uri` is
     /// not an absolute `http`/`https` URL.
     pub fn slot(&self, uri: &http::Uri) -> Option<usize> {
+        let parts = key_parts(uri)?;
         let mut slots = self.lock();
-        if let Some(i) = slots.iter().position(|s| s.origin.matches(uri)) {
+        if let Some(i) = slots.iter().position(|s| key_matches(&s.key, parts)) {
             return Some(i);
         }
         slots.push(Slot {
+            key: format!("{}://{}", parts.0, parts.1),
             origin: Origin::of(uri)?,
             idle: Vec::new(),
         });
@@ -88,5 +105,31 @@ impl Pool {
         }
         drop(slots);
         drop(conn);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_are_per_scheme_and_authority() {
+        let pool = Pool::default();
+        let a: http::Uri = "http://127.0.0.1:9000/v1/chat/completions".parse().unwrap();
+        let a2: http::Uri = "http://127.0.0.1:9000/v1/embeddings".parse().unwrap();
+        let b: http::Uri = "https://127.0.0.1:9000/v1/chat/completions"
+            .parse()
+            .unwrap();
+        let c: http::Uri = "http://127.0.0.1:9001/v1".parse().unwrap();
+        let relative: http::Uri = "/v1/chat/completions".parse().unwrap();
+        assert_eq!(pool.slot(&a), Some(0));
+        assert_eq!(pool.slot(&a2), Some(0));
+        assert_eq!(pool.slot(&b), Some(1));
+        assert_eq!(pool.slot(&c), Some(2));
+        assert_eq!(pool.slot(&relative), None);
+        let origin = pool.origin(1).unwrap();
+        assert!(origin.tls);
+        assert_eq!((origin.host.as_str(), origin.port), ("127.0.0.1", 9000));
+        assert!(pool.checkout(0).is_none());
     }
 }
