@@ -923,12 +923,13 @@ fn string_end(json: &[u8], mut i: usize) -> Option<usize> {
     }
 }
 
+const USAGE_KEY: &[u8] = b"\"usage\"";
+
 /// True when some `"usage"` key is followed by anything but `null`.
 fn mentions_non_null_usage(json: &[u8]) -> bool {
-    const KEY: &[u8] = b"\"usage\"";
     let mut from = 0;
-    while let Some(at) = find(&json[from..], KEY) {
-        from += at + KEY.len();
+    while let Some(at) = find_usage_key(&json[from..]) {
+        from += at + USAGE_KEY.len();
         let after = skip_ws(&json[from..]);
         let Some(value) = after.strip_prefix(b":") else {
             continue; // a string value "usage", not a key
@@ -940,8 +941,15 @@ fn mentions_non_null_usage(json: &[u8]) -> bool {
     false
 }
 
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    memchr::memmem::find(haystack, needle)
+/// Where `"usage"` first occurs in `haystack`. The searcher is built once:
+/// this runs on every streamed event, where building it per call (as
+/// `memmem::find` does) was most of the cost.
+fn find_usage_key(haystack: &[u8]) -> Option<usize> {
+    static FINDER: std::sync::OnceLock<memchr::memmem::Finder<'static>> =
+        std::sync::OnceLock::new();
+    FINDER
+        .get_or_init(|| memchr::memmem::Finder::new(USAGE_KEY))
+        .find(haystack)
 }
 
 fn skip_ws(bytes: &[u8]) -> &[u8] {
