@@ -1,5 +1,7 @@
 //! Opening upstream connections: DNS, TCP (with `TCP_NODELAY`), and TLS by
 //! rustls with the bundled web PKI roots, offering only HTTP/1.1 by ALPN.
+//! `SSL_CERT_FILE` (a PEM file, the OpenSSL convention) adds roots, for
+//! upstreams behind a private CA.
 //!
 //! `TCP_NODELAY` is set: without it a request written in two segments can
 //! wait ~40 ms for a delayed ACK (a trap other gateways fell into).
@@ -138,9 +140,20 @@ impl AsyncWrite for Conn {
 fn tls_connector() -> TlsConnector {
     static CONFIG: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
     let config = CONFIG.get_or_init(|| {
-        let roots = rustls::RootCertStore {
+        let mut roots = rustls::RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
         };
+        if let Some(path) = std::env::var_os("SSL_CERT_FILE") {
+            let shown = std::path::Path::new(&path).display().to_string();
+            match add_roots(&mut roots, &path) {
+                Ok(n) => tracing::info!(
+                    "trusting {n} certificate(s) from SSL_CERT_FILE={shown} besides the bundled web PKI roots"
+                ),
+                Err(e) => tracing::warn!(
+                    "SSL_CERT_FILE={shown}: {e}; upstream TLS uses the bundled web PKI roots only"
+                ),
+            }
+        }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut config = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
@@ -156,6 +169,25 @@ fn tls_connector() -> TlsConnector {
         Arc::new(config)
     });
     TlsConnector::from(Arc::clone(config))
+}
+
+/// Adds every certificate of the PEM file at `path` to `roots`.
+fn add_roots(roots: &mut rustls::RootCertStore, path: &std::ffi::OsStr) -> Result<usize, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+    let pem = std::fs::read(path).map_err(|e| format!("cannot read it: {e}"))?;
+    let mut added = 0;
+    for cert in CertificateDer::pem_slice_iter(&pem) {
+        let cert = cert.map_err(|e| format!("not a PEM certificate file: {e}"))?;
+        roots
+            .add(cert)
+            .map_err(|e| format!("a certificate in it is not usable as a root: {e}"))?;
+        added += 1;
+    }
+    if added == 0 {
+        return Err("it holds no PEM certificate".into());
+    }
+    Ok(added)
 }
 
 /// Opens a connection to `origin` within `timeout` (DNS, TCP and TLS).
@@ -183,10 +215,15 @@ async fn open(origin: &Origin) -> io::Result<Conn> {
             format!("`{}` is not a valid TLS server name", origin.host),
         )
     })?;
-    let tls = tls_connector()
-        .connect(name, tcp)
-        .await
-        .map_err(|e| io::Error::new(e.kind(), format!("TLS handshake failed: {e}")))?;
+    let tls = tls_connector().connect(name, tcp).await.map_err(|e| {
+        let hint = if e.to_string().contains("UnknownIssuer") {
+            " (the certificate is not signed by a bundled web PKI root: for a private CA, \
+                 set SSL_CERT_FILE to its PEM file)"
+        } else {
+            ""
+        };
+        io::Error::new(e.kind(), format!("TLS handshake failed: {e}{hint}"))
+    })?;
     Ok(Conn::Tls(Box::new(tls)))
 }
 

@@ -1,0 +1,240 @@
+//! Upstreams over TLS: the client's rustls path end to end, against a real
+//! TLS server on loopback whose certificate comes from a private CA that
+//! `SSL_CERT_FILE` adds to the bundled roots. The certificates are made by
+//! the `openssl` command (installed by `.ci/run`).
+
+mod support;
+
+use std::convert::Infallible;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use support::{client, Router};
+
+const ANSWER: &str = r#"{"id":"chatcmpl-tls","object":"chat.completion","created":1,"model":"up","choices":[{"index":0,"message":{"role":"assistant","content":"over TLS"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}"#;
+
+const STREAM: &str = "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"up\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"over\"},\"finish_reason\":null}]}\n\n\
+data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"up\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\" TLS\"},\"finish_reason\":\"stop\"}]}\n\n\
+data: [DONE]\n\n";
+
+/// A CA and a `localhost` / 127.0.0.1 server certificate it signed.
+struct Pki {
+    dir: PathBuf,
+}
+
+impl Pki {
+    fn ca(&self) -> PathBuf {
+        self.dir.join("ca.pem")
+    }
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("the `openssl` command (apt-get install openssl)");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Makes a CA named `name` and a server certificate from it in a new dir.
+fn make_pki(name: &str) -> Pki {
+    let dir = std::env::temp_dir().join(format!("switchyard-tls-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut ca = vec![
+        "req", "-x509", "-days", "2", "-keyout", "ca.key", "-out", "ca.pem",
+    ];
+    ca.extend(ec);
+    let subject = format!("/CN=switchyard test CA {name}");
+    ca.extend(["-subj", &subject]);
+    ca.extend(["-addext", "basicConstraints=critical,CA:TRUE"]);
+    ca.extend(["-addext", "keyUsage=critical,keyCertSign"]);
+    openssl(&dir, &ca);
+    let mut csr = vec![
+        "req",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=localhost",
+    ];
+    csr.extend(ec);
+    openssl(&dir, &csr);
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
+         keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(
+        &dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ],
+    );
+    Pki { dir }
+}
+
+/// The private CA every test in this file trusts through `SSL_CERT_FILE`,
+/// set before the first TLS connection (the roots are read once).
+fn trusted() -> &'static Pki {
+    static PKI: OnceLock<Pki> = OnceLock::new();
+    PKI.get_or_init(|| {
+        let pki = make_pki("trusted");
+        std::env::set_var("SSL_CERT_FILE", pki.ca());
+        pki
+    })
+}
+
+/// A TLS upstream on 127.0.0.1 with `pki`'s server certificate, answering
+/// chat completions (streamed when asked); counts the connections it
+/// accepted.
+struct TlsUpstream {
+    port: u16,
+    connections: Arc<AtomicUsize>,
+}
+
+async fn start_upstream(pki: &Pki) -> TlsUpstream {
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_file_iter(pki.dir.join("server.pem"))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+    let key = PrivateKeyDer::from_pem_file(pki.dir.join("server.key")).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&connections);
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            counter.fetch_add(1, Ordering::SeqCst);
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let service = service_fn(|request: Request<hyper::body::Incoming>| async move {
+                    let body = request.into_body().collect().await.unwrap().to_bytes();
+                    let stream = body.windows(13).any(|w| w == b"\"stream\":true");
+                    let (kind, text) = if stream {
+                        ("text/event-stream", STREAM)
+                    } else {
+                        ("application/json", ANSWER)
+                    };
+                    Ok::<_, Infallible>(
+                        Response::builder()
+                            .header("content-type", kind)
+                            .body(Full::new(Bytes::from_static(text.as_bytes())))
+                            .unwrap(),
+                    )
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(tls), service)
+                    .await;
+            });
+        }
+    });
+    TlsUpstream { port, connections }
+}
+
+fn config(host: &str, port: u16) -> String {
+    format!(
+        "upstreams:\n  tls:\n    provider: openai-compatible\n    base_url: https://{host}:{port}/v1\n    \
+         health_check: false\nmodels:\n  m:\n    targets: [{{ upstream: tls, model: up }}]\n"
+    )
+}
+
+const CHAT: &str = r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#;
+const CHAT_STREAM: &str =
+    r#"{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+
+#[tokio::test]
+async fn answers_and_streams_come_over_tls_on_one_kept_alive_connection() {
+    let pki = trusted();
+    let upstream = start_upstream(pki).await;
+    for host in ["localhost", "127.0.0.1"] {
+        let before = upstream.connections.load(Ordering::SeqCst);
+        let router = Router::start(&config(host, upstream.port)).await;
+        for _ in 0..3 {
+            let reply = client::post_json(&router.url("/v1/chat/completions"), CHAT).await;
+            assert_eq!(reply.status, 200, "{host}: {}", reply.text());
+            assert_eq!(reply.text(), ANSWER, "{host}");
+        }
+        let reply = client::post_json(&router.url("/v1/chat/completions"), CHAT_STREAM).await;
+        assert_eq!(reply.status, 200, "{host}: {}", reply.text());
+        assert_eq!(
+            reply.text(),
+            STREAM,
+            "{host}: the stream arrives byte for byte"
+        );
+        assert_eq!(
+            upstream.connections.load(Ordering::SeqCst) - before,
+            1,
+            "{host}: four sequential requests share one TLS connection"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_certificate_from_an_unknown_ca_is_a_502_that_names_ssl_cert_file() {
+    trusted();
+    let other = make_pki("untrusted");
+    let upstream = start_upstream(&other).await;
+    let router = Router::start(&config("localhost", upstream.port)).await;
+    let reply = client::post_json(&router.url("/v1/chat/completions"), CHAT).await;
+    assert_eq!(reply.status, 502, "{}", reply.text());
+    let message = reply.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(message.contains("TLS handshake failed"), "{message}");
+    assert!(message.contains("SSL_CERT_FILE"), "{message}");
+}
