@@ -619,8 +619,15 @@ fn hex4(bytes: &[u8], at: usize) -> Result<u16, (usize, &'static str)> {
 /// `serde_json` escapes (`"`, `\`, and control characters below 0x20) in the same
 /// spelling, so a rewritten body looks like one serde_json would have produced.
 fn encode_json_string(s: &str) -> Vec<u8> {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut out = Vec::with_capacity(s.len() + 2);
+    push_json_string(&mut out, s);
+    out
+}
+
+/// Appends `s` to `out` as [`encode_json_string`] spells it (the access
+/// log's JSON lines use it too).
+pub(crate) fn push_json_string(out: &mut Vec<u8>, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push(b'"');
     for &b in s.as_bytes() {
         match b {
@@ -640,7 +647,6 @@ fn encode_json_string(s: &str) -> Vec<u8> {
         }
     }
     out.push(b'"');
-    out
 }
 
 /// Cursor over the body. Every access is bounds-checked through `get`, so no input

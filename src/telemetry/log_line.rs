@@ -12,6 +12,8 @@
 use std::io::Write as _;
 use std::time::SystemTime;
 
+use crate::gateway::inspect::push_json_string;
+
 /// One log line being built, as bytes (always UTF-8: only `&str` and
 /// ASCII go in).
 pub struct LogLine {
@@ -27,7 +29,7 @@ impl LogLine {
             buf.extend_from_slice(b"{\"timestamp\":\"");
             push_timestamp(&mut buf, SystemTime::now());
             buf.extend_from_slice(b"\",\"level\":\"INFO\",\"message\":");
-            push_json_str(&mut buf, message);
+            push_json_string(&mut buf, message);
         } else {
             push_timestamp(&mut buf, SystemTime::now());
             buf.extend_from_slice(b"  INFO ");
@@ -53,7 +55,7 @@ impl LogLine {
     pub fn bare(&mut self, key: &str, value: &str) -> &mut Self {
         self.key(key);
         if self.json {
-            push_json_str(&mut self.buf, value);
+            push_json_string(&mut self.buf, value);
         } else {
             self.buf.extend_from_slice(value.as_bytes());
         }
@@ -64,7 +66,7 @@ impl LogLine {
     pub fn quoted(&mut self, key: &str, value: &str) -> &mut Self {
         self.key(key);
         if self.json {
-            push_json_str(&mut self.buf, value);
+            push_json_string(&mut self.buf, value);
         } else {
             push_debug_str(&mut self.buf, value);
         }
@@ -164,28 +166,6 @@ fn push_debug_str(buf: &mut Vec<u8>, s: &str) {
 /// `\u{1b}`, as `char::escape_unicode` writes it.
 fn push_unicode_escape(buf: &mut Vec<u8>, c: u32) {
     let _ = write!(buf, "\\u{{{c:x}}}");
-}
-
-/// Appends `s` as a JSON string.
-fn push_json_str(buf: &mut Vec<u8>, s: &str) {
-    buf.push(b'"');
-    for &b in s.as_bytes() {
-        match b {
-            b'"' => buf.extend_from_slice(b"\\\""),
-            b'\\' => buf.extend_from_slice(b"\\\\"),
-            b'\n' => buf.extend_from_slice(b"\\n"),
-            b'\r' => buf.extend_from_slice(b"\\r"),
-            b'\t' => buf.extend_from_slice(b"\\t"),
-            0..=0x1f => {
-                const HEX: &[u8; 16] = b"0123456789abcdef";
-                buf.extend_from_slice(b"\\u00");
-                buf.push(HEX[usize::from(b >> 4)]);
-                buf.push(HEX[usize::from(b & 15)]);
-            }
-            _ => buf.push(b),
-        }
-    }
-    buf.push(b'"');
 }
 
 fn push_u64(buf: &mut Vec<u8>, n: u64) {
