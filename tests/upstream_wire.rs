@@ -1362,3 +1362,42 @@ async fn an_https_base_url_to_a_plain_server_fails_the_tls_handshake_with_a_502(
     assert_eq!(hellos.len(), 1, "one TLS attempt");
     assert_eq!(hellos[0][0], 0x16, "it began with a TLS handshake record");
 }
+
+// ---------------------------------------------------------------------------
+// Health probes
+// ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn health_probes_read_their_answer_and_reuse_one_connection() {
+    init_tracing();
+    let raw = RawUpstream::start(|_| {
+        vec![Step::Write(json_response(
+            r#"{"object":"list","data":[{"id":"upstream-model","object":"model"}]}"#,
+        ))]
+    })
+    .await;
+    let _router = Router::start(&format!(
+        "upstreams:\n  up:\n    provider: openai-compatible\n    base_url: {}/v1\n    \
+         health_check: {{ interval: 50ms }}\nmodels:\n  m:\n    targets: [{{ upstream: up, model: upstream-model }}]\n",
+        raw.base_url()
+    ))
+    .await;
+    poll_until(
+        "four health probes",
+        Duration::from_secs(5),
+        Duration::from_millis(20),
+        || async { (raw.answered() >= 4).then_some(()) },
+    )
+    .await;
+    assert!(
+        raw.requests()
+            .iter()
+            .all(|seen| seen.head.starts_with("GET /v1/models HTTP/1.1\r\n")),
+        "only probes were sent"
+    );
+    assert_eq!(
+        raw.connections(),
+        1,
+        "every probe after the first reused the kept-alive connection"
+    );
+}

@@ -16,6 +16,9 @@ use crate::routing::{Table, Upstream};
 
 /// A probe never waits longer than this for an answer, whatever the interval.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Most of a probe's answer read (to reuse the connection); a longer one
+/// is dropped with its connection.
+const MAX_PROBE_BODY: usize = 1 << 20;
 
 /// Running probes; dropping this stops them.
 #[derive(Default)]
@@ -57,12 +60,20 @@ async fn probe(upstream: &Upstream, client: &crate::upstream::UpstreamClient, ur
     let Ok(request) = request.body(RequestBody::empty()) else {
         return;
     };
-    match tokio::time::timeout(PROBE_TIMEOUT, client.request(request)).await {
-        Ok(Ok(response)) if response.status().is_success() => upstream.state.mark_up(),
-        Ok(Ok(response)) => upstream.state.mark_probe_down(format!(
-            "health check GET {url} answered {}",
-            response.status()
-        )),
+    let answered = tokio::time::timeout(PROBE_TIMEOUT, async {
+        let response = client.request(request).await?;
+        let status = response.status();
+        // Read the (bounded) body so the connection goes back to the pool:
+        // otherwise every probe of an https upstream is a new TLS handshake.
+        let body = http_body_util::Limited::new(response.into_body(), MAX_PROBE_BODY);
+        let _ = http_body_util::BodyExt::collect(body).await;
+        Ok::<_, crate::upstream::ClientError>(status)
+    });
+    match answered.await {
+        Ok(Ok(status)) if status.is_success() => upstream.state.mark_up(),
+        Ok(Ok(status)) => upstream
+            .state
+            .mark_probe_down(format!("health check GET {url} answered {status}")),
         Ok(Err(err)) => upstream
             .state
             .mark_probe_down(format!("health check GET {url} failed: {}", err)),
