@@ -181,9 +181,11 @@ fn parse_spans(buf: &[u8]) -> Result<Option<(usize, u16, u8, Spans)>, ProtocolEr
         Err(_) => return Err(ProtocolError("malformed HTTP response head")),
     };
     let base = buf.as_ptr() as usize;
-    let offset = |s: &[u8]| {
-        let start = s.as_ptr() as usize - base;
-        start..start + s.len()
+    // httparse's slices point into `buf`; an empty one might not, so the
+    // subtraction is checked and anything outside `buf` reads as empty.
+    let offset = |s: &[u8]| match (s.as_ptr() as usize).checked_sub(base) {
+        Some(start) if start + s.len() <= buf.len() => start..start + s.len(),
+        _ => 0..0,
     };
     let spans = response
         .headers
@@ -508,6 +510,16 @@ mod tests {
     }
 
     #[test]
+    fn empty_header_values_are_kept_empty() {
+        let h = head("HTTP/1.1 200 OK\r\nx-empty:\r\nx-b: \r\ncontent-length: 0\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(h.headers["x-empty"], "");
+        assert_eq!(h.headers["x-b"], "");
+        assert_eq!(h.framing, Framing::Length(0));
+    }
+
+    #[test]
     fn rejects_bad_heads() {
         assert!(head("garbage\r\n\r\n").is_err());
         assert!(head("HTTP/1.1 200 OK\r\ncontent-length: x\r\n\r\n").is_err());
@@ -558,6 +570,25 @@ mod tests {
     }
 
     proptest! {
+        /// No reply an upstream can send makes the head parser or the body
+        /// decoder panic.
+        #[test]
+        fn arbitrary_replies_never_panic(
+            prefix in proptest::sample::select(vec![
+                "", "HTTP/1.1 200 OK\r\n", "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n",
+                "HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n",
+            ]),
+            bytes in proptest::collection::vec(any::<u8>(), 0..400),
+        ) {
+            let mut buf = BytesMut::from(prefix.as_bytes());
+            buf.extend_from_slice(&bytes);
+            if let Ok(Some(mut head)) = parse_head(&mut buf, &Method::POST) {
+                let _ = head.framing.decode(&mut buf);
+            }
+            let mut chunked = Framing::Chunked(Chunked::Size);
+            let _ = chunked.decode(&mut BytesMut::from(&bytes[..]));
+        }
+
         /// However the wire bytes are split into reads, the decoded bytes
         /// are the chunks' data in order, and the end is found.
         #[test]
