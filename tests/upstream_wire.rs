@@ -359,6 +359,23 @@ async fn router_for(raw: &RawUpstream) -> Router {
     .await
 }
 
+/// Sends `CHAT` and asserts the client gets an error, not an answer that
+/// looks complete (`what` names the broken answer in the failure).
+async fn assert_chat_fails(router: &Router, what: &str) {
+    let result = try_send(
+        "POST",
+        &router.url("/v1/chat/completions"),
+        &[("content-type", "application/json")],
+        CHAT,
+    )
+    .await;
+    assert!(
+        result.is_err(),
+        "{what} looked complete: {:?}",
+        result.map(|r| r.text())
+    );
+}
+
 fn assert_ok_body(reply: &Reply, expected: &str, what: &str) {
     assert_eq!(reply.status, 200, "{what}: body {:?}", reply.text());
     assert!(
@@ -1026,18 +1043,7 @@ async fn a_chunked_json_body_cut_before_its_last_chunk_is_an_error_for_the_clien
     .await;
     let router = router_for(&raw).await;
 
-    let result = try_send(
-        "POST",
-        &router.url("/v1/chat/completions"),
-        &[("content-type", "application/json")],
-        CHAT,
-    )
-    .await;
-    assert!(
-        result.is_err(),
-        "a chunked answer without its last chunk looked complete: {:?}",
-        result.map(|r| r.text())
-    );
+    assert_chat_fails(&router, "a chunked answer without its last chunk").await;
 }
 
 #[tokio::test]
@@ -1204,18 +1210,7 @@ async fn an_invalid_chunk_size_in_a_json_body_is_an_error_for_the_client() {
     .await;
     let router = router_for(&raw).await;
 
-    let result = try_send(
-        "POST",
-        &router.url("/v1/chat/completions"),
-        &[("content-type", "application/json")],
-        CHAT,
-    )
-    .await;
-    assert!(
-        result.is_err(),
-        "a body with an invalid chunk size looked complete: {:?}",
-        result.map(|r| r.text())
-    );
+    assert_chat_fails(&router, "a body with an invalid chunk size").await;
 }
 
 #[tokio::test]
