@@ -23,8 +23,10 @@ mapfile -t files < <(git ls-files -- \
 
 # A local path outside the repo, in any of those files.
 local_path='file://|(^|[^[:alnum:]_$./-])(/tmp|/var/tmp|/home|/root|/Users|/opt/wheels)/|(^|[[:space:]=])~/|\$HOME|\$\{HOME\}'
-# Ways pip or cargo is pointed at a local directory or file.
-local_source='--find-links|(^|[[:space:]])-f[[:space:]]|--no-index|(^|[[:space:]])-e[[:space:]]+[./]| @ +[./]|path[[:space:]]*=[[:space:]]*"(\.\./|/)'
+# Ways pip or cargo is pointed at a local directory or file: in any file,
+# and (the short options) in requirements files.
+local_source='--find-links|--no-index|path[[:space:]]*=[[:space:]]*"(\.\./|/)'
+local_requirement='^[[:space:]]*(-f|-e|--editable)[[:space:]]| @ +[./]'
 
 for file in "${files[@]}"; do
   [ -f "$file" ] || continue
@@ -33,9 +35,11 @@ for file in "${files[@]}"; do
     Dockerfile | */Dockerfile) pattern='file://' ;;
     Cargo.lock) pattern='file://' ;;
     scripts/check-deps.sh) continue ;;
+    *requirements*.txt) pattern="$local_path|$local_source|$local_requirement" ;;
     *) pattern="$local_path|$local_source" ;;
   esac
-  if hits=$(grep -n -E -e "$pattern" -- "$file"); then
+  # Whole-line comments name no dependency.
+  if hits=$(grep -n -E -e "$pattern" -- "$file" | grep -v -E '^[0-9]+:[[:space:]]*#'); then
     fail "$file refers to something outside the repo that a new machine will not have:"
     printf '  %s\n' "$hits" >&2
   fi

@@ -6,7 +6,7 @@
 # Makes DIR (or reuses it while REQUIREMENTS and the Python version are
 # unchanged since the last install), installs REQUIREMENTS, then checks what
 # got installed: every package must come from the registry (`pip freeze`
-# shows `name==version`, never `name @ file://…`), and the file must pin
+# shows `name==version`, never `name @ <a local file or URL>`), and the file must pin
 # exactly the installed set (a complete lock).
 #
 # With SWITCHYARD_FRESH_VENVS=1 (.ci/run sets it) the venv is always made
