@@ -11,6 +11,7 @@
 //! - [`sse`]: a zero-copy SSE scanner that observes streams as they pass.
 //! - [`config`]: `router.yaml`: parse, interpolate, validate, compile.
 //! - [`telemetry`]: logging setup.
+//! - [`text`]: cutting text to a byte budget without splitting a character.
 #![warn(missing_docs)]
 
 pub mod config;
@@ -21,6 +22,7 @@ pub mod routing;
 pub mod server;
 pub mod sse;
 pub mod telemetry;
+pub mod text;
 pub mod upstream;
 
 mod state;

@@ -199,3 +199,85 @@ async fn files_rotate_at_max_file_bytes() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// More than the 1 MiB content cap of three-byte characters, so that the cap
+/// falls inside a character (1,048,576 is not a multiple of 3).
+fn cjk_past_the_cap() -> String {
+    "中".repeat((1 << 20) / 3 + 1000)
+}
+
+/// The captured text is a prefix of the answer, at most 1 MiB, ending on a
+/// whole character.
+fn assert_capped_prefix(record: &Value, answer: &str) {
+    let captured = record["response"].as_str().expect("response captured");
+    assert!(
+        captured.len() <= 1 << 20,
+        "{} bytes captured",
+        captured.len()
+    );
+    assert!(
+        captured.len() > (1 << 20) - 4,
+        "{} bytes captured",
+        captured.len()
+    );
+    assert!(
+        answer.starts_with(captured),
+        "the capture is a prefix of the answer"
+    );
+}
+
+#[tokio::test]
+async fn a_streamed_multibyte_answer_past_the_capture_cap_is_cut_at_a_character() {
+    init_tracing();
+    let dir = temp_dir("cjk-stream");
+    // Two ASCII bytes first, so the cap falls inside a character.
+    let piece = "中".repeat(1000);
+    let mut pieces = vec!["ab"];
+    pieces.extend(std::iter::repeat_n(piece.as_str(), 360));
+    let answer = pieces.concat();
+    let mock = MockUpstream::start(Behaviour::sse(chat_chunks(
+        "upstream-model",
+        &pieces,
+        false,
+    )))
+    .await;
+    let router = Router::start(&config(&mock, &dir, "  include_content: true\n")).await;
+
+    let reply = client::post_json(
+        &router.url("/v1/chat/completions"),
+        r#"{"model":"m","stream":true,"messages":[]}"#,
+    )
+    .await;
+    assert_eq!(reply.status, 200);
+    assert!(
+        reply.text().ends_with("data: [DONE]\n\n"),
+        "the whole stream arrived"
+    );
+
+    assert_capped_prefix(&records(&dir, 1).await[0], &answer);
+    // The process is still serving.
+    assert_eq!(client::get(&router.url("/health")).await.status, 200);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_json_multibyte_answer_past_the_capture_cap_is_cut_at_a_character() {
+    init_tracing();
+    let dir = temp_dir("cjk-json");
+    let answer = cjk_past_the_cap();
+    let body = chat_completion_json("upstream-model", &answer);
+    let mock = MockUpstream::start(Behaviour::Json(body.clone())).await;
+    let router = Router::start(&config(&mock, &dir, "  include_content: true\n")).await;
+
+    let reply = client::post_json(
+        &router.url("/v1/chat/completions"),
+        r#"{"model":"m","messages":[]}"#,
+    )
+    .await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.text(), body, "the answer passed through whole");
+
+    assert_capped_prefix(&records(&dir, 1).await[0], &body);
+    assert_eq!(client::get(&router.url("/health")).await.status, 200);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -23,6 +23,7 @@ use std::sync::Arc;
 
 use crate::sse::{self, SseScanner, Usage};
 use crate::telemetry::metrics::UpstreamMetrics;
+use crate::text;
 use crate::upstream::{InFlight, UpstreamBody};
 
 use crate::providers::mock::MockStream;
@@ -122,9 +123,8 @@ fn event_text(data: &[u8]) -> Option<String> {
 }
 
 fn push_capped(into: &mut String, text: &str) {
-    if into.len() < MAX_CAPTURE {
-        into.push_str(&text[..text.len().min(MAX_CAPTURE - into.len()).min(text.len())]);
-    }
+    let room = MAX_CAPTURE.saturating_sub(into.len());
+    into.push_str(text::prefix_within(text, room));
 }
 
 enum Kind {
@@ -324,9 +324,7 @@ impl ResponseBody {
     pub fn capture_content(&mut self) {
         match &mut self.kind {
             Kind::Full(Some(bytes)) => {
-                self.capture = Some(
-                    String::from_utf8_lossy(&bytes[..bytes.len().min(MAX_CAPTURE)]).into_owned(),
-                )
+                self.capture = Some(text::lossy_prefix(bytes, MAX_CAPTURE).into_owned())
             }
             Kind::Upstream(pass) => {
                 // Events held before the commit were scanned already; read
@@ -651,7 +649,7 @@ impl Passthrough {
         if capture.is_empty() {
             if let Some(chunks) = &self.json {
                 let body = chunks.concat();
-                push_capped(&mut capture, &String::from_utf8_lossy(&body));
+                capture = text::lossy_prefix(&body, MAX_CAPTURE).into_owned();
             }
         }
         Some(capture)

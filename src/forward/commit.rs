@@ -184,6 +184,5 @@ pub async fn await_commit(
 
 /// The first 200 bytes of an event, as text, for logs and error messages.
 fn snippet(data: &[u8]) -> String {
-    let text = String::from_utf8_lossy(&data[..data.len().min(200)]);
-    text.into_owned()
+    crate::text::lossy_prefix(data, 200).into_owned()
 }
