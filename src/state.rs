@@ -39,6 +39,9 @@ pub struct AppState {
     pub listen: SocketAddr,
     /// `server.listen` as the config last said it, to notice a change.
     pub(crate) config_listen: Mutex<SocketAddr>,
+    /// The connection limits as the config last said them, to notice a
+    /// change (they apply at start only).
+    pub(crate) config_connections: Mutex<crate::config::ConnectionLimits>,
     /// Reload outcomes.
     pub reloads: Mutex<ReloadStatus>,
     /// Hash of the config text last loaded, so a file event that changed
@@ -68,6 +71,7 @@ impl AppState {
             config_path,
             listen,
             config_listen: Mutex::new(config_listen),
+            config_connections: Mutex::new(crate::config::ConnectionLimits::default()),
             reloads: Mutex::new(ReloadStatus::default()),
             loaded_hash: AtomicU64::new(0),
             request_log: ArcSwapOption::empty(),

@@ -14,6 +14,7 @@ use std::sync::atomic::AtomicUsize;
 
 use crate::forward::StatusPolicy;
 use crate::routing::strategy::weighted_cycle;
+use crate::routing::RequestLimits;
 use crate::routing::{AttemptPolicy, Cors, Model, Table, Target, Upstream};
 use crate::upstream::{BreakerPolicy, Registry, TargetId};
 
@@ -263,7 +264,10 @@ pub fn compile(
     };
     Table::new(
         generation,
-        config.server.max_body_bytes,
+        RequestLimits {
+            max_body_bytes: config.server.max_body_bytes,
+            body_timeout: config.server.body_timeout,
+        },
         config.server.auth_keys.clone(),
         cors,
         models,

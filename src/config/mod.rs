@@ -23,8 +23,9 @@ use std::time::Duration;
 pub use interpolate::{interpolate, InterpolateError, Interpolated};
 pub use keypath::KeyPath;
 pub use schema::{
-    BreakerConfig, HealthCheck, MockConfig, ProviderKind, RetryConfig, Timeouts, Unresolved,
-    DEFAULT_CONNECT_TIMEOUT, DEFAULT_FIRST_BYTE_TIMEOUT, DEFAULT_LISTEN, DEFAULT_MAX_BODY_BYTES,
+    BreakerConfig, ConnectionLimits, HealthCheck, MockConfig, ProviderKind, RetryConfig, Timeouts,
+    Unresolved, DEFAULT_CONNECT_TIMEOUT, DEFAULT_FIRST_BYTE_TIMEOUT, DEFAULT_LISTEN,
+    DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS_CAP,
 };
 pub use secret::Secret;
 pub use units::format_duration;
@@ -44,6 +45,8 @@ pub struct Loaded {
     pub listen: SocketAddr,
     /// `server.shutdown_grace`.
     pub shutdown_grace: Duration,
+    /// `server.max_connections` and the connection timeouts (at start only).
+    pub connections: ConnectionLimits,
     /// `request_log:`.
     pub request_log: Option<crate::telemetry::request_log::RequestLogConfig>,
 }
@@ -135,6 +138,7 @@ pub fn load_str(
         warnings: walk.warnings,
         listen: config.server.listen,
         shutdown_grace: config.server.shutdown_grace,
+        connections: config.server.connections.clone(),
         request_log: config.request_log,
     })
 }

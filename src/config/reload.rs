@@ -88,6 +88,14 @@ pub fn reload(state: &AppState, trigger: Trigger) -> Option<u64> {
                     *previous = loaded.listen;
                 }
             }
+            if let Ok(mut previous) = state.config_connections.lock() {
+                if *previous != loaded.connections {
+                    tracing::warn!(
+                        "{source}: server connection limits changed (max_connections, header_timeout, keepalive_timeout, send_timeout or http2_max_streams); restart Switchyard to apply them"
+                    );
+                    *previous = loaded.connections.clone();
+                }
+            }
             let models = loaded.table.models.len();
             state.install(loaded.table);
             state.configure_request_log(loaded.request_log);

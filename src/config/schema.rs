@@ -85,6 +85,47 @@ pub struct Config {
     pub request_log: Option<crate::telemetry::request_log::RequestLogConfig>,
 }
 
+/// How long a client has to send a request head (`server.header_timeout`).
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest silence while a request body arrives (`server.body_timeout`).
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long an idle client connection stays open (`server.keepalive_timeout`).
+pub const DEFAULT_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(75);
+/// Longest wait for a client to accept written data (`server.send_timeout`).
+pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(60);
+/// Concurrent HTTP/2 streams per connection (`server.http2_max_streams`).
+pub const DEFAULT_HTTP2_MAX_STREAMS: u32 = 128;
+/// Most `server.max_connections` defaults to, whatever the file limit.
+pub const DEFAULT_MAX_CONNECTIONS_CAP: u32 = 10_000;
+
+/// What the listener allows each client connection (applies at start only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// `server.max_connections`; `None`: half the open-file limit, at most
+    /// [`DEFAULT_MAX_CONNECTIONS_CAP`].
+    pub max_connections: Option<u32>,
+    /// `server.header_timeout`
+    pub header_timeout: Duration,
+    /// `server.keepalive_timeout`
+    pub keepalive_timeout: Duration,
+    /// `server.send_timeout`
+    pub send_timeout: Duration,
+    /// `server.http2_max_streams`
+    pub http2_max_streams: u32,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            max_connections: None,
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
+            keepalive_timeout: DEFAULT_KEEPALIVE_TIMEOUT,
+            send_timeout: DEFAULT_SEND_TIMEOUT,
+            http2_max_streams: DEFAULT_HTTP2_MAX_STREAMS,
+        }
+    }
+}
+
 /// `server:` — the listener and request limits.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -98,6 +139,10 @@ pub struct ServerConfig {
     pub cors_origins: Vec<String>,
     /// `server.shutdown_grace`
     pub shutdown_grace: Duration,
+    /// `server.body_timeout`
+    pub body_timeout: Duration,
+    /// Per-connection limits.
+    pub connections: ConnectionLimits,
 }
 
 /// The kinds of upstream (`provider:`).
@@ -323,7 +368,19 @@ pub const DEFAULT_REQUEST_LOG_FILE_BYTES: u64 = 100 << 20;
 /// Records buffered for the request log writer; a burst this large is
 /// absorbed, a longer stall drops (and counts) records.
 pub const DEFAULT_REQUEST_LOG_QUEUE: u64 = 4096;
-const SERVER_KEYS: &[&str] = &["listen", "max_body_bytes", "auth", "cors", "shutdown_grace"];
+const SERVER_KEYS: &[&str] = &[
+    "listen",
+    "max_body_bytes",
+    "auth",
+    "cors",
+    "shutdown_grace",
+    "max_connections",
+    "header_timeout",
+    "body_timeout",
+    "keepalive_timeout",
+    "send_timeout",
+    "http2_max_streams",
+];
 const UPSTREAM_KEYS: &[&str] = &[
     "provider",
     "base_url",
@@ -445,6 +502,8 @@ fn read_server(walk: &mut Walk<'_>, node: Option<(&Value, KeyPath)>) -> ServerCo
         auth_keys: Vec::new(),
         cors_origins: DEFAULT_CORS_ORIGINS.iter().map(|s| s.to_string()).collect(),
         shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+        body_timeout: DEFAULT_BODY_TIMEOUT,
+        connections: ConnectionLimits::default(),
     };
     let Some((value, path)) = node else {
         return server;
@@ -475,6 +534,33 @@ fn read_server(walk: &mut Walk<'_>, node: Option<(&Value, KeyPath)>) -> ServerCo
     if let Some((v, p)) = fields.get("shutdown_grace") {
         if let Some(d) = walk.duration(v, &p) {
             server.shutdown_grace = d;
+        }
+    }
+    if let Some((v, p)) = fields.get("max_connections") {
+        if let Some(n) = walk.number(v, &p, 1..=1_000_000) {
+            server.connections.max_connections = Some(n as u32);
+        }
+    }
+    if let Some((v, p)) = fields.get("http2_max_streams") {
+        if let Some(n) = walk.number(v, &p, 1..=10_000) {
+            server.connections.http2_max_streams = n as u32;
+        }
+    }
+    let limits = &mut server.connections;
+    for (key, slot) in [
+        ("header_timeout", &mut limits.header_timeout),
+        ("keepalive_timeout", &mut limits.keepalive_timeout),
+        ("send_timeout", &mut limits.send_timeout),
+        ("body_timeout", &mut server.body_timeout),
+    ] {
+        if let Some((v, p)) = fields.get(key) {
+            if let Some(d) = walk.duration(v, &p) {
+                if d < Duration::from_millis(100) {
+                    walk.error(&p, "must be at least 100ms");
+                } else {
+                    *slot = d;
+                }
+            }
         }
     }
     if let Some((v, p)) = fields.get("auth") {

@@ -28,6 +28,12 @@ pub enum GatewayError {
         /// The limit in bytes.
         limit: u64,
     },
+    /// The body stopped arriving for `server.body_timeout`.
+    #[error("request body timed out")]
+    BodyTimeout {
+        /// `server.body_timeout`.
+        timeout: std::time::Duration,
+    },
     /// The body could not be read (client disconnected, bad framing).
     #[error("cannot read body: {0}")]
     BodyRead(String),
@@ -111,6 +117,10 @@ impl GatewayError {
             E::BodyTooLarge { limit } => (
                 StatusCode::PAYLOAD_TOO_LARGE, INVALID, None, "request_too_large",
                 format!("The request body is larger than this router accepts ({limit} bytes, `server.max_body_bytes`). Send a smaller request, or ask the operator to raise the limit."),
+            ),
+            E::BodyTimeout { timeout } => (
+                StatusCode::REQUEST_TIMEOUT, INVALID, None, "request_timeout",
+                format!("The request body stopped arriving for {} (`server.body_timeout`). Send the whole body without pausing.", crate::config::format_duration(*timeout)),
             ),
             E::BodyRead(detail) => (
                 StatusCode::BAD_REQUEST, INVALID, None, "invalid_body",

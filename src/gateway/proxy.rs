@@ -1,7 +1,7 @@
 //! The model endpoints: read the body (bounded), find `model` and `stream`
 //! without parsing the whole body, resolve the model, hand over to `forward`.
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::{header, HeaderValue, Request, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
@@ -11,7 +11,7 @@ use super::inspect::inspect;
 use crate::forward::body::ResponseBody;
 use crate::forward::{self, Outbound};
 use crate::providers::Endpoint;
-use crate::routing::Table;
+use crate::routing::{RequestLimits, Table};
 use crate::telemetry::access_log::AccessRecord;
 
 const X_TARGET: http::HeaderName = http::HeaderName::from_static("x-switchyard-target");
@@ -30,7 +30,7 @@ pub(super) async fn proxy(
     // Counted under `(unknown)` until the body names a model we serve.
     record.set_model_metrics(table.unknown_model.clone());
     let (parts, body) = request.into_parts();
-    let body = read_body(&parts.headers, body, table.max_body_bytes).await?;
+    let body = read_body(&parts.headers, body, table.limits).await?;
     if record
         .sink
         .as_ref()
@@ -119,13 +119,15 @@ fn advise_no_retry(response: &mut Response<ResponseBody>, attempts: u32) {
     }
 }
 
-/// Reads the whole body, refusing more than `limit` bytes. A declared
+/// Reads the whole body, refusing more than `max_body_bytes` and a pause
+/// of more than `body_timeout` between two pieces. A declared
 /// `Content-Length` over the limit is refused before reading anything.
 async fn read_body(
     headers: &http::HeaderMap,
     body: Incoming,
-    limit: u64,
+    limits: RequestLimits,
 ) -> Result<Bytes, GatewayError> {
+    let limit = limits.max_body_bytes;
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -133,11 +135,45 @@ async fn read_body(
     if declared.is_some_and(|n| n > limit) {
         return Err(GatewayError::BodyTooLarge { limit });
     }
-    match Limited::new(body, limit as usize).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(err) if err.downcast_ref::<LengthLimitError>().is_some() => {
-            Err(GatewayError::BodyTooLarge { limit })
+    let mut body = Limited::new(body, limit as usize);
+    // One piece (the usual case) is passed on as it is, without a copy.
+    let mut first: Option<Bytes> = None;
+    let mut more: Option<BytesMut> = None;
+    loop {
+        let frame = match tokio::time::timeout(limits.body_timeout, body.frame()).await {
+            Ok(Some(Ok(frame))) => frame,
+            Ok(None) => {
+                return Ok(match more {
+                    Some(all) => all.freeze(),
+                    None => first.unwrap_or_default(),
+                })
+            }
+            Ok(Some(Err(err))) if err.downcast_ref::<LengthLimitError>().is_some() => {
+                return Err(GatewayError::BodyTooLarge { limit })
+            }
+            Ok(Some(Err(err))) => return Err(GatewayError::BodyRead(err.to_string())),
+            Err(_) => {
+                return Err(GatewayError::BodyTimeout {
+                    timeout: limits.body_timeout,
+                })
+            }
+        };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        match (&mut more, first.take()) {
+            (Some(all), _) => all.extend_from_slice(&data),
+            (None, None) => first = Some(data),
+            (None, Some(earlier)) => {
+                let mut all = BytesMut::with_capacity(
+                    declared
+                        .map_or(0, |n| n as usize)
+                        .max(earlier.len() + data.len()),
+                );
+                all.extend_from_slice(&earlier);
+                all.extend_from_slice(&data);
+                more = Some(all);
+            }
         }
-        Err(err) => Err(GatewayError::BodyRead(err.to_string())),
     }
 }

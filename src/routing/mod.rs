@@ -11,4 +11,4 @@ mod table;
 pub(crate) use plan::random_unit;
 pub use plan::{plan, Plan};
 pub use strategy::{HedgeDelay, Strategy};
-pub use table::{AttemptPolicy, Cors, Model, Table, Target, Upstream};
+pub use table::{AttemptPolicy, Cors, Model, RequestLimits, Table, Target, Upstream};

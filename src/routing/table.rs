@@ -20,14 +20,23 @@ use crate::providers::{Endpoint, Provider};
 use crate::telemetry::metrics::{ModelMetrics, TargetMetrics, UpstreamMetrics};
 use crate::upstream::{BreakerPolicy, TargetState, UpstreamClient, UpstreamState};
 
+/// What a request may send (`server.max_body_bytes`, `server.body_timeout`).
+#[derive(Debug, Clone, Copy)]
+pub struct RequestLimits {
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: u64,
+    /// Longest silence while the request body arrives.
+    pub body_timeout: std::time::Duration,
+}
+
 /// One compiled `router.yaml`.
 pub struct Table {
     /// Counts loads since start: 1 for the first table.
     pub generation: u64,
     /// When this table was compiled.
     pub loaded_at: SystemTime,
-    /// Largest accepted request body, in bytes.
-    pub max_body_bytes: u64,
+    /// What a request may send.
+    pub limits: RequestLimits,
     /// Router keys; empty means open.
     pub auth_keys: Vec<Secret>,
     /// CORS policy.
@@ -45,7 +54,7 @@ impl Table {
     /// Assembles a table; `config::compile` is the only caller.
     pub(crate) fn new(
         generation: u64,
-        max_body_bytes: u64,
+        limits: RequestLimits,
         auth_keys: Vec<Secret>,
         cors: Cors,
         models: Vec<Arc<Model>>,
@@ -56,7 +65,7 @@ impl Table {
         Table {
             generation,
             loaded_at: SystemTime::now(),
-            max_body_bytes,
+            limits,
             auth_keys,
             cors,
             models,

@@ -1,22 +1,69 @@
-//! The accept loop: HTTP/1.1 and h2c on one port, `TCP_NODELAY` on every
-//! accepted socket, graceful drain on shutdown.
+//! The accept loop: HTTP/1.1 and h2c on one port, at most
+//! `server.max_connections` at once, `TCP_NODELAY` on every accepted
+//! socket, per-connection deadlines ([`super::guard`]), graceful drain on
+//! shutdown.
 
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
+use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
+use tokio::time::Instant;
 
+use super::guard::{Activity, Guarded, Proto, Tracked};
+use crate::config::ConnectionLimits;
 use crate::gateway;
 use crate::state::AppState;
+use crate::telemetry::metrics::ConnectionMetrics;
 
-/// After an accept error (e.g. out of file descriptors) wait this long
-/// before trying again, instead of spinning.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+/// The first wait after an accept error (e.g. out of file descriptors);
+/// doubled on each error in a row, up to [`ACCEPT_BACKOFF_MAX`].
+const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(10);
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+/// At most one log line per this long about accept errors or the
+/// connection limit; the lines say how many they stand for.
+const LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// Per stream, what an h2 connection buffers for a client that does not
+/// read: with [`ConnectionLimits::http2_max_streams`] streams, the bound per
+/// connection (128 × 16 KiB = 2 MiB by default). hyper's default is 400 KiB.
+const H2_SEND_BUFFER: usize = 16 << 10;
+/// Flow-control windows Switchyard grants clients for request bodies.
+const H2_STREAM_WINDOW: u32 = 256 << 10;
+const H2_CONNECTION_WINDOW: u32 = 1 << 20;
+/// The HTTP/2 connection preface a prior-knowledge (h2c) client starts with.
+const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// A log line that repeats at most once per [`LOG_EVERY`].
+struct Throttled {
+    last: Option<Instant>,
+    suppressed: u64,
+}
+
+impl Throttled {
+    fn new() -> Self {
+        Throttled {
+            last: None,
+            suppressed: 0,
+        }
+    }
+
+    /// `Some(n)` when a line is due: it stands for `n` events.
+    fn due(&mut self) -> Option<u64> {
+        let now = Instant::now();
+        if self.last.is_some_and(|last| now < last + LOG_EVERY) {
+            self.suppressed += 1;
+            return None;
+        }
+        self.last = Some(now);
+        Some(std::mem::take(&mut self.suppressed) + 1)
+    }
+}
 
 /// Serves until `stop` turns true, then drains for at most `grace`.
 pub(super) async fn serve(
@@ -24,37 +71,67 @@ pub(super) async fn serve(
     state: Arc<AppState>,
     mut stop: watch::Receiver<bool>,
     grace: Duration,
+    limits: ConnectionLimits,
+    max_connections: usize,
 ) {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new());
-    builder.http2().timer(TokioTimer::new());
+    let limits = Arc::new(limits);
+    let metrics = state.registry.metrics().connections.clone();
+    let slots = Arc::new(Semaphore::new(max_connections));
     let graceful = GracefulShutdown::new();
+    let mut backoff = ACCEPT_BACKOFF_MIN;
+    let mut accept_errors = Throttled::new();
+    let mut at_limit = Throttled::new();
     loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, _peer) = match accepted {
-                    Ok(pair) => pair,
-                    Err(err) => {
-                        tracing::warn!(error = %err, "accept failed");
-                        tokio::time::sleep(ACCEPT_BACKOFF).await;
-                        continue;
-                    }
-                };
-                // Without it, a response written as headers + body can wait
-                // ~40 ms for a delayed ACK on a keep-alive connection.
-                let _ = stream.set_nodelay(true);
-                let state = state.clone();
-                let service = service_fn(move |request| gateway::handle(state.clone(), request));
-                let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
-                let connection = graceful.watch(connection);
-                tokio::spawn(async move {
-                    if let Err(err) = connection.await {
-                        tracing::debug!(error = %err, "connection ended with an error");
-                    }
-                });
+        let slot = match slots.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                metrics.at_limit.inc();
+                if let Some(n) = at_limit.due() {
+                    tracing::warn!(
+                        max_connections,
+                        times = n,
+                        "connection limit reached (server.max_connections): new connections wait in the listen backlog until one closes"
+                    );
+                }
+                tokio::select! {
+                    slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+                    _ = stop.changed() => break,
+                }
             }
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _peer)) => {
+                    backoff = ACCEPT_BACKOFF_MIN;
+                    stream
+                }
+                Err(err) => {
+                    if let Some(n) = accept_errors.due() {
+                        tracing::warn!(error = %err, times = n, "accept failed; backing off");
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = stop.changed() => break,
+                    }
+                    backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
+                    continue;
+                }
+            },
             _ = stop.changed() => break,
-        }
+        };
+        // Without it, a response written as headers + body can wait
+        // ~40 ms for a delayed ACK on a keep-alive connection.
+        let _ = stream.set_nodelay(true);
+        let state = state.clone();
+        let limits = limits.clone();
+        let metrics = metrics.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            metrics.open.inc();
+            serve_connection(stream, state, limits, metrics.clone(), watcher).await;
+            metrics.open.dec();
+            drop(slot);
+        });
     }
     drop(listener);
     tracing::info!(
@@ -64,5 +141,99 @@ pub(super) async fn serve(
     tokio::select! {
         _ = graceful.shutdown() => tracing::info!("all connections closed"),
         _ = tokio::time::sleep(grace) => tracing::warn!("shutdown grace period over; closing the remaining connections"),
+    }
+}
+
+/// Serves one accepted connection until it ends.
+async fn serve_connection(
+    stream: TcpStream,
+    state: Arc<AppState>,
+    limits: Arc<ConnectionLimits>,
+    metrics: Arc<ConnectionMetrics>,
+    watcher: hyper_util::server::graceful::Watcher,
+) {
+    let activity = Activity::new();
+    let proto = match detect(&stream, Instant::now() + limits.header_timeout).await {
+        Detected::Proto(proto) => proto,
+        Detected::Closed => return,
+        Detected::TimedOut => {
+            metrics.closed_header_timeout.inc();
+            return;
+        }
+    };
+    let counting = activity.clone();
+    let service = service_fn(move |request| {
+        let in_flight = counting.begin();
+        let state = state.clone();
+        async move {
+            let response = gateway::handle(state, request).await?;
+            Ok::<_, Infallible>(response.map(|body| Tracked::new(body, in_flight)))
+        }
+    });
+    let io = TokioIo::new(Guarded::new(
+        stream,
+        proto,
+        activity,
+        limits.clone(),
+        metrics,
+    ));
+    let result = match proto {
+        Proto::Http1 => {
+            let connection = http1::Builder::new()
+                .timer(TokioTimer::new())
+                // Guarded keeps the head deadline (hyper's would also
+                // close idle keep-alive connections at the same time).
+                .header_read_timeout(None)
+                .serve_connection(io, service);
+            watcher.watch(connection).await
+        }
+        Proto::Http2 => {
+            let connection = http2::Builder::new(TokioExecutor::new())
+                .timer(TokioTimer::new())
+                .max_concurrent_streams(limits.http2_max_streams)
+                .max_send_buf_size(H2_SEND_BUFFER)
+                .initial_stream_window_size(H2_STREAM_WINDOW)
+                .initial_connection_window_size(H2_CONNECTION_WINDOW)
+                .serve_connection(io, service);
+            watcher.watch(connection).await
+        }
+    };
+    if let Err(err) = result {
+        tracing::debug!(error = %err, "connection ended with an error");
+    }
+}
+
+enum Detected {
+    Proto(Proto),
+    /// The client closed before sending anything.
+    Closed,
+    /// Nothing decisive arrived before the deadline.
+    TimedOut,
+}
+
+/// HTTP/1.1 or h2c (prior knowledge), from the first bytes, without
+/// consuming them. A connection that sends nothing by `deadline` is closed.
+async fn detect(stream: &TcpStream, deadline: Instant) -> Detected {
+    let mut seen = [0u8; 24];
+    loop {
+        let n = match tokio::time::timeout_at(deadline, stream.peek(&mut seen)).await {
+            Err(_) => return Detected::TimedOut,
+            Ok(Err(_)) | Ok(Ok(0)) => return Detected::Closed,
+            Ok(Ok(n)) => n,
+        };
+        if seen[..n] != H2_PREFACE[..n] {
+            return Detected::Proto(Proto::Http1);
+        }
+        if n == H2_PREFACE.len() {
+            return Detected::Proto(Proto::Http2);
+        }
+        // A part of the preface: the rest is on its way. (Peeking again at
+        // once would find the same bytes.)
+        if tokio::time::timeout_at(deadline, tokio::time::sleep(Duration::from_millis(5)))
+            .await
+            .is_err()
+        {
+            return Detected::TimedOut;
+        }
     }
 }

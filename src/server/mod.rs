@@ -3,6 +3,8 @@
 //! [`start`] loads the config, binds, and serves until [`RunningServer::shutdown`]
 //! (or drop). Next: each request goes to `gateway::handle`.
 
+mod fd_limit;
+mod guard;
 mod listen;
 
 use std::net::SocketAddr;
@@ -118,11 +120,26 @@ pub async fn start(options: ServeOptions) -> Result<RunningServer, StartError> {
         .local_addr()
         .map_err(|source| StartError::Bind { addr, source })?;
     let grace: Duration = loaded.shutdown_grace;
+    let open_files = fd_limit::raise();
+    let max_connections = match loaded.connections.max_connections {
+        Some(n) => n as usize,
+        None => fd_limit::default_max_connections(open_files, config::DEFAULT_MAX_CONNECTIONS_CAP),
+    };
+    if let Some(files) = open_files {
+        if max_connections as u64 > files / 2 {
+            tracing::warn!(
+                max_connections,
+                open_files = files,
+                "server.max_connections is over half the open-file limit: connections may fail for lack of descriptors (raise `ulimit -n`)"
+            );
+        }
+    }
     tracing::info!(
         %addr,
         config = %options.config_path.display(),
         models = loaded.table.models.len(),
         upstreams = loaded.table.upstreams.len(),
+        max_connections,
         "switchyard listening"
     );
     let state = Arc::new(AppState::new(
@@ -133,11 +150,15 @@ pub async fn start(options: ServeOptions) -> Result<RunningServer, StartError> {
         loaded.listen,
     ));
     state.set_loaded_hash(config::reload::text_hash(&text));
+    if let Ok(mut connections) = state.config_connections.lock() {
+        *connections = loaded.connections.clone();
+    }
     state.configure_request_log(loaded.request_log.clone());
     let reloader = config::reload::spawn(state.clone());
     let (stop, stopped) = watch::channel(false);
+    let limits = loaded.connections.clone();
     let task = tokio::spawn(async move {
-        listen::serve(listener, state, stopped, grace).await;
+        listen::serve(listener, state, stopped, grace, limits, max_connections).await;
         drop(reloader);
     });
     Ok(RunningServer {

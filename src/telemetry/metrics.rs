@@ -74,6 +74,22 @@ pub struct Metrics {
     pub request_log_written: IntCounter,
     /// Request log records dropped because the writer fell behind.
     pub request_log_dropped: IntCounter,
+    /// Client connections.
+    pub connections: Arc<ConnectionMetrics>,
+}
+
+/// Client connections: open now, and why the router closed some.
+pub struct ConnectionMetrics {
+    /// Connections open now.
+    pub open: IntGauge,
+    /// Times the accept loop waited because `server.max_connections` were open.
+    pub at_limit: IntCounter,
+    /// Closed: no complete request head within `server.header_timeout`.
+    pub closed_header_timeout: IntCounter,
+    /// Closed: idle for `server.keepalive_timeout`.
+    pub closed_keepalive_timeout: IntCounter,
+    /// Closed: the client accepted no data for `server.send_timeout`.
+    pub closed_send_timeout: IntCounter,
 }
 
 fn register<T: prometheus::core::Collector + Clone + 'static>(
@@ -147,6 +163,16 @@ impl Metrics {
             config_reloads: counter_vec(&r, "switchyard_config_reloads_total", "Config reloads by result (success, failure).", &["result"]),
             request_log_written: register(&r, IntCounter::new("switchyard_request_log_written_total", "Request log records written to disk.").expect("valid metric")),
             request_log_dropped: register(&r, IntCounter::new("switchyard_request_log_dropped_total", "Request log records dropped because the writer fell behind (traffic never waits for the log).").expect("valid metric")),
+            connections: {
+                let closed = counter_vec(&r, "switchyard_connections_closed_total", "Client connections the router closed, by reason (header_timeout, keepalive_timeout, send_timeout).", &["reason"]);
+                Arc::new(ConnectionMetrics {
+                    open: register(&r, IntGauge::new("switchyard_connections_open", "Client connections open now.").expect("valid metric")),
+                    at_limit: register(&r, IntCounter::new("switchyard_connections_at_limit_total", "Times a new connection waited in the listen backlog because server.max_connections were open.").expect("valid metric")),
+                    closed_header_timeout: closed.with_label_values(&["header_timeout"]),
+                    closed_keepalive_timeout: closed.with_label_values(&["keepalive_timeout"]),
+                    closed_send_timeout: closed.with_label_values(&["send_timeout"]),
+                })
+            },
             registry: r,
         };
         // Both results exist from the start, so `increase()` sees the first failure.

@@ -1,0 +1,228 @@
+//! Clients that try to hold the router's connections: silent sockets,
+//! slow heads and bodies (slowloris), idle keep-alive connections, floods
+//! past `server.max_connections`, clients that stop reading. Each test
+//! checks the documented limit and that a normal request is still served.
+
+mod support;
+
+use std::time::Duration;
+
+use support::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::{timeout, Instant};
+
+/// The mock model on the built-in `mock` provider, with short connection
+/// limits; `server` adds keys under `server:` (indent by two spaces).
+fn config(server: &str) -> String {
+    format!(
+        "server:\n  header_timeout: 300ms\n  body_timeout: 300ms\n  keepalive_timeout: 400ms\n{server}upstreams:\n  local: {{ provider: mock }}\nmodels:\n  demo:\n    targets: [local]\n"
+    )
+}
+
+async fn connect(router: &Router) -> TcpStream {
+    TcpStream::connect(router.base.trim_start_matches("http://"))
+        .await
+        .expect("connect")
+}
+
+/// Everything the router writes until it closes the connection; fails if
+/// it is still open after `within`.
+async fn read_until_closed(stream: &mut TcpStream, within: Duration) -> String {
+    let mut out = Vec::new();
+    let read = timeout(within, async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(
+        read.is_ok(),
+        "the connection was still open after {within:?}"
+    );
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+async fn assert_serves(router: &Router) {
+    let reply = client::post_json(
+        &router.url("/v1/chat/completions"),
+        r#"{"model":"demo","messages":[{"role":"user","content":"hi"}]}"#,
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+}
+
+#[tokio::test]
+async fn a_connection_that_sends_nothing_is_closed_at_the_header_timeout() {
+    init_tracing();
+    let router = Router::start(&config("")).await;
+    let started = Instant::now();
+    let mut silent = connect(&router).await;
+    let said = read_until_closed(&mut silent, Duration::from_secs(5)).await;
+    assert_eq!(said, "", "nothing was asked, nothing is answered");
+    assert!(started.elapsed() >= Duration::from_millis(250));
+    assert_serves(&router).await;
+}
+
+#[tokio::test]
+async fn a_request_head_that_stalls_gets_408_and_the_connection_closes() {
+    init_tracing();
+    let router = Router::start(&config("")).await;
+    let mut slow = connect(&router).await;
+    slow.write_all(
+        b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n",
+    )
+    .await
+    .unwrap();
+    let said = read_until_closed(&mut slow, Duration::from_secs(5)).await;
+    assert!(said.starts_with("HTTP/1.1 408 "), "{said:?}");
+    assert!(said.contains("\"code\":\"request_timeout\""), "{said:?}");
+    assert!(said.contains("server.header_timeout"), "{said:?}");
+    assert_serves(&router).await;
+}
+
+#[tokio::test]
+async fn a_head_sent_a_byte_at_a_time_cannot_outlive_the_header_timeout() {
+    init_tracing();
+    let router = Router::start(&config("")).await;
+    let mut slow = connect(&router).await;
+    let started = Instant::now();
+    let head =
+        b"GET /health HTTP/1.1\r\nhost: x\r\nx-padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+    for byte in head {
+        if slow.write_all(&[*byte]).await.is_err() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if started.elapsed() > Duration::from_secs(3) {
+            break;
+        }
+    }
+    let said = read_until_closed(&mut slow, Duration::from_secs(5)).await;
+    assert!(said.starts_with("HTTP/1.1 408 "), "{said:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_request_body_that_stalls_gets_408() {
+    init_tracing();
+    let router = Router::start(&config("")).await;
+    let mut slow = connect(&router).await;
+    slow.write_all(
+        b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"model\":",
+    )
+    .await
+    .unwrap();
+    let said = read_until_closed(&mut slow, Duration::from_secs(5)).await;
+    assert!(said.starts_with("HTTP/1.1 408 "), "{said:?}");
+    assert!(said.contains("server.body_timeout"), "{said:?}");
+    assert_serves(&router).await;
+}
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_closes_at_the_keepalive_timeout() {
+    init_tracing();
+    let router = Router::start(&config("")).await;
+    let mut conn = connect(&router).await;
+    conn.write_all(b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    let n = conn.read(&mut buf).await.unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200 "));
+    let idle = Instant::now();
+    let said = read_until_closed(&mut conn, Duration::from_secs(5)).await;
+    assert_eq!(said, "", "an idle connection closes without an answer");
+    let waited = idle.elapsed();
+    assert!(
+        waited >= Duration::from_millis(300) && waited < Duration::from_secs(3),
+        "{waited:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_flood_of_idle_connections_past_the_cap_does_not_lock_out_real_clients() {
+    init_tracing();
+    let router = Router::start(&config("  max_connections: 8\n")).await;
+    // 40 silent sockets: 8 are served (and time out), the rest wait in the
+    // listen backlog and are then served and time out in turn.
+    let mut silent = Vec::new();
+    for _ in 0..40 {
+        silent.push(connect(&router).await);
+    }
+    let started = Instant::now();
+    assert_serves(&router).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "a real client waited {:?}",
+        started.elapsed()
+    );
+    let metrics = client::get(&router.url("/metrics")).await.text();
+    let at_limit = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("switchyard_connections_at_limit_total "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .expect("switchyard_connections_at_limit_total exposed");
+    assert!(at_limit >= 1.0, "the cap was reached: {at_limit}");
+    let closed = metrics
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("switchyard_connections_closed_total{reason=\"header_timeout\"} ")
+        })
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap_or(0.0);
+    assert!(closed >= 8.0, "silent connections were closed: {closed}");
+    drop(silent);
+}
+
+#[tokio::test]
+async fn connections_answer_normally_under_the_limits() {
+    init_tracing();
+    let router = Router::start(&config("")).await;
+    // Keep-alive reuse within the timeout works: three requests, one connection.
+    let mut conn = connect(&router).await;
+    for _ in 0..3 {
+        conn.write_all(b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 1024];
+        let n = conn.read(&mut buf).await.unwrap();
+        assert!(
+            buf[..n].starts_with(b"HTTP/1.1 200 "),
+            "{:?}",
+            String::from_utf8_lossy(&buf[..n])
+        );
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    // A streamed answer slower than every connection timeout is not cut:
+    // no read deadline applies while a request is in flight.
+    let slow = MockUpstream::start(Behaviour::Sse {
+        chunks: chat_chunks("upstream-model", &["a", "b", "c"], false),
+        delay: Duration::from_millis(250),
+    })
+    .await;
+    let router = Router::start(&format!(
+        "server:\n  header_timeout: 300ms\n  keepalive_timeout: 300ms\n{}",
+        one_model("openai-compatible", &format!("{}/v1", slow.base_url()), "")
+    ))
+    .await;
+    let reply = client::post_json(
+        &router.url("/v1/chat/completions"),
+        r#"{"model":"m","stream":true,"messages":[]}"#,
+    )
+    .await;
+    assert_eq!(reply.status, 200);
+    assert!(
+        reply.text().ends_with("data: [DONE]\n\n"),
+        "{}",
+        reply.text()
+    );
+}
