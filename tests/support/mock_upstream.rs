@@ -106,6 +106,10 @@ pub enum Behaviour {
         chunks: Vec<String>,
         delay: Duration,
     },
+    /// 200 text/event-stream: `chunk` sent `times` times as fast as the
+    /// reader takes it (one buffer shared by every request), then the body
+    /// ends cleanly.
+    SseRepeat { chunk: Bytes, times: usize },
     /// 200 text/event-stream; `chunks[0]` is sent at once, every later chunk
     /// waits for one [`Gate::release`]; after the last chunk the body ends
     /// cleanly.
@@ -406,6 +410,17 @@ async fn handle(
                             _ = tx.closed() => return,
                         }
                         if tx.send(Ok(Frame::data(Bytes::from(chunk)))).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+                return Ok(sse_response(body));
+            }
+            Behaviour::SseRepeat { chunk, times } => {
+                let (tx, body) = channel_body(&shared);
+                tokio::spawn(async move {
+                    for _ in 0..times {
+                        if tx.send(Ok(Frame::data(chunk.clone()))).await.is_err() {
                             return;
                         }
                     }
