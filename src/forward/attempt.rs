@@ -8,7 +8,7 @@ use super::commit::Committed;
 use super::headers;
 use super::stream_usage;
 use super::{AttemptError, Outbound};
-use crate::routing::{Target, Upstream};
+use crate::routing::Target;
 use crate::upstream::{InFlight, UpstreamBody};
 
 /// Sends `out` to `target`.
@@ -57,11 +57,14 @@ pub(super) async fn send(
 }
 
 /// An upstream answer that is not committed (an error status) as the
-/// client's: same status, headers minus hop-by-hop, body untouched.
+/// client's: same status, headers minus hop-by-hop, body untouched, and
+/// bounded by the target's idle and total timeouts like any relayed body.
 pub(super) fn pass_through(
     response: Response<UpstreamBody>,
-    upstream: &Upstream,
+    target: &Target,
+    sent_at: tokio::time::Instant,
 ) -> Response<ResponseBody> {
+    let upstream = &target.upstream;
     let (mut parts, body) = response.into_parts();
     headers::downstream_response(&mut parts.headers);
     let sse = is_sse(&parts.headers);
@@ -73,8 +76,8 @@ pub(super) fn pass_through(
         body,
         sse,
         upstream: upstream.name.clone(),
-        idle: None,
-        total_deadline: None,
+        idle: Some(target.timeouts.idle),
+        total_deadline: Some(sent_at + target.timeouts.total),
         in_flight: None,
         scanner: None,
         json: false,

@@ -77,10 +77,9 @@ pub enum AttemptError {
         /// The limit.
         limit: u32,
     },
-    /// The connection broke before a response (reset, closed, protocol error).
-    #[error(
-        "upstream `{upstream}` at {address} closed the connection without answering: {detail}"
-    )]
+    /// No usable response: the connection closed or broke, or the bytes were
+    /// not valid HTTP/1.1.
+    #[error("upstream `{upstream}` at {address} gave no usable answer: {detail}")]
     Transport {
         /// Upstream name.
         upstream: String,

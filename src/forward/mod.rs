@@ -425,7 +425,7 @@ async fn attempt_target_inner(
             }
         } else {
             let retry_after = classify::retry_after(response.headers());
-            let response = attempt::pass_through(response, upstream);
+            let response = attempt::pass_through(response, target, sent_at);
             let verdict = classify::classify_status(status, None, &policy.statuses);
             if verdict == Verdict::RetrySame {
                 admission.failure(&target.breaker);

@@ -222,24 +222,27 @@ fn framing(
     {
         return Ok((Framing::Length(0), true));
     }
-    if let Some(te) = headers
-        .get_all(http::header::TRANSFER_ENCODING)
-        .iter()
-        .next_back()
-    {
-        let last = te
-            .to_str()
-            .ok()
-            .and_then(|v| v.rsplit(',').next())
-            .map(str::trim);
-        return Ok(match last {
-            Some(v) if v.eq_ignore_ascii_case("chunked") => (
-                Framing::Chunked(Chunked::Size),
-                !headers.contains_key(CONTENT_LENGTH),
-            ),
-            // Not chunked last: the body runs to the end of the connection.
-            _ => (Framing::Eof, false),
-        });
+    if headers.contains_key(http::header::TRANSFER_ENCODING) {
+        // Switchyard sends no `TE`, so only `chunked` is decoded; any other
+        // coding (gzip, a list) would reach the client as undecodable bytes.
+        let mut codings = 0;
+        let mut chunked_only = true;
+        for value in headers.get_all(http::header::TRANSFER_ENCODING) {
+            let text = value.to_str().unwrap_or("?");
+            for coding in text.split(',').map(str::trim).filter(|c| !c.is_empty()) {
+                codings += 1;
+                chunked_only &= coding.eq_ignore_ascii_case("chunked");
+            }
+        }
+        if codings != 1 || !chunked_only {
+            return Err(ProtocolError(
+                "a transfer coding other than chunked (only chunked is accepted)",
+            ));
+        }
+        return Ok((
+            Framing::Chunked(Chunked::Size),
+            !headers.contains_key(CONTENT_LENGTH),
+        ));
     }
     let mut length: Option<u64> = None;
     for value in headers.get_all(CONTENT_LENGTH) {
@@ -507,6 +510,21 @@ mod tests {
                 .unwrap();
         assert_eq!(h.status, 201);
         assert!(head("HTTP/1.1 200 OK\r\ncontent-le").unwrap().is_none());
+    }
+
+    #[test]
+    fn transfer_codings_other_than_chunked_alone_are_refused() {
+        for te in ["gzip", "gzip, chunked", "chunked, chunked", "identity", ""] {
+            let text = format!("HTTP/1.1 200 OK\r\ntransfer-encoding: {te}\r\n\r\n");
+            assert!(
+                head(&text).is_err(),
+                "transfer-encoding: {te:?} was accepted"
+            );
+        }
+        let h = head("HTTP/1.1 200 OK\r\ntransfer-encoding: Chunked\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(h.framing, Framing::Chunked(Chunked::Size));
     }
 
     #[test]

@@ -44,37 +44,64 @@ impl std::fmt::Debug for UpstreamClient {
     }
 }
 
-/// Why a request got no response.
+/// What went wrong with an upstream request, so callers classify it
+/// without reading text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientErrorKind {
+    /// The connection could not be opened (DNS, refused, TLS, timeout):
+    /// the upstream never saw the request.
+    Connect,
+    /// The upstream closed the connection before any byte of an answer.
+    /// `reused`: it was a pooled connection (a stale keep-alive race).
+    ClosedBeforeAnswer {
+        /// The connection had served an earlier request.
+        reused: bool,
+    },
+    /// The answer broke off: closed or reset in the middle of it.
+    Broken,
+    /// The bytes were not valid HTTP/1.1 (head, framing, coding).
+    Protocol,
+}
+
+/// Why a request got no (complete) response.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{detail}")]
 pub struct ClientError {
-    connect: bool,
+    kind: ClientErrorKind,
     detail: String,
 }
 
 impl ClientError {
-    fn connect(err: std::io::Error) -> ClientError {
+    fn new(kind: ClientErrorKind, detail: impl Into<String>) -> ClientError {
         ClientError {
-            connect: true,
-            detail: err.to_string(),
-        }
-    }
-
-    pub(crate) fn receive(detail: impl Into<String>) -> ClientError {
-        ClientError {
-            connect: false,
+            kind,
             detail: detail.into(),
         }
     }
 
-    pub(crate) fn protocol(detail: &str) -> ClientError {
-        ClientError::receive(format!("invalid HTTP/1.1 response: {detail}"))
+    fn connect(err: std::io::Error) -> ClientError {
+        ClientError::new(ClientErrorKind::Connect, err.to_string())
     }
 
-    /// The connection could not be opened (DNS, refused, TLS, timeout):
-    /// the upstream never saw the request.
+    pub(crate) fn receive(detail: impl Into<String>) -> ClientError {
+        ClientError::new(ClientErrorKind::Broken, detail)
+    }
+
+    pub(crate) fn protocol(detail: &str) -> ClientError {
+        ClientError::new(
+            ClientErrorKind::Protocol,
+            format!("invalid HTTP/1.1 response: {detail}"),
+        )
+    }
+
+    /// What kind of failure this was.
+    pub fn kind(&self) -> ClientErrorKind {
+        self.kind
+    }
+
+    /// The connection could not be opened: the upstream never saw the request.
     pub fn is_connect(&self) -> bool {
-        self.connect
+        self.kind == ClientErrorKind::Connect
     }
 }
 
@@ -126,9 +153,11 @@ impl UpstreamClient {
         write_headers: impl FnOnce(&mut HeadWriter<'_>),
         body: RequestBody,
     ) -> Result<Response<UpstreamBody>, ClientError> {
-        let slot = self.pool.slot(uri).ok_or_else(|| ClientError {
-            connect: true,
-            detail: format!("`{uri}` is not an http:// or https:// URL"),
+        let slot = self.pool.slot(uri).ok_or_else(|| {
+            ClientError::new(
+                ClientErrorKind::Connect,
+                format!("`{uri}` is not an http:// or https:// URL"),
+            )
         })?;
         let body = body.into_parts();
         let body_len: usize = body.iter().map(Bytes::len).sum();
@@ -153,46 +182,19 @@ impl UpstreamClient {
                 pooled = None;
             }
         }
-        let mut conn = match pooled {
-            Some(conn) => conn,
-            None => {
-                let origin = self.pool.origin(slot).ok_or_else(|| ClientError {
-                    connect: true,
-                    detail: "no such origin".into(),
-                })?;
-                let mut conn = connect::connect(&origin, self.connect_timeout)
-                    .await
-                    .map_err(ClientError::connect)?;
-                write(&mut conn, &message, &rest)
-                    .await
-                    .map_err(|e| ClientError::receive(e.to_string()))?;
-                conn
-            }
-        };
-        let mut buf = BytesMut::with_capacity(body::INITIAL_READ);
-        let head = loop {
-            match codec::parse_head(&mut buf, method) {
-                Ok(Some(head)) => break head,
-                Ok(None) => {}
-                Err(e) => return Err(ClientError::protocol(e.0)),
-            }
-            if buf.capacity() - buf.len() < 1024 {
-                buf.reserve(body::INITIAL_READ);
-            }
-            match conn.read_buf(&mut buf).await {
-                Ok(0) if buf.is_empty() => {
-                    return Err(ClientError::receive(
-                        "the upstream closed the connection before answering",
-                    ))
+        let (conn, buf, head) = match pooled {
+            Some(conn) => match read_head(conn, method, true).await {
+                // The upstream closed the idle connection just as it was
+                // reused, before answering a byte: the race every keep-alive
+                // client meets. Send it once more on a new connection (as
+                // pingora and hyper do); it does not count against the target.
+                Err(err) if err.kind == (ClientErrorKind::ClosedBeforeAnswer { reused: true }) => {
+                    tracing::debug!(%uri, "pooled connection closed before answering; sending again on a new one");
+                    self.fresh(slot, method, &message, &rest).await?
                 }
-                Ok(0) => {
-                    return Err(ClientError::receive(
-                        "the upstream closed the connection in the middle of the response head",
-                    ))
-                }
-                Ok(_) => {}
-                Err(e) => return Err(ClientError::receive(e.to_string())),
-            }
+                result => result?,
+            },
+            None => self.fresh(slot, method, &message, &rest).await?,
         };
         let mut response = Response::new(UpstreamBody::new(
             conn,
@@ -206,6 +208,69 @@ impl UpstreamClient {
         *response.version_mut() = head.version;
         *response.headers_mut() = head.headers;
         Ok(response)
+    }
+}
+
+impl UpstreamClient {
+    /// Opens a new connection, writes the request and reads the answer's head.
+    async fn fresh(
+        &self,
+        slot: usize,
+        method: &Method,
+        message: &[u8],
+        rest: &VecDeque<Bytes>,
+    ) -> Result<(Conn, BytesMut, codec::Head), ClientError> {
+        let origin = self
+            .pool
+            .origin(slot)
+            .ok_or_else(|| ClientError::new(ClientErrorKind::Connect, "no such origin"))?;
+        let mut conn = connect::connect(&origin, self.connect_timeout)
+            .await
+            .map_err(ClientError::connect)?;
+        write(&mut conn, message, rest)
+            .await
+            .map_err(|e| ClientError::receive(e.to_string()))?;
+        read_head(conn, method, false).await
+    }
+}
+
+/// Reads a response head from `conn` (which has just been sent a request).
+async fn read_head(
+    mut conn: Conn,
+    method: &Method,
+    reused: bool,
+) -> Result<(Conn, BytesMut, codec::Head), ClientError> {
+    let mut buf = BytesMut::with_capacity(body::INITIAL_READ);
+    loop {
+        match codec::parse_head(&mut buf, method) {
+            Ok(Some(head)) => return Ok((conn, buf, head)),
+            Ok(None) => {}
+            Err(e) => return Err(ClientError::protocol(e.0)),
+        }
+        if buf.capacity() - buf.len() < 1024 {
+            buf.reserve(body::INITIAL_READ);
+        }
+        match conn.read_buf(&mut buf).await {
+            Ok(0) if buf.is_empty() => {
+                return Err(ClientError::new(
+                    ClientErrorKind::ClosedBeforeAnswer { reused },
+                    "the upstream closed the connection before answering",
+                ))
+            }
+            Ok(0) => {
+                return Err(ClientError::receive(
+                    "the upstream closed the connection in the middle of the response head",
+                ))
+            }
+            Ok(_) => {}
+            Err(e) if buf.is_empty() && e.kind() == std::io::ErrorKind::ConnectionReset => {
+                return Err(ClientError::new(
+                    ClientErrorKind::ClosedBeforeAnswer { reused },
+                    format!("the upstream reset the connection before answering: {e}"),
+                ))
+            }
+            Err(e) => return Err(ClientError::receive(e.to_string())),
+        }
     }
 }
 

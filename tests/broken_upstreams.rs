@@ -1,0 +1,172 @@
+//! Upstreams that break the rules or stall: every relayed body is bounded
+//! by the upstream's `timeouts.idle` and `timeouts.total`, error answers
+//! included, and a reply the router cannot frame is a 502 naming the
+//! upstream. Each case is followed by a normal request on the same pool.
+
+mod support;
+
+use std::time::Duration;
+
+use support::client::{post_json, try_send};
+use support::extra::assert_openai_error;
+use support::raw_upstream::{RawUpstream, Step};
+use support::{chat_completion_json, init_tracing, one_model, Router};
+use tokio::time::Instant;
+
+const CHAT: &str = r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#;
+
+fn ok_answer() -> Vec<u8> {
+    let body = chat_completion_json("upstream-model", "fine");
+    format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// A raw upstream whose first answer is `first` and every later one a
+/// normal 200, behind a router with short idle/total timeouts.
+async fn setup(first: Vec<Step>) -> (RawUpstream, Router) {
+    let raw = RawUpstream::start(move |i| {
+        if i == 0 {
+            first.clone()
+        } else {
+            vec![Step::Write(ok_answer())]
+        }
+    })
+    .await;
+    let router = Router::start(&one_model(
+        "openai-compatible",
+        &format!("{}/v1", raw.base_url()),
+        "    timeouts: { first_byte: 2s, first_token: 2s, idle: 300ms, total: 2s }\n",
+    ))
+    .await;
+    (raw, router)
+}
+
+async fn assert_next_request_served(router: &Router) {
+    let reply = post_json(&router.url("/v1/chat/completions"), CHAT).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert!(reply.text().contains("fine"));
+}
+
+#[tokio::test]
+async fn an_error_answer_whose_body_stalls_ends_at_the_idle_timeout() {
+    init_tracing();
+    let (_raw, router) = setup(vec![
+        Step::Write(
+            b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"error\":{".to_vec(),
+        ),
+        Step::Pause(Duration::from_secs(30)),
+    ])
+    .await;
+    let started = Instant::now();
+    let reply = try_send(
+        "POST",
+        &router.url("/v1/chat/completions"),
+        &[("content-type", "application/json")],
+        CHAT,
+    )
+    .await;
+    let waited = started.elapsed();
+    assert!(
+        waited < Duration::from_secs(3),
+        "the client was held {waited:?}"
+    );
+    assert!(
+        reply.is_err(),
+        "a cut error body must not look complete: {reply:?}"
+    );
+    assert_next_request_served(&router).await;
+}
+
+#[tokio::test]
+async fn an_sse_error_answer_that_stalls_ends_at_the_idle_timeout() {
+    init_tracing();
+    let (_raw, router) = setup(vec![
+        Step::Write(
+            b"HTTP/1.1 400 Bad Request\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n1d\r\ndata: {\"error\":\"slow down\"}\n\n\r\n".to_vec(),
+        ),
+        Step::Pause(Duration::from_secs(30)),
+    ])
+    .await;
+    let started = Instant::now();
+    let reply = try_send(
+        "POST",
+        &router.url("/v1/chat/completions"),
+        &[("content-type", "application/json")],
+        r#"{"model":"m","stream":true,"messages":[]}"#,
+    )
+    .await;
+    let waited = started.elapsed();
+    assert!(
+        waited < Duration::from_secs(3),
+        "the client was held {waited:?}"
+    );
+    let reply = reply.expect("an SSE answer ends with an error event");
+    assert_eq!(reply.status, 400);
+    let text = reply.text();
+    assert!(text.contains("slow down"), "{text}");
+    assert!(text.contains("upstream_idle_timeout"), "{text}");
+    assert_next_request_served(&router).await;
+}
+
+#[tokio::test]
+async fn a_transfer_coding_other_than_chunked_is_a_502_naming_the_upstream() {
+    init_tracing();
+    let (_raw, router) = setup(vec![
+        Step::Write(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: gzip\r\n\r\n\x1f\x8b\x08\x00binary".to_vec(),
+        ),
+        Step::Close,
+    ])
+    .await;
+    let reply = post_json(&router.url("/v1/chat/completions"), CHAT).await;
+    let error = assert_openai_error(&reply, 502, "upstream_unreachable");
+    let message = error["message"].as_str().unwrap();
+    assert!(message.contains("`up`"), "{message}");
+    assert!(message.contains("transfer coding"), "{message}");
+    assert_next_request_served(&router).await;
+}
+
+#[tokio::test]
+async fn a_pooled_connection_closed_as_it_is_reused_is_retried_once_on_a_new_one() {
+    init_tracing();
+    // Answer 0 normally (the connection is pooled); take request 1 on that
+    // connection and close without a byte, as an upstream closing an idle
+    // connection at that moment does; answer everything after.
+    let raw = RawUpstream::start(|i| {
+        if i == 1 {
+            vec![Step::Close]
+        } else {
+            vec![Step::Write(ok_answer())]
+        }
+    })
+    .await;
+    let router = Router::start(&one_model(
+        "openai-compatible",
+        &format!("{}/v1", raw.base_url()),
+        "",
+    ))
+    .await;
+    for _ in 0..2 {
+        let reply = post_json(&router.url("/v1/chat/completions"), CHAT).await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        assert_eq!(
+            reply.header("x-switchyard-attempts").as_deref(),
+            Some("1"),
+            "the resend is not an attempt"
+        );
+    }
+    assert_eq!(
+        raw.request_conns(),
+        [0, 0, 1],
+        "request 1 went again on a new connection"
+    );
+    let metrics = support::client::get(&router.url("/metrics")).await.text();
+    let counted: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("switchyard_upstream_errors_total{") && !l.ends_with(" 0"))
+        .collect();
+    assert!(counted.is_empty(), "not an upstream failure: {counted:?}");
+}
