@@ -378,3 +378,46 @@ async fn the_server_starts_on_the_bundled_config() {
     assert_eq!(reply.json()["model"], "demo");
     server.shutdown().await;
 }
+
+#[test]
+fn a_key_with_a_trailing_newline_is_an_error_that_never_shows_the_key() {
+    let config = TempConfig::new(
+        "upstreams:\n  openai:\n    provider: openai\n    api_key: \"${SWITCHYARD_TEST_CHECK_NEWLINE_KEY}\"\nmodels:\n  m: { targets: [openai] }\n",
+    );
+
+    let output = check(
+        config.path(),
+        &[("SWITCHYARD_TEST_CHECK_NEWLINE_KEY", "sk-test-secret-123\n")],
+    );
+
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert_reports(
+        &stderr,
+        &config.shown(),
+        &["upstreams.openai.api_key: contains a space or control character (a trailing newline from a key file?); it could not be sent. Remove it from the key"],
+    );
+    assert!(!stderr.contains("sk-test-secret"), "{stderr}");
+}
+
+#[test]
+fn headers_the_router_sets_itself_are_errors_and_values_are_not_echoed() {
+    let config = TempConfig::new(
+        "upstreams:\n  up:\n    provider: openai-compatible\n    base_url: sk-proj-pasted-secret-key\n    headers:\n      Host: example.com\n      transfer-encoding: chunked\n      x-ok: fine\nmodels:\n  m: { targets: [up] }\n",
+    );
+
+    let output = check(config.path(), &[]);
+
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert_reports(
+        &stderr,
+        &config.shown(),
+        &[
+            "upstreams.up.base_url: must start with http:// or https://",
+            "upstreams.up.headers.Host: is set by the router for each request (framing and connection headers are its own); remove it",
+            "upstreams.up.headers.\"transfer-encoding\": is set by the router for each request (framing and connection headers are its own); remove it",
+        ],
+    );
+    assert!(!stderr.contains("sk-proj-pasted"), "{stderr}");
+}

@@ -743,3 +743,36 @@ async fn the_builtin_mock_answers_responses_with_an_openai_error() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn a_caller_cannot_choose_the_operators_openai_organization_or_project() {
+    init_tracing();
+    let mock = MockUpstream::start(ok_mock()).await;
+    let router = Router::start(&one_model(
+        "openai",
+        &format!("{}/v1", mock.base_url()),
+        "    api_key: sk-test-upstream-openai\n    headers:\n      OpenAI-Organization: org-operator\n",
+    ))
+    .await;
+
+    let reply = send(
+        "POST",
+        &router.url("/v1/chat/completions"),
+        &[
+            ("content-type", "application/json"),
+            ("openai-organization", "org-caller"),
+            ("openai-project", "proj-caller"),
+        ],
+        CHAT,
+    )
+    .await;
+
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let sent = mock.last_request().unwrap();
+    let org: Vec<_> = sent.headers.get_all("openai-organization").iter().collect();
+    assert_eq!(org, ["org-operator"], "the operator's scope, once");
+    assert!(
+        sent.header("openai-project").is_none(),
+        "the caller's project went upstream"
+    );
+}

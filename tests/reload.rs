@@ -189,6 +189,14 @@ async fn a_rejected_edit_keeps_the_old_table_serving_until_a_valid_edit() {
         error.contains("nope"),
         "names the unknown upstream: {error}"
     );
+    // Error text can quote the config: only counts reach the open readiness view.
+    let ready = get(&router.url("/health/ready")).await.text();
+    assert!(
+        ready.contains("\"reloads_failed\":1")
+            && !ready.contains("last_reload_error")
+            && !ready.contains("nope"),
+        "{ready}"
+    );
     let reply = post_json(&router.url("/v1/chat/completions"), &chat("m")).await;
     assert_eq!(reply.status, 200, "the old table serves: {}", reply.text());
     let reply = post_json(&router.url("/v1/chat/completions"), &chat("m2")).await;

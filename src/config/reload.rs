@@ -97,6 +97,11 @@ pub fn reload(state: &AppState, trigger: Trigger) -> Option<u64> {
                 }
             }
             let models = loaded.table.models.len();
+            if loaded.table.auth_keys.is_empty() && !state.table.load().auth_keys.is_empty() {
+                tracing::error!(
+                    "{source}: this reload removes every router key (server.auth.keys): the router is now OPEN to anyone who can reach its port"
+                );
+            }
             state.install(loaded.table);
             state.configure_request_log(loaded.request_log);
             state

@@ -672,7 +672,17 @@ fn read_upstream(
             note_unset(&text, &p);
             if text.unset.is_empty() {
                 // An empty key (e.g. `${VLLM_API_KEY:-}`) means "send none".
-                if !text.value.is_empty() {
+                if text
+                    .value
+                    .bytes()
+                    .any(|b| b.is_ascii_control() || b == b' ')
+                {
+                    // Never echoed: it is a credential.
+                    walk.error(
+                        &p,
+                        "contains a space or control character (a trailing newline from a key file?); it could not be sent. Remove it from the key",
+                    );
+                } else if !text.value.is_empty() {
                     api_key = Some(Secret::new(text.value));
                 }
             }
@@ -711,6 +721,13 @@ fn read_upstream(
             let hp = p.key(&header);
             if http::HeaderName::from_bytes(header.as_bytes()).is_err() {
                 walk.error(&hp, "is not a valid header name");
+                continue;
+            }
+            if ROUTER_HEADERS.contains(&header.to_ascii_lowercase().as_str()) {
+                walk.error(
+                    &hp,
+                    "is set by the router for each request (framing and connection headers are its own); remove it",
+                );
                 continue;
             }
             if let Some(text) = walk.text(value, &hp) {
@@ -854,18 +871,56 @@ fn read_upstream(
     })
 }
 
+/// Headers under `upstreams.<name>.headers` that the router writes itself
+/// for every request (or that are hop-by-hop): refused, not silently dropped.
+const ROUTER_HEADERS: &[&str] = &[
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "upgrade",
+];
+
 /// Checks an upstream address: `http(s)://host[:port][/path]`, no query.
+///
+/// The text is echoed only when it looks like an address (`scheme://…` or
+/// `host:port`): anything else may be a key pasted into the wrong place,
+/// and errors reach logs and `/status`.
 fn check_base_url(text: &str) -> Result<String, String> {
     let trimmed = text.trim().trim_end_matches('/');
-    let uri: http::Uri = trimmed
-        .parse()
-        .map_err(|_| format!("{text:?} is not a URL (write e.g. http://localhost:11434)"))?;
+    let looks_like_address = trimmed.contains("://")
+        || trimmed.split_once(':').is_some_and(|(host, rest)| {
+            !host.is_empty()
+                && host
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+                && rest.split('/').next().is_some_and(|port| {
+                    !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit())
+                })
+        });
+    let shown = || {
+        if looks_like_address {
+            format!("{text:?} ")
+        } else {
+            String::new()
+        }
+    };
+    let uri: http::Uri = trimmed.parse().map_err(|_| {
+        format!(
+            "{}is not a URL (write e.g. http://localhost:11434)",
+            shown()
+        )
+    })?;
     match uri.scheme_str() {
         Some("http") | Some("https") => {}
-        _ => return Err(format!("{text:?} must start with http:// or https://")),
+        _ => return Err(format!("{}must start with http:// or https://", shown())),
     }
     if uri.host().is_none_or(str::is_empty) {
-        return Err(format!("{text:?} has no host"));
+        return Err(format!("{}has no host", shown()));
     }
     if uri.query().is_some() {
         // Not echoed: a query string is where a key would hide.

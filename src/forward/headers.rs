@@ -3,8 +3,9 @@
 //! Upward: everything the client sent except hop-by-hop headers (RFC 9110
 //! §7.6.1), `Host` and `Content-Length` (set for the new request), the
 //! caller's credentials (`Authorization`, `api-key`, `x-api-key`: invariant 6),
-//! and `Accept-Encoding` (so answers arrive uncompressed and can be observed
-//! as they pass). Then the upstream's own credential and configured headers.
+//! `Accept-Encoding` (so answers arrive uncompressed and can be observed
+//! as they pass), and `OpenAI-Organization`/`OpenAI-Project` (the operator's
+//! key decides the billing scope; set them under `headers:`). Then the upstream's own credential and configured headers.
 //! Downward: everything except hop-by-hop headers; an upstream
 //! `x-request-id` is kept as `x-upstream-request-id`, since ours wins.
 
@@ -71,6 +72,10 @@ pub(super) fn upstream_request(
                     | "accept-encoding"
                     | "expect"
                     | "x-request-id"
+                    // The operator's billing scope is the operator's to set
+                    // (`headers:`), not a caller's.
+                    | "openai-organization"
+                    | "openai-project"
             )
             || listed.contains(name)
             || ours(name);

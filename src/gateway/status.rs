@@ -155,9 +155,10 @@ pub(super) fn ready(state: &AppState, table: &Table, detail: bool) -> Response<R
         "loaded_at": loaded_at,
         "reloads_succeeded": reloads.succeeded,
         "reloads_failed": reloads.failed,
-        "last_reload_error": reloads.last_error,
     });
     if detail {
+        // Error text can quote the config; it stays behind the router key.
+        config["last_reload_error"] = json!(reloads.last_error);
         config["path"] = json!(state.config_path.display().to_string());
     }
     let mut response = json_response(&json!({
