@@ -421,3 +421,39 @@ fn headers_the_router_sets_itself_are_errors_and_values_are_not_echoed() {
     );
     assert!(!stderr.contains("sk-proj-pasted"), "{stderr}");
 }
+
+#[test]
+fn zero_durations_nested_references_and_interpolated_model_names_are_errors() {
+    let config = TempConfig::new(concat!(
+        "upstreams:\n",
+        "  up:\n",
+        "    provider: openai-compatible\n",
+        "    base_url: \"${SWITCHYARD_TEST_CHECK_UNSET_A:-${SWITCHYARD_TEST_CHECK_UNSET_B}}\"\n",
+        "    health_check: { interval: 0s }\n",
+        "    timeouts: { idle: 0s }\n",
+        "  ok:\n",
+        "    provider: openai-compatible\n",
+        "    base_url: http://127.0.0.1:9\n",
+        "models:\n",
+        "  m:\n",
+        "    targets: [ok]\n",
+        "    deadline: 0s\n",
+        "  \"${SWITCHYARD_TEST_CHECK_MODEL}\":\n",
+        "    targets: [ok]\n",
+    ));
+
+    let output = check(config.path(), &[("SWITCHYARD_TEST_CHECK_MODEL", "gpt")]);
+
+    assert_eq!(output.status.code(), Some(1));
+    assert_reports(
+        &text(&output.stderr),
+        &config.shown(),
+        &[
+            "upstreams.up.base_url: bad ${…} reference: `${SWITCHYARD_TEST_CHECK_UNSET_A:-${SWITCHYARD_TEST_CHECK_UNSET_B}` nests a `${…}` inside it, which is not supported: use one variable per reference (e.g. set a default in the environment)",
+            "upstreams.up.health_check.interval: must be at least 50ms",
+            "upstreams.up.timeouts.idle: must be at least 1ms",
+            "models.m.deadline: must be at least 1ms",
+            "models.\"${SWITCHYARD_TEST_CHECK_MODEL}\": model names are not interpolated: write the name clients send (a `${…}` may go in a target's `model:`)",
+        ],
+    );
+}

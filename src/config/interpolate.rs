@@ -10,6 +10,7 @@
 //! - `${VAR:-default}`: `default` when `VAR` is unset or empty.
 //! - `${VAR:?message}`: a config error with `message` when `VAR` is unset or empty.
 //! - `$$`: a literal `$`. A `$` not followed by `{` or `$` is kept as is.
+//! - `${A:-${B}}` (a reference inside a default or message) is an error.
 //!
 //! Interpolation runs on parsed string scalars, never on raw YAML text, so a
 //! value can never change the document's structure.
@@ -32,6 +33,9 @@ pub enum InterpolateError {
     /// `${}` or a name with characters outside `[A-Za-z0-9_]`.
     #[error("`{0}` is not a valid environment variable name (use letters, digits and `_`)")]
     BadName(String),
+    /// `${A:-${B}}`: a reference inside a default or message.
+    #[error("`${{{0}}}` nests a `${{…}}` inside it, which is not supported: use one variable per reference (e.g. set a default in the environment)")]
+    Nested(String),
     /// `${VAR:?message}` with `VAR` unset or empty.
     #[error("environment variable {name} is required: {message}")]
     Required {
@@ -62,6 +66,9 @@ pub fn interpolate(
             ))?;
             let expr = &body[..close];
             rest = &body[close + 1..];
+            if expr.contains("${") {
+                return Err(InterpolateError::Nested(expr.to_owned()));
+            }
             let (name, op) = match expr.find(':') {
                 Some(colon) => (&expr[..colon], Some(&expr[colon + 1..])),
                 None => (expr, None),
@@ -119,6 +126,18 @@ mod tests {
 
     fn run(input: &str) -> Result<Interpolated, InterpolateError> {
         interpolate(input, &env)
+    }
+
+    #[test]
+    fn a_reference_nested_in_a_default_is_an_error_not_literal_text() {
+        assert_eq!(
+            run("${NOPE:-${KEY}}"),
+            Err(InterpolateError::Nested("NOPE:-${KEY".into()))
+        );
+        assert!(matches!(
+            run("${NOPE:?see ${KEY}}"),
+            Err(InterpolateError::Nested(_))
+        ));
     }
 
     #[test]

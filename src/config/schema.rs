@@ -93,6 +93,11 @@ pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(75);
 /// Longest wait for a client to accept written data (`server.send_timeout`).
 pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(60);
+/// Shortest timeout, deadline or breaker cooldown accepted.
+const MIN_TIMEOUT: Duration = Duration::from_millis(1);
+/// Shortest health-check interval accepted.
+const MIN_HEALTH_INTERVAL: Duration = Duration::from_millis(50);
+
 /// Concurrent HTTP/2 streams per connection (`server.http2_max_streams`).
 pub const DEFAULT_HTTP2_MAX_STREAMS: u32 = 128;
 /// Most `server.max_connections` defaults to, whatever the file limit.
@@ -554,12 +559,8 @@ fn read_server(walk: &mut Walk<'_>, node: Option<(&Value, KeyPath)>) -> ServerCo
         ("body_timeout", &mut server.body_timeout),
     ] {
         if let Some((v, p)) = fields.get(key) {
-            if let Some(d) = walk.duration(v, &p) {
-                if d < Duration::from_millis(100) {
-                    walk.error(&p, "must be at least 100ms");
-                } else {
-                    *slot = d;
-                }
+            if let Some(d) = walk.duration_at_least(v, &p, Duration::from_millis(100)) {
+                *slot = d;
             }
         }
     }
@@ -747,7 +748,10 @@ fn read_upstream(
     if let Some((v, p)) = fields.get("timeouts") {
         if let Some(t) = walk.fields(v, &p, TIMEOUT_KEYS) {
             let mut read = |key: &str, slot: &mut Duration| {
-                if let Some(d) = t.get(key).and_then(|(v, p)| walk.duration(v, &p)) {
+                if let Some(d) = t
+                    .get(key)
+                    .and_then(|(v, p)| walk.duration_at_least(v, &p, MIN_TIMEOUT))
+                {
                     *slot = d;
                 }
             };
@@ -775,7 +779,10 @@ fn read_upstream(
                     {
                         breaker.failures = n as u32;
                     }
-                    if let Some(d) = b.get("cooldown").and_then(|(v, p)| walk.duration(v, &p)) {
+                    if let Some(d) = b
+                        .get("cooldown")
+                        .and_then(|(v, p)| walk.duration_at_least(v, &p, MIN_TIMEOUT))
+                    {
                         breaker.cooldown = d;
                     }
                 }
@@ -812,7 +819,10 @@ fn read_upstream(
             _ => {
                 if let Some(h) = walk.fields(v, &p, &["interval", "path"]) {
                     health_check.interval = Some(DEFAULT_HEALTH_INTERVAL);
-                    if let Some(d) = h.get("interval").and_then(|(v, p)| walk.duration(v, &p)) {
+                    if let Some(d) = h
+                        .get("interval")
+                        .and_then(|(v, p)| walk.duration_at_least(v, &p, MIN_HEALTH_INTERVAL))
+                    {
                         health_check.interval = Some(d);
                     }
                     if let Some((v, p)) = h.get("path") {
@@ -947,6 +957,13 @@ fn read_model(
         walk.error(&path, "model names must not be empty");
         return None;
     }
+    if name.contains("${") {
+        walk.error(
+            &path,
+            "model names are not interpolated: write the name clients send (a `${…}` may go in a target's `model:`)",
+        );
+        return None;
+    }
     let fields = walk.fields(value, &path, MODEL_KEYS)?;
     let mut targets = Vec::new();
     match fields.get("targets") {
@@ -1008,15 +1025,23 @@ fn read_model(
         .map_or(DEFAULT_MAX_ATTEMPTS, |n| n as u32);
     let deadline = fields
         .get("deadline")
-        .and_then(|(v, p)| walk.duration(v, &p))
+        .and_then(|(v, p)| walk.duration_at_least(v, &p, MIN_TIMEOUT))
         .unwrap_or(DEFAULT_DEADLINE);
     let mut timeouts = TimeoutOverrides::default();
     if let Some((v, p)) = fields.get("timeouts") {
         if let Some(t) = walk.fields(v, &p, &["first_byte", "first_token", "idle", "total"]) {
-            timeouts.first_byte = t.get("first_byte").and_then(|(v, p)| walk.duration(v, &p));
-            timeouts.first_token = t.get("first_token").and_then(|(v, p)| walk.duration(v, &p));
-            timeouts.idle = t.get("idle").and_then(|(v, p)| walk.duration(v, &p));
-            timeouts.total = t.get("total").and_then(|(v, p)| walk.duration(v, &p));
+            timeouts.first_byte = t
+                .get("first_byte")
+                .and_then(|(v, p)| walk.duration_at_least(v, &p, MIN_TIMEOUT));
+            timeouts.first_token = t
+                .get("first_token")
+                .and_then(|(v, p)| walk.duration_at_least(v, &p, MIN_TIMEOUT));
+            timeouts.idle = t
+                .get("idle")
+                .and_then(|(v, p)| walk.duration_at_least(v, &p, MIN_TIMEOUT));
+            timeouts.total = t
+                .get("total")
+                .and_then(|(v, p)| walk.duration_at_least(v, &p, MIN_TIMEOUT));
         }
     }
     let pricing = fields.get("pricing").and_then(|(v, p)| {

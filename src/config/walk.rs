@@ -240,6 +240,25 @@ impl<'env> Walk<'env> {
         }
     }
 
+    /// Reads a duration of at least `min` (a zero timeout or interval
+    /// would fail every request or probe in a tight loop).
+    pub fn duration_at_least(
+        &mut self,
+        value: &Value,
+        path: &KeyPath,
+        min: Duration,
+    ) -> Option<Duration> {
+        let d = self.duration(value, path)?;
+        if d < min {
+            self.error(
+                path,
+                format!("must be at least {}", units::format_duration(min)),
+            );
+            return None;
+        }
+        Some(d)
+    }
+
     /// Reads a byte size such as `16MiB`.
     pub fn bytes(&mut self, value: &Value, path: &KeyPath) -> Option<u64> {
         let text = self.strict_text(value, path)?;
