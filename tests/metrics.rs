@@ -922,6 +922,81 @@ async fn a_target_removed_by_a_reload_does_not_stay_reported_open() {
 }
 
 #[tokio::test]
+async fn series_of_models_a_reload_renamed_leave_metrics_and_kept_ones_keep_counting() {
+    init_tracing();
+    let mock = MockUpstream::start(Behaviour::Json(chat_completion_json(
+        "upstream-model",
+        "ok",
+    )))
+    .await;
+    let live = upstream("live", &mock.base_url(), "");
+    let config = |names: &[String]| {
+        let models: String = names.iter().map(|n| model(n, "live", "")).collect();
+        format!(
+            "upstreams:\n{live}models:\n{}{models}",
+            model("kept", "live", "")
+        )
+    };
+    let router = Router::start(&config(&["first-0".to_string()])).await;
+    for model in ["kept", "first-0"] {
+        let reply = post_json(&router.url("/v1/chat/completions"), &chat(model)).await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+    }
+    let size_after_one = get(&router.url("/metrics")).await.text().len();
+
+    // Ten reloads, each renaming 20 models.
+    for generation in 2..=11u32 {
+        let names: Vec<String> = (0..20)
+            .map(|i| format!("renamed-{generation}-{i}"))
+            .collect();
+        rewrite(router.config_path(), &config(&names));
+        poll_until("the reload in /status", WITHIN, EVERY, || async {
+            (config_status(&router).await["generation"] == generation).then_some(())
+        })
+        .await;
+    }
+    let reply = post_json(&router.url("/v1/chat/completions"), &chat("kept")).await;
+    assert_eq!(reply.status, 200);
+
+    let s = scrape(&router.base).await;
+    let text = s.text.clone();
+    for old in ["first-0", "renamed-2-0", "renamed-10-19"] {
+        assert!(
+            !text.contains(&format!("model=\"{old}\"")),
+            "series of `{old}`, renamed away, are still exported"
+        );
+    }
+    assert!(
+        text.contains("model=\"renamed-11-19\""),
+        "the current models are exported"
+    );
+    // `kept` kept its series, and its count, across every reload.
+    expect(
+        &s,
+        REQUESTS,
+        &[
+            ("model", "kept"),
+            ("target", "live/upstream-model"),
+            ("status_class", "2xx"),
+        ],
+        2.0,
+    );
+    // The exposition holds the current 21 models (and `(unknown)`), not the
+    // 201 ever loaded.
+    let models: BTreeSet<&str> = text
+        .split("model=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .collect();
+    assert_eq!(models.len(), 22, "{models:?}");
+    assert!(
+        text.len() < size_after_one * 30,
+        "/metrics grew from {size_after_one} to {} bytes over renames",
+        text.len()
+    );
+}
+
+#[tokio::test]
 async fn metrics_are_prometheus_text_and_need_no_router_key() {
     init_tracing();
     let router = Router::start(concat!(

@@ -9,7 +9,8 @@
 //! path only increments atomics. Every metric is documented in
 //! `docs/metrics.md`.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use prometheus::{
     Counter, CounterVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
@@ -76,6 +77,106 @@ pub struct Metrics {
     pub request_log_dropped: IntCounter,
     /// Client connections.
     pub connections: Arc<ConnectionMetrics>,
+    /// How many live handles use each labelled series (see [`Lease`]).
+    book: Arc<Mutex<HashMap<SeriesKey, usize>>>,
+}
+
+/// One labelled series of one family.
+type SeriesKey = (&'static str, Vec<String>);
+
+/// A labelled metric family whose series can be removed.
+#[derive(Clone)]
+enum Family {
+    Counter(IntCounterVec),
+    Float(CounterVec),
+    Histogram(HistogramVec),
+    Gauge(IntGaugeVec),
+}
+
+impl Family {
+    fn remove(&self, labels: &[&str]) {
+        let _ = match self {
+            Family::Counter(v) => v.remove_label_values(labels),
+            Family::Float(v) => v.remove_label_values(labels),
+            Family::Histogram(v) => v.remove_label_values(labels),
+            Family::Gauge(v) => v.remove_label_values(labels),
+        };
+    }
+}
+
+/// The series a set of handles (one model's, target's or upstream's, as
+/// compiled into one table) uses. Tables that keep a model share its series;
+/// when the last handle using a series is dropped (the table that had it
+/// was replaced and its last request ended), the series leaves `/metrics`,
+/// so renamed or removed models and targets do not pile up across reloads.
+pub struct Lease {
+    book: Arc<Mutex<HashMap<SeriesKey, usize>>>,
+    series: Vec<(Family, &'static str, Vec<String>)>,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let Ok(mut book) = self.book.lock() else {
+            return;
+        };
+        for (family, id, labels) in self.series.drain(..) {
+            let key = (id, labels);
+            let Some(count) = book.get_mut(&key) else {
+                continue;
+            };
+            *count -= 1;
+            if *count == 0 {
+                let labels: Vec<&str> = key.1.iter().map(String::as_str).collect();
+                family.remove(&labels);
+                book.remove(&key);
+            }
+        }
+    }
+}
+
+/// Makes handles while holding the book, so a series is never removed
+/// between its lookup and its registration.
+struct Leasing<'a> {
+    book: std::sync::MutexGuard<'a, HashMap<SeriesKey, usize>>,
+    lease: Lease,
+}
+
+impl Leasing<'_> {
+    fn note(&mut self, family: Family, id: &'static str, labels: &[&str]) {
+        let labels: Vec<String> = labels.iter().map(|l| l.to_string()).collect();
+        *self.book.entry((id, labels.clone())).or_insert(0) += 1;
+        self.lease.series.push((family, id, labels));
+    }
+
+    fn counter(&mut self, vec: &IntCounterVec, id: &'static str, labels: &[&str]) -> IntCounter {
+        self.note(Family::Counter(vec.clone()), id, labels);
+        vec.with_label_values(labels)
+    }
+
+    fn float(&mut self, vec: &CounterVec, id: &'static str, labels: &[&str]) -> Counter {
+        self.note(Family::Float(vec.clone()), id, labels);
+        vec.with_label_values(labels)
+    }
+
+    fn histogram(&mut self, vec: &HistogramVec, id: &'static str, labels: &[&str]) -> Histogram {
+        self.note(Family::Histogram(vec.clone()), id, labels);
+        vec.with_label_values(labels)
+    }
+
+    fn gauge(&mut self, vec: &IntGaugeVec, id: &'static str, labels: &[&str]) -> IntGauge {
+        self.note(Family::Gauge(vec.clone()), id, labels);
+        vec.with_label_values(labels)
+    }
+
+    fn requests(&mut self, vec: &IntCounterVec, model: &str, target: &str) -> RequestCounters {
+        RequestCounters(STATUS_CLASSES.map(|class| {
+            OUTCOMES.map(|outcome| self.counter(vec, "requests", &[model, target, class, outcome]))
+        }))
+    }
+
+    fn done(self) -> Lease {
+        self.lease
+    }
 }
 
 /// Client connections: open now, and why the router closed some.
@@ -173,6 +274,7 @@ impl Metrics {
                     closed_send_timeout: closed.with_label_values(&["send_timeout"]),
                 })
             },
+            book: Arc::default(),
             registry: r,
         };
         // Both results exist from the start, so `increase()` sees the first failure.
@@ -182,16 +284,40 @@ impl Metrics {
         metrics
     }
 
+    fn leasing(&self) -> Leasing<'_> {
+        Leasing {
+            book: self
+                .book
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+            lease: Lease {
+                book: self.book.clone(),
+                series: Vec::new(),
+            },
+        }
+    }
+
     /// Handles for one model, which may be answered by `fallbacks`.
     pub fn model(&self, model: &str, fallbacks: &[&str]) -> Arc<ModelMetrics> {
+        let mut l = self.leasing();
+        let in_flight = l.gauge(&self.in_flight, "in_flight", &[model]);
+        let overhead = l.histogram(&self.overhead, "overhead", &[model]);
+        let unserved = l.requests(&self.requests, model, NO_TARGET);
+        let fallbacks = fallbacks
+            .iter()
+            .map(|f| {
+                (
+                    f.to_string(),
+                    l.counter(&self.fallbacks, "fallbacks", &[model, f]),
+                )
+            })
+            .collect();
         Arc::new(ModelMetrics {
-            in_flight: self.in_flight.with_label_values(&[model]),
-            overhead: self.overhead.with_label_values(&[model]),
-            unserved: RequestCounters::new(&self.requests, model, NO_TARGET),
-            fallbacks: fallbacks
-                .iter()
-                .map(|f| (f.to_string(), self.fallbacks.with_label_values(&[model, f])))
-                .collect(),
+            in_flight,
+            overhead,
+            unserved,
+            fallbacks,
+            _lease: l.done(),
         })
     }
 
@@ -221,28 +347,38 @@ impl Metrics {
         target: &str,
         pricing: Option<Pricing>,
     ) -> Arc<TargetMetrics> {
+        let mut l = self.leasing();
+        let requests = l.requests(&self.requests, model, target);
+        let attempts_ok = l.counter(&self.attempts, "attempts", &[model, target, "ok"]);
+        let attempt_errors =
+            ERROR_KINDS.map(|kind| l.counter(&self.attempts, "attempts", &[model, target, kind]));
+        let duration = l.histogram(&self.duration, "duration", &[model, target]);
+        let ttft = l.histogram(&self.ttft, "ttft", &[model, target]);
+        let prompt_tokens = l.counter(&self.tokens, "tokens", &[model, target, "prompt"]);
+        let completion_tokens = l.counter(&self.tokens, "tokens", &[model, target, "completion"]);
+        let cost = l.float(&self.cost, "cost", &[model, target]);
         Arc::new(TargetMetrics {
-            requests: RequestCounters::new(&self.requests, model, target),
-            attempts_ok: self.attempts.with_label_values(&[model, target, "ok"]),
-            attempt_errors: ERROR_KINDS
-                .map(|kind| self.attempts.with_label_values(&[model, target, kind])),
-            duration: self.duration.with_label_values(&[model, target]),
-            ttft: self.ttft.with_label_values(&[model, target]),
-
-            prompt_tokens: self.tokens.with_label_values(&[model, target, "prompt"]),
-            completion_tokens: self
-                .tokens
-                .with_label_values(&[model, target, "completion"]),
-            cost: self.cost.with_label_values(&[model, target]),
+            requests,
+            attempts_ok,
+            attempt_errors,
+            duration,
+            ttft,
+            prompt_tokens,
+            completion_tokens,
+            cost,
             pricing,
+            _lease: l.done(),
         })
     }
 
     /// Handles for one upstream.
     pub fn upstream(&self, upstream: &str) -> Arc<UpstreamMetrics> {
+        let mut l = self.leasing();
+        let errors = ERROR_KINDS
+            .map(|kind| l.counter(&self.upstream_errors, "upstream_errors", &[upstream, kind]));
         Arc::new(UpstreamMetrics {
-            errors: ERROR_KINDS
-                .map(|kind| self.upstream_errors.with_label_values(&[upstream, kind])),
+            errors,
+            _lease: l.done(),
         })
     }
 
@@ -279,12 +415,6 @@ impl Pricing {
 pub struct RequestCounters([[IntCounter; 3]; 5]);
 
 impl RequestCounters {
-    fn new(vec: &IntCounterVec, model: &str, target: &str) -> RequestCounters {
-        RequestCounters(STATUS_CLASSES.map(|class| {
-            OUTCOMES.map(|outcome| vec.with_label_values(&[model, target, class, outcome]))
-        }))
-    }
-
     /// Counts one request.
     pub fn count(&self, status: u16, outcome: &str) {
         let class = usize::from((status / 100).clamp(1, 5) - 1);
@@ -302,6 +432,7 @@ pub struct ModelMetrics {
     /// Requests that no target answered (router errors).
     pub unserved: RequestCounters,
     fallbacks: Vec<(String, IntCounter)>,
+    _lease: Lease,
 }
 
 impl ModelMetrics {
@@ -328,6 +459,7 @@ pub struct TargetMetrics {
     completion_tokens: IntCounter,
     cost: Counter,
     pricing: Option<Pricing>,
+    _lease: Lease,
 }
 
 impl TargetMetrics {
@@ -353,6 +485,7 @@ impl TargetMetrics {
 /// Per-upstream handles.
 pub struct UpstreamMetrics {
     errors: [IntCounter; ERROR_KINDS.len()],
+    _lease: Lease,
 }
 
 impl UpstreamMetrics {
