@@ -8,6 +8,7 @@ mod support;
 use std::time::Duration;
 
 use support::*;
+
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{timeout, Instant};
@@ -225,4 +226,49 @@ async fn connections_answer_normally_under_the_limits() {
         "{}",
         reply.text()
     );
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_cannot_keep_its_upstream_request_open_past_total() {
+    init_tracing();
+    // An endless fast stream; the client reads the head and then nothing.
+    let chunk = bytes::Bytes::from(format!(
+        "data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{}\"}}}}]}}\n\n",
+        "y".repeat(8 << 10)
+    ));
+    let mock = MockUpstream::start(Behaviour::SseRepeat {
+        chunk,
+        times: 1 << 20,
+    })
+    .await;
+    let router = Router::start(&format!(
+        "server:\n  send_timeout: 60s\n{}",
+        one_model(
+            "openai-compatible",
+            &format!("{}/v1", mock.base_url()),
+            "    timeouts: { first_byte: 1s, first_token: 1s, idle: 1s, total: 1s }\n",
+        )
+    ))
+    .await;
+    let mut conn = connect(&router).await;
+    let body = r#"{"model":"m","stream":true,"messages":[]}"#;
+    conn.write_all(
+        format!(
+            "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut head = [0u8; 64];
+    let n = conn.read(&mut head).await.unwrap();
+    assert!(head[..n].starts_with(b"HTTP/1.1 200 "));
+    // Now the client reads nothing: the router's writes back up. The
+    // upstream request must still end at `timeouts.total`.
+    assert!(
+        mock.wait_for_cancelled_stream(Duration::from_secs(4)).await,
+        "the upstream stream was still open 4 s after a 1 s total timeout"
+    );
+    drop(conn);
 }

@@ -248,7 +248,11 @@ impl ResponseBody {
     }
 
     /// An upstream answer, passed through.
-    pub fn upstream(stream: Stream) -> ResponseBody {
+    pub fn upstream(mut stream: Stream) -> ResponseBody {
+        if let Some(deadline) = stream.total_deadline {
+            // Enforced even while the client reads nothing.
+            stream.body.close_at(deadline);
+        }
         let scanner = match (stream.sse, stream.scanner) {
             (false, _) => None,
             (true, Some(scanner)) => Some(scanner),

@@ -33,6 +33,62 @@ pub struct UpstreamBody {
     pool: Arc<Pool>,
     slot: usize,
     read_size: usize,
+    /// Closes the connection at a deadline even if nobody polls the body.
+    deadline: Option<Deadline>,
+}
+
+/// Shuts the connection down at a deadline from a task of its own: a body
+/// is only read while the client takes data, so a client that stopped
+/// reading (an h2 stream with no window) would otherwise keep the upstream
+/// request open forever. It holds a duplicate of the socket's descriptor,
+/// which [`Drop`] takes back under the lock: once the body has ended (and
+/// the connection may be pooled), the task can no longer touch it.
+#[cfg(unix)]
+struct Deadline {
+    socket: Arc<std::sync::Mutex<Option<std::os::fd::OwnedFd>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+#[cfg(not(unix))]
+struct Deadline;
+
+#[cfg(not(unix))]
+impl Deadline {
+    fn start(_: &Conn, _: tokio::time::Instant) -> Option<Deadline> {
+        None
+    }
+}
+
+#[cfg(unix)]
+impl Deadline {
+    fn start(conn: &Conn, at: tokio::time::Instant) -> Option<Deadline> {
+        use std::os::fd::AsFd;
+        let socket = conn.tcp().as_fd().try_clone_to_owned().ok()?;
+        let socket = Arc::new(std::sync::Mutex::new(Some(socket)));
+        let armed = Arc::clone(&socket);
+        let task = tokio::spawn(async move {
+            tokio::time::sleep_until(at).await;
+            if let Ok(mut socket) = armed.lock() {
+                if let Some(fd) = socket.take() {
+                    use std::os::fd::AsRawFd;
+                    // SAFETY: shutdown on a descriptor this task owns.
+                    unsafe { libc::shutdown(fd.as_raw_fd(), libc::SHUT_RDWR) };
+                    tracing::debug!("upstream connection closed at its total deadline; the client was not reading");
+                }
+            }
+        });
+        Some(Deadline { socket, task })
+    }
+}
+
+#[cfg(unix)]
+impl Drop for Deadline {
+    fn drop(&mut self) {
+        if let Ok(mut socket) = self.socket.lock() {
+            socket.take();
+        }
+        self.task.abort();
+    }
 }
 
 impl std::fmt::Debug for UpstreamBody {
@@ -61,6 +117,7 @@ impl UpstreamBody {
             pool,
             slot,
             read_size: INITIAL_READ,
+            deadline: None,
         };
         if body.framing.is_done() {
             body.release();
@@ -68,8 +125,18 @@ impl UpstreamBody {
         body
     }
 
+    /// Closes the connection at `at` whether or not the body is being read
+    /// (see [`Deadline`]). No-op once the body has ended.
+    pub fn close_at(&mut self, at: tokio::time::Instant) {
+        if let Some(conn) = &self.conn {
+            self.deadline = Deadline::start(conn, at);
+        }
+    }
+
     /// The body ended: pool the connection if it can carry another request.
     fn release(&mut self) {
+        // First, so the deadline task can no longer reach the connection.
+        self.deadline = None;
         if let Some(conn) = self.conn.take() {
             if self.keep_alive && self.buf.is_empty() {
                 self.pool.checkin(self.slot, conn);
@@ -78,6 +145,7 @@ impl UpstreamBody {
     }
 
     fn fail(&mut self, err: ClientError) -> Poll<Option<Result<Frame<Bytes>, ClientError>>> {
+        self.deadline = None;
         self.conn = None;
         Poll::Ready(Some(Err(err)))
     }

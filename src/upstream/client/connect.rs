@@ -65,14 +65,19 @@ pub enum Conn {
 }
 
 impl Conn {
+    /// The TCP socket under the connection.
+    pub fn tcp(&self) -> &TcpStream {
+        match self {
+            Conn::Tcp(tcp) => tcp,
+            Conn::Tls(tls) => tls.get_ref().0,
+        }
+    }
+
     /// Whether an idle connection still looks usable: the peer has not
     /// closed it and sent nothing unasked. Costs no system call while the
     /// socket has no pending readiness.
     pub fn is_reusable(&self) -> bool {
-        let tcp = match self {
-            Conn::Tcp(tcp) => tcp,
-            Conn::Tls(tls) => tls.get_ref().0,
-        };
+        let tcp = self.tcp();
         let mut probe = [0u8; 1];
         matches!(tcp.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
     }
