@@ -16,6 +16,8 @@
 
 pub mod config;
 pub mod forward;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod gateway;
 pub mod providers;
 pub mod routing;

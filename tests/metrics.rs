@@ -964,7 +964,10 @@ async fn series_of_models_a_reload_renamed_leave_metrics_and_kept_ones_keep_coun
     let s = scrape_until(
         &router,
         "the renamed models' series to leave",
-        |s| gone.iter().all(|old| !s.text.contains(&format!("model=\"{old}\""))),
+        |s| {
+            gone.iter()
+                .all(|old| !s.text.contains(&format!("model=\"{old}\"")))
+        },
         |s| format!("{} bytes", s.text.len()),
     )
     .await;

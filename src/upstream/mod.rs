@@ -10,7 +10,8 @@ mod registry;
 mod state;
 mod target_state;
 
-pub use client::{ClientError, HeadWriter, UpstreamBody, UpstreamClient};
+pub(crate) use client::parse_head_for_fuzzing as fuzz_parse_head;
+pub use client::{ClientError, ClientErrorKind, HeadWriter, UpstreamBody, UpstreamClient};
 pub use health::Probes;
 pub use registry::Registry;
 pub use state::{Health, StateView, UpstreamState};

@@ -13,6 +13,23 @@ mod codec;
 mod connect;
 mod pool;
 
+pub(crate) use codec::Framing;
+
+/// The head parser, for `crate::fuzzing`: the framing of the body and, for a
+/// `Content-Length` body, its length.
+pub(crate) fn parse_head_for_fuzzing(
+    buf: &mut BytesMut,
+    method: &Method,
+) -> Result<Option<(Framing, Option<u64>)>, codec::ProtocolError> {
+    Ok(codec::parse_head(buf, method)?.map(|head| {
+        let limit = match head.framing {
+            Framing::Length(n) => Some(n),
+            _ => None,
+        };
+        (head.framing, limit)
+    }))
+}
+
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,0 +1,186 @@
+//! The properties the fuzz targets (`fuzz/`) check, one function per parser
+//! that sees untrusted bytes. Each panics when its property fails, so
+//! libFuzzer reports it; `tests/fuzz_corpus.rs` replays the committed
+//! corpora through the same functions on every test run.
+//!
+//! Not part of the router's API.
+
+use bytes::{Bytes, BytesMut};
+use http::Method;
+
+use crate::gateway::inspect::{inspect, splice_model, InspectError};
+use crate::sse::{self, SseScanner};
+
+/// Splits `data` into a "control" prefix (the first byte picks cut points)
+/// and the payload, then cuts the payload into chunks there.
+fn chunks(data: &[u8]) -> (Vec<Bytes>, Bytes) {
+    let Some((&seed, payload)) = data.split_first() else {
+        return (Vec::new(), Bytes::new());
+    };
+    let whole = Bytes::copy_from_slice(payload);
+    let mut cuts = Vec::new();
+    let mut at = 0;
+    let mut step = usize::from(seed % 7) + 1;
+    while at < whole.len() {
+        let end = (at + step).min(whole.len());
+        cuts.push(whole.slice(at..end));
+        at = end;
+        step = (step * 3 + usize::from(seed)) % 11 + 1;
+    }
+    (cuts, whole)
+}
+
+/// The request-body inspector and the model splice: never panics; accepts
+/// what serde_json accepts as JSON (and refuses all it refuses); a splice
+/// gives valid JSON that differs from the input only in the model's value.
+pub fn inspect_and_splice(data: &[u8]) {
+    let body = Bytes::copy_from_slice(data);
+    let ours = inspect(&body);
+    let theirs = serde_json::from_slice::<serde_json::Value>(&body);
+    match (&ours, &theirs) {
+        (Ok(_), Err(e)) => panic!("accepted what serde_json refuses: {e}"),
+        (Err(InspectError::Syntax { .. } | InspectError::TooDeep { .. }), Ok(_)) => {
+            panic!("refused as not JSON what serde_json accepts: {ours:?}")
+        }
+        _ => {}
+    }
+    let (Ok(inspected), Ok(mut want)) = (ours, theirs) else {
+        return;
+    };
+    let new_model = "renamed \"model\" \u{e9}\u{1F600}";
+    let out = splice_model(&body, &inspected, new_model).to_bytes();
+    let got: serde_json::Value =
+        serde_json::from_slice(&out).expect("a spliced body is valid JSON");
+    if let Some(model) = want.get_mut("model") {
+        *model = serde_json::Value::String(new_model.into());
+    }
+    assert_eq!(got, want, "the splice changed more than the model");
+}
+
+/// The SSE scanner: any chunking of a stream yields the same events (and
+/// the same failure) as the whole stream in one piece.
+pub fn sse_chunking(data: &[u8]) {
+    let (cuts, whole) = chunks(data);
+    let scan = |pieces: &[Bytes]| {
+        let mut scanner = SseScanner::new();
+        let mut events = Vec::new();
+        let mut failed = false;
+        for piece in pieces {
+            if scanner
+                .feed(piece, |e| events.push((e.raw.clone(), e.data.to_vec())))
+                .is_err()
+            {
+                failed = true;
+                break;
+            }
+        }
+        if !failed {
+            scanner.finish(|e| events.push((e.raw.clone(), e.data.to_vec())));
+        }
+        (events, failed)
+    };
+    let one = scan(std::slice::from_ref(&whole));
+    let many = scan(&cuts);
+    assert_eq!(one, many, "the events depend on how the stream was cut");
+    for (raw, _) in &one.0 {
+        assert!(!raw.is_empty(), "an event with no bytes");
+    }
+}
+
+/// `usage` extraction from a JSON body and from SSE events: never panics,
+/// and agrees with serde_json on a body whose top-level `usage` is a plain
+/// object of small whole numbers.
+pub fn usage(data: &[u8]) {
+    let found = sse::usage_of_body(data);
+    let mut scanner = SseScanner::new();
+    let _ = scanner.feed(&Bytes::copy_from_slice(data), |event| {
+        let _ = sse::usage_of_event(&event);
+        let _ = sse::classify(&event);
+    });
+    let Ok(serde_json::Value::Object(top)) = serde_json::from_slice::<serde_json::Value>(data)
+    else {
+        return;
+    };
+    let Some(serde_json::Value::Object(usage)) = top.get("usage") else {
+        return;
+    };
+    let number = |key: &str| usage.get(key).and_then(serde_json::Value::as_u64);
+    if let (Some(prompt), Some(completion), Some(found)) =
+        (number("prompt_tokens"), number("completion_tokens"), found)
+    {
+        if prompt < 1 << 40
+            && completion < 1 << 40
+            && top.keys().filter(|k| *k == "usage").count() == 1
+        {
+            assert_eq!(
+                (found.prompt_tokens, found.completion_tokens),
+                (prompt, completion),
+                "usage read differently from serde_json"
+            );
+        }
+    }
+}
+
+/// The HTTP/1.1 response codec: never panics, and never yields more body
+/// than the head framed (a `Content-Length` body), however the bytes arrive.
+pub fn http_response(data: &[u8]) {
+    let (cuts, _) = chunks(data);
+    let method = if data.first().is_some_and(|b| b & 0x80 != 0) {
+        Method::HEAD
+    } else {
+        Method::POST
+    };
+    let mut buf = BytesMut::new();
+    let mut pieces = cuts.into_iter();
+    let head = loop {
+        match crate::upstream::fuzz_parse_head(&mut buf, &method) {
+            Ok(Some(head)) => break head,
+            Ok(None) => match pieces.next() {
+                Some(piece) => buf.extend_from_slice(&piece),
+                None => return,
+            },
+            Err(_) => return,
+        }
+    };
+    let (mut framing, limit) = head;
+    let mut body = 0u64;
+    loop {
+        match framing.decode(&mut buf) {
+            Ok(data) => body += data.len() as u64,
+            Err(_) => return,
+        }
+        if let Some(limit) = limit {
+            assert!(
+                body <= limit,
+                "{body} body bytes for a content-length of {limit}"
+            );
+        }
+        if framing.is_done() {
+            return;
+        }
+        match pieces.next() {
+            Some(piece) => buf.extend_from_slice(&piece),
+            None => return,
+        }
+    }
+}
+
+/// Config parse and validation: never panics, and every error names where
+/// it is (a key path, or the line for YAML syntax).
+pub fn config(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let registry = crate::upstream::Registry::default();
+    let lookup = |name: &str| (name == "SET").then(|| "value".to_string());
+    if let Err(errors) = crate::config::load_str(text, "fuzz.yaml", &lookup, &registry, 1) {
+        assert!(!errors.errors.is_empty(), "a failed load with no error");
+        for error in &errors.errors {
+            assert!(!error.message.trim().is_empty(), "an error with no message");
+            assert!(
+                !error.path.to_string().is_empty(),
+                "an error with no key path"
+            );
+        }
+    }
+}
