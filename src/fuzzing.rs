@@ -108,10 +108,9 @@ pub fn usage(data: &[u8]) {
     if let (Some(prompt), Some(completion), Some(found)) =
         (number("prompt_tokens"), number("completion_tokens"), found)
     {
-        if prompt < 1 << 40
-            && completion < 1 << 40
-            && top.keys().filter(|k| *k == "usage").count() == 1
-        {
+        // (A repeated `usage` key is read first-wins here, last-wins by serde.)
+        let once = data.windows(7).filter(|w| w == b"\"usage\"").count() == 1;
+        if prompt <= sse::MAX_TOKEN_COUNT && completion <= sse::MAX_TOKEN_COUNT && once {
             assert_eq!(
                 (found.prompt_tokens, found.completion_tokens),
                 (prompt, completion),

@@ -576,10 +576,15 @@ impl<'de> Deserialize<'de> for Shape {
     }
 }
 
-/// A token count: a non-negative integer (or an integral float); anything else
-/// counts as absent.
+/// A token count: a non-negative integer (or an integral float) up to
+/// [`MAX_TOKEN_COUNT`]; anything else counts as absent.
 #[derive(Default)]
 struct Count(Option<u64>);
+
+/// The largest token count believed (2^32, far above any context window):
+/// an absurd number from a broken upstream must not wrap the counters or
+/// the cost it is added to.
+pub const MAX_TOKEN_COUNT: u64 = 1 << 32;
 
 impl<'de> Deserialize<'de> for Count {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Count, D::Error> {
@@ -590,14 +595,16 @@ impl<'de> Deserialize<'de> for Count {
                 f.write_str("any JSON value")
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Count, E> {
-                Ok(Count(Some(v)))
+                Ok(Count((v <= MAX_TOKEN_COUNT).then_some(v)))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Count, E> {
-                Ok(Count(u64::try_from(v).ok()))
+                Ok(Count(
+                    u64::try_from(v).ok().filter(|v| *v <= MAX_TOKEN_COUNT),
+                ))
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Count, E> {
-                // `as` saturates; the range check (2^64 excluded) keeps it exact.
-                let integral = v.fract() == 0.0 && (0.0..u64::MAX as f64).contains(&v);
+                // The range check keeps the `as` conversion exact.
+                let integral = v.fract() == 0.0 && (0.0..=MAX_TOKEN_COUNT as f64).contains(&v);
                 Ok(Count(integral.then_some(v as u64)))
             }
             ignore_values!(Count(None); bool, string, null, seq, map);
@@ -1391,6 +1398,22 @@ mod tests {
     fn done_sentinel_is_done() {
         assert_eq!(kind_of("[DONE]"), ChunkKind::Done);
         assert_eq!(kinds("data:[DONE]\n\n"), [ChunkKind::Done]);
+    }
+
+    #[test]
+    fn absurd_token_counts_are_not_believed() {
+        let usage = usage_of_body(
+            br#"{"usage":{"prompt_tokens":18446744073709551615,"completion_tokens":4294967297,"total_tokens":5}}"#,
+        )
+        .unwrap();
+        assert_eq!((usage.prompt_tokens, usage.completion_tokens), (0, 0));
+        let usage =
+            usage_of_body(br#"{"usage":{"prompt_tokens":4294967296,"completion_tokens":1e3}}"#)
+                .unwrap();
+        assert_eq!(
+            (usage.prompt_tokens, usage.completion_tokens),
+            (1 << 32, 1000)
+        );
     }
 
     #[test]

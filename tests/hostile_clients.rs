@@ -272,3 +272,117 @@ async fn a_client_that_stops_reading_cannot_keep_its_upstream_request_open_past_
     );
     drop(conn);
 }
+
+/// Sends `request` on a new connection and returns what came back before
+/// the router closed the connection (or 2 s passed).
+async fn exchange(router: &Router, request: &[u8]) -> String {
+    let mut conn = connect(router).await;
+    conn.write_all(request).await.unwrap();
+    let mut out = Vec::new();
+    let _ = timeout(Duration::from_secs(2), async {
+        let mut buf = [0u8; 8192];
+        loop {
+            match conn.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test]
+async fn an_http_1_1_request_without_exactly_one_host_is_refused() {
+    init_tracing();
+    let router = Router::start(&config("")).await;
+    let none = exchange(
+        &router,
+        b"GET /health HTTP/1.1\r\nconnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(none.starts_with("HTTP/1.1 400 "), "{none:?}");
+    assert!(none.contains("\"code\":\"invalid_host\""), "{none:?}");
+    let two = exchange(
+        &router,
+        b"GET /health HTTP/1.1\r\nhost: a\r\nhost: b\r\nconnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(two.starts_with("HTTP/1.1 400 "), "{two:?}");
+    assert!(two.contains("2 Host headers"), "{two:?}");
+    // HTTP/1.0 needs none.
+    let old = exchange(&router, b"GET /health HTTP/1.0\r\n\r\n").await;
+    assert!(
+        old.starts_with("HTTP/1.0 200 ") || old.starts_with("HTTP/1.1 200 "),
+        "{old:?}"
+    );
+    assert_serves(&router).await;
+}
+
+#[tokio::test]
+async fn huge_heads_and_uris_are_refused_and_the_router_keeps_serving() {
+    init_tracing();
+    let router = Router::start(&config("")).await;
+    let long_uri = format!(
+        "GET /{} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+        "a".repeat(128 << 10)
+    );
+    let said = exchange(&router, long_uri.as_bytes()).await;
+    assert!(
+        said.starts_with("HTTP/1.1 414 ") || said.starts_with("HTTP/1.1 431 ") || said.is_empty(),
+        "{:?}",
+        &said[..said.len().min(200)]
+    );
+    let huge_header = format!(
+        "GET /health HTTP/1.1\r\nhost: x\r\nx-big: {}\r\nconnection: close\r\n\r\n",
+        "b".repeat(1 << 20)
+    );
+    let said = exchange(&router, huge_header.as_bytes()).await;
+    assert!(
+        said.starts_with("HTTP/1.1 431 ") || said.is_empty(),
+        "{:?}",
+        &said[..said.len().min(200)]
+    );
+    let many_headers: String = (0..500).map(|i| format!("x-h{i}: v\r\n")).collect();
+    let said = exchange(
+        &router,
+        format!("GET /health HTTP/1.1\r\nhost: x\r\n{many_headers}connection: close\r\n\r\n")
+            .as_bytes(),
+    )
+    .await;
+    assert!(
+        said.starts_with("HTTP/1.1 431 ") || said.is_empty(),
+        "{:?}",
+        &said[..said.len().min(200)]
+    );
+    let big_body = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        64u64 << 20
+    );
+    let said = exchange(&router, big_body.as_bytes()).await;
+    assert!(said.starts_with("HTTP/1.1 413 "), "{said:?}");
+    assert_serves(&router).await;
+}
+
+#[tokio::test]
+async fn pipelined_requests_are_answered_in_order() {
+    init_tracing();
+    let router = Router::start(&config("")).await;
+    let body = r#"{"model":"demo","messages":[{"role":"user","content":"one"}]}"#;
+    let chat = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let pipelined = format!(
+        "GET /health HTTP/1.1\r\nhost: x\r\n\r\n{chat}GET /v1/models HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"
+    );
+    let said = exchange(&router, pipelined.as_bytes()).await;
+    let statuses: Vec<&str> = said
+        .match_indices("HTTP/1.1 ")
+        .map(|(i, _)| &said[i + 9..i + 12])
+        .collect();
+    assert_eq!(statuses, ["200", "200", "200"], "{said}");
+    let chat_at = said.find("chat.completion").expect("the chat answer");
+    let models_at = said.find("\"object\":\"list\"").expect("the model list");
+    assert!(chat_at < models_at, "answers in request order");
+}

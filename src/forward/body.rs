@@ -249,8 +249,11 @@ impl ResponseBody {
 
     /// An upstream answer, passed through.
     pub fn upstream(mut stream: Stream) -> ResponseBody {
-        if let Some(deadline) = stream.total_deadline {
-            // Enforced even while the client reads nothing.
+        if let (true, Some(deadline)) = (stream.sse, stream.total_deadline) {
+            // A stream is generated as it is read: enforced even while the
+            // client reads nothing. (A JSON answer was generated whole
+            // before its head came; a client that leaves it unread costs
+            // the upstream nothing, and `server.send_timeout` ends it.)
             stream.body.close_at(deadline);
         }
         let scanner = match (stream.sse, stream.scanner) {

@@ -113,6 +113,13 @@ async fn serve(
 ) -> Result<Response<ResponseBody>, GatewayError> {
     let path = request.uri().path();
     let method = request.method();
+    // RFC 9112 §3.2: an HTTP/1.1 request has exactly one Host.
+    if request.version() == http::Version::HTTP_11 {
+        let hosts = request.headers().get_all(header::HOST).iter().count();
+        if hosts != 1 {
+            return Err(GatewayError::BadHost { count: hosts });
+        }
+    }
     let Some(route) = route(path) else {
         return Err(GatewayError::UnknownPath {
             method: method.to_string(),

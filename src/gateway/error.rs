@@ -59,6 +59,12 @@ pub enum GatewayError {
         /// Path used.
         path: String,
     },
+    /// An HTTP/1.1 request without exactly one `Host` header.
+    #[error("bad Host header")]
+    BadHost {
+        /// How many `Host` headers came.
+        count: usize,
+    },
     /// The path exists but not for this method.
     #[error("method not allowed")]
     MethodNotAllowed {
@@ -117,6 +123,14 @@ impl GatewayError {
             E::BodyTooLarge { limit } => (
                 StatusCode::PAYLOAD_TOO_LARGE, INVALID, None, "request_too_large",
                 format!("The request body is larger than this router accepts ({limit} bytes, `server.max_body_bytes`). Send a smaller request, or ask the operator to raise the limit."),
+            ),
+            E::BadHost { count } => (
+                StatusCode::BAD_REQUEST, INVALID, None, "invalid_host",
+                if *count == 0 {
+                    "The request has no Host header; HTTP/1.1 requires one (clients send it themselves).".to_owned()
+                } else {
+                    format!("The request has {count} Host headers; HTTP/1.1 allows exactly one.")
+                },
             ),
             E::BodyTimeout { timeout } => (
                 StatusCode::REQUEST_TIMEOUT, INVALID, None, "request_timeout",

@@ -25,6 +25,9 @@ const MAX_READ: usize = 256 * 1024;
 
 /// A response body from an upstream.
 pub struct UpstreamBody {
+    /// Closes the connection at a deadline even if nobody polls the body.
+    /// First, so it is dropped (and disarmed) before `conn` closes.
+    deadline: Option<Deadline>,
     /// `None` once the body ended (the connection was pooled or closed).
     conn: Option<Conn>,
     buf: BytesMut,
@@ -33,19 +36,18 @@ pub struct UpstreamBody {
     pool: Arc<Pool>,
     slot: usize,
     read_size: usize,
-    /// Closes the connection at a deadline even if nobody polls the body.
-    deadline: Option<Deadline>,
 }
 
 /// Shuts the connection down at a deadline from a task of its own: a body
 /// is only read while the client takes data, so a client that stopped
 /// reading (an h2 stream with no window) would otherwise keep the upstream
-/// request open forever. It holds a duplicate of the socket's descriptor,
-/// which [`Drop`] takes back under the lock: once the body has ended (and
-/// the connection may be pooled), the task can no longer touch it.
+/// request open forever. The task knows the socket's descriptor only
+/// through a slot that [`Drop`] empties under the lock before the body
+/// closes or pools the connection, so it can shut down only this body's
+/// live socket, never a reused descriptor or a pooled connection.
 #[cfg(unix)]
 struct Deadline {
-    socket: Arc<std::sync::Mutex<Option<std::os::fd::OwnedFd>>>,
+    socket: Arc<std::sync::Mutex<Option<std::os::fd::RawFd>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -62,17 +64,17 @@ impl Deadline {
 #[cfg(unix)]
 impl Deadline {
     fn start(conn: &Conn, at: tokio::time::Instant) -> Option<Deadline> {
-        use std::os::fd::AsFd;
-        let socket = conn.tcp().as_fd().try_clone_to_owned().ok()?;
-        let socket = Arc::new(std::sync::Mutex::new(Some(socket)));
+        use std::os::fd::AsRawFd;
+        let socket = Arc::new(std::sync::Mutex::new(Some(conn.tcp().as_raw_fd())));
         let armed = Arc::clone(&socket);
         let task = tokio::spawn(async move {
             tokio::time::sleep_until(at).await;
             if let Ok(mut socket) = armed.lock() {
                 if let Some(fd) = socket.take() {
-                    use std::os::fd::AsRawFd;
-                    // SAFETY: shutdown on a descriptor this task owns.
-                    unsafe { libc::shutdown(fd.as_raw_fd(), libc::SHUT_RDWR) };
+                    // SAFETY: the slot is emptied (under this lock) before the
+                    // body lets go of the connection, so `fd` is still its
+                    // open socket; shutdown does not close the descriptor.
+                    unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
                     tracing::debug!("upstream connection closed at its total deadline; the client was not reading");
                 }
             }
@@ -91,15 +93,6 @@ impl Drop for Deadline {
     }
 }
 
-impl std::fmt::Debug for UpstreamBody {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UpstreamBody")
-            .field("framing", &self.framing)
-            .field("done", &self.conn.is_none())
-            .finish()
-    }
-}
-
 impl UpstreamBody {
     pub(super) fn new(
         conn: Conn,
@@ -110,6 +103,7 @@ impl UpstreamBody {
         slot: usize,
     ) -> UpstreamBody {
         let mut body = UpstreamBody {
+            deadline: None,
             conn: Some(conn),
             buf,
             framing,
@@ -117,7 +111,6 @@ impl UpstreamBody {
             pool,
             slot,
             read_size: INITIAL_READ,
-            deadline: None,
         };
         if body.framing.is_done() {
             body.release();
@@ -144,9 +137,14 @@ impl UpstreamBody {
         }
     }
 
-    fn fail(&mut self, err: ClientError) -> Poll<Option<Result<Frame<Bytes>, ClientError>>> {
+    /// Closes the connection; the deadline task first loses its way to it.
+    fn close(&mut self) {
         self.deadline = None;
         self.conn = None;
+    }
+
+    fn fail(&mut self, err: ClientError) -> Poll<Option<Result<Frame<Bytes>, ClientError>>> {
+        self.close();
         Poll::Ready(Some(Err(err)))
     }
 }
@@ -186,7 +184,7 @@ impl http_body::Body for UpstreamBody {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Ok(0)) => {
                     if this.framing == Framing::Eof {
-                        this.conn = None;
+                        this.close();
                         return Poll::Ready(None);
                     }
                     return this.fail(ClientError::receive(
