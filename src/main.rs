@@ -112,6 +112,12 @@ fn check(path: &std::path::Path) -> ExitCode {
             for warning in &loaded.warnings {
                 eprintln!("warning: {}: {warning}", path.display());
             }
+            if let Some(files) = &loaded.tls {
+                if let Err(err) = switchyard::server::check_tls(path, files) {
+                    eprintln!("{}: 1 error\n  {}: {err}", path.display(), path.display());
+                    return ExitCode::FAILURE;
+                }
+            }
             print!("{}", config::describe(&loaded.table));
             println!("{}: ok", path.display());
             ExitCode::SUCCESS

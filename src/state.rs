@@ -41,7 +41,10 @@ pub struct AppState {
     pub(crate) config_listen: Mutex<SocketAddr>,
     /// The connection limits as the config last said them, to notice a
     /// change (they apply at start only).
-    pub(crate) config_connections: Mutex<crate::config::ConnectionLimits>,
+    pub(crate) config_connections: Mutex<(
+        crate::config::ConnectionLimits,
+        Option<crate::config::TlsFiles>,
+    )>,
     /// Reload outcomes.
     pub reloads: Mutex<ReloadStatus>,
     /// Hash of the config text last loaded, so a file event that changed
@@ -71,7 +74,7 @@ impl AppState {
             config_path,
             listen,
             config_listen: Mutex::new(config_listen),
-            config_connections: Mutex::new(crate::config::ConnectionLimits::default()),
+            config_connections: Mutex::new((crate::config::ConnectionLimits::default(), None)),
             reloads: Mutex::new(ReloadStatus::default()),
             loaded_hash: AtomicU64::new(0),
             request_log: ArcSwapOption::empty(),

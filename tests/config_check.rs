@@ -457,3 +457,56 @@ fn zero_durations_nested_references_and_interpolated_model_names_are_errors() {
         ],
     );
 }
+
+#[test]
+fn tls_files_that_are_missing_or_do_not_match_fail_the_check() {
+    let dir = std::env::temp_dir().join(format!("switchyard-check-tls-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let pki = support::pki::make_pki("check-tls");
+    let other = support::pki::reissue(&pki);
+    let base = "upstreams:\n  local: { provider: mock }\nmodels:\n  demo: { targets: [local] }\n";
+    let write = |name: &str, cert: &str, key: &str| {
+        let path = dir.join(name);
+        std::fs::write(
+            &path,
+            format!("server:\n  tls: {{ cert: {cert}, key: {key} }}\n{base}"),
+        )
+        .unwrap();
+        path
+    };
+    let cert = pki.dir.join("server.pem");
+    let key = pki.dir.join("server.key");
+
+    let good = write(
+        "good.yaml",
+        &cert.display().to_string(),
+        &key.display().to_string(),
+    );
+    let output = check(&good, &[]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+
+    let missing = write("missing.yaml", "nope.pem", &key.display().to_string());
+    let output = check(&missing, &[]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("server.tls.cert: cannot read") && stderr.contains("nope.pem"),
+        "{stderr}"
+    );
+
+    let mismatched = write(
+        "mismatched.yaml",
+        &cert.display().to_string(),
+        &other.join("server.key").display().to_string(),
+    );
+    let output = check(&mismatched, &[]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("is not the key of the certificate"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("PRIVATE KEY"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

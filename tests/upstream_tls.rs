@@ -6,8 +6,6 @@
 mod support;
 
 use std::convert::Infallible;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
@@ -18,6 +16,7 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use support::pki::{make_pki, Pki};
 use support::{client, Router};
 
 const ANSWER: &str = r#"{"id":"chatcmpl-tls","object":"chat.completion","created":1,"model":"up","choices":[{"index":0,"message":{"role":"assistant","content":"over TLS"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}"#;
@@ -25,91 +24,6 @@ const ANSWER: &str = r#"{"id":"chatcmpl-tls","object":"chat.completion","created
 const STREAM: &str = "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"up\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"over\"},\"finish_reason\":null}]}\n\n\
 data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"up\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\" TLS\"},\"finish_reason\":\"stop\"}]}\n\n\
 data: [DONE]\n\n";
-
-/// A CA and a `localhost` / 127.0.0.1 server certificate it signed.
-struct Pki {
-    dir: PathBuf,
-}
-
-impl Pki {
-    fn ca(&self) -> PathBuf {
-        self.dir.join("ca.pem")
-    }
-}
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("the `openssl` command (apt-get install openssl)");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Makes a CA named `name` and a server certificate from it in a new dir.
-fn make_pki(name: &str) -> Pki {
-    let dir = std::env::temp_dir().join(format!("switchyard-tls-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    let mut ca = vec![
-        "req", "-x509", "-days", "2", "-keyout", "ca.key", "-out", "ca.pem",
-    ];
-    ca.extend(ec);
-    let subject = format!("/CN=switchyard test CA {name}");
-    ca.extend(["-subj", &subject]);
-    ca.extend(["-addext", "basicConstraints=critical,CA:TRUE"]);
-    ca.extend(["-addext", "keyUsage=critical,keyCertSign"]);
-    openssl(&dir, &ca);
-    let mut csr = vec![
-        "req",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-        "-subj",
-        "/CN=localhost",
-    ];
-    csr.extend(ec);
-    openssl(&dir, &csr);
-    std::fs::write(
-        dir.join("ext.cnf"),
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
-         keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    openssl(
-        &dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "server.pem",
-            "-days",
-            "2",
-            "-extfile",
-            "ext.cnf",
-        ],
-    );
-    Pki { dir }
-}
 
 /// The private CA every test in this file trusts through `SSL_CERT_FILE`,
 /// set before the first TLS connection (the roots are read once).

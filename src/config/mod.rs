@@ -24,7 +24,7 @@ pub use interpolate::{interpolate, InterpolateError, Interpolated};
 pub use keypath::KeyPath;
 pub use schema::{
     BreakerConfig, ConnectionLimits, HealthCheck, MockConfig, ProviderKind, RetryConfig, Timeouts,
-    Unresolved, DEFAULT_CONNECT_TIMEOUT, DEFAULT_FIRST_BYTE_TIMEOUT, DEFAULT_LISTEN,
+    TlsFiles, Unresolved, DEFAULT_CONNECT_TIMEOUT, DEFAULT_FIRST_BYTE_TIMEOUT, DEFAULT_LISTEN,
     DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS_CAP,
 };
 pub use secret::Secret;
@@ -47,6 +47,8 @@ pub struct Loaded {
     pub shutdown_grace: Duration,
     /// `server.max_connections` and the connection timeouts (at start only).
     pub connections: ConnectionLimits,
+    /// `server.tls` (at start only), paths as written.
+    pub tls: Option<TlsFiles>,
     /// `request_log:`.
     pub request_log: Option<crate::telemetry::request_log::RequestLogConfig>,
 }
@@ -139,6 +141,7 @@ pub fn load_str(
         listen: config.server.listen,
         shutdown_grace: config.server.shutdown_grace,
         connections: config.server.connections.clone(),
+        tls: config.server.tls.clone(),
         request_log: config.request_log,
     })
 }

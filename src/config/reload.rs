@@ -89,11 +89,12 @@ pub fn reload(state: &AppState, trigger: Trigger) -> Option<u64> {
                 }
             }
             if let Ok(mut previous) = state.config_connections.lock() {
-                if *previous != loaded.connections {
+                let now = (loaded.connections.clone(), loaded.tls.clone());
+                if *previous != now {
                     tracing::warn!(
-                        "{source}: server connection limits changed (max_connections, header_timeout, keepalive_timeout, send_timeout or http2_max_streams); restart Switchyard to apply them"
+                        "{source}: server listener settings changed (max_connections, header_timeout, keepalive_timeout, send_timeout, http2_max_streams or tls); restart Switchyard to apply them (changed certificate files are picked up without one)"
                     );
-                    *previous = loaded.connections.clone();
+                    *previous = now;
                 }
             }
             let models = loaded.table.models.len();

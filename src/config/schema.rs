@@ -131,6 +131,16 @@ impl Default for ConnectionLimits {
     }
 }
 
+/// `server.tls`: PEM files for inbound HTTPS (applies at start; the files
+/// themselves are re-read when they change).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// `server.tls.cert`: the certificate chain, leaf first.
+    pub cert: std::path::PathBuf,
+    /// `server.tls.key`: its private key.
+    pub key: std::path::PathBuf,
+}
+
 /// `server:` — the listener and request limits.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -148,6 +158,8 @@ pub struct ServerConfig {
     pub body_timeout: Duration,
     /// Per-connection limits.
     pub connections: ConnectionLimits,
+    /// `server.tls`
+    pub tls: Option<TlsFiles>,
 }
 
 /// The kinds of upstream (`provider:`).
@@ -385,6 +397,7 @@ const SERVER_KEYS: &[&str] = &[
     "keepalive_timeout",
     "send_timeout",
     "http2_max_streams",
+    "tls",
 ];
 const UPSTREAM_KEYS: &[&str] = &[
     "provider",
@@ -509,6 +522,7 @@ fn read_server(walk: &mut Walk<'_>, node: Option<(&Value, KeyPath)>) -> ServerCo
         shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
         body_timeout: DEFAULT_BODY_TIMEOUT,
         connections: ConnectionLimits::default(),
+        tls: None,
     };
     let Some((value, path)) = node else {
         return server;
@@ -544,6 +558,32 @@ fn read_server(walk: &mut Walk<'_>, node: Option<(&Value, KeyPath)>) -> ServerCo
     if let Some((v, p)) = fields.get("max_connections") {
         if let Some(n) = walk.number(v, &p, 1..=1_000_000) {
             server.connections.max_connections = Some(n as u32);
+        }
+    }
+    if let Some((v, p)) = fields.get("tls") {
+        if let Some(tls) = walk.fields(v, &p, &["cert", "key"]) {
+            let mut file = |key: &str| match tls.get(key) {
+                Some((v, p)) => walk.strict_text(v, &p).filter(|path| {
+                    let empty = path.trim().is_empty();
+                    if empty {
+                        walk.error(&p, "is empty: write the path of a PEM file");
+                    }
+                    !empty
+                }),
+                None => {
+                    walk.error(
+                        &p.key(key),
+                        format!("missing: server.tls needs `{key}` (a PEM file)"),
+                    );
+                    None
+                }
+            };
+            if let (Some(cert), Some(key)) = (file("cert"), file("key")) {
+                server.tls = Some(TlsFiles {
+                    cert: cert.into(),
+                    key: key.into(),
+                });
+            }
         }
     }
     if let Some((v, p)) = fields.get("http2_max_streams") {

@@ -10,12 +10,13 @@ use std::time::Duration;
 use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tokio::time::Instant;
 
 use super::guard::{Activity, Guarded, Proto, Tracked};
+use super::tls::Tls;
 use crate::config::ConnectionLimits;
 use crate::gateway;
 use crate::state::AppState;
@@ -65,15 +66,28 @@ impl Throttled {
     }
 }
 
+/// What to listen with.
+pub(super) struct Listener {
+    pub(super) listener: TcpListener,
+    pub(super) limits: ConnectionLimits,
+    pub(super) max_connections: usize,
+    /// Inbound TLS, when `server.tls` is set.
+    pub(super) tls: Option<Arc<Tls>>,
+}
+
 /// Serves until `stop` turns true, then drains for at most `grace`.
 pub(super) async fn serve(
-    listener: TcpListener,
+    listener: Listener,
     state: Arc<AppState>,
     mut stop: watch::Receiver<bool>,
     grace: Duration,
-    limits: ConnectionLimits,
-    max_connections: usize,
 ) {
+    let Listener {
+        listener,
+        limits,
+        max_connections,
+        tls,
+    } = listener;
     let limits = Arc::new(limits);
     let metrics = state.registry.metrics().connections.clone();
     let slots = Arc::new(Semaphore::new(max_connections));
@@ -126,9 +140,10 @@ pub(super) async fn serve(
         let limits = limits.clone();
         let metrics = metrics.clone();
         let watcher = graceful.watcher();
+        let tls = tls.clone();
         tokio::spawn(async move {
             metrics.open.inc();
-            serve_connection(stream, state, limits, metrics.clone(), watcher).await;
+            serve_connection(stream, tls, state, limits, metrics.clone(), watcher).await;
             metrics.open.dec();
             drop(slot);
         });
@@ -147,20 +162,56 @@ pub(super) async fn serve(
 /// Serves one accepted connection until it ends.
 async fn serve_connection(
     stream: TcpStream,
+    tls: Option<Arc<Tls>>,
     state: Arc<AppState>,
     limits: Arc<ConnectionLimits>,
     metrics: Arc<ConnectionMetrics>,
-    watcher: hyper_util::server::graceful::Watcher,
+    watcher: Watcher,
 ) {
-    let activity = Activity::new();
-    let proto = match detect(&stream, Instant::now() + limits.header_timeout).await {
-        Detected::Proto(proto) => proto,
-        Detected::Closed => return,
-        Detected::TimedOut => {
+    let deadline = Instant::now() + limits.header_timeout;
+    let Some(tls) = tls else {
+        let proto = match detect(&stream, deadline).await {
+            Detected::Proto(proto) => proto,
+            Detected::Closed => return,
+            Detected::TimedOut => {
+                metrics.closed_header_timeout.inc();
+                return;
+            }
+        };
+        return serve_http(stream, proto, state, limits, metrics, watcher).await;
+    };
+    // The handshake counts against the head's deadline.
+    let stream = match tokio::time::timeout_at(deadline, tls.acceptor.accept(stream)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(err)) => {
+            metrics.closed_tls_handshake.inc();
+            tracing::debug!(error = %err, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
             metrics.closed_header_timeout.inc();
             return;
         }
     };
+    let proto = match stream.get_ref().1.alpn_protocol() {
+        Some(b"h2") => Proto::Http2,
+        _ => Proto::Http1,
+    };
+    serve_http(stream, proto, state, limits, metrics, watcher).await;
+}
+
+/// Serves HTTP on a connection whose protocol is known.
+async fn serve_http<S>(
+    stream: S,
+    proto: Proto,
+    state: Arc<AppState>,
+    limits: Arc<ConnectionLimits>,
+    metrics: Arc<ConnectionMetrics>,
+    watcher: Watcher,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let activity = Activity::new();
     let counting = activity.clone();
     let service = service_fn(move |request| {
         let in_flight = counting.begin();

@@ -6,6 +6,7 @@
 mod fd_limit;
 mod guard;
 mod listen;
+mod tls;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -34,6 +35,9 @@ pub enum StartError {
     /// The config has errors.
     #[error("{0}")]
     Config(#[from] ConfigErrors),
+    /// `server.tls` could not be loaded.
+    #[error("{0}")]
+    Tls(String),
     /// The address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -85,6 +89,19 @@ impl Drop for RunningServer {
     }
 }
 
+/// Reads the certificate and key of `server.tls` (paths relative to the
+/// config file's directory), as `start` will: for `switchyard check`.
+///
+/// # Errors
+/// What is wrong with them, naming the file.
+pub fn check_tls(config_path: &std::path::Path, files: &config::TlsFiles) -> Result<(), String> {
+    let files = config::TlsFiles {
+        cert: tls::resolve(config_path, &files.cert),
+        key: tls::resolve(config_path, &files.key),
+    };
+    tls::load(&files).map(|_| ())
+}
+
 /// Loads the config, binds the listener and starts serving in the background.
 ///
 /// # Errors
@@ -112,6 +129,18 @@ pub async fn start(options: ServeOptions) -> Result<RunningServer, StartError> {
     if loaded.table.auth_keys.is_empty() {
         tracing::warn!("no router keys configured (server.auth.keys): anyone who can reach this port can use every model");
     }
+    let tls = match &loaded.tls {
+        Some(files) => {
+            let files = config::TlsFiles {
+                cert: tls::resolve(&options.config_path, &files.cert),
+                key: tls::resolve(&options.config_path, &files.key),
+            };
+            Some(Arc::new(tls::Tls::new(files).map_err(|e| {
+                StartError::Tls(format!("{}: {e}", options.config_path.display()))
+            })?))
+        }
+        None => None,
+    };
     let addr = options.listen.unwrap_or(loaded.listen);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -140,6 +169,7 @@ pub async fn start(options: ServeOptions) -> Result<RunningServer, StartError> {
         models = loaded.table.models.len(),
         upstreams = loaded.table.upstreams.len(),
         max_connections,
+        tls = tls.is_some(),
         "switchyard listening"
     );
     let state = Arc::new(AppState::new(
@@ -151,15 +181,25 @@ pub async fn start(options: ServeOptions) -> Result<RunningServer, StartError> {
     ));
     state.set_loaded_hash(config::reload::text_hash(&text));
     if let Ok(mut connections) = state.config_connections.lock() {
-        *connections = loaded.connections.clone();
+        *connections = (loaded.connections.clone(), loaded.tls.clone());
     }
     state.configure_request_log(loaded.request_log.clone());
     let reloader = config::reload::spawn(state.clone());
     let (stop, stopped) = watch::channel(false);
     let limits = loaded.connections.clone();
     let task = tokio::spawn(async move {
-        listen::serve(listener, state, stopped, grace, limits, max_connections).await;
+        let watcher = tls.as_ref().map(|tls| tls.watch());
+        let listener = listen::Listener {
+            listener,
+            limits,
+            max_connections,
+            tls,
+        };
+        listen::serve(listener, state, stopped, grace).await;
         drop(reloader);
+        if let Some(watcher) = watcher {
+            watcher.abort();
+        }
     });
     Ok(RunningServer {
         addr,

@@ -191,6 +191,8 @@ pub struct ConnectionMetrics {
     pub closed_keepalive_timeout: IntCounter,
     /// Closed: the client accepted no data for `server.send_timeout`.
     pub closed_send_timeout: IntCounter,
+    /// Closed: the TLS handshake failed (`server.tls`).
+    pub closed_tls_handshake: IntCounter,
 }
 
 fn register<T: prometheus::core::Collector + Clone + 'static>(
@@ -265,13 +267,14 @@ impl Metrics {
             request_log_written: register(&r, IntCounter::new("switchyard_request_log_written_total", "Request log records written to disk.").expect("valid metric")),
             request_log_dropped: register(&r, IntCounter::new("switchyard_request_log_dropped_total", "Request log records dropped because the writer fell behind (traffic never waits for the log).").expect("valid metric")),
             connections: {
-                let closed = counter_vec(&r, "switchyard_connections_closed_total", "Client connections the router closed, by reason (header_timeout, keepalive_timeout, send_timeout).", &["reason"]);
+                let closed = counter_vec(&r, "switchyard_connections_closed_total", "Client connections the router closed, by reason (header_timeout, keepalive_timeout, send_timeout, tls_handshake).", &["reason"]);
                 Arc::new(ConnectionMetrics {
                     open: register(&r, IntGauge::new("switchyard_connections_open", "Client connections open now.").expect("valid metric")),
                     at_limit: register(&r, IntCounter::new("switchyard_connections_at_limit_total", "Times a new connection waited in the listen backlog because server.max_connections were open.").expect("valid metric")),
                     closed_header_timeout: closed.with_label_values(&["header_timeout"]),
                     closed_keepalive_timeout: closed.with_label_values(&["keepalive_timeout"]),
                     closed_send_timeout: closed.with_label_values(&["send_timeout"]),
+                    closed_tls_handshake: closed.with_label_values(&["tls_handshake"]),
                 })
             },
             book: Arc::default(),

@@ -7,6 +7,7 @@ pub mod client;
 pub mod extra;
 pub mod metrics_scrape;
 pub mod mock_upstream;
+pub mod pki;
 pub mod raw_upstream;
 pub mod router;
 
