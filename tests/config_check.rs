@@ -510,3 +510,32 @@ fn tls_files_that_are_missing_or_do_not_match_fail_the_check() {
     assert!(!stderr.contains("PRIVATE KEY"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn configs_over_the_size_limits_are_refused_with_the_limit() {
+    let mut yaml = String::from("upstreams:\n  local: { provider: mock }\nmodels:\n");
+    for i in 0..20_001 {
+        yaml.push_str(&format!("  m{i}: {{ targets: [local] }}\n"));
+    }
+    let many = TempConfig::new(&yaml);
+    let output = check(many.path(), &[]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_reports(
+        &text(&output.stderr),
+        &many.shown(),
+        &["models: 20001 models; one config may declare at most 20000 (split them across routers)"],
+    );
+
+    let mut huge = yaml.clone();
+    while huge.len() <= 8 << 20 {
+        huge.push_str("# padding padding padding padding padding padding padding padding\n");
+    }
+    let huge = TempConfig::new(&huge);
+    let output = check(huge.path(), &[]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        text(&output.stderr).contains("the file is larger than 8 MiB"),
+        "{}",
+        text(&output.stderr)
+    );
+}

@@ -25,7 +25,7 @@ pub use keypath::KeyPath;
 pub use schema::{
     BreakerConfig, ConnectionLimits, HealthCheck, MockConfig, ProviderKind, RetryConfig, Timeouts,
     TlsFiles, Unresolved, DEFAULT_CONNECT_TIMEOUT, DEFAULT_FIRST_BYTE_TIMEOUT, DEFAULT_LISTEN,
-    DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS_CAP,
+    DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS_CAP, MAX_MODELS, MAX_UPSTREAMS,
 };
 pub use secret::Secret;
 pub use units::format_duration;
@@ -90,14 +90,37 @@ pub fn load_file(
     generation: u64,
 ) -> Result<Loaded, ConfigErrors> {
     let source = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|err| ConfigErrors {
+    let text = read_text(path).map_err(|message| ConfigErrors {
         source: source.clone(),
         errors: vec![ConfigError {
             path: KeyPath::root(),
-            message: format!("cannot read the file: {err}"),
+            message,
         }],
     })?;
     load_str(&text, &source, &interpolate::from_env, registry, generation)
+}
+
+/// Largest config file read, in bytes.
+pub const MAX_CONFIG_BYTES: u64 = 8 << 20;
+
+/// Reads a config file of at most [`MAX_CONFIG_BYTES`].
+///
+/// # Errors
+/// Why it could not be read, as a message.
+pub fn read_text(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|err| format!("cannot read the file: {err}"))?;
+    let mut text = String::new();
+    file.take(MAX_CONFIG_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(|err| format!("cannot read the file: {err}"))?;
+    if text.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(format!(
+            "the file is larger than {} MiB, the most Switchyard reads; split the models across routers",
+            MAX_CONFIG_BYTES >> 20
+        ));
+    }
+    Ok(text)
 }
 
 /// Compiles config text; `lookup` resolves `${VAR}`.

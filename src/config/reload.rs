@@ -47,14 +47,11 @@ pub enum Trigger {
 /// file is unchanged (for [`Trigger::File`]) or was rejected.
 pub fn reload(state: &AppState, trigger: Trigger) -> Option<u64> {
     let path = &state.config_path;
-    let text = match std::fs::read_to_string(path) {
+    let text = match super::read_text(path) {
         Ok(text) => text,
         Err(err) => {
             // Mid-rename the file can be briefly missing; the next event retries.
-            record_failure(
-                state,
-                format!("{}: cannot read the file: {err}", path.display()),
-            );
+            record_failure(state, format!("{}: {err}", path.display()));
             return None;
         }
     };

@@ -428,6 +428,11 @@ const MODEL_KEYS: &[&str] = &[
 const TIMEOUT_KEYS: &[&str] = &["connect", "first_byte", "first_token", "idle", "total"];
 const TARGET_KEYS: &[&str] = &["upstream", "model", "deployment", "weight"];
 
+/// Most models one config may declare.
+pub const MAX_MODELS: usize = 20_000;
+/// Most upstreams one config may declare.
+pub const MAX_UPSTREAMS: usize = 10_000;
+
 /// Reads the whole document. Returns what could be read; mistakes are in `walk`.
 pub fn read(walk: &mut Walk<'_>, doc: &Value) -> Config {
     let root = KeyPath::root();
@@ -437,20 +442,47 @@ pub fn read(walk: &mut Walk<'_>, doc: &Value) -> Config {
     let get = |key| fields.as_ref().and_then(|f: &Fields| f.get(key));
 
     let server = read_server(walk, get("server"));
+    let too_many = |walk: &mut Walk<'_>, path: &KeyPath, n: usize, max: usize, what: &str| {
+        if n > max {
+            walk.error(
+                path,
+                format!(
+                    "{n} {what}; one config may declare at most {max} (split them across routers)"
+                ),
+            );
+        }
+        n > max
+    };
     let upstreams = match get("upstreams") {
-        Some((value, path)) => walk
-            .named(value, &path)
-            .into_iter()
-            .filter_map(|(name, value)| read_upstream(walk, name.clone(), value, path.key(&name)))
-            .collect(),
+        Some((value, path)) => {
+            let named = walk.named(value, &path);
+            if too_many(walk, &path, named.len(), MAX_UPSTREAMS, "upstreams") {
+                Vec::new()
+            } else {
+                named
+                    .into_iter()
+                    .filter_map(|(name, value)| {
+                        read_upstream(walk, name.clone(), value, path.key(&name))
+                    })
+                    .collect()
+            }
+        }
         None => Vec::new(),
     };
     let models = match get("models") {
-        Some((value, path)) => walk
-            .named(value, &path)
-            .into_iter()
-            .filter_map(|(name, value)| read_model(walk, name.clone(), value, path.key(&name)))
-            .collect(),
+        Some((value, path)) => {
+            let named = walk.named(value, &path);
+            if too_many(walk, &path, named.len(), MAX_MODELS, "models") {
+                Vec::new()
+            } else {
+                named
+                    .into_iter()
+                    .filter_map(|(name, value)| {
+                        read_model(walk, name.clone(), value, path.key(&name))
+                    })
+                    .collect()
+            }
+        }
         None => {
             walk.error(&root.key("models"), "missing: declare at least one model");
             Vec::new()

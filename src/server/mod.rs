@@ -109,11 +109,11 @@ pub fn check_tls(config_path: &std::path::Path, files: &config::TlsFiles) -> Res
 pub async fn start(options: ServeOptions) -> Result<RunningServer, StartError> {
     let registry = Arc::new(Registry::default());
     let source = options.config_path.display().to_string();
-    let text = std::fs::read_to_string(&options.config_path).map_err(|err| ConfigErrors {
+    let text = config::read_text(&options.config_path).map_err(|message| ConfigErrors {
         source: source.clone(),
         errors: vec![config::ConfigError {
             path: config::KeyPath::root(),
-            message: format!("cannot read the file: {err}"),
+            message,
         }],
     })?;
     let loaded = config::load_str(

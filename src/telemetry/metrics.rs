@@ -111,7 +111,7 @@ impl Family {
 /// so renamed or removed models and targets do not pile up across reloads.
 pub struct Lease {
     book: Arc<Mutex<HashMap<SeriesKey, usize>>>,
-    series: Vec<(Family, &'static str, Vec<String>)>,
+    series: Mutex<Vec<(Family, &'static str, Vec<String>)>>,
 }
 
 impl Drop for Lease {
@@ -119,7 +119,8 @@ impl Drop for Lease {
         let Ok(mut book) = self.book.lock() else {
             return;
         };
-        for (family, id, labels) in self.series.drain(..) {
+        let series = std::mem::take(self.series.get_mut().unwrap_or_else(|e| e.into_inner()));
+        for (family, id, labels) in series {
             let key = (id, labels);
             let Some(count) = book.get_mut(&key) else {
                 continue;
@@ -134,48 +135,73 @@ impl Drop for Lease {
     }
 }
 
-/// Makes handles while holding the book, so a series is never removed
-/// between its lookup and its registration.
-struct Leasing<'a> {
-    book: std::sync::MutexGuard<'a, HashMap<SeriesKey, usize>>,
-    lease: Lease,
+impl Lease {
+    fn new(book: &Arc<Mutex<HashMap<SeriesKey, usize>>>) -> Lease {
+        Lease {
+            book: book.clone(),
+            series: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Registers a use of one series and returns its handle. The book stays
+    /// locked while the series is looked up, so a series is never removed
+    /// between its lookup and its registration.
+    fn take<T>(
+        &self,
+        family: Family,
+        id: &'static str,
+        labels: &[&str],
+        get: impl FnOnce() -> T,
+    ) -> T {
+        let mut book = self.book.lock().unwrap_or_else(|e| e.into_inner());
+        let owned: Vec<String> = labels.iter().map(|l| l.to_string()).collect();
+        *book.entry((id, owned.clone())).or_insert(0) += 1;
+        let handle = get();
+        drop(book);
+        self.series
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((family, id, owned));
+        handle
+    }
+
+    fn counter(&self, vec: &IntCounterVec, id: &'static str, labels: &[&str]) -> IntCounter {
+        self.take(Family::Counter(vec.clone()), id, labels, || {
+            vec.with_label_values(labels)
+        })
+    }
+
+    fn float(&self, vec: &CounterVec, id: &'static str, labels: &[&str]) -> Counter {
+        self.take(Family::Float(vec.clone()), id, labels, || {
+            vec.with_label_values(labels)
+        })
+    }
+
+    fn histogram(&self, vec: &HistogramVec, id: &'static str, labels: &[&str]) -> Histogram {
+        self.take(Family::Histogram(vec.clone()), id, labels, || {
+            vec.with_label_values(labels)
+        })
+    }
+
+    fn gauge(&self, vec: &IntGaugeVec, id: &'static str, labels: &[&str]) -> IntGauge {
+        self.take(Family::Gauge(vec.clone()), id, labels, || {
+            vec.with_label_values(labels)
+        })
+    }
 }
 
-impl Leasing<'_> {
-    fn note(&mut self, family: Family, id: &'static str, labels: &[&str]) {
-        let labels: Vec<String> = labels.iter().map(|l| l.to_string()).collect();
-        *self.book.entry((id, labels.clone())).or_insert(0) += 1;
-        self.lease.series.push((family, id, labels));
+/// A counter of a group whose series are made on first use: most of a
+/// target's status × outcome and error-kind series never happen, and each
+/// one made costs about a kilobyte and a few microseconds per compile.
+struct LazyCounter(std::sync::OnceLock<IntCounter>);
+
+impl LazyCounter {
+    fn new() -> Self {
+        LazyCounter(std::sync::OnceLock::new())
     }
 
-    fn counter(&mut self, vec: &IntCounterVec, id: &'static str, labels: &[&str]) -> IntCounter {
-        self.note(Family::Counter(vec.clone()), id, labels);
-        vec.with_label_values(labels)
-    }
-
-    fn float(&mut self, vec: &CounterVec, id: &'static str, labels: &[&str]) -> Counter {
-        self.note(Family::Float(vec.clone()), id, labels);
-        vec.with_label_values(labels)
-    }
-
-    fn histogram(&mut self, vec: &HistogramVec, id: &'static str, labels: &[&str]) -> Histogram {
-        self.note(Family::Histogram(vec.clone()), id, labels);
-        vec.with_label_values(labels)
-    }
-
-    fn gauge(&mut self, vec: &IntGaugeVec, id: &'static str, labels: &[&str]) -> IntGauge {
-        self.note(Family::Gauge(vec.clone()), id, labels);
-        vec.with_label_values(labels)
-    }
-
-    fn requests(&mut self, vec: &IntCounterVec, model: &str, target: &str) -> RequestCounters {
-        RequestCounters(STATUS_CLASSES.map(|class| {
-            OUTCOMES.map(|outcome| self.counter(vec, "requests", &[model, target, class, outcome]))
-        }))
-    }
-
-    fn done(self) -> Lease {
-        self.lease
+    fn get(&self, make: impl FnOnce() -> IntCounter) -> &IntCounter {
+        self.0.get_or_init(make)
     }
 }
 
@@ -287,40 +313,26 @@ impl Metrics {
         metrics
     }
 
-    fn leasing(&self) -> Leasing<'_> {
-        Leasing {
-            book: self
-                .book
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()),
-            lease: Lease {
-                book: self.book.clone(),
-                series: Vec::new(),
-            },
-        }
-    }
-
     /// Handles for one model, which may be answered by `fallbacks`.
     pub fn model(&self, model: &str, fallbacks: &[&str]) -> Arc<ModelMetrics> {
-        let mut l = self.leasing();
-        let in_flight = l.gauge(&self.in_flight, "in_flight", &[model]);
-        let overhead = l.histogram(&self.overhead, "overhead", &[model]);
-        let unserved = l.requests(&self.requests, model, NO_TARGET);
+        let lease = Lease::new(&self.book);
+        let in_flight = lease.gauge(&self.in_flight, "in_flight", &[model]);
+        let overhead = lease.histogram(&self.overhead, "overhead", &[model]);
         let fallbacks = fallbacks
             .iter()
             .map(|f| {
                 (
                     f.to_string(),
-                    l.counter(&self.fallbacks, "fallbacks", &[model, f]),
+                    lease.counter(&self.fallbacks, "fallbacks", &[model, f]),
                 )
             })
             .collect();
         Arc::new(ModelMetrics {
             in_flight,
             overhead,
-            unserved,
+            unserved: RequestCounters::new(self, model, NO_TARGET),
             fallbacks,
-            _lease: l.done(),
+            _lease: lease,
         })
     }
 
@@ -350,39 +362,38 @@ impl Metrics {
         target: &str,
         pricing: Option<Pricing>,
     ) -> Arc<TargetMetrics> {
-        let mut l = self.leasing();
-        let requests = l.requests(&self.requests, model, target);
-        let attempts_ok = l.counter(&self.attempts, "attempts", &[model, target, "ok"]);
-        let attempt_errors =
-            ERROR_KINDS.map(|kind| l.counter(&self.attempts, "attempts", &[model, target, kind]));
-        let duration = l.histogram(&self.duration, "duration", &[model, target]);
-        let ttft = l.histogram(&self.ttft, "ttft", &[model, target]);
-        let prompt_tokens = l.counter(&self.tokens, "tokens", &[model, target, "prompt"]);
-        let completion_tokens = l.counter(&self.tokens, "tokens", &[model, target, "completion"]);
-        let cost = l.float(&self.cost, "cost", &[model, target]);
+        let lease = Lease::new(&self.book);
+        let attempts_ok = lease.counter(&self.attempts, "attempts", &[model, target, "ok"]);
+        let duration = lease.histogram(&self.duration, "duration", &[model, target]);
+        let ttft = lease.histogram(&self.ttft, "ttft", &[model, target]);
+        let prompt_tokens = lease.counter(&self.tokens, "tokens", &[model, target, "prompt"]);
+        let completion_tokens =
+            lease.counter(&self.tokens, "tokens", &[model, target, "completion"]);
+        let cost = lease.float(&self.cost, "cost", &[model, target]);
         Arc::new(TargetMetrics {
-            requests,
+            requests: RequestCounters::new(self, model, target),
             attempts_ok,
-            attempt_errors,
+            attempt_errors: ErrorCounters::new(&self.attempts, "attempts", &[model, target], lease),
             duration,
             ttft,
             prompt_tokens,
             completion_tokens,
             cost,
             pricing,
-            _lease: l.done(),
         })
     }
 
     /// Handles for one upstream.
     pub fn upstream(&self, upstream: &str) -> Arc<UpstreamMetrics> {
-        let mut l = self.leasing();
-        let errors = ERROR_KINDS
-            .map(|kind| l.counter(&self.upstream_errors, "upstream_errors", &[upstream, kind]));
-        Arc::new(UpstreamMetrics {
-            errors,
-            _lease: l.done(),
-        })
+        let errors = ErrorCounters::new(
+            &self.upstream_errors,
+            "upstream_errors",
+            &[upstream],
+            Lease::new(&self.book),
+        );
+        // One series from the start, so the family is exported before any error.
+        errors.get(0);
+        Arc::new(UpstreamMetrics { errors })
     }
 
     /// Every metric family, for summaries such as `/stats`.
@@ -414,15 +425,76 @@ impl Pricing {
     }
 }
 
-/// `switchyard_requests_total` for one (model, target), every class × outcome.
-pub struct RequestCounters([[IntCounter; 3]; 5]);
+/// `switchyard_requests_total` for one (model, target): a series per status
+/// class × outcome, made on first use (`2xx`/`completed` from the start, so
+/// the family is exported before any traffic).
+pub struct RequestCounters {
+    vec: IntCounterVec,
+    labels: [String; 2],
+    cells: [[LazyCounter; 3]; 5],
+    lease: Lease,
+}
 
 impl RequestCounters {
+    fn new(metrics: &Metrics, model: &str, target: &str) -> RequestCounters {
+        let counters = RequestCounters {
+            vec: metrics.requests.clone(),
+            labels: [model.to_owned(), target.to_owned()],
+            cells: std::array::from_fn(|_| std::array::from_fn(|_| LazyCounter::new())),
+            lease: Lease::new(&metrics.book),
+        };
+        if target != NO_TARGET {
+            counters.cell(1, 0);
+        }
+        counters
+    }
+
+    fn cell(&self, class: usize, outcome: usize) -> &IntCounter {
+        self.cells[class][outcome].get(|| {
+            let [model, target] = &self.labels;
+            self.lease.counter(
+                &self.vec,
+                "requests",
+                &[model, target, STATUS_CLASSES[class], OUTCOMES[outcome]],
+            )
+        })
+    }
+
     /// Counts one request.
     pub fn count(&self, status: u16, outcome: &str) {
         let class = usize::from((status / 100).clamp(1, 5) - 1);
         let outcome = OUTCOMES.iter().position(|o| *o == outcome).unwrap_or(0);
-        self.0[class][outcome].inc();
+        self.cell(class, outcome).inc();
+    }
+}
+
+/// A counter per error kind ([`ERROR_KINDS`]) under fixed leading labels,
+/// each made on first use.
+struct ErrorCounters {
+    vec: IntCounterVec,
+    id: &'static str,
+    labels: Vec<String>,
+    cells: [LazyCounter; ERROR_KINDS.len()],
+    lease: Lease,
+}
+
+impl ErrorCounters {
+    fn new(vec: &IntCounterVec, id: &'static str, labels: &[&str], lease: Lease) -> ErrorCounters {
+        ErrorCounters {
+            vec: vec.clone(),
+            id,
+            labels: labels.iter().map(|l| l.to_string()).collect(),
+            cells: std::array::from_fn(|_| LazyCounter::new()),
+            lease,
+        }
+    }
+
+    fn get(&self, kind: usize) -> &IntCounter {
+        self.cells[kind].get(|| {
+            let mut labels: Vec<&str> = self.labels.iter().map(String::as_str).collect();
+            labels.push(ERROR_KINDS[kind]);
+            self.lease.counter(&self.vec, self.id, &labels)
+        })
     }
 }
 
@@ -452,7 +524,8 @@ pub struct TargetMetrics {
     /// Requests this target answered.
     pub requests: RequestCounters,
     attempts_ok: IntCounter,
-    attempt_errors: [IntCounter; ERROR_KINDS.len()],
+    /// Holds the lease of the target's eager series too.
+    attempt_errors: ErrorCounters,
     /// Request duration.
     pub duration: Histogram,
     /// Time to first token (response headers).
@@ -462,14 +535,13 @@ pub struct TargetMetrics {
     completion_tokens: IntCounter,
     cost: Counter,
     pricing: Option<Pricing>,
-    _lease: Lease,
 }
 
 impl TargetMetrics {
     /// Counts an attempt: `None` for success, else the error kind.
     pub fn attempt(&self, error: Option<&str>) {
         match error.and_then(|kind| ERROR_KINDS.iter().position(|k| *k == kind)) {
-            Some(i) => self.attempt_errors[i].inc(),
+            Some(i) => self.attempt_errors.get(i).inc(),
             None if error.is_none() => self.attempts_ok.inc(),
             None => {}
         }
@@ -487,15 +559,14 @@ impl TargetMetrics {
 
 /// Per-upstream handles.
 pub struct UpstreamMetrics {
-    errors: [IntCounter; ERROR_KINDS.len()],
-    _lease: Lease,
+    errors: ErrorCounters,
 }
 
 impl UpstreamMetrics {
     /// Counts an error of `kind` (one of [`ERROR_KINDS`]; others are ignored).
     pub fn error(&self, kind: &str) {
         if let Some(i) = ERROR_KINDS.iter().position(|k| *k == kind) {
-            self.errors[i].inc();
+            self.errors.get(i).inc();
         }
     }
 }

@@ -64,14 +64,23 @@ impl Registry {
     /// Forgets every entry the new table does not use: upstreams not in
     /// `keep` (name, base_url, connect timeout) and targets not in `targets`.
     pub fn retain(&self, keep: &[(String, String, Duration)], targets: &[TargetId]) {
+        // Sets, so a table of many targets is not matched pairwise.
+        let targets: std::collections::HashSet<&TargetId> = targets.iter().collect();
+        let upstreams: std::collections::HashSet<(&str, &str)> = keep
+            .iter()
+            .map(|(n, u, _)| (n.as_str(), u.as_str()))
+            .collect();
+        let clients: std::collections::HashSet<(&str, &str, Duration)> = keep
+            .iter()
+            .map(|(n, u, t)| (n.as_str(), u.as_str(), *t))
+            .collect();
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         inner.targets.retain(|id, _| targets.contains(id));
         inner
             .states
-            .retain(|(name, url), _| keep.iter().any(|(n, u, _)| n == name && u == url));
+            .retain(|(name, url), _| upstreams.contains(&(name.as_str(), url.as_str())));
         inner.clients.retain(|((name, url), timeout), _| {
-            keep.iter()
-                .any(|(n, u, t)| n == name && u == url && t == timeout)
+            clients.contains(&(name.as_str(), url.as_str(), *timeout))
         });
     }
 }
