@@ -170,3 +170,65 @@ async fn a_pooled_connection_closed_as_it_is_reused_is_retried_once_on_a_new_one
         .collect();
     assert!(counted.is_empty(), "not an upstream failure: {counted:?}");
 }
+
+#[tokio::test]
+async fn an_http_1_0_upstream_does_not_downgrade_the_clients_connection() {
+    init_tracing();
+    let body = chat_completion_json("upstream-model", "old");
+    let answer = format!(
+        "HTTP/1.0 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let (_raw, router) = setup(vec![Step::Write(answer.into_bytes()), Step::Close]).await;
+    let mut conn = tokio::net::TcpStream::connect(router.base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let request = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{CHAT}",
+        CHAT.len()
+    );
+    conn.write_all(request.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 8192];
+    let n = tokio::time::timeout(Duration::from_secs(5), conn.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    let head = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+    assert!(
+        !head.to_ascii_lowercase().contains("connection: close"),
+        "{head}"
+    );
+    // The same connection serves the next request.
+    conn.write_all(request.as_bytes()).await.unwrap();
+    let n = tokio::time::timeout(Duration::from_secs(5), conn.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        n > 0 && buf.starts_with(b"HTTP/1.1 200 "),
+        "{:?}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+}
+
+#[tokio::test]
+async fn a_non_stream_answer_whose_first_body_bytes_are_broken_is_a_502_with_a_body() {
+    init_tracing();
+    let (_raw, router) = setup(vec![
+        Step::Write(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n"
+                .to_vec(),
+        ),
+        Step::Close,
+    ])
+    .await;
+    let reply = post_json(&router.url("/v1/chat/completions"), CHAT).await;
+    let error = assert_openai_error(&reply, 502, "upstream_unreachable");
+    assert!(
+        error["message"].as_str().unwrap().contains("`up`"),
+        "{error}"
+    );
+    assert_next_request_served(&router).await;
+}

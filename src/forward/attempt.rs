@@ -67,6 +67,7 @@ pub(super) fn pass_through(
     let upstream = &target.upstream;
     let (mut parts, body) = response.into_parts();
     headers::downstream_response(&mut parts.headers);
+    parts.version = http::Version::HTTP_11;
     let sse = is_sse(&parts.headers);
     if sse {
         parts.headers.remove(header::CONTENT_LENGTH);
@@ -108,6 +109,9 @@ pub(super) fn committed_response(
         usage_only,
     } = committed;
     headers::downstream_response(&mut head.headers);
+    // The client keeps its own protocol: an HTTP/1.0 upstream must not make
+    // the router answer in HTTP/1.0 (and close the client's connection).
+    head.version = http::Version::HTTP_11;
     if sse {
         // An error event may be appended if the stream breaks, so the length
         // can no longer be promised.

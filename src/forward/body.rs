@@ -270,6 +270,8 @@ impl ResponseBody {
             }
         };
         let unsent_len: usize = stream.held.iter().map(Bytes::len).sum();
+        // A JSON answer's first chunk is read at the commit: its usage counts.
+        let json = (stream.json && unsent_len <= MAX_USAGE_BODY).then(|| stream.held.clone());
         let ready = unsent_len - scanner.as_ref().map_or(0, |s| s.pending().min(unsent_len));
         ResponseBody {
             kind: Kind::Upstream(Box::new(Passthrough {
@@ -287,8 +289,8 @@ impl ResponseBody {
                 done: false,
                 _in_flight: stream.in_flight,
                 usage: stream.usage,
-                json: stream.json.then(Vec::new),
-                json_len: 0,
+                json,
+                json_len: unsent_len,
                 failure: None,
                 capture: None,
                 strip_usage: stream.strip_usage,
@@ -466,7 +468,22 @@ impl Body for ResponseBody {
             Kind::Full(None) => SizeHint::with_exact(0),
             // An SSE error event may be appended, so only a non-SSE body may
             // promise the upstream's exact length.
-            Kind::Upstream(pass) if !pass.sse => pass.inner.size_hint(),
+            Kind::Upstream(pass) if !pass.sse => {
+                // Held bytes (read at the commit) come first.
+                let rest = pass.inner.size_hint();
+                let held = pass.unsent_len as u64;
+                match rest.exact() {
+                    Some(n) => SizeHint::with_exact(n + held),
+                    None => {
+                        let mut hint = SizeHint::new();
+                        hint.set_lower(rest.lower() + held);
+                        if let Some(upper) = rest.upper() {
+                            hint.set_upper(upper + held);
+                        }
+                        hint
+                    }
+                }
+            }
             Kind::Upstream(_) | Kind::Mock(_) => SizeHint::default(),
         }
     }

@@ -1,6 +1,8 @@
 //! The commit point: when an attempt becomes the answer.
 //!
-//! A non-streamed 2xx commits on its headers. A stream (`text/event-stream`)
+//! A non-streamed 2xx commits on its headers and the first piece of its
+//! body (so a body that is broken from its first byte still fails over, or
+//! becomes a 502, instead of a head with nothing after it). A stream (`text/event-stream`)
 //! commits on its first event that carries content — a delta with text,
 //! tool calls or a refusal, or a finish reason (see `sse::classify`).
 //! Events before it that carry none (vLLM's role-only first chunk, Azure's
@@ -71,10 +73,38 @@ pub async fn await_commit(
     started: Instant,
 ) -> Result<Committed, AttemptError> {
     let (head, mut body) = response.into_parts();
+    let upstream = &target.upstream;
+    let deadline = started + target.timeouts.first_token;
     if !is_sse(&head) {
+        let mut held = Vec::new();
+        // Usually already in the read buffer with the head: no wait.
+        match tokio::time::timeout_at(deadline, body.frame()).await {
+            Err(_) => {
+                return Err(AttemptError::FirstTokenTimeout {
+                    upstream: upstream.name.clone(),
+                    address: upstream.base_url.clone(),
+                    after: target.timeouts.first_token,
+                })
+            }
+            Ok(Some(Err(err))) => {
+                return Err(AttemptError::Transport {
+                    upstream: upstream.name.clone(),
+                    address: upstream.base_url.clone(),
+                    detail: format!("its answer's body broke off at once: {err}"),
+                })
+            }
+            Ok(Some(Ok(frame))) => {
+                if let Ok(data) = frame.into_data() {
+                    if !data.is_empty() {
+                        held.push(data);
+                    }
+                }
+            }
+            Ok(None) => {}
+        }
         return Ok(Committed {
             head,
-            held: Vec::new(),
+            held,
             body,
             sse: false,
             scanner: None,
@@ -82,8 +112,6 @@ pub async fn await_commit(
             usage_only: Vec::new(),
         });
     }
-    let upstream = &target.upstream;
-    let deadline = started + target.timeouts.first_token;
     let mut scanner = SseScanner::new();
     let mut held: Vec<Bytes> = Vec::new();
     let mut held_bytes = 0usize;
