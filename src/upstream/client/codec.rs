@@ -180,6 +180,13 @@ fn parse_spans(buf: &[u8]) -> Result<Option<(usize, u16, u8, Spans)>, ProtocolEr
         }
         Err(_) => return Err(ProtocolError("malformed HTTP response head")),
     };
+    // httparse takes a bare LF as a line end; an upstream that sends one is
+    // refused (a proxy and its peer must agree on where each line ends).
+    if memchr::memchr_iter(b'\n', &buf[..len]).any(|i| i == 0 || buf[i - 1] != b'\r') {
+        return Err(ProtocolError(
+            "a line of the response head ends in a bare LF",
+        ));
+    }
     let base = buf.as_ptr() as usize;
     // httparse's slices point into `buf`; an empty one might not, so the
     // subtraction is checked and anything outside `buf` reads as empty.
@@ -291,8 +298,8 @@ pub enum Chunked {
     Data(u64),
     /// At the CRLF after a chunk's data.
     DataEnd,
-    /// In the trailer section after the last chunk.
-    Trailers,
+    /// In the trailer section after the last chunk, this many bytes in.
+    Trailers(usize),
     /// Past the end.
     Done,
 }
@@ -345,10 +352,10 @@ fn decode_chunked(state: &mut Chunked, buf: &mut BytesMut) -> Result<usize, Prot
                     }
                     break;
                 };
-                let size = parse_chunk_size(&buf[read..read + nl])?;
+                let size = parse_chunk_size(crlf_line(&buf[read..read + nl])?)?;
                 read += nl + 1;
                 *state = if size == 0 {
-                    Chunked::Trailers
+                    Chunked::Trailers(0)
                 } else {
                     Chunked::Data(size)
                 };
@@ -371,33 +378,31 @@ fn decode_chunked(state: &mut Chunked, buf: &mut BytesMut) -> Result<usize, Prot
             }
             Chunked::DataEnd => {
                 if len - read < 2 {
-                    if len - read == 1 && buf[read] != b'\r' && buf[read] != b'\n' {
+                    if len - read == 1 && buf[read] != b'\r' {
                         return Err(ProtocolError("chunk data not followed by CRLF"));
-                    }
-                    if buf.get(read) == Some(&b'\n') {
-                        read += 1;
-                        *state = Chunked::Size;
-                        continue;
                     }
                     break;
                 }
-                match &buf[read..read + 2] {
-                    b"\r\n" => read += 2,
-                    [b'\n', _] => read += 1,
-                    _ => return Err(ProtocolError("chunk data not followed by CRLF")),
+                if &buf[read..read + 2] != b"\r\n" {
+                    return Err(ProtocolError("chunk data not followed by CRLF"));
                 }
+                read += 2;
                 *state = Chunked::Size;
             }
-            Chunked::Trailers => {
+            Chunked::Trailers(seen) => {
                 let Some(nl) = memchr::memchr(b'\n', &buf[read..]) else {
                     if len - read > MAX_LINE {
                         return Err(ProtocolError("trailer line too long"));
                     }
                     break;
                 };
-                let line = &buf[read..read + nl];
+                let line = crlf_line(&buf[read..read + nl])?;
                 read += nl + 1;
-                if line.is_empty() || line == b"\r" {
+                *seen += nl + 1;
+                if *seen > MAX_TRAILERS {
+                    return Err(ProtocolError("trailer section larger than 16 KiB"));
+                }
+                if line.is_empty() {
                     *state = Chunked::Done;
                 }
             }
@@ -411,30 +416,98 @@ fn decode_chunked(state: &mut Chunked, buf: &mut BytesMut) -> Result<usize, Prot
     Ok(write)
 }
 
-/// The size of a chunk-size line (without its `\n`): hex digits, then
-/// optional whitespace and extensions, which are ignored.
+/// Most bytes of trailer fields after the last chunk.
+const MAX_TRAILERS: usize = 16 * 1024;
+
+/// A line without its `\n`: it must end in `\r` (a bare LF is refused, as
+/// in the head), returned without it.
+fn crlf_line(line: &[u8]) -> Result<&[u8], ProtocolError> {
+    line.strip_suffix(b"\r").ok_or(ProtocolError(
+        "a line of the chunked body ends in a bare LF",
+    ))
+}
+
+/// The size of a chunk-size line (without its CRLF): hex digits (leading
+/// zeros allowed), then optional extensions `;name[=value]`, which are
+/// checked for shape and ignored.
 fn parse_chunk_size(line: &[u8]) -> Result<u64, ProtocolError> {
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let digits_end = line
+        .iter()
+        .position(|b| !b.is_ascii_hexdigit())
+        .unwrap_or(line.len());
+    let (digits, rest) = line.split_at(digits_end);
+    if digits.is_empty() {
+        return Err(ProtocolError("invalid chunk size"));
+    }
+    let significant = digits
+        .iter()
+        .position(|&b| b != b'0')
+        .map_or(&digits[..0], |i| &digits[i..]);
+    if significant.len() > 15 {
+        return Err(ProtocolError("chunk size too large"));
+    }
     let mut size: u64 = 0;
-    let mut digits = 0;
-    for &b in line {
+    for &b in significant {
         let d = match b {
             b'0'..=b'9' => b - b'0',
             b'a'..=b'f' => b - b'a' + 10,
-            b'A'..=b'F' => b - b'A' + 10,
-            b';' | b' ' | b'\t' => break,
-            _ => return Err(ProtocolError("invalid chunk size")),
+            _ => b - b'A' + 10,
         };
-        digits += 1;
-        if digits > 15 {
-            return Err(ProtocolError("chunk size too large"));
-        }
         size = size * 16 + u64::from(d);
     }
-    if digits == 0 {
-        return Err(ProtocolError("invalid chunk size"));
-    }
+    check_extensions(rest)?;
     Ok(size)
+}
+
+/// `*( BWS ";" BWS name [ BWS "=" BWS value ] )`, value a token or a
+/// quoted string (RFC 9112 §7.1.1).
+fn check_extensions(mut rest: &[u8]) -> Result<(), ProtocolError> {
+    const BAD: ProtocolError = ProtocolError("invalid chunk extension");
+    let ws = |s: &[u8]| -> usize { s.iter().take_while(|b| matches!(b, b' ' | b'\t')).count() };
+    let token = |s: &[u8]| -> usize {
+        s.iter()
+            .take_while(|&&b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+            .count()
+    };
+    loop {
+        rest = &rest[ws(rest)..];
+        if rest.is_empty() {
+            return Ok(());
+        }
+        rest = rest.strip_prefix(b";").ok_or(BAD)?;
+        rest = &rest[ws(rest)..];
+        let name = token(rest);
+        if name == 0 {
+            return Err(BAD);
+        }
+        rest = &rest[name..];
+        let after = &rest[ws(rest)..];
+        let Some(value) = after.strip_prefix(b"=") else {
+            continue;
+        };
+        rest = &value[ws(value)..];
+        if let Some(quoted) = rest.strip_prefix(b"\"") {
+            let mut i = 0;
+            loop {
+                match quoted.get(i) {
+                    None => return Err(BAD),
+                    Some(b'"') => break,
+                    Some(b'\\') if quoted.get(i + 1).is_some_and(|b| *b >= 0x20 || *b == b'\t') => {
+                        i += 2
+                    }
+                    Some(&b) if b >= 0x20 && b != 0x7f || b == b'\t' => i += 1,
+                    Some(_) => return Err(BAD),
+                }
+            }
+            rest = &quoted[i + 1..];
+        } else {
+            let value = token(rest);
+            if value == 0 {
+                return Err(BAD);
+            }
+            rest = &rest[value..];
+        }
+    }
 }
 
 #[cfg(test)]
@@ -510,6 +583,69 @@ mod tests {
                 .unwrap();
         assert_eq!(h.status, 201);
         assert!(head("HTTP/1.1 200 OK\r\ncontent-le").unwrap().is_none());
+    }
+
+    /// Decodes a whole chunked body given in one piece.
+    fn decode_chunked_body(body: &str) -> Result<(Vec<u8>, bool), ProtocolError> {
+        let mut framing = Framing::Chunked(Chunked::Size);
+        let mut buf = BytesMut::from(body);
+        let data = framing.decode(&mut buf)?;
+        Ok((data.to_vec(), framing.is_done()))
+    }
+
+    #[test]
+    fn bare_lf_line_ends_are_refused_in_heads_and_chunked_bodies() {
+        assert!(head("HTTP/1.1 200 OK\ncontent-length: 0\n\n").is_err());
+        assert!(head("HTTP/1.1 200 OK\r\ncontent-length: 0\n\r\n").is_err());
+        assert!(decode_chunked_body("5\nhello\r\n0\r\n\r\n").is_err());
+        assert!(decode_chunked_body("5\r\nhello\n0\r\n\r\n").is_err());
+        assert!(decode_chunked_body("5\r\nhello\r\n0\r\n\n").is_err());
+        assert_eq!(
+            decode_chunked_body("5\r\nhello\r\n0\r\n\r\n").unwrap(),
+            (b"hello".to_vec(), true)
+        );
+    }
+
+    #[test]
+    fn chunk_extensions_are_checked_and_zero_padded_sizes_accepted() {
+        for ok in [
+            "5;a\r\nhello",
+            "5 ; a = b ;c=\"q \\\" d\"\r\nhello",
+            "00000000000000000005\r\nhello",
+        ] {
+            assert_eq!(
+                decode_chunked_body(&format!("{ok}\r\n0\r\n\r\n"))
+                    .unwrap()
+                    .0,
+                b"hello",
+                "{ok:?}"
+            );
+        }
+        for bad in [
+            "5 garbage\r\n",
+            "5;\r\n",
+            "5;a=\r\n",
+            "5;a=\"open\r\n",
+            "5;a\x01\r\n",
+            "5x\r\n",
+        ] {
+            assert!(
+                decode_chunked_body(&format!("{bad}hello\r\n0\r\n\r\n")).is_err(),
+                "{bad:?}"
+            );
+        }
+        assert!(
+            decode_chunked_body("10000000000000000\r\n").is_err(),
+            "over 15 significant digits"
+        );
+    }
+
+    #[test]
+    fn trailers_are_bounded() {
+        let few: String = (0..10).map(|i| format!("x-t{i}: v\r\n")).collect();
+        assert!(decode_chunked_body(&format!("0\r\n{few}\r\n")).unwrap().1);
+        let many: String = (0..2000).map(|i| format!("x-t{i}: value\r\n")).collect();
+        assert!(decode_chunked_body(&format!("0\r\n{many}\r\n")).is_err());
     }
 
     #[test]
