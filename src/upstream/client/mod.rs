@@ -55,6 +55,9 @@ pub struct UpstreamClient {
     connect_timeout: Duration,
 }
 
+/// How often idle pooled connections are checked (see [`Pool::sweep`]).
+const SWEEP_EVERY: Duration = Duration::from_secs(5);
+
 impl std::fmt::Debug for UpstreamClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("UpstreamClient")
@@ -170,6 +173,27 @@ impl UpstreamClient {
         write_headers: impl FnOnce(&mut HeadWriter<'_>),
         body: RequestBody,
     ) -> Result<Response<UpstreamBody>, ClientError> {
+        if !self
+            .pool
+            .sweeping
+            .load(std::sync::atomic::Ordering::Relaxed)
+            && !self
+                .pool
+                .sweeping
+                .swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
+            // Ends when the client (and so the pool) is gone.
+            let pool = Arc::downgrade(&self.pool);
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(SWEEP_EVERY);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    let Some(pool) = pool.upgrade() else { return };
+                    pool.sweep(std::time::Instant::now(), pool::IDLE_TIMEOUT);
+                }
+            });
+        }
         let slot = self.pool.slot(uri).ok_or_else(|| {
             ClientError::new(
                 ClientErrorKind::Connect,

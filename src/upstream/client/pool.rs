@@ -1,7 +1,9 @@
 //! Idle keep-alive connections, per origin.
 //!
 //! Taken most recently used first (the likeliest to be alive), checked for
-//! a close by the peer before reuse, and dropped after [`IDLE_TIMEOUT`].
+//! a close by the peer before reuse, and closed after [`IDLE_TIMEOUT`] by
+//! a sweep every few seconds (or when the peer closes them), not only at
+//! the next checkout.
 //! The lock is held only to push or pop; connections are closed outside it.
 
 use std::sync::Mutex;
@@ -20,6 +22,8 @@ pub const MAX_IDLE_PER_ORIGIN: usize = 256;
 #[derive(Default)]
 pub struct Pool {
     slots: Mutex<Vec<Slot>>,
+    /// A task sweeps this pool (started with the client's first request).
+    pub sweeping: std::sync::atomic::AtomicBool,
 }
 
 struct Slot {
@@ -94,6 +98,28 @@ impl Pool {
         found
     }
 
+    /// Closes idle connections older than `max_idle`, and those the peer
+    /// has closed: without it, an idle connection would stay open until the
+    /// next request to its origin, however long that takes.
+    pub fn sweep(&self, now: Instant, max_idle: Duration) -> usize {
+        let mut stale = Vec::new();
+        {
+            let mut slots = self.lock();
+            for slot in slots.iter_mut() {
+                let (keep, gone): (Vec<_>, Vec<_>) = std::mem::take(&mut slot.idle)
+                    .into_iter()
+                    .partition(|(conn, since)| {
+                        now.duration_since(*since) < max_idle && conn.is_reusable()
+                    });
+                slot.idle = keep;
+                stale.extend(gone);
+            }
+        }
+        let closed = stale.len();
+        drop(stale);
+        closed
+    }
+
     /// Returns a connection whose response was read to its end.
     pub fn checkin(&self, slot: usize, conn: Conn) {
         let mut slots = self.lock();
@@ -111,6 +137,40 @@ impl Pool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_sweep_closes_idle_connections_past_their_time_and_those_the_peer_closed() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let uri: http::Uri = format!("http://{}/v1", listener.local_addr().unwrap())
+            .parse()
+            .unwrap();
+        let pool = Pool::default();
+        let slot = pool.slot(&uri).unwrap();
+        let mut peers = Vec::new();
+        for _ in 0..3 {
+            let conn = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+                .await
+                .unwrap();
+            peers.push(listener.accept().await.unwrap().0);
+            pool.checkin(slot, Conn::Tcp(conn));
+        }
+        // The peer closes one of them.
+        drop(peers.pop());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(
+            pool.sweep(Instant::now(), IDLE_TIMEOUT),
+            1,
+            "the closed one"
+        );
+        assert_eq!(pool.sweep(Instant::now(), IDLE_TIMEOUT), 0);
+        let later = Instant::now() + IDLE_TIMEOUT;
+        assert_eq!(
+            pool.sweep(later, IDLE_TIMEOUT),
+            2,
+            "both idle past the timeout"
+        );
+        assert!(pool.checkout(slot).is_none());
+    }
 
     #[test]
     fn slots_are_per_scheme_and_authority() {
