@@ -386,3 +386,32 @@ async fn pipelined_requests_are_answered_in_order() {
     let models_at = said.find("\"object\":\"list\"").expect("the model list");
     assert!(chat_at < models_at, "answers in request order");
 }
+
+#[tokio::test]
+async fn shutdown_does_not_wait_for_idle_connections_or_half_sent_heads() {
+    init_tracing();
+    let router = Router::start(
+        "server:\n  header_timeout: 30s\n  keepalive_timeout: 60s\n  shutdown_grace: 30s\nupstreams:\n  local: { provider: mock }\nmodels:\n  demo:\n    targets: [local]\n",
+    )
+    .await;
+    let mut half = connect(&router).await;
+    half.write_all(b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\n")
+        .await
+        .unwrap();
+    let mut idle = connect(&router).await;
+    idle.write_all(b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 512];
+    assert!(idle.read(&mut buf).await.unwrap() > 0);
+    let _silent = connect(&router).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let started = Instant::now();
+    router.shutdown().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "shutdown waited {:?} for connections with nothing in flight",
+        started.elapsed()
+    );
+}

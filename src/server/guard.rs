@@ -51,9 +51,11 @@ pub(super) struct Activity {
     /// Milliseconds after `opened` when `in_flight` last fell to zero, + 1
     /// (0: never): a new value starts a new idle period.
     idle_since: AtomicU64,
-    /// The connection's reader, parked with requests in flight: woken when
-    /// the last one ends, so the keep-alive deadline starts.
+    /// The connection's reader, parked: woken when the last request in
+    /// flight ends (the keep-alive deadline starts) or the server drains.
     reader: Mutex<Option<Waker>>,
+    /// The server is shutting down: an idle connection closes at once.
+    draining: std::sync::atomic::AtomicBool,
 }
 
 impl Activity {
@@ -64,7 +66,21 @@ impl Activity {
             begun: AtomicU64::new(0),
             idle_since: AtomicU64::new(0),
             reader: Mutex::new(None),
+            draining: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// The server is shutting down: close the connection as soon as no
+    /// request is in flight (a half-sent head does not hold the drain).
+    pub(super) fn drain(&self) {
+        self.draining.store(true, Ordering::Release);
+        self.wake_reader();
+    }
+
+    fn wake_reader(&self) {
+        if let Some(reader) = self.reader.lock().ok().and_then(|mut r| r.take()) {
+            reader.wake();
+        }
     }
 
     /// A request head arrived; the request is in flight until the returned
@@ -85,9 +101,7 @@ impl Drop for InFlight {
         if activity.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
             let ms = activity.opened.elapsed().as_millis() as u64;
             activity.idle_since.store(ms + 1, Ordering::Release);
-            if let Some(reader) = activity.reader.lock().ok().and_then(|mut r| r.take()) {
-                reader.wake();
-            }
+            activity.wake_reader();
         }
     }
 }
@@ -147,6 +161,8 @@ enum Wait {
     Head,
     /// A new request on an idle connection.
     KeepAlive,
+    /// Nothing: the server is shutting down.
+    Drain,
 }
 
 /// The accepted socket, with the deadlines of the module doc.
@@ -196,6 +212,9 @@ impl<S> Guarded<S> {
         let activity = &self.activity;
         if activity.in_flight.load(Ordering::Acquire) > 0 {
             return None;
+        }
+        if activity.draining.load(Ordering::Acquire) {
+            return Some((Instant::now(), Wait::Drain));
         }
         let period = activity.idle_since.load(Ordering::Acquire);
         if period != self.idle_period {
@@ -257,15 +276,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Guarded<S> {
             Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
             Poll::Pending => {
                 let Some((deadline, wait)) = self.read_deadline() else {
-                    self.park_reader(cx);
+                    self.park_reader(cx, true);
                     return Poll::Pending;
                 };
                 let this = &mut *self;
-                if !poll_timer(&mut this.read_timer, deadline, cx) {
+                if wait != Wait::Drain && !poll_timer(&mut this.read_timer, deadline, cx) {
+                    // Also for a drain, which moves the deadline to now.
+                    this.park_reader(cx, false);
                     return Poll::Pending;
                 }
                 this.expired = true;
-                let late_head = this.proto == Proto::Http1 && this.head_started.is_some();
+                let late_head = wait != Wait::Drain
+                    && this.proto == Proto::Http1
+                    && this.head_started.is_some();
                 if late_head {
                     this.metrics.closed_header_timeout.inc();
                     // Best effort: the socket's send buffer is empty while a
@@ -280,6 +303,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Guarded<S> {
                 match wait {
                     Wait::Head => this.metrics.closed_header_timeout.inc(),
                     Wait::KeepAlive => this.metrics.closed_keepalive_timeout.inc(),
+                    Wait::Drain => {}
                 }
                 // End of input: hyper closes an idle connection quietly.
                 Poll::Ready(Ok(()))
@@ -290,15 +314,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Guarded<S> {
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Guarded<S> {
     /// Leaves the reader's waker for the end of the last request in flight
-    /// (checking again after, in case it ended meanwhile).
-    fn park_reader(&mut self, cx: &mut Context<'_>) {
+    /// or a drain (checking again after, in case either came meanwhile).
+    /// `in_flight`: parked because requests are in flight (else: idle,
+    /// waiting on the read deadline).
+    fn park_reader(&mut self, cx: &mut Context<'_>, in_flight: bool) {
         if let Ok(mut reader) = self.activity.reader.lock() {
             match reader.as_ref() {
                 Some(waker) if waker.will_wake(cx.waker()) => {}
                 _ => *reader = Some(cx.waker().clone()),
             }
         }
-        if self.activity.in_flight.load(Ordering::Acquire) == 0 {
+        let idle_now = self.activity.in_flight.load(Ordering::Acquire) == 0;
+        let draining = self.activity.draining.load(Ordering::Acquire);
+        if idle_now && (in_flight || draining) {
             cx.waker().wake_by_ref();
         }
     }

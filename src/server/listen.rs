@@ -141,9 +141,17 @@ pub(super) async fn serve(
         let metrics = metrics.clone();
         let watcher = graceful.watcher();
         let tls = tls.clone();
+        let draining = stop.clone();
         tokio::spawn(async move {
             metrics.open.inc();
-            serve_connection(stream, tls, state, limits, metrics.clone(), watcher).await;
+            let conn = Conn {
+                state,
+                limits,
+                metrics: metrics.clone(),
+                watcher,
+                draining,
+            };
+            serve_connection(stream, tls, conn).await;
             metrics.open.dec();
             drop(slot);
         });
@@ -159,58 +167,88 @@ pub(super) async fn serve(
     }
 }
 
-/// Serves one accepted connection until it ends.
-async fn serve_connection(
-    stream: TcpStream,
-    tls: Option<Arc<Tls>>,
+/// What serving one connection needs.
+struct Conn {
     state: Arc<AppState>,
     limits: Arc<ConnectionLimits>,
     metrics: Arc<ConnectionMetrics>,
     watcher: Watcher,
-) {
+    /// Turns true when the server starts draining.
+    draining: watch::Receiver<bool>,
+}
+
+/// Serves one accepted connection until it ends.
+async fn serve_connection(stream: TcpStream, tls: Option<Arc<Tls>>, conn: Conn) {
+    // Until its first request, a connection holds nothing a drain must wait for.
+    let mut draining = conn.draining.clone();
+    let opened = tokio::select! {
+        _ = async move { drop(draining.wait_for(|stop| *stop).await) } => return,
+        opened = open(stream, tls, &conn.limits, &conn.metrics) => opened,
+    };
+    match opened {
+        Some(Opened::Plain(stream, proto)) => serve_http(stream, proto, conn).await,
+        Some(Opened::Tls(stream)) => {
+            let proto = match stream.get_ref().1.alpn_protocol() {
+                Some(b"h2") => Proto::Http2,
+                _ => Proto::Http1,
+            };
+            serve_http(*stream, proto, conn).await
+        }
+        None => {}
+    }
+}
+
+/// A connection ready for HTTP.
+enum Opened {
+    Plain(TcpStream, Proto),
+    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+}
+
+/// Detects the protocol, or completes the TLS handshake, within the head's
+/// deadline; `None` when the connection closed or timed out first.
+async fn open(
+    stream: TcpStream,
+    tls: Option<Arc<Tls>>,
+    limits: &ConnectionLimits,
+    metrics: &ConnectionMetrics,
+) -> Option<Opened> {
     let deadline = Instant::now() + limits.header_timeout;
     let Some(tls) = tls else {
-        let proto = match detect(&stream, deadline).await {
-            Detected::Proto(proto) => proto,
-            Detected::Closed => return,
+        return match detect(&stream, deadline).await {
+            Detected::Proto(proto) => Some(Opened::Plain(stream, proto)),
+            Detected::Closed => None,
             Detected::TimedOut => {
                 metrics.closed_header_timeout.inc();
-                return;
+                None
             }
         };
-        return serve_http(stream, proto, state, limits, metrics, watcher).await;
     };
-    // The handshake counts against the head's deadline.
-    let stream = match tokio::time::timeout_at(deadline, tls.acceptor.accept(stream)).await {
-        Ok(Ok(stream)) => stream,
+    match tokio::time::timeout_at(deadline, tls.acceptor.accept(stream)).await {
+        Ok(Ok(stream)) => Some(Opened::Tls(Box::new(stream))),
         Ok(Err(err)) => {
             metrics.closed_tls_handshake.inc();
             tracing::debug!(error = %err, "TLS handshake failed");
-            return;
+            None
         }
         Err(_) => {
             metrics.closed_header_timeout.inc();
-            return;
+            None
         }
-    };
-    let proto = match stream.get_ref().1.alpn_protocol() {
-        Some(b"h2") => Proto::Http2,
-        _ => Proto::Http1,
-    };
-    serve_http(stream, proto, state, limits, metrics, watcher).await;
+    }
 }
 
 /// Serves HTTP on a connection whose protocol is known.
-async fn serve_http<S>(
-    stream: S,
-    proto: Proto,
-    state: Arc<AppState>,
-    limits: Arc<ConnectionLimits>,
-    metrics: Arc<ConnectionMetrics>,
-    watcher: Watcher,
-) where
+async fn serve_http<S>(stream: S, proto: Proto, conn: Conn)
+where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    let Conn {
+        state,
+        limits,
+        metrics,
+        watcher,
+        mut draining,
+    } = conn;
     let activity = Activity::new();
     let counting = activity.clone();
     let service = service_fn(move |request| {
@@ -224,29 +262,41 @@ async fn serve_http<S>(
     let io = TokioIo::new(Guarded::new(
         stream,
         proto,
-        activity,
+        activity.clone(),
         limits.clone(),
         metrics,
     ));
-    let result = match proto {
-        Proto::Http1 => {
-            let connection = http1::Builder::new()
-                .timer(TokioTimer::new())
-                // Guarded keeps the head deadline (hyper's would also
-                // close idle keep-alive connections at the same time).
-                .header_read_timeout(None)
-                .serve_connection(io, service);
-            watcher.watch(connection).await
+    let served = async {
+        match proto {
+            Proto::Http1 => {
+                let connection = http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    // Guarded keeps the head deadline (hyper's would also
+                    // close idle keep-alive connections at the same time).
+                    .header_read_timeout(None)
+                    .serve_connection(io, service);
+                watcher.watch(connection).await
+            }
+            Proto::Http2 => {
+                let connection = http2::Builder::new(TokioExecutor::new())
+                    .timer(TokioTimer::new())
+                    .max_concurrent_streams(limits.http2_max_streams)
+                    .max_send_buf_size(H2_SEND_BUFFER)
+                    .initial_stream_window_size(H2_STREAM_WINDOW)
+                    .initial_connection_window_size(H2_CONNECTION_WINDOW)
+                    .serve_connection(io, service);
+                watcher.watch(connection).await
+            }
         }
-        Proto::Http2 => {
-            let connection = http2::Builder::new(TokioExecutor::new())
-                .timer(TokioTimer::new())
-                .max_concurrent_streams(limits.http2_max_streams)
-                .max_send_buf_size(H2_SEND_BUFFER)
-                .initial_stream_window_size(H2_STREAM_WINDOW)
-                .initial_connection_window_size(H2_CONNECTION_WINDOW)
-                .serve_connection(io, service);
-            watcher.watch(connection).await
+    };
+    tokio::pin!(served);
+    let result = tokio::select! {
+        result = &mut served => result,
+        _ = async { drop(draining.wait_for(|stop| *stop).await) } => {
+            // A connection between requests (or mid-head) closes now; one
+            // with a request in flight finishes it first.
+            activity.drain();
+            served.await
         }
     };
     if let Err(err) = result {
