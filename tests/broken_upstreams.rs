@@ -232,3 +232,31 @@ async fn a_non_stream_answer_whose_first_body_bytes_are_broken_is_a_502_with_a_b
     );
     assert_next_request_served(&router).await;
 }
+
+#[tokio::test]
+async fn an_upstream_error_that_quotes_the_routers_key_reaches_the_client_masked() {
+    init_tracing();
+    let body = r#"{"error":{"message":"Incorrect API key provided: sk-test-router-key-123456. You can find your key at …","type":"invalid_request_error","code":"invalid_api_key"}}"#;
+    let answer = format!(
+        "HTTP/1.1 401 Unauthorized\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let raw = RawUpstream::start(move |_| vec![Step::Write(answer.clone().into_bytes())]).await;
+    let router = Router::start(&one_model(
+        "openai",
+        &format!("{}/v1", raw.base_url()),
+        "    api_key: sk-test-router-key-123456\n",
+    ))
+    .await;
+    let reply = post_json(&router.url("/v1/chat/completions"), CHAT).await;
+    let text = reply.text();
+    assert!(!text.contains("sk-test-router-key-123456"), "{text}");
+    assert!(
+        text.contains("Incorrect API key provided: [key hidden by switchyard]."),
+        "{text}"
+    );
+    assert_eq!(
+        reply.status, 401,
+        "the upstream's own answer, passed through"
+    );
+}

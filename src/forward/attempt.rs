@@ -6,6 +6,7 @@ use http::{header, Response};
 use super::body::{ResponseBody, Stream};
 use super::commit::Committed;
 use super::headers;
+use super::mask::Masker;
 use super::stream_usage;
 use super::{AttemptError, Outbound};
 use crate::routing::Target;
@@ -69,7 +70,16 @@ pub(super) fn pass_through(
     headers::downstream_response(&mut parts.headers);
     parts.version = http::Version::HTTP_11;
     let sse = is_sse(&parts.headers);
-    if sse {
+    // An error answer may quote the key the router sent (invariant 6).
+    let mask = (!sse)
+        .then(|| upstream.credential.as_ref())
+        .flatten()
+        .and_then(|(_, value)| {
+            let value = value.as_bytes();
+            Masker::new(value.strip_prefix(b"Bearer ").unwrap_or(value))
+        });
+    if sse || mask.is_some() {
+        // An error event may be appended, or the key masked: the length changes.
         parts.headers.remove(header::CONTENT_LENGTH);
     }
     let stream = Stream {
@@ -86,6 +96,7 @@ pub(super) fn pass_through(
         strip_usage: false,
         usage: None,
         usage_only: Vec::new(),
+        mask,
     };
     Response::from_parts(parts, ResponseBody::upstream(stream))
 }
@@ -131,6 +142,7 @@ pub(super) fn committed_response(
         strip_usage: sse && strip_usage,
         usage,
         usage_only,
+        mask: None,
     };
     Response::from_parts(head, ResponseBody::upstream(stream))
 }

@@ -162,6 +162,8 @@ pub struct Stream {
     pub(crate) usage: Option<Usage>,
     /// Stream ranges of usage-only events in `held`.
     pub(crate) usage_only: Vec<(u64, u64)>,
+    /// Hides the upstream's key in a non-SSE error answer.
+    pub(crate) mask: Option<super::mask::Masker>,
 }
 
 /// The running state of a [`Stream`].
@@ -216,6 +218,8 @@ struct Passthrough {
     /// Stream ranges to leave out, in order.
     skips: VecDeque<(u64, u64)>,
     metrics: Option<Arc<UpstreamMetrics>>,
+    /// Hides the upstream's key (non-SSE error answers; see `mask`).
+    mask: Option<super::mask::Masker>,
 }
 
 /// Largest JSON answer kept for reading its `usage` (larger ones are
@@ -302,6 +306,7 @@ impl ResponseBody {
                     VecDeque::new()
                 },
                 metrics: stream.metrics,
+                mask: stream.mask.filter(|_| !stream.sse),
             })),
             record: None,
             usage: None,
@@ -456,7 +461,9 @@ impl Body for ResponseBody {
         match &self.kind {
             Kind::Full(bytes) => bytes.is_none(),
             Kind::Upstream(pass) => {
-                pass.unsent.is_empty() && (pass.done || pass.inner.is_end_stream())
+                pass.unsent.is_empty()
+                    && (pass.done || pass.inner.is_end_stream())
+                    && pass.mask.as_ref().is_none_or(|m| m.is_empty())
             }
             Kind::Mock(stream) => stream.is_end_stream(),
         }
@@ -468,7 +475,7 @@ impl Body for ResponseBody {
             Kind::Full(None) => SizeHint::with_exact(0),
             // An SSE error event may be appended, so only a non-SSE body may
             // promise the upstream's exact length.
-            Kind::Upstream(pass) if !pass.sse => {
+            Kind::Upstream(pass) if !pass.sse && pass.mask.is_none() => {
                 // Held bytes (read at the commit) come first.
                 let rest = pass.inner.size_hint();
                 let held = pass.unsent_len as u64;
@@ -524,6 +531,13 @@ impl Passthrough {
                         Err(frame) => return Poll::Ready(Some(Ok(frame))),
                     };
                     let Some(scanner) = self.scanner.as_mut() else {
+                        let frame = match self.mask.as_mut() {
+                            Some(mask) => mask.push(frame),
+                            None => frame,
+                        };
+                        if frame.is_empty() {
+                            continue;
+                        }
                         if let Some(json) = self.json.as_mut() {
                             self.json_len += frame.len();
                             if self.json_len <= MAX_USAGE_BODY {
@@ -587,6 +601,12 @@ impl Passthrough {
                 Poll::Ready(None) => {
                     // A clean end: every byte goes on, a last unterminated event too.
                     self.done = true;
+                    if let Some(rest) = self.mask.as_mut().map(|m| m.finish()) {
+                        if !rest.is_empty() {
+                            self.unsent_len += rest.len();
+                            self.unsent.push_back(rest);
+                        }
+                    }
                     self.ready = self.unsent_len;
                 }
                 Poll::Pending => return self.poll_timer(cx),

@@ -23,6 +23,7 @@ mod classify;
 mod commit;
 mod error;
 mod headers;
+pub mod mask;
 pub(crate) mod stream_usage;
 
 use std::collections::VecDeque;
