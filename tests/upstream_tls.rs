@@ -152,3 +152,109 @@ async fn a_certificate_from_an_unknown_ca_is_a_502_that_names_ssl_cert_file() {
     assert!(message.contains("TLS handshake failed"), "{message}");
     assert!(message.contains("SSL_CERT_FILE"), "{message}");
 }
+
+/// A TLS upstream that answers one request per connection and then sends
+/// a TLS close_notify in the same flight, keeping the TCP connection open
+/// (and never answering on it again): rustls takes the alert off the socket
+/// with the answer, so only rustls knows the session is over.
+async fn start_closing_upstream(pki: &Pki) -> TlsUpstream {
+    use tokio::io::AsyncReadExt;
+    use tokio::io::AsyncWriteExt;
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_file_iter(pki.dir.join("server.pem"))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+    let key = PrivateKeyDer::from_pem_file(pki.dir.join("server.key")).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&connections);
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            counter.fetch_add(1, Ordering::SeqCst);
+            let acceptor = acceptor.clone();
+            let counter = Arc::clone(&counter);
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                let complete = |request: &[u8]| {
+                    let Some(end) = request.windows(4).position(|w| w == b"\r\n\r\n") else {
+                        return false;
+                    };
+                    let head = String::from_utf8_lossy(&request[..end]).to_ascii_lowercase();
+                    let length: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    request.len() >= end + 4 + length
+                };
+                while !complete(&request) {
+                    match tls.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{ANSWER}",
+                    ANSWER.len()
+                );
+                // One flight: the answer, then the alert, queued in the
+                // session and written together.
+                {
+                    use std::io::Write;
+                    let session = tls.get_mut().1;
+                    session.writer().write_all(answer.as_bytes()).unwrap();
+                    session.send_close_notify();
+                }
+                let _ = tls.flush().await;
+                // A request written into the closed session arrives here
+                // (TLS lets a closed sender still receive): counted.
+                let late =
+                    tokio::time::timeout(std::time::Duration::from_secs(5), tls.read(&mut buf))
+                        .await;
+                if matches!(late, Ok(Ok(n)) if n > 0) {
+                    counter.fetch_add(1000, Ordering::SeqCst);
+                }
+            });
+        }
+    });
+    TlsUpstream { port, connections }
+}
+
+#[tokio::test]
+async fn a_tls_session_the_upstream_closed_is_not_reused_even_with_the_socket_open() {
+    let pki = trusted();
+    let upstream = start_closing_upstream(pki).await;
+    let router = Router::start(&config("localhost", upstream.port).replace(
+        "    health_check: false\n",
+        "    health_check: false\n    timeouts: { first_byte: 2s }\n",
+    ))
+    .await;
+    for i in 0..3 {
+        let reply = client::post_json(&router.url("/v1/chat/completions"), CHAT).await;
+        assert_eq!(reply.status, 200, "request {i}: {}", reply.text());
+        assert_eq!(reply.header("x-switchyard-attempts").as_deref(), Some("1"));
+    }
+    // (+1000 for each request written into a session the upstream had closed.)
+    assert_eq!(
+        upstream.connections.load(Ordering::SeqCst),
+        3,
+        "one TLS session each, none reused after its close_notify"
+    );
+}

@@ -75,8 +75,17 @@ impl Conn {
 
     /// Whether an idle connection still looks usable: the peer has not
     /// closed it and sent nothing unasked. Costs no system call while the
-    /// socket has no pending readiness.
-    pub fn is_reusable(&self) -> bool {
+    /// socket has no pending readiness. Over TLS, what rustls has already
+    /// taken off the socket counts too: buffered records (unasked data, or
+    /// a close_notify) are invisible to a probe of the raw socket.
+    pub fn is_reusable(&mut self) -> bool {
+        if let Conn::Tls(tls) = self {
+            let (_, session) = tls.get_mut();
+            match session.process_new_packets() {
+                Ok(state) if state.plaintext_bytes_to_read() == 0 && !state.peer_has_closed() => {}
+                _ => return false,
+            }
+        }
         let tcp = self.tcp();
         let mut probe = [0u8; 1];
         matches!(tcp.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)

@@ -85,7 +85,7 @@ impl Pool {
                 .count();
             stale.extend(idle.drain(..expired).map(|(conn, _)| conn));
             let mut found = None;
-            while let Some((conn, _)) = idle.pop() {
+            while let Some((mut conn, _)) = idle.pop() {
                 if conn.is_reusable() {
                     found = Some(conn);
                     break;
@@ -106,13 +106,15 @@ impl Pool {
         {
             let mut slots = self.lock();
             for slot in slots.iter_mut() {
-                let (keep, gone): (Vec<_>, Vec<_>) = std::mem::take(&mut slot.idle)
-                    .into_iter()
-                    .partition(|(conn, since)| {
-                        now.duration_since(*since) < max_idle && conn.is_reusable()
-                    });
+                let mut keep = Vec::with_capacity(slot.idle.len());
+                for (mut conn, since) in std::mem::take(&mut slot.idle) {
+                    if now.duration_since(since) < max_idle && conn.is_reusable() {
+                        keep.push((conn, since));
+                    } else {
+                        stale.push(conn);
+                    }
+                }
                 slot.idle = keep;
-                stale.extend(gone);
             }
         }
         let closed = stale.len();
