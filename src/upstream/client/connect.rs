@@ -252,24 +252,152 @@ async fn tcp(origin: &Origin) -> io::Result<TcpStream> {
             })?
             .collect(),
     };
+    happy_eyeballs(interleave(addrs), &origin.host).await
+}
+
+/// How long an attempt has before the next address is tried beside it
+/// (RFC 8305's "Connection Attempt Delay").
+const ATTEMPT_DELAY: Duration = Duration::from_millis(250);
+
+/// Addresses in resolver order, alternating between IPv6 and IPv4 from the
+/// family of the first (RFC 8305 §4).
+fn interleave(addrs: Vec<SocketAddr>) -> Vec<SocketAddr> {
+    let first_v6 = addrs.first().is_some_and(SocketAddr::is_ipv6);
+    let (mut v6, mut v4): (std::collections::VecDeque<_>, std::collections::VecDeque<_>) =
+        addrs.into_iter().partition(SocketAddr::is_ipv6);
+    let mut out = Vec::with_capacity(v6.len() + v4.len());
+    let mut six = first_v6;
+    loop {
+        let next = if six {
+            v6.pop_front().or_else(|| v4.pop_front())
+        } else {
+            v4.pop_front().or_else(|| v6.pop_front())
+        };
+        let Some(addr) = next else { return out };
+        out.push(addr);
+        six = !six;
+    }
+}
+
+/// Connects to the first of `addrs` that answers: a new attempt starts
+/// every [`ATTEMPT_DELAY`] (or at once when one fails) while earlier ones
+/// go on, so one black-holed address does not use the whole connect
+/// timeout. The losers are dropped (closed) when one wins.
+async fn happy_eyeballs(addrs: Vec<SocketAddr>, host: &str) -> io::Result<TcpStream> {
     let mut last = io::Error::new(
         io::ErrorKind::NotFound,
-        format!("`{}` resolved to no address", origin.host),
+        format!("`{host}` resolved to no address"),
     );
-    for addr in addrs {
-        let socket = if addr.is_ipv4() {
-            TcpSocket::new_v4()?
-        } else {
-            TcpSocket::new_v6()?
-        };
-        socket.set_keepalive(true)?;
-        match socket.connect(addr).await {
-            Ok(stream) => {
-                stream.set_nodelay(true)?;
-                return Ok(stream);
+    let mut attempts = tokio::task::JoinSet::new();
+    let mut next = addrs.into_iter().peekable();
+    let start = |attempts: &mut tokio::task::JoinSet<io::Result<TcpStream>>, addr: SocketAddr| {
+        attempts.spawn(async move {
+            let socket = if addr.is_ipv4() {
+                TcpSocket::new_v4()?
+            } else {
+                TcpSocket::new_v6()?
+            };
+            socket.set_keepalive(true)?;
+            let stream = socket.connect(addr).await?;
+            stream.set_nodelay(true)?;
+            Ok(stream)
+        });
+    };
+    loop {
+        if attempts.is_empty() {
+            match next.next() {
+                Some(addr) => start(&mut attempts, addr),
+                None => return Err(last),
             }
-            Err(e) => last = e,
+        }
+        let more = next.peek().is_some();
+        tokio::select! {
+            done = attempts.join_next() => match done {
+                Some(Ok(Ok(stream))) => return Ok(stream),
+                Some(Ok(Err(err))) => last = err,
+                Some(Err(join)) => last = io::Error::other(join.to_string()),
+                None => {}
+            },
+            _ = tokio::time::sleep(ATTEMPT_DELAY), if more => {
+                if let Some(addr) = next.next() {
+                    start(&mut attempts, addr);
+                }
+            }
         }
     }
-    Err(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v4(port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    fn v6(port: u16) -> SocketAddr {
+        SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port))
+    }
+
+    #[test]
+    fn families_alternate_from_the_first_address() {
+        assert_eq!(
+            interleave(vec![v6(1), v6(2), v6(3), v4(4), v4(5)]),
+            [v6(1), v4(4), v6(2), v4(5), v6(3)]
+        );
+        assert_eq!(interleave(vec![v4(1), v6(2), v4(3)]), [v4(1), v6(2), v4(3)]);
+    }
+
+    #[tokio::test]
+    async fn a_black_holed_address_does_not_hold_the_connection() {
+        // A listener whose backlog is full and never accepted: further SYNs
+        // are dropped, so a connect to it hangs.
+        let hole = TcpSocket::new_v4().unwrap();
+        hole.bind(v4(0)).unwrap();
+        let hole = hole.listen(1).unwrap();
+        let hole_addr = hole.local_addr().unwrap();
+        let mut fillers = Vec::new();
+        for _ in 0..8 {
+            if let Ok(Ok(conn)) =
+                tokio::time::timeout(Duration::from_millis(200), TcpStream::connect(hole_addr))
+                    .await
+            {
+                fillers.push(conn);
+            }
+        }
+        let good = tokio::net::TcpListener::bind(v4(0)).await.unwrap();
+        let good_addr = good.local_addr().unwrap();
+
+        let started = std::time::Instant::now();
+        let stream = tokio::time::timeout(
+            Duration::from_secs(3),
+            happy_eyeballs(vec![hole_addr, good_addr], "test"),
+        )
+        .await
+        .expect("connected within 3 s")
+        .expect("the second address answers");
+        assert_eq!(stream.peer_addr().unwrap(), good_addr);
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
+        drop(fillers);
+    }
+
+    #[tokio::test]
+    async fn a_refused_address_moves_on_at_once_and_all_refused_is_the_last_error() {
+        let closed = tokio::net::TcpListener::bind(v4(0)).await.unwrap();
+        let closed_addr = closed.local_addr().unwrap();
+        drop(closed);
+        let good = tokio::net::TcpListener::bind(v4(0)).await.unwrap();
+        let started = std::time::Instant::now();
+        let stream = happy_eyeballs(vec![closed_addr, good.local_addr().unwrap()], "test")
+            .await
+            .unwrap();
+        assert_eq!(stream.peer_addr().unwrap(), good.local_addr().unwrap());
+        assert!(started.elapsed() < ATTEMPT_DELAY, "{:?}", started.elapsed());
+        let err = happy_eyeballs(vec![closed_addr], "test").await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused);
+    }
 }
