@@ -260,3 +260,23 @@ async fn an_upstream_error_that_quotes_the_routers_key_reaches_the_client_masked
         "the upstream's own answer, passed through"
     );
 }
+
+#[tokio::test]
+async fn a_204_with_a_body_does_not_poison_the_next_pooled_request() {
+    init_tracing();
+    // The body after a 204 is not part of the answer; on a pooled
+    // connection it would be read as the next answer's head.
+    let (raw, router) = setup(vec![Step::Write(
+        b"HTTP/1.1 204 No Content\r\ncontent-length: 40\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nno"
+            .to_vec(),
+    )])
+    .await;
+    let first = post_json(&router.url("/v1/chat/completions"), CHAT).await;
+    assert_eq!(first.status, 204);
+    assert_next_request_served(&router).await;
+    assert_eq!(
+        raw.connections(),
+        2,
+        "the connection with stray bytes was not reused"
+    );
+}

@@ -76,17 +76,10 @@ async fn flood(addr: &str, streams: u32) -> TcpStream {
     conn
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_non_reading_h2_client_with_huge_windows_cannot_grow_the_router() {
-    init_tracing();
-    // Each stream could carry 64 MiB; only flow control and the router's
-    // bounds stop it.
-    let chunk = Bytes::from(format!(
-        "data: {{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{}\"}},\"finish_reason\":null}}]}}\n\n",
-        "x".repeat(16 << 10)
-    ));
-    let mock = MockUpstream::start(Behaviour::SseRepeat { chunk, times: 4096 }).await;
-    let dir = std::env::temp_dir().join(format!("switchyard-h2flood-{}", std::process::id()));
+/// The `switchyard` binary on a free loopback port, routing model `m` to
+/// `mock`; its address and the directory of its config.
+async fn start_router(mock: &MockUpstream, tag: &str) -> (Process, String, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("switchyard-h2-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let config = dir.join("router.yaml");
     let port = {
@@ -110,7 +103,6 @@ async fn a_non_reading_h2_client_with_huge_windows_cannot_grow_the_router() {
         .expect("start switchyard");
     let router = Process(child);
     let addr = format!("127.0.0.1:{port}");
-    let base = format!("http://{addr}");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while TcpStream::connect(&addr).await.is_err() {
         assert!(
@@ -119,6 +111,21 @@ async fn a_non_reading_h2_client_with_huge_windows_cannot_grow_the_router() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    (router, addr, dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_non_reading_h2_client_with_huge_windows_cannot_grow_the_router() {
+    init_tracing();
+    // Each stream could carry 64 MiB; only flow control and the router's
+    // bounds stop it.
+    let chunk = Bytes::from(format!(
+        "data: {{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{}\"}},\"finish_reason\":null}}]}}\n\n",
+        "x".repeat(16 << 10)
+    ));
+    let mock = MockUpstream::start(Behaviour::SseRepeat { chunk, times: 4096 }).await;
+    let (router, addr, dir) = start_router(&mock, "flood").await;
+    let base = format!("http://{addr}");
     let chat = format!("{base}/v1/chat/completions");
     let ok = client::post_json(&format!("{base}/v1/models"), "").await;
     assert!(ok.status == 200 || ok.status == 405, "{}", ok.status);
@@ -155,5 +162,66 @@ async fn a_non_reading_h2_client_with_huge_windows_cannot_grow_the_router() {
         "three non-reading h2 connections grew the router by {grown_mib:.1} MiB"
     );
     drop(floods);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_h2_rapid_reset_flood_is_cut_off_and_others_are_served() {
+    init_tracing();
+    let mock = MockUpstream::start(Behaviour::Json(chat_completion_json(
+        "upstream-model",
+        "ok",
+    )))
+    .await;
+    let (router, addr, dir) = start_router(&mock, "reset").await;
+    let before = rss_kib(router.0.id());
+
+    // CVE-2023-44487: open a stream and cancel it at once, thousands of times.
+    let mut conn = TcpStream::connect(&addr).await.unwrap();
+    let mut out = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    out.extend(frame(4, 0, 0, &[]));
+    let body = br#"{"model":"m","messages":[]}"#;
+    for i in 0..5000u32 {
+        let id = 2 * i + 1;
+        let mut headers = Vec::new();
+        literal(&mut headers, ":method", "POST");
+        literal(&mut headers, ":scheme", "http");
+        literal(&mut headers, ":path", "/v1/chat/completions");
+        literal(&mut headers, ":authority", "127.0.0.1");
+        out.extend(frame(1, 0x4, id, &headers));
+        out.extend(frame(0, 0x1, id, body));
+        out.extend(frame(3, 0, id, &8u32.to_be_bytes())); // RST_STREAM CANCEL
+    }
+    let _ = conn.write_all(&out).await;
+    // The router ends the connection (GOAWAY, then close) instead of
+    // serving the flood.
+    let mut sink = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        use tokio::io::AsyncReadExt;
+        let mut buf = [0u8; 8192];
+        loop {
+            match conn.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => sink.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(
+        closed.is_ok(),
+        "the flooding connection was still open after 10 s"
+    );
+    let answer = client::post_json(
+        &format!("http://{addr}/v1/chat/completions"),
+        r#"{"model":"m","messages":[]}"#,
+    )
+    .await;
+    assert_eq!(answer.status, 200);
+    let grown_mib = rss_kib(router.0.id()).saturating_sub(before) as f64 / 1024.0;
+    eprintln!(
+        "rapid reset: router RSS +{grown_mib:.1} MiB; {} upstream requests",
+        mock.request_count()
+    );
+    assert!(grown_mib < 64.0, "+{grown_mib:.1} MiB");
     let _ = std::fs::remove_dir_all(&dir);
 }
