@@ -52,6 +52,17 @@ fn literal(out: &mut Vec<u8>, name: &str, value: &str) {
     out.extend_from_slice(value.as_bytes());
 }
 
+/// An HPACK block for `POST /v1/chat/completions` (JSON).
+fn chat_headers() -> Vec<u8> {
+    let mut headers = Vec::new();
+    literal(&mut headers, ":method", "POST");
+    literal(&mut headers, ":scheme", "http");
+    literal(&mut headers, ":path", "/v1/chat/completions");
+    literal(&mut headers, ":authority", "127.0.0.1");
+    literal(&mut headers, "content-type", "application/json");
+    headers
+}
+
 /// Opens one h2c connection that asks for `streams` streamed completions
 /// and then never reads.
 async fn flood(addr: &str, streams: u32) -> TcpStream {
@@ -63,13 +74,7 @@ async fn flood(addr: &str, streams: u32) -> TcpStream {
     let body = br#"{"model":"m","stream":true,"messages":[{"role":"user","content":"go"}]}"#;
     for i in 0..streams {
         let id = 2 * i + 1;
-        let mut headers = Vec::new();
-        literal(&mut headers, ":method", "POST");
-        literal(&mut headers, ":scheme", "http");
-        literal(&mut headers, ":path", "/v1/chat/completions");
-        literal(&mut headers, ":authority", "127.0.0.1");
-        literal(&mut headers, "content-type", "application/json");
-        out.extend(frame(1, 0x4, id, &headers)); // HEADERS, END_HEADERS
+        out.extend(frame(1, 0x4, id, &chat_headers())); // HEADERS, END_HEADERS
         out.extend(frame(0, 0x1, id, body)); // DATA, END_STREAM
     }
     conn.write_all(&out).await.expect("send the flood");
@@ -183,12 +188,7 @@ async fn an_h2_rapid_reset_flood_is_cut_off_and_others_are_served() {
     let body = br#"{"model":"m","messages":[]}"#;
     for i in 0..5000u32 {
         let id = 2 * i + 1;
-        let mut headers = Vec::new();
-        literal(&mut headers, ":method", "POST");
-        literal(&mut headers, ":scheme", "http");
-        literal(&mut headers, ":path", "/v1/chat/completions");
-        literal(&mut headers, ":authority", "127.0.0.1");
-        out.extend(frame(1, 0x4, id, &headers));
+        out.extend(frame(1, 0x4, id, &chat_headers()));
         out.extend(frame(0, 0x1, id, body));
         out.extend(frame(3, 0, id, &8u32.to_be_bytes())); // RST_STREAM CANCEL
     }

@@ -44,7 +44,8 @@ struct TlsUpstream {
     connections: Arc<AtomicUsize>,
 }
 
-async fn start_upstream(pki: &Pki) -> TlsUpstream {
+/// A rustls server config with `pki`'s server certificate and key.
+fn server_config(pki: &Pki) -> rustls::ServerConfig {
     let certs: Vec<CertificateDer<'static>> =
         CertificateDer::pem_file_iter(pki.dir.join("server.pem"))
             .unwrap()
@@ -52,12 +53,16 @@ async fn start_upstream(pki: &Pki) -> TlsUpstream {
             .collect();
     let key = PrivateKeyDer::from_pem_file(pki.dir.join("server.key")).unwrap();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+    rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_no_client_auth()
         .with_single_cert(certs, key)
-        .unwrap();
+        .unwrap()
+}
+
+async fn start_upstream(pki: &Pki) -> TlsUpstream {
+    let mut config = server_config(pki);
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -160,19 +165,7 @@ async fn a_certificate_from_an_unknown_ca_is_a_502_that_names_ssl_cert_file() {
 async fn start_closing_upstream(pki: &Pki) -> TlsUpstream {
     use tokio::io::AsyncReadExt;
     use tokio::io::AsyncWriteExt;
-    let certs: Vec<CertificateDer<'static>> =
-        CertificateDer::pem_file_iter(pki.dir.join("server.pem"))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
-    let key = PrivateKeyDer::from_pem_file(pki.dir.join("server.key")).unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .unwrap();
+    let config = server_config(pki);
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
