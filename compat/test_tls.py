@@ -107,3 +107,24 @@ def test_the_sdk_refuses_the_router_without_the_ca(tls_router) -> None:
                            timeout=CLIENT_TIMEOUT_S)
     with pytest.raises(openai.APIConnectionError):
         client.models.list()
+
+
+def test_curl_gets_http2_by_alpn_and_a_stream(tls_router) -> None:
+    base, ca = tls_router
+    result = subprocess.run(
+        ["curl", "-sS", "--max-time", "20", "--cacert", str(ca), "--http2",
+         "-o", "/dev/null", "-w", "%{http_version} %{http_code}", f"{base}/health"],
+        capture_output=True, text=True, timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "2 200", result.stdout
+    stream = subprocess.run(
+        ["curl", "-sS", "--max-time", "20", "--cacert", str(ca), "-N",
+         "-H", "content-type: application/json",
+         "-d", '{"model":"demo","stream":true,"messages":[{"role":"user","content":"curl over tls"}]}',
+         f"{base}/v1/chat/completions"],
+        capture_output=True, text=True, timeout=30,
+    )
+    assert stream.returncode == 0, stream.stderr
+    assert stream.stdout.rstrip().endswith("data: [DONE]"), stream.stdout
+    assert "curl" in stream.stdout
