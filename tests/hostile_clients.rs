@@ -415,3 +415,123 @@ async fn shutdown_does_not_wait_for_idle_connections_or_half_sent_heads() {
         started.elapsed()
     );
 }
+
+/// Runs the `switchyard` binary with an open-file limit of 64 (soft and
+/// hard) and `server` keys; returns the process, its address and its log.
+fn start_limited(server: &str, tag: &str) -> (std::process::Child, String, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("switchyard-fdlimit-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = dir.join("router.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "server:\n  listen: 127.0.0.1:{port}\n  header_timeout: 2s\n{server}upstreams:\n  local: {{ provider: mock }}\nmodels:\n  demo:\n    targets: [local]\n"
+        ),
+    )
+    .unwrap();
+    let log = dir.join("stderr.log");
+    let child = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -n 64 && exec {} --config {}",
+            env!("CARGO_BIN_EXE_switchyard"),
+            config.display()
+        ))
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    (child, format!("127.0.0.1:{port}"), log)
+}
+
+async fn wait_listening(addr: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(addr).await.is_err() {
+        assert!(Instant::now() < deadline, "the router did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn out_of_descriptors_the_accept_loop_backs_off_and_logs_sparingly() {
+    init_tracing();
+    // A cap above what 64 descriptors allow, so accept itself fails.
+    let (mut child, addr, log) = start_limited("  max_connections: 500\n", "emfile");
+    wait_listening(&addr).await;
+    let mut held = Vec::new();
+    for _ in 0..150 {
+        if let Ok(Ok(conn)) = timeout(Duration::from_millis(500), TcpStream::connect(&addr)).await {
+            held.push(conn);
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines = text.lines().filter(|l| l.contains("accept failed")).count();
+    assert!(lines >= 1, "the failure is logged:\n{text}");
+    assert!(lines <= 2, "{lines} accept-failure lines in 3 s:\n{text}");
+    assert!(
+        text.contains("max_connections is over half the open-file limit"),
+        "{text}"
+    );
+    drop(held);
+    // The held connections time out or close; then the router serves again.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let ok = timeout(Duration::from_secs(2), async {
+            client::try_send("GET", &format!("http://{addr}/health"), &[], "").await
+        })
+        .await;
+        if matches!(ok, Ok(Ok(ref reply)) if reply.status == 200) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not serving 15 s after the flood"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[tokio::test]
+async fn with_the_default_cap_a_flood_never_exhausts_descriptors() {
+    init_tracing();
+    // 64 descriptors: the default cap is 1 connection, so new ones wait in
+    // the backlog instead of failing accept.
+    let (mut child, addr, log) = start_limited("", "cap");
+    wait_listening(&addr).await;
+    let mut held = Vec::new();
+    for _ in 0..100 {
+        if let Ok(Ok(conn)) = timeout(Duration::from_millis(500), TcpStream::connect(&addr)).await {
+            held.push(conn);
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!text.contains("accept failed"), "{text}");
+    assert!(text.contains("connection limit reached"), "{text}");
+    drop(held);
+    let reply = timeout(Duration::from_secs(20), async {
+        loop {
+            if let Ok(reply) =
+                client::try_send("GET", &format!("http://{addr}/health"), &[], "").await
+            {
+                return reply;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await
+    .expect("served within 20 s");
+    assert_eq!(reply.status, 200);
+    let _ = child.kill();
+    let _ = child.wait();
+}
