@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fails when a tracked dependency file or script refers to something only
-# this machine has: a `file://` URL, a temporary directory, a home
+# this machine has: a file URL, a temporary directory, a home
 # directory, a local wheel directory for pip, a path dependency outside the
 # repo. .ci/run runs it first; the test scripts then install every
 # requirements file into a fresh venv from the registry alone
@@ -22,7 +22,7 @@ mapfile -t files < <(git ls-files -- \
   '*.toml' '*.cfg' '*.ini' '*.sh' '.ci/*' 'Dockerfile' '*/Dockerfile')
 
 # A local path outside the repo, in any of those files.
-local_path='file://|(^|[^[:alnum:]_$./-])(/tmp|/var/tmp|/home|/root|/Users|/opt/wheels)/|(^|[[:space:]=])~/|\$HOME|\$\{HOME\}'
+local_path='file:/{2}|(^|[^[:alnum:]_$./-])(/tmp|/var/tmp|/home|/root|/Users|/opt/wheels)/|(^|[[:space:]=])~/|\$HOME|\$\{HOME\}'
 # Ways pip or cargo is pointed at a local directory or file: in any file,
 # and (the short options) in requirements files.
 local_source='--find-links|--no-index|path[[:space:]]*=[[:space:]]*"(\.\./|/)'
@@ -32,8 +32,8 @@ for file in "${files[@]}"; do
   [ -f "$file" ] || continue
   case "$file" in
     # Paths inside a container image, and the Cargo registry's own lock.
-    Dockerfile | */Dockerfile) pattern='file://' ;;
-    Cargo.lock) pattern='file://' ;;
+    Dockerfile | */Dockerfile) pattern='file:/{2}' ;;
+    Cargo.lock) pattern='file:/{2}' ;;
     scripts/check-deps.sh) continue ;;
     *requirements*.txt) pattern="$local_path|$local_source|$local_requirement" ;;
     *) pattern="$local_path|$local_source" ;;
