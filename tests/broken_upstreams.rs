@@ -280,3 +280,32 @@ async fn a_204_with_a_body_does_not_poison_the_next_pooled_request() {
         "the connection with stray bytes was not reused"
     );
 }
+
+#[tokio::test]
+async fn an_sse_error_answer_that_quotes_the_routers_key_is_masked_too() {
+    init_tracing();
+    let event = "data: {\"error\":{\"message\":\"bad key sk-test-router-key-654321\"}}\n\n";
+    let answer = format!(
+        "HTTP/1.1 401 Unauthorized\r\ncontent-type: text/event-stream\r\ncontent-length: {}\r\n\r\n{event}",
+        event.len()
+    );
+    let raw = RawUpstream::start(move |_| vec![Step::Write(answer.clone().into_bytes())]).await;
+    let router = Router::start(&one_model(
+        "openai",
+        &format!("{}/v1", raw.base_url()),
+        "    api_key: sk-test-router-key-654321\n",
+    ))
+    .await;
+    let reply = post_json(
+        &router.url("/v1/chat/completions"),
+        r#"{"model":"m","stream":true,"messages":[]}"#,
+    )
+    .await;
+    assert_eq!(reply.status, 401);
+    let text = reply.text();
+    assert!(!text.contains("sk-test-router-key-654321"), "{text}");
+    assert!(
+        text.contains("bad key [key hidden by switchyard]"),
+        "{text}"
+    );
+}

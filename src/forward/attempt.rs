@@ -71,13 +71,10 @@ pub(super) fn pass_through(
     parts.version = http::Version::HTTP_11;
     let sse = is_sse(&parts.headers);
     // An error answer may quote the key the router sent (invariant 6).
-    let mask = (!sse)
-        .then(|| upstream.credential.as_ref())
-        .flatten()
-        .and_then(|(_, value)| {
-            let value = value.as_bytes();
-            Masker::new(value.strip_prefix(b"Bearer ").unwrap_or(value))
-        });
+    let mask = upstream.credential.as_ref().and_then(|(_, value)| {
+        let value = value.as_bytes();
+        Masker::new(value.strip_prefix(b"Bearer ").unwrap_or(value))
+    });
     if sse || mask.is_some() {
         // An error event may be appended, or the key masked: the length changes.
         parts.headers.remove(header::CONTENT_LENGTH);

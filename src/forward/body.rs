@@ -162,7 +162,7 @@ pub struct Stream {
     pub(crate) usage: Option<Usage>,
     /// Stream ranges of usage-only events in `held`.
     pub(crate) usage_only: Vec<(u64, u64)>,
-    /// Hides the upstream's key in a non-SSE error answer.
+    /// Hides the upstream's key in an error answer passed through.
     pub(crate) mask: Option<super::mask::Masker>,
 }
 
@@ -218,7 +218,7 @@ struct Passthrough {
     /// Stream ranges to leave out, in order.
     skips: VecDeque<(u64, u64)>,
     metrics: Option<Arc<UpstreamMetrics>>,
-    /// Hides the upstream's key (non-SSE error answers; see `mask`).
+    /// Hides the upstream's key (error answers passed through; see `mask`).
     mask: Option<super::mask::Masker>,
 }
 
@@ -261,6 +261,9 @@ impl ResponseBody {
             stream.body.close_at(deadline);
         }
         let scanner = match (stream.sse, stream.scanner) {
+            // A masked error answer is relayed as bytes (a key may be cut
+            // across events), not event by event.
+            _ if stream.mask.is_some() => None,
             (false, _) => None,
             (true, Some(scanner)) => Some(scanner),
             (true, None) => {
@@ -306,7 +309,7 @@ impl ResponseBody {
                     VecDeque::new()
                 },
                 metrics: stream.metrics,
-                mask: stream.mask.filter(|_| !stream.sse),
+                mask: stream.mask,
             })),
             record: None,
             usage: None,
