@@ -49,54 +49,16 @@ pub fn make_pki(name: &str) -> Pki {
     ca.extend(["-addext", "basicConstraints=critical,CA:TRUE"]);
     ca.extend(["-addext", "keyUsage=critical,keyCertSign"]);
     openssl(&dir, &ca);
-    let mut csr = vec![
-        "req",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-        "-subj",
-        "/CN=localhost",
-    ];
-    csr.extend(ec);
-    openssl(&dir, &csr);
-    std::fs::write(
-        dir.join("ext.cnf"),
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
-         keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    openssl(
-        &dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "server.pem",
-            "-days",
-            "2",
-            "-extfile",
-            "ext.cnf",
-        ],
-    );
+    issue_server(&dir, "ca.pem", "ca.key");
     Pki { dir }
 }
 
-/// A new server key and certificate signed by `pki`'s CA, in a new
-/// directory inside it (`server.pem`, `server.key`).
-pub fn reissue(pki: &Pki) -> PathBuf {
-    let dir = pki.dir.join("reissued");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+/// A server key and a `localhost` / 127.0.0.1 certificate signed by the CA
+/// in `ca`/`ca_key` (paths relative to `dir`), as `server.key` and
+/// `server.pem` in `dir`.
+fn issue_server(dir: &Path, ca: &str, ca_key: &str) {
     openssl(
-        &dir,
+        dir,
         &[
             "req",
             "-keyout",
@@ -112,18 +74,23 @@ pub fn reissue(pki: &Pki) -> PathBuf {
             "-nodes",
         ],
     );
-    std::fs::copy(pki.dir.join("ext.cnf"), dir.join("ext.cnf")).unwrap();
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
+         keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
     openssl(
-        &dir,
+        dir,
         &[
             "x509",
             "-req",
             "-in",
             "server.csr",
             "-CA",
-            "../ca.pem",
+            ca,
             "-CAkey",
-            "../ca.key",
+            ca_key,
             "-CAcreateserial",
             "-out",
             "server.pem",
@@ -133,5 +100,14 @@ pub fn reissue(pki: &Pki) -> PathBuf {
             "ext.cnf",
         ],
     );
+}
+
+/// A new server key and certificate signed by `pki`'s CA, in a new
+/// directory inside it (`server.pem`, `server.key`).
+pub fn reissue(pki: &Pki) -> PathBuf {
+    let dir = pki.dir.join("reissued");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    issue_server(&dir, "../ca.pem", "../ca.key");
     dir
 }
