@@ -50,6 +50,25 @@ async fn assert_next_request_served(router: &Router) {
     assert!(reply.text().contains("fine"));
 }
 
+/// Sends `body` to the chat endpoint; the answer (or the transport error)
+/// must come within 3 s, whatever the upstream stalls.
+async fn send_within_3s(router: &Router, body: &str) -> Result<support::Reply, String> {
+    let started = Instant::now();
+    let reply = try_send(
+        "POST",
+        &router.url("/v1/chat/completions"),
+        &[("content-type", "application/json")],
+        body.to_owned(),
+    )
+    .await;
+    let waited = started.elapsed();
+    assert!(
+        waited < Duration::from_secs(3),
+        "the client was held {waited:?}"
+    );
+    reply
+}
+
 #[tokio::test]
 async fn an_error_answer_whose_body_stalls_ends_at_the_idle_timeout() {
     init_tracing();
@@ -60,19 +79,7 @@ async fn an_error_answer_whose_body_stalls_ends_at_the_idle_timeout() {
         Step::Pause(Duration::from_secs(30)),
     ])
     .await;
-    let started = Instant::now();
-    let reply = try_send(
-        "POST",
-        &router.url("/v1/chat/completions"),
-        &[("content-type", "application/json")],
-        CHAT,
-    )
-    .await;
-    let waited = started.elapsed();
-    assert!(
-        waited < Duration::from_secs(3),
-        "the client was held {waited:?}"
-    );
+    let reply = send_within_3s(&router, CHAT).await;
     assert!(
         reply.is_err(),
         "a cut error body must not look complete: {reply:?}"
@@ -90,19 +97,7 @@ async fn an_sse_error_answer_that_stalls_ends_at_the_idle_timeout() {
         Step::Pause(Duration::from_secs(30)),
     ])
     .await;
-    let started = Instant::now();
-    let reply = try_send(
-        "POST",
-        &router.url("/v1/chat/completions"),
-        &[("content-type", "application/json")],
-        r#"{"model":"m","stream":true,"messages":[]}"#,
-    )
-    .await;
-    let waited = started.elapsed();
-    assert!(
-        waited < Duration::from_secs(3),
-        "the client was held {waited:?}"
-    );
+    let reply = send_within_3s(&router, r#"{"model":"m","stream":true,"messages":[]}"#).await;
     let reply = reply.expect("an SSE answer ends with an error event");
     assert_eq!(reply.status, 400);
     let text = reply.text();
