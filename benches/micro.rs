@@ -25,12 +25,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use switchyard::gateway::inspect::{inspect, splice_model};
+use switchyard::json::{inspect, splice_model};
+use switchyard::openai::{classify, usage_of_body, usage_of_event, ChunkKind, Usage};
 use switchyard::providers::Endpoint;
 use switchyard::routing::{plan, Model, Plan, Table};
-use switchyard::sse::{
-    classify, usage_of_body, usage_of_event, ChunkKind, Event, SseScanner, Usage,
-};
+use switchyard::sse::{Event, SseScanner};
 
 // ---------------------------------------------------------------------------
 // inspect + splice

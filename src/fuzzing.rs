@@ -8,8 +8,9 @@
 use bytes::{Bytes, BytesMut};
 use http::Method;
 
-use crate::gateway::inspect::{inspect, splice_model, InspectError};
-use crate::sse::{self, SseScanner};
+use crate::json::{inspect, splice_model, InspectError};
+use crate::openai;
+use crate::sse::SseScanner;
 
 /// Splits `data` into a "control" prefix (the first byte picks cut points)
 /// and the payload, then cuts the payload into chunks there.
@@ -91,11 +92,11 @@ pub fn sse_chunking(data: &[u8]) {
 /// and agrees with serde_json on a body whose top-level `usage` is a plain
 /// object of small whole numbers.
 pub fn usage(data: &[u8]) {
-    let found = sse::usage_of_body(data);
+    let found = openai::usage_of_body(data);
     let mut scanner = SseScanner::new();
     let _ = scanner.feed(&Bytes::copy_from_slice(data), |event| {
-        let _ = sse::usage_of_event(&event);
-        let _ = sse::classify(&event);
+        let _ = openai::usage_of_event(&event);
+        let _ = openai::classify(&event);
     });
     let Ok(serde_json::Value::Object(top)) = serde_json::from_slice::<serde_json::Value>(data)
     else {
@@ -110,7 +111,7 @@ pub fn usage(data: &[u8]) {
     {
         // (A repeated `usage` key is read first-wins here, last-wins by serde.)
         let once = data.windows(7).filter(|w| w == b"\"usage\"").count() == 1;
-        if prompt <= sse::MAX_TOKEN_COUNT && completion <= sse::MAX_TOKEN_COUNT && once {
+        if prompt <= openai::MAX_TOKEN_COUNT && completion <= openai::MAX_TOKEN_COUNT && once {
             assert_eq!(
                 (found.prompt_tokens, found.completion_tokens),
                 (prompt, completion),
@@ -132,7 +133,7 @@ pub fn http_response(data: &[u8]) {
     let mut buf = BytesMut::new();
     let mut pieces = cuts.into_iter();
     let head = loop {
-        match crate::upstream::fuzz_parse_head(&mut buf, &method) {
+        match crate::h1::parse_head_for_fuzzing(&mut buf, &method) {
             Ok(Some(head)) => break head,
             Ok(None) => match pieces.next() {
                 Some(piece) => buf.extend_from_slice(&piece),

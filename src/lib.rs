@@ -1,17 +1,25 @@
 //! Switchyard: an OpenAI-compatible reverse proxy and model router.
 //!
-//! The modules follow the request path, in order:
+//! The modules are layers; each imports only the layers listed before it
+//! (`ARCHITECTURE.md` draws them, and `tests/it/layering.rs` fails the build
+//! on an import that points up). Lowest first:
 //!
-//! - [`server`]: accept connections (HTTP/1.1 and h2c), graceful shutdown.
-//! - [`gateway`]: dispatch by path, inspect the body, authenticate, answer errors.
+//! - Leaves, which know nothing of routing: [`text`] (cutting text at a
+//!   character boundary), [`units`] (durations and sizes as written in the
+//!   config), [`secret`] (a credential that never prints), [`json`] (the
+//!   request inspector, the model splice, structural reads), [`sse`] (event
+//!   framing), [`openai`] (chunk kinds, token usage, the error body), [`h1`]
+//!   (the pooled HTTP/1.1 client).
+//! - [`telemetry`]: metrics, the access log and the request log.
+//! - [`upstream`]: per-upstream runtime state that outlives a table: health,
+//!   breakers, in-flight counts, and the registry of pooled clients.
+//! - [`providers`]: what each upstream kind is and how it is addressed and
+//!   authenticated; the mock provider.
 //! - [`routing`]: the compiled, immutable [`routing::Table`] and attempt plans.
-//! - [`providers`]: how each upstream kind is addressed and authenticated.
-//! - [`upstream`]: the pooled outbound client and per-upstream runtime state.
-//! - [`forward`]: send an attempt, classify it, stream the answer through.
-//! - [`sse`]: a zero-copy SSE scanner that observes streams as they pass.
+//! - [`forward`]: send an attempt, classify it, relay the answer.
+//! - [`gateway`]: dispatch by path, authenticate, answer errors.
 //! - [`config`]: `router.yaml`: parse, interpolate, validate, compile.
-//! - [`telemetry`]: logging setup.
-//! - [`text`]: cutting text to a byte budget without splitting a character.
+//! - [`server`]: listen, TLS, connection guards, reloads, health probes.
 #![warn(missing_docs)]
 
 pub mod config;
@@ -19,12 +27,17 @@ pub mod forward;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod gateway;
+pub mod h1;
+pub mod json;
+pub mod openai;
 pub mod providers;
 pub mod routing;
+pub mod secret;
 pub mod server;
 pub mod sse;
 pub mod telemetry;
 pub mod text;
+pub mod units;
 pub mod upstream;
 
 mod state;

@@ -9,9 +9,7 @@ mod interpolate;
 mod keypath;
 pub mod reload;
 mod schema;
-mod secret;
 mod suggest;
-mod units;
 mod validate;
 mod walk;
 
@@ -27,8 +25,6 @@ pub use schema::{
     TlsFiles, Unresolved, DEFAULT_CONNECT_TIMEOUT, DEFAULT_FIRST_BYTE_TIMEOUT, DEFAULT_LISTEN,
     DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS_CAP, MAX_MODELS, MAX_UPSTREAMS,
 };
-pub use secret::Secret;
-pub use units::format_duration;
 pub use walk::ConfigError;
 
 use crate::routing::Table;

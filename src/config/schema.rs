@@ -11,8 +11,8 @@ use std::time::Duration;
 use serde_yaml::Value;
 
 use super::keypath::KeyPath;
-use super::secret::Secret;
 use super::walk::{Fields, Walk};
+use crate::secret::Secret;
 
 /// Where Switchyard listens unless `server.listen` or `--listen` says otherwise.
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:8000";

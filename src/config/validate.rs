@@ -80,8 +80,8 @@ pub fn validate(walk: &mut Walk<'_>, config: &Config) {
                     &timeouts.key(name),
                     format!(
                         "`timeouts.{name}` ({}) must not be longer than `timeouts.total` ({})",
-                        super::units::format_duration(value),
-                        super::units::format_duration(t.total)
+                        crate::units::format_duration(value),
+                        crate::units::format_duration(t.total)
                     ),
                 );
             }

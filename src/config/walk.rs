@@ -12,7 +12,7 @@ use serde_yaml::{Mapping, Value};
 use super::interpolate::{interpolate, InterpolateError};
 use super::keypath::KeyPath;
 use super::suggest;
-use super::units;
+use crate::units;
 
 /// One mistake in the config, with the key it concerns.
 #[derive(Debug, Clone, PartialEq, Eq)]

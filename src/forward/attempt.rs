@@ -9,8 +9,9 @@ use super::headers;
 use super::mask::Masker;
 use super::stream_usage;
 use super::{AttemptError, Outbound};
+use crate::h1::UpstreamBody;
 use crate::routing::Target;
-use crate::upstream::{InFlight, UpstreamBody};
+use crate::upstream::InFlight;
 
 /// Sends `out` to `target`.
 pub(super) async fn send(

@@ -21,69 +21,18 @@ use tokio::time::Instant;
 
 use std::sync::Arc;
 
-use crate::sse::{self, SseScanner, Usage};
+use crate::h1::UpstreamBody;
+use crate::openai::{self, Usage};
+use crate::sse::SseScanner;
 use crate::telemetry::metrics::UpstreamMetrics;
 use crate::text;
-use crate::upstream::{InFlight, UpstreamBody};
+use crate::upstream::InFlight;
 
 use crate::providers::mock::MockStream;
 use crate::telemetry::access_log::AccessRecord;
 
 /// Error type of response bodies.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-/// A request body made of refcounted slices, sent as they are.
-#[derive(Debug, Default)]
-pub struct RequestBody {
-    parts: VecDeque<Bytes>,
-    len: u64,
-}
-
-impl RequestBody {
-    /// A body of these parts, in order.
-    pub fn new(parts: impl IntoIterator<Item = Bytes>) -> RequestBody {
-        let parts: VecDeque<Bytes> = parts.into_iter().filter(|p| !p.is_empty()).collect();
-        let len = parts.iter().map(|p| p.len() as u64).sum();
-        RequestBody { parts, len }
-    }
-
-    /// An empty body (health checks).
-    pub fn empty() -> RequestBody {
-        RequestBody::default()
-    }
-
-    /// The parts, in order.
-    pub fn into_parts(self) -> VecDeque<Bytes> {
-        self.parts
-    }
-}
-
-impl Body for RequestBody {
-    type Data = Bytes;
-    type Error = std::convert::Infallible;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        let this = self.get_mut();
-        match this.parts.pop_front() {
-            Some(part) => {
-                this.len -= part.len() as u64;
-                Poll::Ready(Some(Ok(Frame::data(part))))
-            }
-            None => Poll::Ready(None),
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.parts.is_empty()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact(self.len)
-    }
-}
 
 /// What the client receives.
 pub struct ResponseBody {
@@ -558,7 +507,7 @@ impl Passthrough {
                     let scanned = scanner.feed(&frame, |event| {
                         let start = *events_end;
                         *events_end += event.raw.len() as u64;
-                        if let Some(found) = sse::usage_of_event(&event) {
+                        if let Some(found) = openai::usage_of_event(&event) {
                             usage = Some(found);
                             if strip && super::stream_usage::is_usage_only(&event) {
                                 skips.push_back((start, *events_end));
@@ -682,8 +631,8 @@ impl Passthrough {
         if self.usage.is_none() && (self.done || self.inner.is_end_stream()) {
             if let Some(chunks) = self.json.take() {
                 self.usage = match chunks.as_slice() {
-                    [one] => sse::usage_of_body(one),
-                    many => sse::usage_of_body(&many.concat()),
+                    [one] => openai::usage_of_body(one),
+                    many => openai::usage_of_body(&many.concat()),
                 };
             }
         }

@@ -4,7 +4,7 @@
 //! body (so a body that is broken from its first byte still fails over, or
 //! becomes a 502, instead of a head with nothing after it). A stream (`text/event-stream`)
 //! commits on its first event that carries content — a delta with text,
-//! tool calls or a refusal, or a finish reason (see `sse::classify`).
+//! tool calls or a refusal, or a finish reason (see `openai::classify`).
 //! Events before it that carry none (vLLM's role-only first chunk, Azure's
 //! empty-`choices` prompt-filter chunk, keep-alive comments) are held, in
 //! order and bounded, and handed over with the commit, so a failure before
@@ -22,9 +22,10 @@ use http_body_util::BodyExt;
 use tokio::time::Instant;
 
 use super::AttemptError;
+use crate::h1::UpstreamBody;
+use crate::openai::{self, ChunkKind, Usage};
 use crate::routing::Target;
-use crate::sse::{self, ChunkKind, SseScanner, Usage};
-use crate::upstream::UpstreamBody;
+use crate::sse::SseScanner;
 
 /// Most chunks held before commit. Content-less preambles are one or two
 /// events; past this the stream is committed as it is (and the choice is
@@ -153,7 +154,7 @@ pub async fn await_commit(
             // read it from every event, before and after the verdict.
             let start = events_end;
             events_end += event.raw.len() as u64;
-            if let Some(found) = sse::usage_of_event(&event) {
+            if let Some(found) = openai::usage_of_event(&event) {
                 usage = Some(found);
                 if crate::forward::stream_usage::is_usage_only(&event) {
                     usage_only.push((start, events_end));
@@ -162,7 +163,7 @@ pub async fn await_commit(
             if verdict.is_some() {
                 return;
             }
-            match sse::classify(&event) {
+            match openai::classify(&event) {
                 ChunkKind::Content => verdict = Some(Ok(())),
                 ChunkKind::Error => {
                     verdict = Some(Err(AttemptError::ErrorEvent {

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::config::format_duration;
+use crate::units::format_duration;
 
 /// A failed attempt. Carries names and addresses, never a credential.
 #[derive(Debug, Clone, thiserror::Error)]

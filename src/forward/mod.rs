@@ -43,7 +43,7 @@ pub use classify::StatusPolicy;
 pub use error::AttemptError;
 
 use crate::gateway::error::GatewayError;
-use crate::gateway::inspect::Inspected;
+use crate::json::Inspected;
 use crate::providers::{mock, Endpoint};
 use crate::routing::{self, HedgeDelay, Model, Strategy, Target};
 use crate::telemetry::metrics::TargetMetrics;

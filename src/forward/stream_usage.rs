@@ -12,8 +12,8 @@
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
-use super::body::RequestBody;
-use crate::gateway::inspect::{splice_model, Inspected};
+use crate::h1::RequestBody;
+use crate::json::{splice_model, Inspected};
 use crate::routing::Upstream;
 
 /// Should this request to `upstream` get `include_usage` added?
@@ -86,14 +86,14 @@ pub(super) fn request_body(
 
 /// Is this event the usage-only event (`"choices": []` plus `usage`)?
 pub(crate) fn is_usage_only(event: &crate::sse::Event<'_>) -> bool {
-    crate::sse::usage_of_event(event).is_some()
-        && crate::sse::classify(event) == crate::sse::ChunkKind::Empty
+    crate::openai::usage_of_event(event).is_some()
+        && crate::openai::classify(event) == crate::openai::ChunkKind::Empty
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gateway::inspect::inspect;
+    use crate::json::inspect;
     use http_body_util::BodyExt;
 
     async fn edited(body: &str, inject: bool) -> String {

@@ -9,7 +9,7 @@
 use http::HeaderMap;
 
 use super::error::GatewayError;
-use crate::config::Secret;
+use crate::secret::Secret;
 
 /// Checks the caller's key against `keys`.
 ///

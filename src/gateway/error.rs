@@ -8,9 +8,9 @@
 use http::{header, HeaderValue, Response, StatusCode};
 use serde_json::json;
 
-use super::inspect::InspectError;
 use crate::forward::body::ResponseBody;
 use crate::forward::AttemptError;
+use crate::json::InspectError;
 use crate::providers::mock::MockError;
 
 /// An error answered by the gateway.
@@ -134,7 +134,7 @@ impl GatewayError {
             ),
             E::BodyTimeout { timeout } => (
                 StatusCode::REQUEST_TIMEOUT, INVALID, None, "request_timeout",
-                format!("The request body stopped arriving for {} (`server.body_timeout`). Send the whole body without pausing.", crate::config::format_duration(*timeout)),
+                format!("The request body stopped arriving for {} (`server.body_timeout`). Send the whole body without pausing.", crate::units::format_duration(*timeout)),
             ),
             E::BodyRead(detail) => (
                 StatusCode::BAD_REQUEST, INVALID, None, "invalid_body",

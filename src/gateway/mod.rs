@@ -7,7 +7,6 @@ pub mod auth;
 pub mod cors;
 pub mod dispatch;
 pub mod error;
-pub mod inspect;
 mod models;
 mod proxy;
 mod stats;

@@ -7,9 +7,9 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
 
 use super::error::GatewayError;
-use super::inspect::inspect;
 use crate::forward::body::ResponseBody;
 use crate::forward::{self, Outbound};
+use crate::json::inspect;
 use crate::providers::Endpoint;
 use crate::routing::{RequestLimits, Table};
 use crate::telemetry::access_log::AccessRecord;

@@ -9,7 +9,7 @@
 use http::{HeaderName, HeaderValue};
 
 use super::{encode_segment, Endpoint, Provider, TargetAddress};
-use crate::config::Secret;
+use crate::secret::Secret;
 
 /// An Azure OpenAI resource.
 pub struct Azure;

@@ -24,7 +24,7 @@ use serde_json::{json, Value};
 use super::Endpoint;
 use crate::config::MockConfig;
 use crate::forward::body::{BoxError, ResponseBody};
-use crate::sse::Usage;
+use crate::openai::Usage;
 
 /// Embedding length when the request does not ask for `dimensions`.
 const DEFAULT_EMBEDDING_DIMENSIONS: usize = 16;

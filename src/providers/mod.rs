@@ -13,7 +13,8 @@ mod openai;
 
 use http::{HeaderName, HeaderValue};
 
-use crate::config::{ProviderKind, Secret};
+use crate::config::ProviderKind;
+use crate::secret::Secret;
 
 /// The OpenAI endpoints routed by the body's `model`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -14,11 +14,13 @@ use std::time::{Duration, SystemTime};
 use http::{HeaderMap, HeaderName, HeaderValue, Uri};
 
 use super::strategy::Strategy;
-use crate::config::{MockConfig, ProviderKind, Secret, Timeouts, Unresolved};
+use crate::config::{MockConfig, ProviderKind, Timeouts, Unresolved};
 use crate::forward::StatusPolicy;
+use crate::h1::UpstreamClient;
 use crate::providers::{Endpoint, Provider};
+use crate::secret::Secret;
 use crate::telemetry::metrics::{ModelMetrics, TargetMetrics, UpstreamMetrics};
-use crate::upstream::{BreakerPolicy, TargetState, UpstreamClient, UpstreamState};
+use crate::upstream::{BreakerPolicy, TargetState, UpstreamState};
 
 /// What a request may send (`server.max_body_bytes`, `server.body_timeout`).
 #[derive(Debug, Clone, Copy)]

@@ -10,7 +10,7 @@ use std::time::Instant;
 use super::log_line::LogLine;
 use super::metrics::{ModelMetrics, TargetMetrics};
 use super::request_log::{Entry, RequestLog};
-use crate::sse::Usage;
+use crate::openai::Usage;
 
 /// What is known about one request.
 #[derive(Default)]

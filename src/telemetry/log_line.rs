@@ -12,7 +12,7 @@
 use std::io::Write as _;
 use std::time::SystemTime;
 
-use crate::gateway::inspect::push_json_string;
+use crate::json::push_json_string;
 
 /// One log line being built, as bytes (always UTF-8: only `&str` and
 /// ASCII go in).

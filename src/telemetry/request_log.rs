@@ -21,7 +21,7 @@ use bytes::Bytes;
 use prometheus::IntCounter;
 use serde_json::{json, Value};
 
-use crate::sse::Usage;
+use crate::openai::Usage;
 
 /// `request_log:` settings.
 #[derive(Debug, Clone, PartialEq, Eq)]

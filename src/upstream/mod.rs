@@ -4,14 +4,11 @@
 //! keeps its connection pool and its last known health (invariant 4).
 //! Next: `forward` sends attempts through these clients.
 
-mod client;
 mod health;
 mod registry;
 mod state;
 mod target_state;
 
-pub(crate) use client::parse_head_for_fuzzing as fuzz_parse_head;
-pub use client::{ClientError, ClientErrorKind, HeadWriter, UpstreamBody, UpstreamClient};
 pub use health::Probes;
 pub use registry::Registry;
 pub use state::{Health, StateView, UpstreamState};

@@ -10,7 +10,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::{TargetId, TargetState, UpstreamClient, UpstreamState};
+use super::{TargetId, TargetState, UpstreamState};
+use crate::h1::UpstreamClient;
 use crate::telemetry::metrics::Metrics;
 
 type Key = (String, String);

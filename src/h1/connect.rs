@@ -212,7 +212,7 @@ pub async fn connect(origin: &Origin, timeout: Duration) -> io::Result<Conn> {
             io::ErrorKind::TimedOut,
             format!(
                 "connection timed out after {} (`timeouts.connect`)",
-                crate::config::format_duration(timeout)
+                crate::units::format_duration(timeout)
             ),
         )),
     }

@@ -12,6 +12,9 @@ mod body;
 mod codec;
 mod connect;
 mod pool;
+mod request_body;
+
+pub use request_body::RequestBody;
 
 pub(crate) use codec::Framing;
 
@@ -42,8 +45,6 @@ pub use body::UpstreamBody;
 pub use codec::HeadWriter;
 use connect::Conn;
 use pool::Pool;
-
-use crate::forward::body::RequestBody;
 
 /// Request bodies up to this size are written with the head in one write.
 const INLINE_BODY: usize = 64 * 1024;
