@@ -40,6 +40,4 @@ pub mod text;
 pub mod units;
 pub mod upstream;
 
-mod state;
-
 pub use server::{start, RunningServer, ServeOptions};

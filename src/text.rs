@@ -34,6 +34,16 @@ pub fn lossy_prefix(bytes: &[u8], max: usize) -> Cow<'_, str> {
     String::from_utf8_lossy(cut)
 }
 
+/// `text` with its first character in upper case (for a message that
+/// starts a sentence).
+pub fn capitalize(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

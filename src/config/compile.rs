@@ -7,12 +7,13 @@ use std::sync::Arc;
 use http::{HeaderMap, HeaderName, HeaderValue, Uri};
 
 use super::keypath::KeyPath;
-use super::schema::{Config, ModelConfig, ProviderKind};
+use super::schema::{Config, ModelConfig};
 use super::walk::Walk;
+use crate::providers::ProviderKind;
 use crate::providers::{self, Endpoint, TargetAddress};
+use crate::routing::StatusPolicy;
 use std::sync::atomic::AtomicUsize;
 
-use crate::forward::StatusPolicy;
 use crate::routing::strategy::weighted_cycle;
 use crate::routing::RequestLimits;
 use crate::routing::{AttemptPolicy, Cors, Model, Table, Target, Upstream};
@@ -71,7 +72,7 @@ pub fn compile(
             timeouts: u.timeouts,
             inject_stream_usage: u.inject_stream_usage,
             mock: (u.provider == ProviderKind::Mock).then(|| u.mock.clone()),
-            unresolved: u.unresolved.clone(),
+            unresolved: u.unresolved.as_ref().map(|u| u.var.clone()),
             health_check: health_check.filter(|_| u.unresolved.is_none()),
             state: registry.state(&u.name, &u.base_url),
             client,

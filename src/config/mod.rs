@@ -7,7 +7,6 @@
 mod compile;
 mod interpolate;
 mod keypath;
-pub mod reload;
 mod schema;
 mod suggest;
 mod validate;
@@ -18,12 +17,11 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-pub use interpolate::{interpolate, InterpolateError, Interpolated};
+pub use interpolate::{from_env, interpolate, InterpolateError, Interpolated};
 pub use keypath::KeyPath;
 pub use schema::{
-    BreakerConfig, ConnectionLimits, HealthCheck, MockConfig, ProviderKind, RetryConfig, Timeouts,
-    TlsFiles, Unresolved, DEFAULT_CONNECT_TIMEOUT, DEFAULT_FIRST_BYTE_TIMEOUT, DEFAULT_LISTEN,
-    DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS_CAP, MAX_MODELS, MAX_UPSTREAMS,
+    BreakerConfig, ConnectionLimits, HealthCheck, RetryConfig, TlsFiles, Unresolved,
+    DEFAULT_LISTEN, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS_CAP, MAX_MODELS, MAX_UPSTREAMS,
 };
 pub use walk::ConfigError;
 
@@ -180,7 +178,7 @@ pub fn describe(table: &Table) -> String {
                 upstream.base_url.clone()
             };
             let status = match &upstream.unresolved {
-                Some(u) => format!("  [disabled: {} is not set]", u.var),
+                Some(u) => format!("  [disabled: {u} is not set]"),
                 None => String::new(),
             };
             let _ = writeln!(

@@ -12,6 +12,9 @@ use serde_yaml::Value;
 
 use super::keypath::KeyPath;
 use super::walk::{Fields, Walk};
+use crate::providers::mock::MockConfig;
+use crate::providers::ProviderKind;
+use crate::routing::Timeouts;
 use crate::secret::Secret;
 
 /// Where Switchyard listens unless `server.listen` or `--listen` says otherwise.
@@ -22,22 +25,6 @@ pub const DEFAULT_MAX_BODY_BYTES: u64 = 16 << 20;
 /// How long shutdown waits for in-flight requests (streams can be long; the
 /// usual Kubernetes grace period is 30 s).
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
-/// Connect timeout; the same 5 s the OpenAI Python SDK uses. A local upstream
-/// that is down refuses at once; this only bites on black-holed addresses.
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Time allowed for the upstream's response headers. A non-streamed answer
-/// sends its headers only when generation is finished, and a local model may
-/// first need to load, so this is long: 300 s, as the reference Ollama setup used.
-pub const DEFAULT_FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(300);
-/// Time from sending a streamed request to its first content event (the
-/// commit point). Covers a local model's load time, like `first_byte`.
-pub const DEFAULT_FIRST_TOKEN_TIMEOUT: Duration = Duration::from_secs(300);
-/// Longest silence between two chunks of a stream after it started. Token
-/// gaps are milliseconds; a minute of silence means the upstream is stuck.
-pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
-/// Longest a whole request may take, stream included: 15 minutes fits a
-/// long local generation (4,000 tokens at 5 tokens/s is ~13 minutes).
-pub const DEFAULT_TOTAL_TIMEOUT: Duration = Duration::from_secs(900);
 /// Consecutive failures that open a target's circuit.
 pub const DEFAULT_BREAKER_FAILURES: u32 = 5;
 /// How long an open circuit skips its target before one probe request.
@@ -162,69 +149,6 @@ pub struct ServerConfig {
     pub tls: Option<TlsFiles>,
 }
 
-/// The kinds of upstream (`provider:`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ProviderKind {
-    /// `openai`: api.openai.com, Bearer key.
-    OpenAi,
-    /// `openai-compatible`: vLLM, llama.cpp, LM Studio, …; optional Bearer key.
-    Compatible,
-    /// `ollama`: Ollama's OpenAI-compatible `/v1` API.
-    Ollama,
-    /// `azure`: Azure OpenAI deployments with `api-key`.
-    Azure,
-    /// `mock`: built in, answers without any network.
-    Mock,
-}
-
-impl ProviderKind {
-    /// Every kind, with its spelling in `router.yaml`.
-    pub const ALL: [(&'static str, ProviderKind); 5] = [
-        ("openai", ProviderKind::OpenAi),
-        ("openai-compatible", ProviderKind::Compatible),
-        ("ollama", ProviderKind::Ollama),
-        ("azure", ProviderKind::Azure),
-        ("mock", ProviderKind::Mock),
-    ];
-
-    /// The spelling in `router.yaml`.
-    pub fn as_str(self) -> &'static str {
-        ProviderKind::ALL
-            .iter()
-            .find(|(_, k)| *k == self)
-            .map(|(s, _)| *s)
-            .unwrap_or("unknown")
-    }
-}
-
-/// `upstreams.<name>.timeouts` (and `models.<name>.timeouts`, which
-/// override all but `connect`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Timeouts {
-    /// TCP (and TLS) connect.
-    pub connect: Duration,
-    /// From sending the request to the response headers.
-    pub first_byte: Duration,
-    /// From sending a streamed request to its first content event.
-    pub first_token: Duration,
-    /// Longest gap between chunks after the answer started.
-    pub idle: Duration,
-    /// Longest a whole request may take, streaming included.
-    pub total: Duration,
-}
-
-impl Default for Timeouts {
-    fn default() -> Self {
-        Timeouts {
-            connect: DEFAULT_CONNECT_TIMEOUT,
-            first_byte: DEFAULT_FIRST_BYTE_TIMEOUT,
-            first_token: DEFAULT_FIRST_TOKEN_TIMEOUT,
-            idle: DEFAULT_IDLE_TIMEOUT,
-            total: DEFAULT_TOTAL_TIMEOUT,
-        }
-    }
-}
-
 /// `models.<name>.timeouts`: overrides of the upstream's timeouts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TimeoutOverrides {
@@ -280,18 +204,6 @@ pub struct HealthCheck {
     pub interval: Option<Duration>,
     /// Path probed, relative to the upstream's address.
     pub path: Option<String>,
-}
-
-/// `upstreams.<name>.mock` — knobs of the built-in mock provider.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MockConfig {
-    /// Fixed answer; by default the mock answers with a sentence that quotes
-    /// the last user message.
-    pub reply: Option<String>,
-    /// Delay before the first token.
-    pub first_token_delay: Duration,
-    /// Delay between tokens of a stream.
-    pub token_delay: Duration,
 }
 
 /// A `${VAR}` that is unset, making an upstream unusable until it is set.

@@ -5,9 +5,10 @@
 
 use std::collections::HashMap;
 
-use super::schema::{Config, ProviderKind};
+use super::schema::Config;
 use super::suggest;
 use super::walk::Walk;
+use crate::providers::ProviderKind;
 
 /// Runs every cross-entry check on `config`.
 pub fn validate(walk: &mut Walk<'_>, config: &Config) {

@@ -28,7 +28,7 @@ use crate::telemetry::metrics::UpstreamMetrics;
 use crate::text;
 use crate::upstream::InFlight;
 
-use crate::providers::mock::MockStream;
+use crate::providers::mock::{MockBody, MockContent, MockStream};
 use crate::telemetry::access_log::AccessRecord;
 
 /// Error type of response bodies.
@@ -269,11 +269,15 @@ impl ResponseBody {
     }
 
     /// The mock provider's answer.
-    pub fn mock(stream: MockStream) -> ResponseBody {
+    pub fn from_mock(body: MockBody) -> ResponseBody {
+        let kind = match body.content {
+            MockContent::Full(bytes) => Kind::Full(Some(bytes)),
+            MockContent::Stream(stream) => Kind::Mock(stream),
+        };
         ResponseBody {
-            kind: Kind::Mock(stream),
+            kind,
             record: None,
-            usage: None,
+            usage: body.usage,
             capture: None,
             flush_first: false,
             sent_any: false,
@@ -377,7 +381,7 @@ impl Body for ResponseBody {
         }
         let polled = match &mut this.kind {
             Kind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
-            Kind::Mock(stream) => Pin::new(stream).poll_frame(cx),
+            Kind::Mock(stream) => Pin::new(stream).poll_frame(cx).map(|f| f.map(Ok)),
             Kind::Upstream(pass) => pass.poll(cx),
         };
         match &polled {
@@ -716,8 +720,11 @@ impl Passthrough {
 /// SDKs raise `APIError` with this message instead of returning a silently
 /// truncated answer. No `[DONE]` follows.
 fn error_event(message: &str, code: &str) -> Bytes {
-    let body = serde_json::json!({
-        "error": {"message": message, "type": "upstream_error", "param": null, "code": code}
-    });
-    Bytes::from(format!("data: {body}\n\n"))
+    openai::ErrorBody {
+        message,
+        kind: "upstream_error",
+        param: None,
+        code,
+    }
+    .to_event()
 }

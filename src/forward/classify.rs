@@ -18,6 +18,8 @@ use std::time::Duration;
 
 use http::{HeaderMap, StatusCode};
 
+use crate::routing::StatusPolicy;
+
 /// What to do after an upstream answered with a status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -29,24 +31,6 @@ pub enum Verdict {
     Next,
     /// Move to the model's context-window fallbacks.
     ContextWindow,
-}
-
-/// Status sets that decide the verdicts (per model).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StatusPolicy {
-    /// Retried on the same target.
-    pub retry_on: Vec<u16>,
-    /// Moved past to the next target.
-    pub fail_over_on: Vec<u16>,
-}
-
-impl Default for StatusPolicy {
-    fn default() -> Self {
-        StatusPolicy {
-            retry_on: vec![408, 409, 429, 500, 502, 503, 504, 529],
-            fail_over_on: vec![401, 403, 404, 501, 505, 506, 507, 508, 510, 511],
-        }
-    }
 }
 
 /// The verdict for an upstream status. `body` is the (small, already read)

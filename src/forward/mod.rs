@@ -39,10 +39,8 @@ use http::{HeaderMap, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use tokio::time::Instant;
 
-pub use classify::StatusPolicy;
 pub use error::AttemptError;
 
-use crate::gateway::error::GatewayError;
 use crate::json::Inspected;
 use crate::providers::{mock, Endpoint};
 use crate::routing::{self, HedgeDelay, Model, Strategy, Target};
@@ -100,18 +98,30 @@ enum Outcome {
     ContextWindow(Response<ResponseBody>),
 }
 
+/// No target could answer: what every attempt ran into. The gateway turns
+/// it into the client's error answer.
+#[derive(Debug)]
+pub struct Exhausted {
+    /// The model asked for.
+    pub model: String,
+    /// Every failed attempt, in order (never empty).
+    pub failures: Vec<AttemptError>,
+    /// Set when `max_attempts` stopped the search.
+    pub limit_reached: Option<u32>,
+    /// Attempts made.
+    pub attempts: u32,
+}
+
 type Running<'a> = Pin<Box<dyn Future<Output = (usize, Outcome)> + Send + 'a>>;
 
 /// Sends `out` along its plan.
 ///
 /// # Errors
-/// A [`GatewayError`] (and the attempts made) when nothing could answer.
+/// [`Exhausted`] when nothing could answer.
 ///
 /// # Cancel safety
 /// Dropping the future drops every in-flight upstream request with it.
-pub async fn forward(
-    out: Outbound<'_>,
-) -> Result<(Response<ResponseBody>, Served), (GatewayError, u32)> {
+pub async fn forward(out: Outbound<'_>) -> Result<(Response<ResponseBody>, Served), Exhausted> {
     let started = Instant::now();
     let policy = &out.model.policy;
     let deadline = started + policy.deadline;
@@ -286,14 +296,12 @@ pub async fn forward(
             limit: policy.max_attempts,
         });
     }
-    Err((
-        GatewayError::Upstream {
-            model: out.model.name.clone(),
-            failures,
-            limit_reached,
-        },
-        made,
-    ))
+    Err(Exhausted {
+        model: out.model.name.clone(),
+        failures,
+        limit_reached,
+        attempts: made,
+    })
 }
 
 fn served(target: &Target, attempts: u32, upstream_started: Instant) -> Served {
@@ -346,7 +354,7 @@ async fn attempt_target_inner(
         return Outcome::Failed(
             AttemptError::NotConfigured {
                 upstream: upstream.name.clone(),
-                var: unresolved.var.clone(),
+                var: unresolved.clone(),
             },
             None,
         );
@@ -365,8 +373,8 @@ async fn attempt_target_inner(
         if let Some(config) = &upstream.mock {
             return match mock::respond(config, out.endpoint, &target.upstream_model, out.body).await
             {
-                Ok(response) => Outcome::Final(response),
-                Err(err) => Outcome::Final(GatewayError::from(err).into_response()),
+                Ok(response) => Outcome::Final(response.map(ResponseBody::from_mock)),
+                Err(err) => Outcome::Final(err.answer().map(ResponseBody::from_mock)),
             };
         }
         // Open circuits sit at the end of the plan, so reaching one means

@@ -10,10 +10,10 @@ use http::{header, HeaderValue, Method, Request, Response};
 use hyper::body::Incoming;
 
 use super::error::GatewayError;
+use super::AppState;
 use super::{auth, cors, models, proxy, stats, status};
 use crate::forward::body::ResponseBody;
 use crate::providers::Endpoint;
-use crate::state::AppState;
 use crate::telemetry::access_log::AccessRecord;
 
 const X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");

@@ -6,12 +6,11 @@
 //! sentence, names in backticks, and the next step. They never carry a key.
 
 use http::{header, HeaderValue, Response, StatusCode};
-use serde_json::json;
 
 use crate::forward::body::ResponseBody;
-use crate::forward::AttemptError;
+use crate::forward::{AttemptError, Exhausted};
 use crate::json::InspectError;
-use crate::providers::mock::MockError;
+use crate::openai::ErrorBody;
 
 /// An error answered by the gateway.
 #[derive(Debug, thiserror::Error)]
@@ -85,9 +84,16 @@ pub enum GatewayError {
         /// Set when `max_attempts` stopped the search.
         limit_reached: Option<u32>,
     },
-    /// The mock provider refused the request.
-    #[error(transparent)]
-    Mock(#[from] MockError),
+}
+
+impl From<Exhausted> for GatewayError {
+    fn from(exhausted: Exhausted) -> GatewayError {
+        GatewayError::Upstream {
+            model: exhausted.model,
+            failures: exhausted.failures,
+            limit_reached: exhausted.limit_reached,
+        }
+    }
 }
 
 impl GatewayError {
@@ -210,10 +216,6 @@ impl GatewayError {
                     format!("The model `{model}` could not be served: {causes}.{advice}"),
                 )
             }
-            E::Mock(err) => (
-                StatusCode::BAD_REQUEST, INVALID, None, "unsupported_by_mock",
-                format!("{}.", capitalize(&err.to_string())),
-            ),
         }
     }
 
@@ -225,9 +227,13 @@ impl GatewayError {
     /// The OpenAI-format response.
     pub fn into_response(self) -> Response<ResponseBody> {
         let (status, kind, param, code, message) = self.parts();
-        let body =
-            json!({"error": {"message": message, "type": kind, "param": param, "code": code}});
-        let mut response = Response::new(ResponseBody::full(body.to_string()));
+        let body = ErrorBody {
+            message: &message,
+            kind,
+            param,
+            code,
+        };
+        let mut response = Response::new(ResponseBody::full(body.to_json()));
         *response.status_mut() = status;
         let headers = response.headers_mut();
         headers.insert(
@@ -248,13 +254,5 @@ impl GatewayError {
             _ => {}
         }
         response
-    }
-}
-
-fn capitalize(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
     }
 }

@@ -9,7 +9,10 @@ pub mod dispatch;
 pub mod error;
 mod models;
 mod proxy;
+mod state;
 mod stats;
 mod status;
+
+pub use state::{AppState, ReloadStatus};
 
 pub use dispatch::handle;

@@ -90,7 +90,9 @@ pub(super) async fn proxy(
             record.attempts = served.attempts;
             Ok(response)
         }
-        Err((error, attempts)) => {
+        Err(exhausted) => {
+            let attempts = exhausted.attempts;
+            let error = GatewayError::from(exhausted);
             record.attempts = attempts;
             record.error = Some(error.code().to_owned());
             let mut response = error.into_response();

@@ -13,8 +13,8 @@ use http::Response;
 use serde_json::json;
 
 use super::models::json_response;
+use super::AppState;
 use crate::forward::body::ResponseBody;
-use crate::state::AppState;
 
 #[derive(Default)]
 struct ModelStats {

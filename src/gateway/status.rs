@@ -13,9 +13,9 @@ use http::{Response, StatusCode};
 use serde_json::{json, Value};
 
 use super::models::json_response;
+use super::AppState;
 use crate::forward::body::ResponseBody;
 use crate::routing::{Table, Upstream};
-use crate::state::AppState;
 use crate::upstream::Health;
 
 /// The status page: one self-contained HTML file, embedded in the binary,
@@ -46,7 +46,15 @@ pub(super) fn page() -> Response<ResponseBody> {
 /// `GET /metrics`: Prometheus text format.
 pub(super) fn metrics(state: &AppState, table: &Table) -> Response<ResponseBody> {
     let metrics = state.registry.metrics();
-    metrics.set_circuits(table);
+    metrics.set_circuits(table.models.iter().flat_map(|model| {
+        model.targets.iter().map(|target| {
+            (
+                model.name.as_str(),
+                target.label.as_str(),
+                target.state.circuit().as_gauge(),
+            )
+        })
+    }));
     metrics.config_generation.set(table.generation as i64);
     let mut response = Response::new(ResponseBody::full(metrics.render()));
     response.headers_mut().insert(
@@ -89,10 +97,7 @@ pub(super) fn ready(state: &AppState, table: &Table, detail: bool) -> Response<R
                 "state": state_name(u),
             });
             if let Some(unresolved) = &u.unresolved {
-                entry["reason"] = json!(format!(
-                    "environment variable {} is not set",
-                    unresolved.var
-                ));
+                entry["reason"] = json!(format!("environment variable {} is not set", unresolved));
             }
             if detail {
                 entry["address"] = json!(if u.base_url.is_empty() {

@@ -22,9 +22,9 @@ use http_body::Frame;
 use serde_json::{json, Value};
 
 use super::Endpoint;
-use crate::config::MockConfig;
-use crate::forward::body::{BoxError, ResponseBody};
+use crate::openai::ErrorBody;
 use crate::openai::Usage;
+use crate::text::capitalize;
 
 /// Embedding length when the request does not ask for `dimensions`.
 const DEFAULT_EMBEDDING_DIMENSIONS: usize = 16;
@@ -33,7 +33,37 @@ const MAX_EMBEDDING_DIMENSIONS: usize = 4096;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
-/// Why the mock refused a request (answered as a 400 by the gateway).
+/// What the mock answers with, and the usage it counted.
+pub struct MockBody {
+    /// The bytes.
+    pub content: MockContent,
+    /// Token usage, known up front.
+    pub usage: Option<Usage>,
+}
+
+/// A whole body, or a paced stream.
+pub enum MockContent {
+    /// A JSON body.
+    Full(Bytes),
+    /// An SSE stream, each event after its delay.
+    Stream(MockStream),
+}
+
+impl MockBody {
+    fn new(content: MockContent) -> MockBody {
+        MockBody {
+            content,
+            usage: None,
+        }
+    }
+
+    fn with_usage(mut self, usage: Usage) -> MockBody {
+        self.usage = Some(usage);
+        self
+    }
+}
+
+/// Why the mock refused a request (answered as a 400, see [`MockError::answer`]).
 #[derive(Debug, thiserror::Error)]
 pub enum MockError {
     /// `/v1/responses` and the like.
@@ -42,6 +72,28 @@ pub enum MockError {
     /// A field the mock needs has the wrong shape.
     #[error("{0}")]
     BadRequest(String),
+}
+
+impl MockError {
+    /// The 400 the client gets, in OpenAI's error format.
+    pub fn answer(&self) -> Response<MockBody> {
+        let message = format!("{}.", capitalize(&self.to_string()));
+        let body = ErrorBody {
+            message: &message,
+            kind: "invalid_request_error",
+            param: None,
+            code: "unsupported_by_mock",
+        };
+        let mut response = Response::new(MockBody::new(MockContent::Full(Bytes::from(
+            body.to_json(),
+        ))));
+        *response.status_mut() = StatusCode::BAD_REQUEST;
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+        response
+    }
 }
 
 /// Answers one request as the mock model `model`.
@@ -53,7 +105,7 @@ pub async fn respond(
     endpoint: Endpoint,
     model: &str,
     body: &[u8],
-) -> Result<Response<ResponseBody>, MockError> {
+) -> Result<Response<MockBody>, MockError> {
     let request: Value = serde_json::from_slice(body)
         .map_err(|e| MockError::BadRequest(format!("the request body is not valid JSON: {e}")))?;
     let stream = request
@@ -254,8 +306,10 @@ impl Answer<'_> {
     }
 }
 
-fn json_response(body: Value) -> Response<ResponseBody> {
-    let mut response = Response::new(ResponseBody::full(body.to_string()));
+fn json_response(body: Value) -> Response<MockBody> {
+    let mut response = Response::new(MockBody::new(MockContent::Full(Bytes::from(
+        body.to_string(),
+    ))));
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         http::HeaderValue::from_static("application/json"),
@@ -263,7 +317,7 @@ fn json_response(body: Value) -> Response<ResponseBody> {
     response
 }
 
-fn sse(chunks: Vec<(bool, Bytes)>, config: &MockConfig) -> Response<ResponseBody> {
+fn sse(chunks: Vec<(bool, Bytes)>, config: &MockConfig) -> Response<MockBody> {
     let mut first = true;
     let events = chunks
         .into_iter()
@@ -279,10 +333,10 @@ fn sse(chunks: Vec<(bool, Bytes)>, config: &MockConfig) -> Response<ResponseBody
             (delay, bytes)
         })
         .collect();
-    let mut response = Response::new(ResponseBody::mock(MockStream {
+    let mut response = Response::new(MockBody::new(MockContent::Stream(MockStream {
         events,
         sleep: None,
-    }));
+    })));
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
@@ -296,6 +350,18 @@ fn sse(chunks: Vec<(bool, Bytes)>, config: &MockConfig) -> Response<ResponseBody
     response
 }
 
+/// `upstreams.<name>.mock` — knobs of the built-in mock provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MockConfig {
+    /// Fixed answer; by default the mock answers with a sentence that quotes
+    /// the last user message.
+    pub reply: Option<String>,
+    /// Delay before the first token.
+    pub first_token_delay: Duration,
+    /// Delay between tokens of a stream.
+    pub token_delay: Duration,
+}
+
 /// The mock's SSE body: each event after its delay, one frame per event.
 pub struct MockStream {
     events: VecDeque<(Duration, Bytes)>,
@@ -303,11 +369,11 @@ pub struct MockStream {
 }
 
 impl MockStream {
-    /// Polls the next event.
+    /// Polls the next event (a mock stream never fails).
     pub fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    ) -> Poll<Option<Frame<Bytes>>> {
         loop {
             if let Some(sleep) = self.sleep.as_mut() {
                 if sleep.as_mut().poll(cx).is_pending() {
@@ -315,13 +381,13 @@ impl MockStream {
                 }
                 self.sleep = None;
                 let (_, bytes) = self.events.pop_front().expect("a delayed event is queued");
-                return Poll::Ready(Some(Ok(Frame::data(bytes))));
+                return Poll::Ready(Some(Frame::data(bytes)));
             }
             match self.events.front() {
                 None => return Poll::Ready(None),
                 Some((delay, _)) if delay.is_zero() => {
                     let (_, bytes) = self.events.pop_front().expect("front exists");
-                    return Poll::Ready(Some(Ok(Frame::data(bytes))));
+                    return Poll::Ready(Some(Frame::data(bytes)));
                 }
                 Some((delay, _)) => {
                     let delay = *delay;

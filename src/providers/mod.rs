@@ -13,8 +13,42 @@ mod openai;
 
 use http::{HeaderName, HeaderValue};
 
-use crate::config::ProviderKind;
 use crate::secret::Secret;
+
+/// The kinds of upstream (`provider:`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProviderKind {
+    /// `openai`: api.openai.com, Bearer key.
+    OpenAi,
+    /// `openai-compatible`: vLLM, llama.cpp, LM Studio, …; optional Bearer key.
+    Compatible,
+    /// `ollama`: Ollama's OpenAI-compatible `/v1` API.
+    Ollama,
+    /// `azure`: Azure OpenAI deployments with `api-key`.
+    Azure,
+    /// `mock`: built in, answers without any network.
+    Mock,
+}
+
+impl ProviderKind {
+    /// Every kind, with its spelling in `router.yaml`.
+    pub const ALL: [(&'static str, ProviderKind); 5] = [
+        ("openai", ProviderKind::OpenAi),
+        ("openai-compatible", ProviderKind::Compatible),
+        ("ollama", ProviderKind::Ollama),
+        ("azure", ProviderKind::Azure),
+        ("mock", ProviderKind::Mock),
+    ];
+
+    /// The spelling in `router.yaml`.
+    pub fn as_str(self) -> &'static str {
+        ProviderKind::ALL
+            .iter()
+            .find(|(_, k)| *k == self)
+            .map(|(s, _)| *s)
+            .unwrap_or("unknown")
+    }
+}
 
 /// The OpenAI endpoints routed by the body's `model`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

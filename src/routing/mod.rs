@@ -5,10 +5,17 @@
 //! Next: `forward` walks the plan.
 
 mod plan;
+mod policy;
 pub mod strategy;
 mod table;
+mod timeouts;
 
 pub(crate) use plan::random_unit;
 pub use plan::{plan, Plan};
+pub use policy::{AttemptPolicy, StatusPolicy};
 pub use strategy::{HedgeDelay, Strategy};
-pub use table::{AttemptPolicy, Cors, Model, RequestLimits, Table, Target, Upstream};
+pub use table::{Cors, Model, RequestLimits, Table, Target, Upstream};
+pub use timeouts::{
+    Timeouts, DEFAULT_CONNECT_TIMEOUT, DEFAULT_FIRST_BYTE_TIMEOUT, DEFAULT_FIRST_TOKEN_TIMEOUT,
+    DEFAULT_IDLE_TIMEOUT, DEFAULT_TOTAL_TIMEOUT,
+};

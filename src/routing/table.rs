@@ -9,14 +9,15 @@
 use std::collections::HashMap;
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use http::{HeaderMap, HeaderName, HeaderValue, Uri};
 
 use super::strategy::Strategy;
-use crate::config::{MockConfig, ProviderKind, Timeouts, Unresolved};
-use crate::forward::StatusPolicy;
+use super::{AttemptPolicy, Timeouts};
 use crate::h1::UpstreamClient;
+use crate::providers::mock::MockConfig;
+use crate::providers::ProviderKind;
 use crate::providers::{Endpoint, Provider};
 use crate::secret::Secret;
 use crate::telemetry::metrics::{ModelMetrics, TargetMetrics, UpstreamMetrics};
@@ -127,23 +128,6 @@ pub struct Model {
     pub metrics: Arc<ModelMetrics>,
 }
 
-/// How hard a request for one model tries.
-#[derive(Debug, Clone)]
-pub struct AttemptPolicy {
-    /// Which statuses retry the same target / move to the next.
-    pub statuses: StatusPolicy,
-    /// Same-target retries after a retryable status.
-    pub retries: u32,
-    /// Backoff base.
-    pub backoff: Duration,
-    /// Backoff ceiling.
-    pub max_backoff: Duration,
-    /// Attempts per request, retries included.
-    pub max_attempts: u32,
-    /// Time allowed to find an attempt that commits.
-    pub deadline: Duration,
-}
-
 /// One way of serving a model: an upstream plus the name it knows the model by.
 pub struct Target {
     /// The logical model this target serves (differs from the requested
@@ -209,7 +193,7 @@ pub struct Upstream {
     /// Mock settings, for `provider: mock`.
     pub mock: Option<MockConfig>,
     /// Set when a `${VAR}` it needs is unset: the upstream is not used.
-    pub unresolved: Option<Unresolved>,
+    pub unresolved: Option<String>,
     /// Health-check URL and interval, when active checks are on.
     pub health_check: Option<(Uri, std::time::Duration)>,
     /// Runtime state (survives reloads).

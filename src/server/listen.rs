@@ -19,7 +19,7 @@ use super::guard::{Activity, Guarded, Proto, Tracked};
 use super::tls::Tls;
 use crate::config::ConnectionLimits;
 use crate::gateway;
-use crate::state::AppState;
+use crate::gateway::AppState;
 use crate::telemetry::metrics::ConnectionMetrics;
 
 /// The first wait after an accept error (e.g. out of file descriptors);

@@ -6,6 +6,8 @@
 mod fd_limit;
 mod guard;
 mod listen;
+mod probes;
+mod reload;
 mod tls;
 
 use std::net::SocketAddr;
@@ -17,7 +19,6 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::{self, ConfigErrors};
-use crate::state::AppState;
 use crate::upstream::Registry;
 
 /// How to start a server.
@@ -172,21 +173,17 @@ pub async fn start(options: ServeOptions) -> Result<RunningServer, StartError> {
         tls = tls.is_some(),
         "switchyard listening"
     );
-    let state = Arc::new(AppState::new(
-        loaded.table,
+    let limits = loaded.connections.clone();
+    let reloader = Arc::new(reload::Reloader::new(
+        loaded,
+        &text,
         registry,
         options.config_path.clone(),
         addr,
-        loaded.listen,
     ));
-    state.set_loaded_hash(config::reload::text_hash(&text));
-    if let Ok(mut connections) = state.config_connections.lock() {
-        *connections = (loaded.connections.clone(), loaded.tls.clone());
-    }
-    state.configure_request_log(loaded.request_log.clone());
-    let reloader = config::reload::spawn(state.clone());
+    let state = reloader.app.clone();
+    let reloader = reload::spawn(reloader);
     let (stop, stopped) = watch::channel(false);
-    let limits = loaded.connections.clone();
     let task = tokio::spawn(async move {
         let watcher = tls.as_ref().map(|tls| tls.watch());
         let listener = listen::Listener {

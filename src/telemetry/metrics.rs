@@ -341,17 +341,14 @@ impl Metrics {
         self.model(UNKNOWN_MODEL, &[])
     }
 
-    /// Sets every target's circuit gauge from its runtime state (at scrape time).
-    pub fn set_circuits(&self, table: &crate::routing::Table) {
+    /// Sets every target's circuit gauge (at scrape time) from `(model,
+    /// target, gauge value)` triples: those of the current table.
+    pub fn set_circuits<'a>(&self, circuits: impl IntoIterator<Item = (&'a str, &'a str, i64)>) {
         // Rebuilt from the current table each scrape, so a target removed
         // by a reload stops being reported.
         self.circuit.reset();
-        for model in &table.models {
-            for target in &model.targets {
-                self.circuit
-                    .with_label_values(&[&model.name, &target.label])
-                    .set(target.state.circuit().as_gauge());
-            }
+        for (model, target, value) in circuits {
+            self.circuit.with_label_values(&[model, target]).set(value);
         }
     }
 

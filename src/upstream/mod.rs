@@ -4,12 +4,10 @@
 //! keeps its connection pool and its last known health (invariant 4).
 //! Next: `forward` sends attempts through these clients.
 
-mod health;
 mod registry;
 mod state;
 mod target_state;
 
-pub use health::Probes;
 pub use registry::Registry;
 pub use state::{Health, StateView, UpstreamState};
 pub use target_state::{Admission, BreakerPolicy, Circuit, InFlight, TargetId, TargetState};

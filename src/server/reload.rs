@@ -14,13 +14,20 @@
 //! changed. SIGHUP reloads unconditionally.
 
 use std::hash::{Hash, Hasher};
-use std::sync::Arc;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
-use crate::state::AppState;
+use super::probes::Probes;
+use crate::config::{self, ConnectionLimits, Loaded, TlsFiles};
+use crate::gateway::AppState;
+use crate::routing::Table;
+use crate::upstream::Registry;
 
 /// Quiet time after the last file event before reloading. Editors and
 /// `kubectl` produce bursts of events for one save; a quarter second
@@ -34,6 +41,57 @@ pub(crate) fn text_hash(text: &str) -> u64 {
     hasher.finish()
 }
 
+/// The served state and what only reloads need: the settings that apply at
+/// start only (to warn when a reload changes them), the hash of the text
+/// last loaded, and the health probes of the current table.
+pub(crate) struct Reloader {
+    /// What requests see.
+    pub(crate) app: Arc<AppState>,
+    /// `server.listen` as the config last said it, to notice a change.
+    config_listen: Mutex<SocketAddr>,
+    /// The connection limits and TLS files as the config last said them, to
+    /// notice a change (they apply at start only).
+    config_connections: Mutex<(ConnectionLimits, Option<TlsFiles>)>,
+    /// Hash of the config text last loaded, so a file event that changed
+    /// nothing (an editor touching the file) does not reload.
+    loaded_hash: AtomicU64,
+    /// Health probes of the current table.
+    probes: Mutex<Probes>,
+}
+
+impl Reloader {
+    /// Serves `loaded` (read from `text`) on a new [`AppState`], with its
+    /// probes and request log started. `listen` is the address bound.
+    pub(crate) fn new(
+        loaded: Loaded,
+        text: &str,
+        registry: Arc<Registry>,
+        config_path: PathBuf,
+        listen: SocketAddr,
+    ) -> Reloader {
+        let probes = Probes::start(&loaded.table);
+        let app = Arc::new(AppState::new(loaded.table, registry, config_path, listen));
+        app.configure_request_log(loaded.request_log);
+        Reloader {
+            app,
+            config_listen: Mutex::new(loaded.listen),
+            config_connections: Mutex::new((loaded.connections, loaded.tls)),
+            loaded_hash: AtomicU64::new(text_hash(text)),
+            probes: Mutex::new(probes),
+        }
+    }
+
+    /// Swaps in `table` and restarts the health probes for it; requests in
+    /// flight keep the table they started with.
+    fn install(&self, table: Table) {
+        let probes = Probes::start(&table);
+        self.app.install(table);
+        if let Ok(mut current) = self.probes.lock() {
+            *current = probes;
+        }
+    }
+}
+
 /// Why a reload is happening.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trigger {
@@ -45,9 +103,10 @@ pub enum Trigger {
 
 /// Reloads the config now. Returns the new generation, or `None` when the
 /// file is unchanged (for [`Trigger::File`]) or was rejected.
-pub fn reload(state: &AppState, trigger: Trigger) -> Option<u64> {
+pub(crate) fn reload(reloader: &Reloader, trigger: Trigger) -> Option<u64> {
+    let state = &reloader.app;
     let path = &state.config_path;
-    let text = match super::read_text(path) {
+    let text = match config::read_text(path) {
         Ok(text) => text,
         Err(err) => {
             // Mid-rename the file can be briefly missing; the next event retries.
@@ -56,17 +115,15 @@ pub fn reload(state: &AppState, trigger: Trigger) -> Option<u64> {
         }
     };
     let hash = text_hash(&text);
-    if trigger == Trigger::File
-        && hash == state.loaded_hash.load(std::sync::atomic::Ordering::Relaxed)
-    {
+    if trigger == Trigger::File && hash == reloader.loaded_hash.load(Ordering::Relaxed) {
         return None;
     }
     let generation = state.generation() + 1;
     let source = path.display().to_string();
-    match super::load_str(
+    match config::load_str(
         &text,
         &source,
-        &super::interpolate::from_env,
+        &config::from_env,
         &state.registry,
         generation,
     ) {
@@ -74,7 +131,7 @@ pub fn reload(state: &AppState, trigger: Trigger) -> Option<u64> {
             for warning in &loaded.warnings {
                 tracing::warn!("{source}: {warning}");
             }
-            if let Ok(mut previous) = state.config_listen.lock() {
+            if let Ok(mut previous) = reloader.config_listen.lock() {
                 if *previous != loaded.listen {
                     tracing::warn!(
                         "{source}: server.listen changed from {} to {}; restart Switchyard to apply it (still serving on {})",
@@ -85,7 +142,7 @@ pub fn reload(state: &AppState, trigger: Trigger) -> Option<u64> {
                     *previous = loaded.listen;
                 }
             }
-            if let Ok(mut previous) = state.config_connections.lock() {
+            if let Ok(mut previous) = reloader.config_connections.lock() {
                 let now = (loaded.connections.clone(), loaded.tls.clone());
                 if *previous != now {
                     tracing::warn!(
@@ -100,7 +157,7 @@ pub fn reload(state: &AppState, trigger: Trigger) -> Option<u64> {
                     "{source}: this reload removes every router key (server.auth.keys): the router is now OPEN to anyone who can reach its port"
                 );
             }
-            state.install(loaded.table);
+            reloader.install(loaded.table);
             state.configure_request_log(loaded.request_log);
             state
                 .registry
@@ -108,7 +165,7 @@ pub fn reload(state: &AppState, trigger: Trigger) -> Option<u64> {
                 .config_reloads
                 .with_label_values(&["success"])
                 .inc();
-            state.set_loaded_hash(hash);
+            reloader.loaded_hash.store(hash, Ordering::Relaxed);
             if let Ok(mut status) = state.reloads.lock() {
                 status.succeeded += 1;
                 status.last_attempt = Some(SystemTime::now());
@@ -121,7 +178,7 @@ pub fn reload(state: &AppState, trigger: Trigger) -> Option<u64> {
             for error in &errors.errors {
                 tracing::error!("{source}: {error}");
             }
-            state.set_loaded_hash(hash);
+            reloader.loaded_hash.store(hash, Ordering::Relaxed);
             record_failure(state, errors.to_string());
             None
         }
@@ -148,10 +205,10 @@ fn record_failure(state: &AppState, message: String) {
 
 /// Starts the file watcher and the SIGHUP listener. They stop when the
 /// returned handle is dropped.
-pub fn spawn(state: Arc<AppState>) -> ReloadHandle {
+pub(crate) fn spawn(reloader: Arc<Reloader>) -> ReloadHandle {
     let (tx, rx) = mpsc::channel::<Trigger>(16);
     let file_tx = tx.clone();
-    let watched = state.config_path.clone();
+    let watched = reloader.app.config_path.clone();
     let dir = watched
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -196,7 +253,7 @@ pub fn spawn(state: Arc<AppState>) -> ReloadHandle {
             }
         });
     }
-    tasks.spawn(run(state, rx));
+    tasks.spawn(run(reloader, rx));
     ReloadHandle {
         _watcher: watcher,
         _tasks: tasks,
@@ -209,7 +266,7 @@ pub struct ReloadHandle {
     _tasks: tokio::task::JoinSet<()>,
 }
 
-async fn run(state: Arc<AppState>, mut rx: mpsc::Receiver<Trigger>) {
+async fn run(reloader: Arc<Reloader>, mut rx: mpsc::Receiver<Trigger>) {
     while let Some(first) = rx.recv().await {
         let mut trigger = first;
         // Debounce: wait until no event arrived for DEBOUNCE.
@@ -224,8 +281,8 @@ async fn run(state: Arc<AppState>, mut rx: mpsc::Receiver<Trigger>) {
                 Err(_) => break,
             }
         }
-        let state = state.clone();
+        let reloader = reloader.clone();
         // Reading and compiling is blocking work; keep it off the reactor.
-        let _ = tokio::task::spawn_blocking(move || reload(&state, trigger)).await;
+        let _ = tokio::task::spawn_blocking(move || reload(&reloader, trigger)).await;
     }
 }

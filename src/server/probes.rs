@@ -11,7 +11,7 @@ use std::time::Duration;
 use http::{Method, Request};
 use tokio::task::JoinSet;
 
-use crate::h1::RequestBody;
+use crate::h1::{ClientError, RequestBody, UpstreamClient};
 use crate::routing::{Table, Upstream};
 
 /// A probe never waits longer than this for an answer, whatever the interval.
@@ -52,7 +52,7 @@ impl Probes {
     }
 }
 
-async fn probe(upstream: &Upstream, client: &crate::h1::UpstreamClient, url: &http::Uri) {
+async fn probe(upstream: &Upstream, client: &UpstreamClient, url: &http::Uri) {
     let mut request = Request::builder().method(Method::GET).uri(url.clone());
     if let Some((name, value)) = &upstream.credential {
         request = request.header(name, value);
@@ -67,7 +67,7 @@ async fn probe(upstream: &Upstream, client: &crate::h1::UpstreamClient, url: &ht
         // otherwise every probe of an https upstream is a new TLS handshake.
         let body = http_body_util::Limited::new(response.into_body(), MAX_PROBE_BODY);
         let _ = http_body_util::BodyExt::collect(body).await;
-        Ok::<_, crate::h1::ClientError>(status)
+        Ok::<_, ClientError>(status)
     });
     match answered.await {
         Ok(Ok(status)) if status.is_success() => upstream.state.mark_up(),

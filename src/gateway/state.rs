@@ -3,7 +3,6 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
@@ -11,7 +10,7 @@ use arc_swap::{ArcSwap, ArcSwapOption};
 
 use crate::routing::Table;
 use crate::telemetry::request_log::{RequestLog, RequestLogConfig};
-use crate::upstream::{Probes, Registry};
+use crate::upstream::Registry;
 
 /// What the last reloads did, for `/status`.
 #[derive(Debug, Clone, Default)]
@@ -37,25 +36,12 @@ pub struct AppState {
     pub config_path: PathBuf,
     /// The address the server listens on (a reload cannot change it).
     pub listen: SocketAddr,
-    /// `server.listen` as the config last said it, to notice a change.
-    pub(crate) config_listen: Mutex<SocketAddr>,
-    /// The connection limits as the config last said them, to notice a
-    /// change (they apply at start only).
-    pub(crate) config_connections: Mutex<(
-        crate::config::ConnectionLimits,
-        Option<crate::config::TlsFiles>,
-    )>,
     /// Reload outcomes.
     pub reloads: Mutex<ReloadStatus>,
-    /// Hash of the config text last loaded, so a file event that changed
-    /// nothing (an editor touching the file) does not reload.
-    pub(crate) loaded_hash: AtomicU64,
     /// The request log sink, when `request_log:` is configured.
     pub request_log: ArcSwapOption<RequestLog>,
     /// When the server started.
     pub started: std::time::Instant,
-    /// Health probes of the current table.
-    probes: Mutex<Probes>,
 }
 
 impl AppState {
@@ -65,31 +51,21 @@ impl AppState {
         registry: Arc<Registry>,
         config_path: PathBuf,
         listen: SocketAddr,
-        config_listen: SocketAddr,
     ) -> AppState {
-        let probes = Probes::start(&table);
         AppState {
             table: ArcSwap::from_pointee(table),
             registry,
             config_path,
             listen,
-            config_listen: Mutex::new(config_listen),
-            config_connections: Mutex::new((crate::config::ConnectionLimits::default(), None)),
             reloads: Mutex::new(ReloadStatus::default()),
-            loaded_hash: AtomicU64::new(0),
             request_log: ArcSwapOption::empty(),
             started: std::time::Instant::now(),
-            probes: Mutex::new(probes),
         }
     }
 
     /// Swaps in a new table in one store; requests in flight keep theirs.
     pub fn install(&self, table: Table) {
-        let probes = Probes::start(&table);
         self.table.store(Arc::new(table));
-        if let Ok(mut current) = self.probes.lock() {
-            *current = probes;
-        }
     }
 
     /// Starts, restarts or stops the request log to match `config`. A
@@ -123,9 +99,5 @@ impl AppState {
     /// The generation of the table being served.
     pub fn generation(&self) -> u64 {
         self.table.load().generation
-    }
-
-    pub(crate) fn set_loaded_hash(&self, hash: u64) {
-        self.loaded_hash.store(hash, Ordering::Relaxed);
     }
 }
