@@ -3,7 +3,7 @@
 use std::fmt;
 
 /// An API key or router key. `Debug` and `Display` print `***`, so a key can
-/// sit in any struct that gets logged without leaking (invariant 6).
+/// sit in any struct that gets logged without leaking (ARCHITECTURE.md, invariant 6).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 

@@ -1,8 +1,11 @@
 //! `router.yaml`: read → interpolate → validate → compile into a [`Table`].
 //!
-//! Only a table that passed every check is ever returned; the parsed schema
-//! never leaves this module. Every mistake is reported, each with its key
-//! path, and `switchyard check` prints exactly what a load would.
+//! Only a table that passed every check is ever returned. Of the parsed
+//! schema, only the settings that apply at start leave this module (in
+//! [`Loaded`]: [`ConnectionLimits`], [`TlsFiles`]); everything else reaches
+//! the rest of the router compiled into the table. Every mistake is
+//! reported, each with its key path, and `switchyard check` prints exactly
+//! what a load would.
 
 mod compile;
 mod interpolate;
@@ -12,6 +15,9 @@ mod suggest;
 mod validate;
 mod walk;
 
+#[cfg(test)]
+mod tests;
+
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -19,10 +25,7 @@ use std::time::Duration;
 
 pub use interpolate::{from_env, interpolate, InterpolateError, Interpolated};
 pub use keypath::KeyPath;
-pub use schema::{
-    BreakerConfig, ConnectionLimits, HealthCheck, RetryConfig, TlsFiles, Unresolved,
-    DEFAULT_LISTEN, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS_CAP, MAX_MODELS, MAX_UPSTREAMS,
-};
+pub use schema::{ConnectionLimits, TlsFiles, DEFAULT_MAX_CONNECTIONS_CAP};
 pub use walk::ConfigError;
 
 use crate::routing::Table;

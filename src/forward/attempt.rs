@@ -71,7 +71,7 @@ pub(super) fn pass_through(
     headers::downstream_response(&mut parts.headers);
     parts.version = http::Version::HTTP_11;
     let sse = is_sse(&parts.headers);
-    // An error answer may quote the key the router sent (invariant 6).
+    // An error answer may quote the key the router sent (ARCHITECTURE.md, invariant 6).
     let mask = upstream.credential.as_ref().and_then(|(_, value)| {
         let value = value.as_bytes();
         Masker::new(value.strip_prefix(b"Bearer ").unwrap_or(value))

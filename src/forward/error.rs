@@ -85,7 +85,7 @@ pub enum AttemptError {
         upstream: String,
         /// Its base URL.
         address: String,
-        /// What hyper said.
+        /// What the HTTP/1.1 client saw (`h1::ClientError`).
         detail: String,
     },
     /// A `${VAR}` the upstream needs is unset.

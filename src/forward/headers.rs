@@ -2,7 +2,7 @@
 //!
 //! Upward: everything the client sent except hop-by-hop headers (RFC 9110
 //! §7.6.1), `Host` and `Content-Length` (set for the new request), the
-//! caller's credentials (`Authorization`, `api-key`, `x-api-key`: invariant 6),
+//! caller's credentials (`Authorization`, `api-key`, `x-api-key`: ARCHITECTURE.md, invariant 6),
 //! `Accept-Encoding` (so answers arrive uncompressed and can be observed
 //! as they pass), and `OpenAI-Organization`/`OpenAI-Project` (the operator's
 //! key decides the billing scope; set them under `headers:`). Then the upstream's own credential and configured headers.

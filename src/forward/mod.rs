@@ -10,10 +10,10 @@
 //! once and `hedge` adds a second after a delay; the first to commit wins
 //! and the others are dropped, which closes their upstream connections.
 //! All attempts run inside this request's future: none is spawned, so a
-//! client that leaves cancels every one (invariant 8).
+//! client that leaves cancels every one (ARCHITECTURE.md, invariant 8).
 //!
 //! When nothing commits, the last upstream answer that was moved past is
-//! passed through unchanged (invariant 5); with no answer at all, the
+//! passed through unchanged (ARCHITECTURE.md, invariant 5); with no answer at all, the
 //! client gets an error naming every upstream tried.
 //! Next: `body` streams the committed answer; `gateway` adds headers.
 
@@ -24,6 +24,7 @@ mod commit;
 mod error;
 mod headers;
 pub mod mask;
+mod relay;
 pub(crate) mod stream_usage;
 
 use std::collections::VecDeque;

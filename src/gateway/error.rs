@@ -1,8 +1,10 @@
 //! Every error Switchyard itself answers, rendered in OpenAI's error format.
 //!
-//! This is the only place that turns an error into a status and a body:
-//! one exhaustive `match`, so a new variant does not compile until someone
-//! picks its status, `type` and `code`. Messages are for the client: a
+//! Every error the router answers to a request is a [`GatewayError`], and
+//! this is where each gets its status, `type` and `code`: one exhaustive
+//! `match`, so a new variant does not compile until someone picks them. The
+//! body is `openai::ErrorBody`, the same one the in-stream error event and
+//! the mock provider's 400 use. Messages are for the client: a
 //! sentence, names in backticks, and the next step. They never carry a key.
 
 use http::{header, HeaderValue, Response, StatusCode};

@@ -1,7 +1,7 @@
 //! The outbound side: pooled clients and per-upstream runtime state.
 //!
 //! Everything here outlives a config table: a reload that keeps an upstream
-//! keeps its connection pool and its last known health (invariant 4).
+//! keeps its connection pool and its last known health (ARCHITECTURE.md, invariant 4).
 //! Next: `forward` sends attempts through these clients.
 
 mod registry;

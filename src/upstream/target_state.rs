@@ -3,7 +3,7 @@
 //!
 //! Keyed by [`TargetId`] in the registry and shared by every table that has
 //! the target, so a reload does not forget that a target is failing
-//! (invariant 4). Everything is an atomic: the request path takes no lock.
+//! (ARCHITECTURE.md, invariant 4). Everything is an atomic: the request path takes no lock.
 //!
 //! The breaker: `failure_threshold` consecutive failures open the circuit
 //! for `cooldown`; after it, exactly one request is let through as a probe

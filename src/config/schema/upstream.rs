@@ -530,7 +530,7 @@ fn check_base_url(text: &str) -> Result<String, String> {
         return Err("must not have a query string (put a key in `api_key` or `headers`)".into());
     }
     // An address is shown in /status, logs and error messages; a credential
-    // in it would leak there (invariant 6).
+    // in it would leak there (ARCHITECTURE.md, invariant 6).
     if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
         return Err(
             "must not contain credentials (user:password@); put the key in `api_key` or `headers`"

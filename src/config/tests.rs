@@ -1,0 +1,244 @@
+//! The walker, the validator and the compiler in-process, through
+//! [`load_str`]: each upstream key's reader, its defaults and its mistakes.
+//! (`tests/it/config_check.rs` runs the same through `switchyard check`.)
+
+use std::time::Duration;
+
+use super::*;
+
+/// Loads `yaml` with `env` as the whole environment.
+fn load(yaml: &str, env: &[(&str, &str)]) -> Result<Loaded, ConfigErrors> {
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let lookup = move |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    load_str(yaml, "router.yaml", &lookup, &Registry::default(), 1)
+}
+
+/// `yaml` with one upstream `u` (whose keys are `upstream`) and a model `m`
+/// served by it.
+fn with_upstream(upstream: &str) -> String {
+    let body: String = upstream
+        .lines()
+        .map(|line| format!("    {line}\n"))
+        .collect();
+    format!("upstreams:\n  u:\n{body}models:\n  m:\n    targets: [{{ upstream: u }}]\n")
+}
+
+fn errors(yaml: &str, env: &[(&str, &str)]) -> Vec<String> {
+    match load(yaml, env) {
+        Ok(_) => Vec::new(),
+        Err(e) => e.errors.iter().map(ToString::to_string).collect(),
+    }
+}
+
+#[test]
+fn each_upstream_key_reports_its_own_mistake_under_its_path() {
+    // (upstream keys, the error expected: its path and a part of its message)
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "base_url: http://x/v1",
+            "upstreams.u.provider",
+            "missing: say which provider",
+        ),
+        (
+            "provider: olama\nbase_url: http://x",
+            "upstreams.u.provider",
+            "did you mean \"ollama\"",
+        ),
+        (
+            "provider: mock\nbase_url: http://x",
+            "upstreams.u.base_url",
+            "makes no network calls",
+        ),
+        (
+            "provider: openai-compatible",
+            "upstreams.u.base_url",
+            "needs the server's address",
+        ),
+        (
+            "provider: openai-compatible\nbase_url: ftp://x",
+            "upstreams.u.base_url",
+            "",
+        ),
+        ("provider: openai", "upstreams.u.api_key", "OPENAI_API_KEY"),
+        (
+            "provider: azure\nbase_url: https://x.openai.azure.com",
+            "upstreams.u.api_key",
+            "AZURE_OPENAI_API_KEY",
+        ),
+        (
+            "provider: mock\napi_key: k",
+            "upstreams.u.api_key",
+            "takes no key",
+        ),
+        (
+            "provider: openai\napi_key: \"sk-a b\"",
+            "upstreams.u.api_key",
+            "space or control character",
+        ),
+        (
+            "provider: ollama\napi_version: \"1\"",
+            "upstreams.u.api_version",
+            "only Azure",
+        ),
+        (
+            "provider: ollama\nheaders: { host: x }",
+            "upstreams.u.headers.host",
+            "set by the router",
+        ),
+        (
+            "provider: ollama\nheaders: { \"a b\": x }",
+            "upstreams.u.headers.\"a b\"",
+            "not a valid header name",
+        ),
+        (
+            "provider: ollama\ntimeouts: { idle: 0s }",
+            "upstreams.u.timeouts.idle",
+            "at least",
+        ),
+        (
+            "provider: ollama\ntimeouts: { idel: 5s }",
+            "upstreams.u.timeouts.idel",
+            "did you mean \"idle\"",
+        ),
+        (
+            "provider: ollama\ncircuit_breaker: { failures: 0 }",
+            "upstreams.u.circuit_breaker.failures",
+            "",
+        ),
+        (
+            "provider: ollama\ninject_stream_usage: yes please",
+            "upstreams.u.inject_stream_usage",
+            "true or false",
+        ),
+        (
+            "provider: mock\ninject_stream_usage: true",
+            "upstreams.u.inject_stream_usage",
+            "reports usage by itself",
+        ),
+        (
+            "provider: ollama\nhealth_check: { path: health }",
+            "upstreams.u.health_check.path",
+            "must start with `/`",
+        ),
+        (
+            "provider: ollama\nhealth_check: { interval: 1ms }",
+            "upstreams.u.health_check.interval",
+            "at least",
+        ),
+        (
+            "provider: mock\nhealth_check: true",
+            "upstreams.u.health_check",
+            "always up",
+        ),
+        (
+            "provider: ollama\nmock: { reply: hi }",
+            "upstreams.u.mock",
+            "only `provider: mock`",
+        ),
+    ];
+    for (keys, path, message) in cases {
+        let found = errors(&with_upstream(keys), &[]);
+        // An upstream whose provider is unreadable is left out, so the
+        // model naming it is reported too; every other mistake stands alone.
+        let expected = if *path == "upstreams.u.provider" {
+            2
+        } else {
+            1
+        };
+        assert_eq!(found.len(), expected, "{keys:?}: got {found:#?}");
+        assert!(
+            found[0].starts_with(&format!("{path}: ")) && found[0].contains(message),
+            "{keys:?}: expected `{path}: …{message}…`, got {:?}",
+            found[0]
+        );
+    }
+}
+
+#[test]
+fn every_mistake_of_one_upstream_is_reported_in_key_order() {
+    let found = errors(
+        &with_upstream(
+            "provider: mock\nbase_url: http://x\napi_key: k\nhealth_check: true\nmock: { reply: 3 }",
+        ),
+        &[],
+    );
+    let paths: Vec<&str> = found.iter().map(|e| e.split(':').next().unwrap()).collect();
+    assert_eq!(
+        paths,
+        [
+            "upstreams.u.base_url",
+            "upstreams.u.api_key",
+            "upstreams.u.health_check"
+        ],
+        "{found:#?}"
+    );
+}
+
+#[test]
+fn defaults_fill_what_the_file_leaves_out() {
+    let loaded = load(
+        "upstreams:\n  local: { provider: ollama }\n  cloud: { provider: openai, api_key: sk-x }\n  az: { provider: azure, base_url: \"https://r.openai.azure.com\", api_key: k }\nmodels:\n  m:\n    targets: [{ upstream: local }, { upstream: cloud }, { upstream: az, deployment: d }]\n",
+        &[],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let table = &loaded.table;
+    let up = |name: &str| table.upstreams.iter().find(|u| u.name == name).unwrap();
+    assert_eq!(up("local").base_url, "http://localhost:11434");
+    assert_eq!(up("cloud").base_url, "https://api.openai.com/v1");
+    // Local upstreams are probed by default; cloud ones are not.
+    assert_eq!(
+        up("local").health_check.as_ref().map(|(_, every)| *every),
+        Some(Duration::from_secs(15))
+    );
+    assert!(up("cloud").health_check.is_none());
+    assert_eq!(up("cloud").timeouts, crate::routing::Timeouts::default());
+    assert!(up("cloud").credential.is_some());
+    let credential = format!("{:?}", up("cloud").credential);
+    assert!(
+        !credential.contains("sk-x"),
+        "the key must not print: {credential}"
+    );
+    let model = table.model("m").expect("model m");
+    assert_eq!(model.targets.len(), 3);
+    assert_eq!(loaded.listen.to_string(), "0.0.0.0:8000");
+}
+
+#[test]
+fn an_unset_variable_disables_its_upstream_not_the_file() {
+    let yaml =
+        with_upstream("provider: openai-compatible\nbase_url: http://x/v1\napi_key: ${VLLM_KEY}");
+    let loaded = load(&yaml, &[]).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        loaded.table.upstreams[0].unresolved.as_deref(),
+        Some("VLLM_KEY")
+    );
+    assert!(
+        loaded
+            .warnings
+            .iter()
+            .any(|w| w.to_string().contains("VLLM_KEY")),
+        "{:?}",
+        loaded
+            .warnings
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+    );
+    let loaded = load(&yaml, &[("VLLM_KEY", "k")]).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(loaded.table.upstreams[0].unresolved, None);
+}
+
+#[test]
+fn an_empty_key_from_the_environment_sends_no_credential() {
+    let yaml = with_upstream(
+        "provider: openai-compatible\nbase_url: http://x/v1\napi_key: ${VLLM_KEY:-}\nheaders: { OpenAI-Organization: \"${ORG:-}\" }",
+    );
+    let loaded = load(&yaml, &[]).unwrap_or_else(|e| panic!("{e}"));
+    let upstream = &loaded.table.upstreams[0];
+    assert!(upstream.credential.is_none());
+    assert!(upstream.headers.get("openai-organization").is_none());
+    assert_eq!(upstream.unresolved, None);
+}

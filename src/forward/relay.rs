@@ -1,0 +1,501 @@
+//! The relay: an upstream answer on its way to the client, frame by frame,
+//! untouched, under the idle and total timeouts, ended by one error event
+//! when the upstream breaks after the commit.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use tokio::time::Instant;
+
+use super::body::{event_text, push_capped, BoxError, MAX_CAPTURE};
+use crate::h1::UpstreamBody;
+use crate::openai::{self, Usage};
+use crate::sse::SseScanner;
+use crate::telemetry::metrics::UpstreamMetrics;
+use crate::text;
+use crate::upstream::InFlight;
+
+/// An upstream answer on its way to the client: chunks held before the
+/// commit first, then the rest of the body, each frame as it arrives.
+pub struct Stream {
+    /// Chunks read before the commit point, released first, in order.
+    pub(crate) held: Vec<Bytes>,
+    /// The rest of the upstream body.
+    pub(crate) body: UpstreamBody,
+    /// `text/event-stream`: a failure can still be told in-band.
+    pub(crate) sse: bool,
+    /// Upstream name, for error events.
+    pub(crate) upstream: String,
+    /// `timeouts.idle`: longest silence between chunks.
+    pub(crate) idle: Option<Duration>,
+    /// `timeouts.total`: when the whole request must be done.
+    pub(crate) total_deadline: Option<Instant>,
+    /// Counts the request in flight at its target until the body is dropped.
+    pub(crate) in_flight: Option<InFlight>,
+    /// The scanner that read `held` (SSE only), continued over the rest.
+    pub(crate) scanner: Option<SseScanner>,
+    /// A JSON answer: keep (refcounted) chunks to read `usage` at the end.
+    pub(crate) json: bool,
+    /// Counts failures after the commit.
+    pub(crate) metrics: Option<Arc<UpstreamMetrics>>,
+    /// Remove the usage-only event (`inject_stream_usage` added it).
+    pub(crate) strip_usage: bool,
+    /// Usage already seen in `held`.
+    pub(crate) usage: Option<Usage>,
+    /// Stream ranges of usage-only events in `held`.
+    pub(crate) usage_only: Vec<(u64, u64)>,
+    /// Hides the upstream's key in an error answer passed through.
+    pub(crate) mask: Option<super::mask::Masker>,
+}
+
+/// The running state of a [`Stream`].
+///
+/// SSE answers are relayed *event-aligned*: when an upstream chunk ends in
+/// the middle of an event, the bytes up to its last complete event go on at
+/// once and the remainder waits (as refcounted slices, never copied) for the
+/// rest of that event. A client cannot use half an event anyway, so this
+/// adds no delay to any event; and if the upstream then breaks, the client
+/// gets whole events followed by our error event — never half an event
+/// glued to it, which no SSE client could parse. At a clean end every byte
+/// goes on, so the client receives exactly what the upstream sent.
+pub(super) struct Passthrough {
+    inner: UpstreamBody,
+    sse: bool,
+    /// Finds event boundaries; `None` for non-SSE bodies, and after an event
+    /// too large to scan (then chunks are relayed as they come).
+    scanner: Option<SseScanner>,
+    /// Chunks received and not yet relayed, in order.
+    unsent: VecDeque<Bytes>,
+    /// Total bytes in `unsent`.
+    unsent_len: usize,
+    /// Bytes at the front of `unsent` that may be relayed now.
+    ready: usize,
+    upstream: String,
+    idle: Option<Duration>,
+    last_frame: Instant,
+    /// Armed at the idle or total deadline, whichever is sooner, the first
+    /// time the upstream makes us wait (an answer that is already buffered
+    /// never needs one); re-armed lazily when it fires early (cheaper than
+    /// resetting a timer per chunk).
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    total_deadline: Option<Instant>,
+    done: bool,
+    _in_flight: Option<InFlight>,
+    /// The last `usage` seen in the stream.
+    usage: Option<Usage>,
+    /// Chunks of a JSON answer (refcounted, not copied), up to
+    /// [`MAX_USAGE_BODY`], read for `usage` when the answer ends.
+    json: Option<Vec<Bytes>>,
+    json_len: usize,
+    /// Why Switchyard cut the answer short, if it did.
+    pub(super) failure: Option<&'static str>,
+    /// The answer's text, for the request log's `include_content`.
+    capture: Option<String>,
+    /// Remove usage-only events (see `stream_usage`).
+    strip_usage: bool,
+    /// Stream offset where the last complete event ends.
+    events_end: u64,
+    /// Stream offset relayed (or skipped) so far.
+    sent: u64,
+    /// Stream ranges to leave out, in order.
+    skips: VecDeque<(u64, u64)>,
+    metrics: Option<Arc<UpstreamMetrics>>,
+    /// Hides the upstream's key (error answers passed through; see `mask`).
+    mask: Option<super::mask::Masker>,
+}
+
+/// Largest JSON answer kept for reading its `usage` (larger ones are
+/// relayed the same, but their usage is not counted).
+const MAX_USAGE_BODY: usize = 4 << 20;
+
+fn next_deadline(from: Instant, idle: Option<Duration>, total: Option<Instant>) -> Option<Instant> {
+    match (idle.map(|d| from + d), total) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Why a committed answer was cut short by Switchyard.
+#[derive(Debug, thiserror::Error)]
+enum Cut {
+    #[error("upstream `{0}` sent nothing for {1:?} (`timeouts.idle`)")]
+    Idle(String, Duration),
+    #[error("upstream `{0}` did not finish within `timeouts.total`")]
+    Total(String),
+}
+
+impl Passthrough {
+    /// Starts relaying `stream`.
+    pub(super) fn new(mut stream: Stream) -> Passthrough {
+        if let (true, Some(deadline)) = (stream.sse, stream.total_deadline) {
+            // A stream is generated as it is read: enforced even while the
+            // client reads nothing. (A JSON answer was generated whole
+            // before its head came; a client that leaves it unread costs
+            // the upstream nothing, and `server.send_timeout` ends it.)
+            stream.body.close_at(deadline);
+        }
+        let scanner = match (stream.sse, stream.scanner) {
+            // A masked error answer is relayed as bytes (a key may be cut
+            // across events), not event by event.
+            _ if stream.mask.is_some() => None,
+            (false, _) => None,
+            (true, Some(scanner)) => Some(scanner),
+            (true, None) => {
+                // Nothing was scanned yet: scan what was held, if anything.
+                let mut scanner = SseScanner::new();
+                let ok = stream
+                    .held
+                    .iter()
+                    .all(|chunk| scanner.feed(chunk, |_| {}).is_ok());
+                ok.then_some(scanner)
+            }
+        };
+        let unsent_len: usize = stream.held.iter().map(Bytes::len).sum();
+        // A JSON answer's first chunk is read at the commit: its usage counts.
+        let json = (stream.json && unsent_len <= MAX_USAGE_BODY).then(|| stream.held.clone());
+        let ready = unsent_len - scanner.as_ref().map_or(0, |s| s.pending().min(unsent_len));
+        Passthrough {
+            inner: stream.body,
+            sse: stream.sse,
+            scanner,
+            unsent: stream.held.into(),
+            unsent_len,
+            ready,
+            upstream: stream.upstream,
+            idle: stream.idle,
+            last_frame: Instant::now(),
+            timer: None,
+            total_deadline: stream.total_deadline,
+            done: false,
+            _in_flight: stream.in_flight,
+            usage: stream.usage,
+            json,
+            json_len: unsent_len,
+            failure: None,
+            capture: None,
+            strip_usage: stream.strip_usage,
+            events_end: ready as u64,
+            sent: 0,
+            skips: if stream.strip_usage {
+                stream.usage_only.into()
+            } else {
+                VecDeque::new()
+            },
+            metrics: stream.metrics,
+            mask: stream.mask,
+        }
+    }
+
+    /// Reads the text of the events held before the commit (only complete
+    /// ones: a partial last event is read by the scanner when it completes).
+    pub(super) fn capture_held(&mut self) {
+        let mut text = String::new();
+        if self.sse {
+            let mut scanner = SseScanner::new();
+            for chunk in &self.unsent {
+                let _ = scanner.feed(chunk, |event| {
+                    if let Some(t) = event_text(&event.data) {
+                        push_capped(&mut text, &t);
+                    }
+                });
+            }
+        }
+        self.capture = Some(text);
+    }
+
+    /// Every byte went on and nothing more will come.
+    pub(super) fn is_end_stream(&self) -> bool {
+        self.unsent.is_empty()
+            && (self.done || self.inner.is_end_stream())
+            && self.mask.as_ref().is_none_or(|m| m.is_empty())
+    }
+
+    /// The exact length only for a non-SSE, unmasked body (an SSE error
+    /// event may be appended; a mask may shorten it).
+    pub(super) fn size_hint(&self) -> SizeHint {
+        if self.sse || self.mask.is_some() {
+            return SizeHint::default();
+        }
+        // Held bytes (read at the commit) come first.
+        let rest = self.inner.size_hint();
+        let held = self.unsent_len as u64;
+        match rest.exact() {
+            Some(n) => SizeHint::with_exact(n + held),
+            None => {
+                let mut hint = SizeHint::new();
+                hint.set_lower(rest.lower() + held);
+                if let Some(upper) = rest.upper() {
+                    hint.set_upper(upper + held);
+                }
+                hint
+            }
+        }
+    }
+    pub(super) fn poll(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        loop {
+            if let Some(chunk) = self.take_ready() {
+                return Poll::Ready(Some(Ok(Frame::data(chunk))));
+            }
+            if self.done {
+                return Poll::Ready(None);
+            }
+            match Pin::new(&mut self.inner).poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => {
+                    if self.idle.is_some() {
+                        self.last_frame = Instant::now();
+                    }
+                    let frame = match frame.into_data() {
+                        Ok(data) => data,
+                        Err(frame) => return Poll::Ready(Some(Ok(frame))),
+                    };
+                    let Some(scanner) = self.scanner.as_mut() else {
+                        let frame = match self.mask.as_mut() {
+                            Some(mask) => mask.push(frame),
+                            None => frame,
+                        };
+                        if frame.is_empty() {
+                            continue;
+                        }
+                        if let Some(json) = self.json.as_mut() {
+                            self.json_len += frame.len();
+                            if self.json_len <= MAX_USAGE_BODY {
+                                json.push(frame.clone());
+                            } else {
+                                self.json = None;
+                            }
+                        }
+                        return Poll::Ready(Some(Ok(Frame::data(frame))));
+                    };
+                    let mut usage = None;
+                    let capture = &mut self.capture;
+                    let (strip, events_end, skips) =
+                        (self.strip_usage, &mut self.events_end, &mut self.skips);
+                    let scanned = scanner.feed(&frame, |event| {
+                        let start = *events_end;
+                        *events_end += event.raw.len() as u64;
+                        if let Some(found) = openai::usage_of_event(&event) {
+                            usage = Some(found);
+                            if strip && super::stream_usage::is_usage_only(&event) {
+                                skips.push_back((start, *events_end));
+                            }
+                        }
+                        if let Some(capture) = capture.as_mut() {
+                            if let Some(text) = event_text(&event.data) {
+                                push_capped(capture, &text);
+                            }
+                        }
+                    });
+                    if usage.is_some() {
+                        self.usage = usage;
+                    }
+                    self.unsent_len += frame.len();
+                    self.unsent.push_back(frame);
+                    match scanned {
+                        Ok(()) => {
+                            self.ready = self.unsent_len - scanner.pending().min(self.unsent_len)
+                        }
+                        Err(_) => {
+                            // An event too large to scan: relay as it comes.
+                            self.scanner = None;
+                            self.ready = self.unsent_len;
+                        }
+                    }
+                }
+                Poll::Ready(Some(Err(err))) => {
+                    self.done = true;
+                    tracing::warn!(upstream = %self.upstream, error = %err, "upstream stream broke off after the answer started");
+                    self.fail("stream_interrupted");
+                    if !self.sse {
+                        return Poll::Ready(Some(Err(Box::new(err))));
+                    }
+                    // Whole events were relayed; the broken one is dropped.
+                    self.drop_unsent();
+                    let message = format!("The upstream `{}` stream broke off before it finished; the answer is incomplete. Retry the request.", self.upstream);
+                    return Poll::Ready(Some(Ok(Frame::data(error_event(
+                        &message,
+                        "upstream_stream_interrupted",
+                    )))));
+                }
+                Poll::Ready(None) => {
+                    // A clean end: every byte goes on, a last unterminated event too.
+                    self.done = true;
+                    if let Some(rest) = self.mask.as_mut().map(|m| m.finish()) {
+                        if !rest.is_empty() {
+                            self.unsent_len += rest.len();
+                            self.unsent.push_back(rest);
+                        }
+                    }
+                    self.ready = self.unsent_len;
+                }
+                Poll::Pending => return self.poll_timer(cx),
+            }
+        }
+    }
+
+    /// The next relayable bytes: whole chunks, or the front of one,
+    /// leaving out any range in `skips`.
+    fn take_ready(&mut self) -> Option<Bytes> {
+        loop {
+            if self.ready == 0 {
+                return None;
+            }
+            let mut limit = self.ready;
+            if let Some(&(start, end)) = self.skips.front() {
+                if start <= self.sent {
+                    // Inside a range to leave out: drop up to its end.
+                    let n = ((end - self.sent) as usize).min(self.ready);
+                    self.discard(n);
+                    if self.sent >= end {
+                        self.skips.pop_front();
+                    }
+                    continue;
+                }
+                limit = limit.min((start - self.sent) as usize);
+            }
+            let front = self.unsent.front_mut()?;
+            let chunk = if front.len() <= limit {
+                self.unsent.pop_front()?
+            } else {
+                front.split_to(limit)
+            };
+            self.ready -= chunk.len();
+            self.unsent_len -= chunk.len();
+            self.sent += chunk.len() as u64;
+            return Some(chunk);
+        }
+    }
+
+    /// Drops `n` ready bytes from the front of `unsent`.
+    fn discard(&mut self, mut n: usize) {
+        while n > 0 {
+            let Some(front) = self.unsent.front_mut() else {
+                return;
+            };
+            let take = n.min(front.len());
+            if take == front.len() {
+                self.unsent.pop_front();
+            } else {
+                let _ = front.split_to(take);
+            }
+            n -= take;
+            self.ready -= take;
+            self.unsent_len -= take;
+            self.sent += take as u64;
+        }
+    }
+
+    fn fail(&mut self, kind: &'static str) {
+        self.failure = Some(kind);
+        if let Some(metrics) = &self.metrics {
+            metrics.error(kind);
+        }
+    }
+
+    /// The usage the answer reported: the last usage event of a stream, or
+    /// the `usage` of a complete JSON answer.
+    pub(super) fn final_usage(&mut self) -> Option<Usage> {
+        if self.usage.is_none() && (self.done || self.inner.is_end_stream()) {
+            if let Some(chunks) = self.json.take() {
+                self.usage = match chunks.as_slice() {
+                    [one] => openai::usage_of_body(one),
+                    many => openai::usage_of_body(&many.concat()),
+                };
+            }
+        }
+        self.usage
+    }
+
+    /// The captured text: stream deltas, or the whole JSON answer.
+    pub(super) fn final_capture(&mut self) -> Option<String> {
+        let mut capture = self.capture.take()?;
+        if capture.is_empty() {
+            if let Some(chunks) = &self.json {
+                let body = chunks.concat();
+                capture = text::lossy_prefix(&body, MAX_CAPTURE).into_owned();
+            }
+        }
+        Some(capture)
+    }
+
+    fn drop_unsent(&mut self) {
+        self.unsent.clear();
+        self.unsent_len = 0;
+        self.ready = 0;
+    }
+
+    /// Checks the idle and total deadlines while the upstream is silent.
+    fn poll_timer(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        loop {
+            if self.timer.is_none() {
+                let Some(at) = next_deadline(self.last_frame, self.idle, self.total_deadline)
+                else {
+                    return Poll::Pending;
+                };
+                self.timer = Some(Box::pin(tokio::time::sleep_until(at)));
+            }
+            let Some(timer) = self.timer.as_mut() else {
+                return Poll::Pending;
+            };
+            if timer.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            let now = Instant::now();
+            let cut = if self.total_deadline.is_some_and(|t| now >= t) {
+                Cut::Total(self.upstream.clone())
+            } else if let Some(idle) = self.idle.filter(|idle| now >= self.last_frame + *idle) {
+                Cut::Idle(self.upstream.clone(), idle)
+            } else {
+                // Fired for a deadline that moved on: re-arm and poll again.
+                match next_deadline(self.last_frame, self.idle, self.total_deadline) {
+                    Some(at) => timer.as_mut().reset(at),
+                    None => self.timer = None,
+                }
+                continue;
+            };
+            self.done = true;
+            tracing::warn!(upstream = %self.upstream, "{cut}; ending the answer");
+            self.fail(match cut {
+                Cut::Idle(..) => "idle_timeout",
+                Cut::Total(..) => "total_timeout",
+            });
+            return if self.sse {
+                self.drop_unsent();
+                let (message, code) = match &cut {
+                    Cut::Idle(..) => (
+                        format!("The {cut}; the answer is incomplete. Retry the request."),
+                        "upstream_idle_timeout",
+                    ),
+                    Cut::Total(..) => (
+                        format!("The {cut}; the answer is incomplete."),
+                        "upstream_total_timeout",
+                    ),
+                };
+                Poll::Ready(Some(Ok(Frame::data(error_event(&message, code)))))
+            } else {
+                Poll::Ready(Some(Err(Box::new(cut))))
+            };
+        }
+    }
+}
+
+/// The one event that ends a stream Switchyard had to cut short: the OpenAI
+/// SDKs raise `APIError` with this message instead of returning a silently
+/// truncated answer. No `[DONE]` follows.
+fn error_event(message: &str, code: &str) -> Bytes {
+    openai::ErrorBody {
+        message,
+        kind: "upstream_error",
+        param: None,
+        code,
+    }
+    .to_event()
+}
