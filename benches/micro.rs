@@ -5,14 +5,14 @@
 //! cargo bench --bench micro -- inspect   # only the groups/benches matching "inspect"
 //! ```
 //!
-//! - `inspect+splice`: the body peek (`gateway::inspect::inspect`) and the
+//! - `inspect+splice`: the body peek (`json::inspect`) and the
 //!   model rewrite (`splice_model`) a chat request goes through, on bodies of
 //!   ~200 B to 1 MiB, with `"model"` first or last.
 //! - `sse observer per chunk`: an [`SseScanner`] fed a 54-event
 //!   chat.completion.chunk stream, one event per chunk or all in one buffer,
 //!   with the per-event work of `forward::commit::await_commit` (classify
 //!   until the commit point, usage on every event) and of
-//!   `forward::body::Passthrough::poll` (usage on every event).
+//!   `forward::relay::Passthrough::poll` (usage on every event).
 //! - `plan selection`: `routing::plan` on a compiled table, walked the way
 //!   `forward::forward` walks it.
 //!
