@@ -6,57 +6,9 @@ use serde::Deserialize;
 use super::lenient::Obj;
 use super::usage::WireUsage;
 use super::*;
-use crate::sse::{Event, SseScanner};
+use crate::sse::tests::{scan, scan_chunks, OPENAI_STREAM};
+use crate::sse::SseScanner;
 use proptest::prelude::*;
-
-/// An event with everything owned, to compare runs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Seen {
-    event: Option<String>,
-    data: Vec<u8>,
-    raw: Bytes,
-    has_data: bool,
-    comment_only: bool,
-}
-
-impl Seen {
-    fn of(e: &Event<'_>) -> Seen {
-        Seen {
-            event: e.event.map(str::to_owned),
-            data: e.data.to_vec(),
-            raw: e.raw.clone(),
-            has_data: e.has_data,
-            comment_only: e.comment_only,
-        }
-    }
-
-    fn data_str(&self) -> &str {
-        std::str::from_utf8(&self.data).unwrap()
-    }
-}
-
-/// Feeds `chunks` in order, then finishes; returns the events, the bytes
-/// pending after the last chunk and the bytes `finish` discarded.
-fn scan_chunks(chunks: &[Bytes]) -> (Vec<Seen>, usize, usize) {
-    let mut scanner = SseScanner::new();
-    let mut seen = Vec::new();
-    for chunk in chunks {
-        scanner
-            .feed(chunk, |e| seen.push(Seen::of(&e)))
-            .expect("no event is too large");
-    }
-    let pending = scanner.pending();
-    let discarded = scanner.finish(|e| seen.push(Seen::of(&e)));
-    (seen, pending, discarded)
-}
-
-fn scan(parts: &[&str]) -> Vec<Seen> {
-    let chunks: Vec<Bytes> = parts
-        .iter()
-        .map(|p| Bytes::copy_from_slice(p.as_bytes()))
-        .collect();
-    scan_chunks(&chunks).0
-}
 
 /// Classifies every event of a whole stream.
 fn kinds(stream: &str) -> Vec<ChunkKind> {
@@ -88,16 +40,6 @@ fn usage_of(data: &str) -> Option<Usage> {
         .unwrap();
     usage
 }
-
-const OPENAI_STREAM: &str = concat!(
-    r#"data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]}"#,
-    "\n\n",
-    r#"data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{"content":"Hel"},"logprobs":null,"finish_reason":null}]}"#,
-    "\n\n",
-    r#"data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}]}"#,
-    "\n\n",
-    "data: [DONE]\n\n",
-);
 
 // --- events whose meaning the framing tests check ---
 

@@ -407,4 +407,4 @@ fn skip_eol(bytes: &[u8]) -> &[u8] {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -4,16 +4,16 @@ use super::*;
 
 /// An event with everything owned, to compare runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Seen {
-    event: Option<String>,
-    data: Vec<u8>,
-    raw: Bytes,
-    has_data: bool,
-    comment_only: bool,
+pub(crate) struct Seen {
+    pub(crate) event: Option<String>,
+    pub(crate) data: Vec<u8>,
+    pub(crate) raw: Bytes,
+    pub(crate) has_data: bool,
+    pub(crate) comment_only: bool,
 }
 
 impl Seen {
-    fn of(e: &Event<'_>) -> Seen {
+    pub(crate) fn of(e: &Event<'_>) -> Seen {
         Seen {
             event: e.event.map(str::to_owned),
             data: e.data.to_vec(),
@@ -23,14 +23,14 @@ impl Seen {
         }
     }
 
-    fn data_str(&self) -> &str {
+    pub(crate) fn data_str(&self) -> &str {
         std::str::from_utf8(&self.data).unwrap()
     }
 }
 
 /// Feeds `chunks` in order, then finishes; returns the events, the bytes
 /// pending after the last chunk and the bytes `finish` discarded.
-fn scan_chunks(chunks: &[Bytes]) -> (Vec<Seen>, usize, usize) {
+pub(crate) fn scan_chunks(chunks: &[Bytes]) -> (Vec<Seen>, usize, usize) {
     let mut scanner = SseScanner::new();
     let mut seen = Vec::new();
     for chunk in chunks {
@@ -43,7 +43,7 @@ fn scan_chunks(chunks: &[Bytes]) -> (Vec<Seen>, usize, usize) {
     (seen, pending, discarded)
 }
 
-fn scan(parts: &[&str]) -> Vec<Seen> {
+pub(crate) fn scan(parts: &[&str]) -> Vec<Seen> {
     let chunks: Vec<Bytes> = parts
         .iter()
         .map(|p| Bytes::copy_from_slice(p.as_bytes()))
@@ -51,7 +51,7 @@ fn scan(parts: &[&str]) -> Vec<Seen> {
     scan_chunks(&chunks).0
 }
 
-const OPENAI_STREAM: &str = concat!(
+pub(crate) const OPENAI_STREAM: &str = concat!(
     r#"data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]}"#,
     "\n\n",
     r#"data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{"content":"Hel"},"logprobs":null,"finish_reason":null}]}"#,
