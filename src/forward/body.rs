@@ -12,15 +12,13 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 
+use super::capture::{event_text, push_capped, MAX_CAPTURE};
 use super::relay::Passthrough;
-pub use super::relay::Stream;
+pub use super::relay::{BoxError, Stream};
 use crate::openai::Usage;
 use crate::providers::mock::{MockBody, MockContent, MockStream};
 use crate::telemetry::access_log::AccessRecord;
 use crate::text;
-
-/// Error type of response bodies.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// What the client receives.
 pub struct ResponseBody {
@@ -35,33 +33,6 @@ pub struct ResponseBody {
     flush_first: bool,
     /// A data frame was handed over.
     sent_any: bool,
-}
-
-/// Most answer text captured for one request-log record.
-pub(super) const MAX_CAPTURE: usize = 1 << 20;
-
-/// The text an answer event carries: chat deltas, legacy completion text,
-/// or a Responses-API text delta.
-pub(super) fn event_text(data: &[u8]) -> Option<String> {
-    let v: serde_json::Value = serde_json::from_slice(data).ok()?;
-    if let Some(delta) = v.get("delta").and_then(|d| d.as_str()) {
-        return Some(delta.to_owned());
-    }
-    let choices = v.get("choices")?.as_array()?;
-    let text: String = choices
-        .iter()
-        .filter_map(|c| {
-            c.pointer("/delta/content")
-                .or_else(|| c.get("text"))
-                .and_then(|t| t.as_str())
-        })
-        .collect();
-    (!text.is_empty()).then_some(text)
-}
-
-pub(super) fn push_capped(into: &mut String, text: &str) {
-    let room = MAX_CAPTURE.saturating_sub(into.len());
-    into.push_str(text::prefix_within(text, room));
 }
 
 enum Kind {

@@ -19,6 +19,7 @@
 
 mod attempt;
 pub mod body;
+mod capture;
 mod classify;
 mod commit;
 mod error;

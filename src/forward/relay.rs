@@ -13,13 +13,16 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use tokio::time::Instant;
 
-use super::body::{event_text, push_capped, BoxError, MAX_CAPTURE};
+use super::capture::{event_text, push_capped, MAX_CAPTURE};
 use crate::h1::UpstreamBody;
 use crate::openai::{self, Usage};
 use crate::sse::SseScanner;
 use crate::telemetry::metrics::UpstreamMetrics;
 use crate::text;
 use crate::upstream::InFlight;
+
+/// Error type of response bodies.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// An upstream answer on its way to the client: chunks held before the
 /// commit first, then the rest of the body, each frame as it arrives.

@@ -25,13 +25,15 @@
 //!
 //! A leaf: it imports nothing of the crate.
 
+mod error;
 mod inspect;
 mod member;
 mod scan;
 mod splice;
 mod string;
 
-pub use inspect::{inspect, InspectError, Inspected, MAX_DEPTH};
+pub use error::InspectError;
+pub use inspect::{inspect, Inspected, MAX_DEPTH};
 pub use member::{member, skip_ws};
 pub use splice::{splice_model, Spliced};
 pub use string::push_json_string;

@@ -1,7 +1,7 @@
 //! The byte-level scanner under [`super::inspect`]: strings, escapes,
 //! numbers and literals, validated by RFC 8259.
 
-use super::inspect::{syntax, InspectError};
+use super::error::{syntax, InspectError};
 
 /// Decode the contents of an already-validated JSON string (without its quotes).
 /// `at` is the offset of `raw` in the body, for error positions.

@@ -6,14 +6,15 @@
 
 mod plan;
 mod policy;
+mod random;
 pub mod strategy;
 mod table;
 mod timeouts;
 
-pub(crate) use plan::random_unit;
 pub use plan::{plan, Plan};
 pub use policy::{AttemptPolicy, StatusPolicy};
-pub use strategy::{HedgeDelay, Strategy};
+pub use policy::{HedgeDelay, Strategy};
+pub(crate) use random::random_unit;
 pub use table::{Cors, Model, RequestLimits, Table, Target, Upstream};
 pub use timeouts::{
     Timeouts, DEFAULT_CONNECT_TIMEOUT, DEFAULT_FIRST_BYTE_TIMEOUT, DEFAULT_FIRST_TOKEN_TIMEOUT,

@@ -15,60 +15,10 @@
 //! target may be used (that is the breaker, in `plan`).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
-use super::plan::random_below;
+use super::policy::Strategy;
+use super::random::random_below;
 use super::table::Target;
-
-/// A model's balancing strategy (`models.<name>.strategy`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Strategy {
-    /// Smooth weighted round robin.
-    Weighted,
-    /// File order.
-    Priority,
-    /// Fewest requests in flight (power of two choices).
-    LeastBusy,
-    /// Lowest time to first token (power of two choices).
-    Latency,
-    /// Send to `fanout` targets at once; the first to commit wins.
-    Race {
-        /// How many targets get the request at once (≥ 2).
-        fanout: usize,
-    },
-    /// Send to the best target; a second copy after `delay` without a commit.
-    Hedge {
-        /// When to send the second copy.
-        delay: HedgeDelay,
-    },
-}
-
-/// When `hedge` sends its second copy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HedgeDelay {
-    /// After a fixed time.
-    Fixed(Duration),
-    /// After the first target's estimated p95 time to first token, or
-    /// `fallback` while it has no samples.
-    P95 {
-        /// Used until the target has latency samples.
-        fallback: Duration,
-    },
-}
-
-impl Strategy {
-    /// The spelling in `router.yaml`.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Strategy::Weighted => "weighted",
-            Strategy::Priority => "priority",
-            Strategy::LeastBusy => "least_busy",
-            Strategy::Latency => "latency",
-            Strategy::Race { .. } => "race",
-            Strategy::Hedge { .. } => "hedge",
-        }
-    }
-}
 
 /// Longest precomputed weighted cycle; weights are scaled down (keeping
 /// their ratio as closely as whole numbers allow) to fit.

@@ -13,7 +13,7 @@ use std::time::SystemTime;
 
 use http::{HeaderMap, HeaderName, HeaderValue, Uri};
 
-use super::strategy::Strategy;
+use super::policy::Strategy;
 use super::{AttemptPolicy, Timeouts};
 use crate::h1::UpstreamClient;
 use crate::providers::mock::MockConfig;
