@@ -2,11 +2,12 @@
 //! upstream expects, and the caller's credentials never go up (invariant 6).
 //! The built-in mock provider answers like OpenAI would.
 
-mod support;
-
-use support::client::{open_stream, post_json, send};
-use support::extra::assert_openai_error;
-use support::{chat_completion_json, init_tracing, one_model, Behaviour, MockUpstream, Router};
+use crate::support;
+use crate::support::client::{open_stream, post_json, send};
+use crate::support::extra::assert_openai_error;
+use crate::support::{
+    chat_completion_json, init_tracing, one_model, Behaviour, MockUpstream, Router,
+};
 
 const CHAT: &str = r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#;
 

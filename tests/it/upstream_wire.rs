@@ -8,14 +8,12 @@
 //! Everything runs on 127.0.0.1 and every wait has a deadline (the support
 //! client's, or [`WITHIN`]).
 
-mod support;
-
 use std::time::Duration;
 
-use support::client::{open_stream, post_json, try_send};
-use support::extra::{assert_openai_error, poll_until, raw_exchange};
-use support::raw_upstream::{find, RawUpstream, Seen, Step, WITHIN};
-use support::{chat_chunks, chat_completion_json, init_tracing, one_model, Reply, Router};
+use crate::support::client::{open_stream, post_json, try_send};
+use crate::support::extra::{assert_openai_error, poll_until, raw_exchange};
+use crate::support::raw_upstream::{find, RawUpstream, Seen, Step, WITHIN};
+use crate::support::{chat_chunks, chat_completion_json, init_tracing, one_model, Reply, Router};
 
 const CHAT: &str = r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#;
 const CHAT_STREAM: &str =

@@ -7,13 +7,11 @@
 //! Order is made deterministic with `strategy: priority` (file order), and
 //! races are sequenced with gates and `wait_for_requests`, never with sleeps.
 
-mod support;
-
 use std::time::Duration;
 
-use support::client::{get, post_json, try_send};
-use support::extra::{assert_openai_error, dead_addr, poll_until};
-use support::{
+use crate::support::client::{get, post_json, try_send};
+use crate::support::extra::{assert_openai_error, dead_addr, poll_until};
+use crate::support::{
     chat_chunks, chat_completion_json, init_tracing, openai_error, Behaviour, Gate, MockUpstream,
     Reply, Router,
 };

@@ -2,10 +2,9 @@
 //! reaches the client unchanged and as it arrives, and what the client sends
 //! reaches the upstream unchanged except for the model name.
 
-mod support;
-
-use support::client::{open_stream, post_json, send};
-use support::{
+use crate::support;
+use crate::support::client::{open_stream, post_json, send};
+use crate::support::{
     chat_chunks, chat_completion_json, init_tracing, one_model, Behaviour, Gate, MockUpstream,
     Router,
 };

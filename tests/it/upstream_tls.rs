@@ -3,8 +3,6 @@
 //! `SSL_CERT_FILE` adds to the bundled roots. The certificates are made by
 //! the `openssl` command (installed by `.ci/run`).
 
-mod support;
-
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -16,8 +14,9 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use support::pki::{make_pki, Pki};
-use support::{client, Router};
+
+use crate::support::pki::{make_pki, Pki};
+use crate::support::{client, Router};
 
 const ANSWER: &str = r#"{"id":"chatcmpl-tls","object":"chat.completion","created":1,"model":"up","choices":[{"index":0,"message":{"role":"assistant","content":"over TLS"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}"#;
 
