@@ -4,6 +4,10 @@
 //! link `support` (the mock upstreams, raw client and router harness) once
 //! instead of once per file. Run one area with a filter on its module path,
 //! e.g. `cargo test --test it resilience::`.
+//!
+//! The modules share one process, so nothing process-wide (environment
+//! variables, temporary file names, the router's upstream TLS roots) may
+//! depend on which module runs first: see `support::pki::trust_test_ca`.
 
 mod support;
 

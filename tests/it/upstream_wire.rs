@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use crate::support::client::{open_stream, post_json, try_send};
 use crate::support::extra::{assert_openai_error, poll_until, raw_exchange};
+use crate::support::pki::trust_test_ca;
 use crate::support::raw_upstream::{find, RawUpstream, Seen, Step, WITHIN};
 use crate::support::{chat_chunks, chat_completion_json, init_tracing, one_model, Reply, Router};
 
@@ -1111,6 +1112,9 @@ async fn the_request_goes_up_with_host_content_length_and_the_exact_body() {
 #[tokio::test]
 async fn an_https_base_url_to_a_plain_server_fails_the_tls_handshake_with_a_502() {
     init_tracing();
+    // The first upstream TLS connection fixes the router's roots for the
+    // whole test process: add the upstream_tls tests' CA before it.
+    trust_test_ca();
     let raw = RawUpstream::start(|_| vec![Step::Write(json_response(&answer("plain")))]).await;
     let router = Router::start(&one_model(
         "openai-compatible",
