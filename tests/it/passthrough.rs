@@ -2,10 +2,9 @@
 //! reaches the client unchanged and as it arrives, and what the client sends
 //! reaches the upstream unchanged except for the model name.
 
-mod support;
-
-use support::client::{open_stream, post_json, send};
-use support::{
+use crate::support;
+use crate::support::client::{open_stream, post_json, send};
+use crate::support::{
     chat_chunks, chat_completion_json, init_tracing, one_model, Behaviour, Gate, MockUpstream,
     Router,
 };
@@ -19,6 +18,18 @@ async fn router_for(mock: &MockUpstream) -> Router {
         "",
     ))
     .await
+}
+
+/// A mock answering every request with an `ok` chat completion from
+/// `upstream-model`, behind [`router_for`]'s router.
+async fn ok_upstream() -> (MockUpstream, Router) {
+    let mock = MockUpstream::start(Behaviour::Json(chat_completion_json(
+        "upstream-model",
+        "ok",
+    )))
+    .await;
+    let router = router_for(&mock).await;
+    (mock, router)
 }
 
 const CHAT: &str = r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#;
@@ -146,12 +157,7 @@ async fn streaming_is_incremental_chunk_two_is_not_needed_to_read_chunk_one() {
 #[tokio::test]
 async fn the_model_rewrite_changes_only_the_model_value() {
     init_tracing();
-    let mock = MockUpstream::start(Behaviour::Json(chat_completion_json(
-        "upstream-model",
-        "ok",
-    )))
-    .await;
-    let router = router_for(&mock).await;
+    let (mock, router) = ok_upstream().await;
     let before = "{\n  \"messages\" : [ {\"role\":\"user\",\"content\":\"Grüße, 世界! \\u00e9 \\ud83d\\ude00 \\\"quoted\\\" \\/ \\n\"} ],\n\t\"model\"\t:\t";
     let after = concat!(
         " ,\r\n  \"temperature\": 0.2, \"top_p\": 1e0, \"presence_penalty\": -0.0, \"max_tokens\": 100,\n",
@@ -210,12 +216,7 @@ models:
 #[tokio::test]
 async fn the_callers_request_id_is_echoed_and_forwarded_upstream() {
     init_tracing();
-    let mock = MockUpstream::start(Behaviour::Json(chat_completion_json(
-        "upstream-model",
-        "ok",
-    )))
-    .await;
-    let router = router_for(&mock).await;
+    let (mock, router) = ok_upstream().await;
 
     let reply = send(
         "POST",
@@ -244,12 +245,7 @@ async fn the_callers_request_id_is_echoed_and_forwarded_upstream() {
 #[tokio::test]
 async fn a_request_id_is_generated_when_the_caller_sends_none() {
     init_tracing();
-    let mock = MockUpstream::start(Behaviour::Json(chat_completion_json(
-        "upstream-model",
-        "ok",
-    )))
-    .await;
-    let router = router_for(&mock).await;
+    let (mock, router) = ok_upstream().await;
 
     let first = post_json(&router.url("/v1/chat/completions"), CHAT).await;
     let second = post_json(&router.url("/v1/chat/completions"), CHAT).await;
@@ -270,12 +266,7 @@ async fn a_request_id_is_generated_when_the_caller_sends_none() {
 #[tokio::test]
 async fn an_overlong_caller_request_id_is_replaced() {
     init_tracing();
-    let mock = MockUpstream::start(Behaviour::Json(chat_completion_json(
-        "upstream-model",
-        "ok",
-    )))
-    .await;
-    let router = router_for(&mock).await;
+    let (mock, router) = ok_upstream().await;
     let long = "x".repeat(500);
 
     let reply = send(
@@ -300,12 +291,7 @@ async fn an_overlong_caller_request_id_is_replaced() {
 #[tokio::test]
 async fn the_response_names_the_target_and_the_attempt_count() {
     init_tracing();
-    let mock = MockUpstream::start(Behaviour::Json(chat_completion_json(
-        "upstream-model",
-        "ok",
-    )))
-    .await;
-    let router = router_for(&mock).await;
+    let (_mock, router) = ok_upstream().await;
 
     let reply = post_json(&router.url("/v1/chat/completions"), CHAT).await;
 
@@ -319,12 +305,7 @@ async fn the_response_names_the_target_and_the_attempt_count() {
 #[tokio::test]
 async fn paths_without_the_v1_prefix_are_served_too() {
     init_tracing();
-    let mock = MockUpstream::start(Behaviour::Json(chat_completion_json(
-        "upstream-model",
-        "ok",
-    )))
-    .await;
-    let router = router_for(&mock).await;
+    let (mock, router) = ok_upstream().await;
 
     let reply = post_json(&router.url("/chat/completions"), CHAT).await;
 
@@ -379,12 +360,7 @@ models:
 #[tokio::test]
 async fn a_large_body_with_the_model_last_is_forwarded_exactly() {
     init_tracing();
-    let mock = MockUpstream::start(Behaviour::Json(chat_completion_json(
-        "upstream-model",
-        "ok",
-    )))
-    .await;
-    let router = router_for(&mock).await;
+    let (mock, router) = ok_upstream().await;
     let history: Vec<String> = (0..2000)
         .map(|i| {
             format!(

@@ -2,11 +2,12 @@
 //! upstream expects, and the caller's credentials never go up (invariant 6).
 //! The built-in mock provider answers like OpenAI would.
 
-mod support;
-
-use support::client::{open_stream, post_json, send};
-use support::extra::assert_openai_error;
-use support::{chat_completion_json, init_tracing, one_model, Behaviour, MockUpstream, Router};
+use crate::support;
+use crate::support::client::{open_stream, post_json, send};
+use crate::support::extra::assert_openai_error;
+use crate::support::{
+    chat_completion_json, init_tracing, one_model, Behaviour, MockUpstream, Router,
+};
 
 const CHAT: &str = r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#;
 
@@ -36,27 +37,51 @@ fn assert_no_caller_credential(sent: &support::Recorded) {
     );
 }
 
-#[tokio::test]
-async fn openai_gets_the_upstream_key_as_bearer_and_never_the_callers() {
+/// The `content-type` header alone, as [`post_json`] sends it.
+const JSON: [(&str, &str); 1] = [("content-type", "application/json")];
+
+/// Starts an OpenAI-style mock, serves `config(mock base URL)`, sends `body`
+/// to `path` with `headers`, checks the answer is a 200 and returns the
+/// request the mock received.
+async fn upstream_receives(
+    config: impl FnOnce(&str) -> String,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> support::Recorded {
     init_tracing();
     let mock = MockUpstream::start(ok_mock()).await;
-    let router = Router::start(&one_model(
-        "openai",
-        &format!("{}/v1", mock.base_url()),
-        "    api_key: sk-test-upstream-openai\n",
-    ))
-    .await;
+    let router = Router::start(&config(&mock.base_url())).await;
+    let reply = send("POST", &router.url(path), headers, body.to_owned()).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    mock.last_request().unwrap()
+}
 
-    let reply = send(
-        "POST",
-        &router.url("/v1/chat/completions"),
-        &CALLER_CREDENTIALS,
+/// [`upstream_receives`] for [`CHAT`] through [`one_model`] with one
+/// `provider` upstream whose extra keys are `extra_upstream`.
+async fn chat_upstream_receives(
+    provider: &str,
+    extra_upstream: &str,
+    headers: &[(&str, &str)],
+) -> support::Recorded {
+    upstream_receives(
+        |base| one_model(provider, &format!("{base}/v1"), extra_upstream),
+        "/v1/chat/completions",
+        headers,
         CHAT,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn openai_gets_the_upstream_key_as_bearer_and_never_the_callers() {
+    let sent = chat_upstream_receives(
+        "openai",
+        "    api_key: sk-test-upstream-openai\n",
+        &CALLER_CREDENTIALS,
     )
     .await;
 
-    assert_eq!(reply.status, 200, "{}", reply.text());
-    let sent = mock.last_request().unwrap();
     assert_eq!(sent.uri, "/v1/chat/completions");
     let auth: Vec<_> = sent.headers.get_all("authorization").iter().collect();
     assert_eq!(auth, ["Bearer sk-test-upstream-openai"]);
@@ -66,25 +91,8 @@ async fn openai_gets_the_upstream_key_as_bearer_and_never_the_callers() {
 
 #[tokio::test]
 async fn openai_compatible_without_a_key_sends_no_authorization_at_all() {
-    init_tracing();
-    let mock = MockUpstream::start(ok_mock()).await;
-    let router = Router::start(&one_model(
-        "openai-compatible",
-        &format!("{}/v1", mock.base_url()),
-        "",
-    ))
-    .await;
+    let sent = chat_upstream_receives("openai-compatible", "", &CALLER_CREDENTIALS).await;
 
-    let reply = send(
-        "POST",
-        &router.url("/v1/chat/completions"),
-        &CALLER_CREDENTIALS,
-        CHAT,
-    )
-    .await;
-
-    assert_eq!(reply.status, 200, "{}", reply.text());
-    let sent = mock.last_request().unwrap();
     assert_eq!(sent.uri, "/v1/chat/completions");
     assert!(sent.header("authorization").is_none());
     assert!(sent.header("api-key").is_none());
@@ -93,25 +101,13 @@ async fn openai_compatible_without_a_key_sends_no_authorization_at_all() {
 
 #[tokio::test]
 async fn openai_compatible_with_a_key_sends_it_as_bearer() {
-    init_tracing();
-    let mock = MockUpstream::start(ok_mock()).await;
-    let router = Router::start(&one_model(
+    let sent = chat_upstream_receives(
         "openai-compatible",
-        &format!("{}/v1", mock.base_url()),
         "    api_key: sk-test-vllm-key\n",
-    ))
-    .await;
-
-    let reply = send(
-        "POST",
-        &router.url("/v1/chat/completions"),
         &CALLER_CREDENTIALS,
-        CHAT,
     )
     .await;
 
-    assert_eq!(reply.status, 200, "{}", reply.text());
-    let sent = mock.last_request().unwrap();
     assert_eq!(
         sent.header("authorization").as_deref(),
         Some("Bearer sk-test-vllm-key")
@@ -121,40 +117,32 @@ async fn openai_compatible_with_a_key_sends_it_as_bearer() {
 
 #[tokio::test]
 async fn openai_compatible_key_can_come_from_the_environment() {
-    init_tracing();
     std::env::set_var(
         "SWITCHYARD_TEST_PROVIDERS_COMPAT_KEY_7F3A",
         "sk-test-from-env-7f3a",
     );
-    let mock = MockUpstream::start(ok_mock()).await;
-    let router = Router::start(&one_model(
+    let sent = chat_upstream_receives(
         "openai-compatible",
-        &format!("{}/v1", mock.base_url()),
         "    api_key: ${SWITCHYARD_TEST_PROVIDERS_COMPAT_KEY_7F3A}\n",
-    ))
+        &JSON,
+    )
     .await;
 
-    let reply = post_json(&router.url("/v1/chat/completions"), CHAT).await;
-
-    assert_eq!(reply.status, 200, "{}", reply.text());
     assert_eq!(
-        mock.last_request()
-            .unwrap()
-            .header("authorization")
-            .as_deref(),
+        sent.header("authorization").as_deref(),
         Some("Bearer sk-test-from-env-7f3a")
     );
 }
 
-/// A router with one Azure upstream at `mock` and three models that exercise
-/// the deployment defaulting rules.
-fn azure_yaml(mock: &MockUpstream, extra: &str) -> String {
+/// A router with one Azure upstream at `base_url` and three models that
+/// exercise the deployment defaulting rules.
+fn azure_yaml(base_url: &str, extra: &str) -> String {
     format!(
         r#"
 upstreams:
   azure-east:
     provider: azure
-    base_url: {}
+    base_url: {base_url}
     api_key: azure-test-key-123
 {extra}
 models:
@@ -164,27 +152,30 @@ models:
     targets: [{{ upstream: azure-east, model: gpt-4o-mini-2024-07-18 }}]
   bare-name:
     targets: [{{ upstream: azure-east }}]
-"#,
-        mock.base_url()
+"#
     )
+}
+
+/// [`upstream_receives`] through [`azure_yaml`] with `extra`.
+async fn azure_receives(
+    extra: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> support::Recorded {
+    upstream_receives(|base| azure_yaml(base, extra), path, headers, body).await
 }
 
 #[tokio::test]
 async fn azure_addresses_the_deployment_with_api_key_and_no_authorization() {
-    init_tracing();
-    let mock = MockUpstream::start(ok_mock()).await;
-    let router = Router::start(&azure_yaml(&mock, "")).await;
-
-    let reply = send(
-        "POST",
-        &router.url("/v1/chat/completions"),
+    let sent = azure_receives(
+        "",
+        "/v1/chat/completions",
         &CALLER_CREDENTIALS,
         r#"{"model":"with-deployment","messages":[]}"#,
     )
     .await;
 
-    assert_eq!(reply.status, 200, "{}", reply.text());
-    let sent = mock.last_request().unwrap();
     assert_eq!(
         sent.uri,
         "/openai/deployments/gpt4o-prod/chat/completions?api-version=2024-10-21"
@@ -202,7 +193,7 @@ async fn azure_addresses_the_deployment_with_api_key_and_no_authorization() {
 async fn azure_deployment_defaults_to_the_target_model_then_the_logical_name() {
     init_tracing();
     let mock = MockUpstream::start(ok_mock()).await;
-    let router = Router::start(&azure_yaml(&mock, "")).await;
+    let router = Router::start(&azure_yaml(&mock.base_url(), "")).await;
 
     for (model, path) in [
         (
@@ -227,45 +218,30 @@ async fn azure_deployment_defaults_to_the_target_model_then_the_logical_name() {
 
 #[tokio::test]
 async fn azure_uses_a_custom_api_version() {
-    init_tracing();
-    let mock = MockUpstream::start(ok_mock()).await;
-    let router = Router::start(&azure_yaml(
-        &mock,
+    let sent = azure_receives(
         "    api_version: \"2025-01-01-preview\"\n",
-    ))
-    .await;
-
-    let reply = post_json(
-        &router.url("/v1/chat/completions"),
+        "/v1/chat/completions",
+        &JSON,
         r#"{"model":"with-model","messages":[]}"#,
     )
     .await;
 
-    assert_eq!(reply.status, 200, "{}", reply.text());
     assert_eq!(
-        mock.last_request().unwrap().uri,
+        sent.uri,
         "/openai/deployments/gpt-4o-mini-2024-07-18/chat/completions?api-version=2025-01-01-preview"
     );
 }
 
 #[tokio::test]
 async fn azure_responses_go_to_the_resource_level_responses_path() {
-    init_tracing();
-    let mock = MockUpstream::start(ok_mock()).await;
-    let router = Router::start(&azure_yaml(
-        &mock,
+    let sent = azure_receives(
         "    api_version: \"2025-03-01-preview\"\n",
-    ))
-    .await;
-
-    let reply = post_json(
-        &router.url("/v1/responses"),
+        "/v1/responses",
+        &JSON,
         r#"{"model":"bare-name","input":"hi"}"#,
     )
     .await;
 
-    assert_eq!(reply.status, 200, "{}", reply.text());
-    let sent = mock.last_request().unwrap();
     assert_eq!(sent.uri, "/openai/responses?api-version=2025-03-01-preview");
     assert_eq!(
         sent.header("api-key").as_deref(),
@@ -277,22 +253,14 @@ async fn azure_responses_go_to_the_resource_level_responses_path() {
 async fn azure_responses_carry_the_deployment_name_as_the_body_model() {
     // The Responses API has no deployment in its path, so Azure reads the
     // deployment from the body's `model` (documented in providers/azure.rs).
-    init_tracing();
-    let mock = MockUpstream::start(ok_mock()).await;
-    let router = Router::start(&azure_yaml(
-        &mock,
+    let sent = azure_receives(
         "    api_version: \"2025-03-01-preview\"\n",
-    ))
-    .await;
-
-    let reply = post_json(
-        &router.url("/v1/responses"),
+        "/v1/responses",
+        &JSON,
         r#"{"model":"with-deployment","input":"hi"}"#,
     )
     .await;
 
-    assert_eq!(reply.status, 200, "{}", reply.text());
-    let sent = mock.last_request().unwrap();
     assert_eq!(sent.uri, "/openai/responses?api-version=2025-03-01-preview");
     assert_eq!(
         sent.text(),
@@ -354,29 +322,17 @@ models:
 
 #[tokio::test]
 async fn configured_upstream_headers_are_added_and_win_over_the_callers() {
-    init_tracing();
-    let mock = MockUpstream::start(ok_mock()).await;
-    let router = Router::start(&one_model(
+    let sent = chat_upstream_receives(
         "openai-compatible",
-        &format!("{}/v1", mock.base_url()),
         "    headers:\n      X-Org-Tag: team-a\n      OpenAI-Organization: org-test-123\n",
-    ))
-    .await;
-
-    let reply = send(
-        "POST",
-        &router.url("/v1/chat/completions"),
         &[
             ("content-type", "application/json"),
             ("openai-organization", "org-from-caller"),
             ("x-caller-header", "kept"),
         ],
-        CHAT,
     )
     .await;
 
-    assert_eq!(reply.status, 200, "{}", reply.text());
-    let sent = mock.last_request().unwrap();
     assert_eq!(sent.header("x-org-tag").as_deref(), Some("team-a"));
     let orgs: Vec<_> = sent.headers.get_all("openai-organization").iter().collect();
     assert_eq!(orgs, ["org-test-123"]);
@@ -385,18 +341,9 @@ async fn configured_upstream_headers_are_added_and_win_over_the_callers() {
 
 #[tokio::test]
 async fn hop_by_hop_headers_are_not_forwarded_upstream() {
-    init_tracing();
-    let mock = MockUpstream::start(ok_mock()).await;
-    let router = Router::start(&one_model(
+    let sent = chat_upstream_receives(
         "openai-compatible",
-        &format!("{}/v1", mock.base_url()),
         "",
-    ))
-    .await;
-
-    let reply = send(
-        "POST",
-        &router.url("/v1/chat/completions"),
         &[
             ("content-type", "application/json"),
             ("connection", "keep-alive, x-hop-secret"),
@@ -407,12 +354,9 @@ async fn hop_by_hop_headers_are_not_forwarded_upstream() {
             ("expect", "100-continue"),
             ("x-end-to-end", "crosses"),
         ],
-        CHAT,
     )
     .await;
 
-    assert_eq!(reply.status, 200, "{}", reply.text());
-    let sent = mock.last_request().unwrap();
     for name in [
         "x-hop-secret",
         "keep-alive",
@@ -437,55 +381,29 @@ async fn hop_by_hop_headers_are_not_forwarded_upstream() {
 
 #[tokio::test]
 async fn an_upgrade_header_is_not_forwarded_upstream() {
-    init_tracing();
-    let mock = MockUpstream::start(ok_mock()).await;
-    let router = Router::start(&one_model(
+    let sent = chat_upstream_receives(
         "openai-compatible",
-        &format!("{}/v1", mock.base_url()),
         "",
-    ))
-    .await;
-
-    let reply = send(
-        "POST",
-        &router.url("/v1/chat/completions"),
         &[("content-type", "application/json"), ("upgrade", "h2c")],
-        CHAT,
     )
     .await;
 
-    assert_eq!(reply.status, 200, "{}", reply.text());
-    assert!(mock.last_request().unwrap().header("upgrade").is_none());
+    assert!(sent.header("upgrade").is_none());
 }
 
 #[tokio::test]
 async fn accept_encoding_is_not_forwarded_so_answers_come_back_uncompressed() {
-    init_tracing();
-    let mock = MockUpstream::start(ok_mock()).await;
-    let router = Router::start(&one_model(
+    let sent = chat_upstream_receives(
         "openai-compatible",
-        &format!("{}/v1", mock.base_url()),
         "",
-    ))
-    .await;
-
-    let reply = send(
-        "POST",
-        &router.url("/v1/chat/completions"),
         &[
             ("content-type", "application/json"),
             ("accept-encoding", "gzip, br"),
         ],
-        CHAT,
     )
     .await;
 
-    assert_eq!(reply.status, 200);
-    assert!(mock
-        .last_request()
-        .unwrap()
-        .header("accept-encoding")
-        .is_none());
+    assert!(sent.header("accept-encoding").is_none());
 }
 
 // ---------------------------------------------------------------------------
@@ -746,29 +664,17 @@ async fn the_builtin_mock_answers_responses_with_an_openai_error() {
 
 #[tokio::test]
 async fn a_caller_cannot_choose_the_operators_openai_organization_or_project() {
-    init_tracing();
-    let mock = MockUpstream::start(ok_mock()).await;
-    let router = Router::start(&one_model(
+    let sent = chat_upstream_receives(
         "openai",
-        &format!("{}/v1", mock.base_url()),
         "    api_key: sk-test-upstream-openai\n    headers:\n      OpenAI-Organization: org-operator\n",
-    ))
-    .await;
-
-    let reply = send(
-        "POST",
-        &router.url("/v1/chat/completions"),
         &[
             ("content-type", "application/json"),
             ("openai-organization", "org-caller"),
             ("openai-project", "proj-caller"),
         ],
-        CHAT,
     )
     .await;
 
-    assert_eq!(reply.status, 200, "{}", reply.text());
-    let sent = mock.last_request().unwrap();
     let org: Vec<_> = sent.headers.get_all("openai-organization").iter().collect();
     assert_eq!(org, ["org-operator"], "the operator's scope, once");
     assert!(

@@ -4,13 +4,11 @@
 //! failures before a response move on to the next target or fallback model;
 //! and no input makes the router fall over.
 
-mod support;
-
 use std::time::Duration;
 
-use support::client::{get, post_json, send, try_send};
-use support::extra::{assert_openai_error, dead_addr, raw_exchange};
-use support::{
+use crate::support::client::{get, post_json, send, try_send};
+use crate::support::extra::{assert_openai_error, dead_addr, raw_exchange};
+use crate::support::{
     chat_completion_json, init_tracing, one_model, openai_error, Behaviour, MockUpstream, Router,
 };
 

@@ -1,7 +1,5 @@
 //! Shared support for Switchyard's integration tests: a scripted mock
-//! OpenAI-compatible upstream and a raw HTTP client. Each test binary uses a
-//! subset, hence the `allow`s.
-#![allow(dead_code, unused_imports)]
+//! OpenAI-compatible upstream and a raw HTTP client.
 
 pub mod client;
 pub mod extra;
@@ -11,7 +9,7 @@ pub mod pki;
 pub mod raw_upstream;
 pub mod router;
 
-pub use client::{Reply, StreamReply};
+pub use client::Reply;
 pub use mock_upstream::{
     chat_chunks, chat_completion_json, openai_error, Behaviour, Gate, MockUpstream, Recorded,
 };

@@ -3,15 +3,15 @@
 //! included, and a reply the router cannot frame is a 502 naming the
 //! upstream. Each case is followed by a normal request on the same pool.
 
-mod support;
-
 use std::time::Duration;
 
-use support::client::{post_json, try_send};
-use support::extra::assert_openai_error;
-use support::raw_upstream::{RawUpstream, Step};
-use support::{chat_completion_json, init_tracing, one_model, Router};
 use tokio::time::Instant;
+
+use crate::support;
+use crate::support::client::{post_json, try_send};
+use crate::support::extra::assert_openai_error;
+use crate::support::raw_upstream::{RawUpstream, Step};
+use crate::support::{chat_completion_json, init_tracing, one_model, Router};
 
 const CHAT: &str = r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#;
 

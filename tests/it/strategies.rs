@@ -3,13 +3,12 @@
 //! deterministic: the weighted cycle is precomputed, power of two choices
 //! with two targets compares both, and requests are sent one at a time.
 
-mod support;
-
 use std::time::Duration;
 
-use support::client::{open_stream, post_json};
-use support::extra::dead_addr;
-use support::{
+use crate::support;
+use crate::support::client::{open_stream, post_json};
+use crate::support::extra::dead_addr;
+use crate::support::{
     chat_chunks, chat_completion_json, init_tracing, Behaviour, Gate, MockUpstream, Reply, Router,
 };
 

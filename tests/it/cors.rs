@@ -1,10 +1,11 @@
 //! CORS, so browser apps (a React dev server on :3000, Streamlit on :8501)
 //! can call the router directly, and nobody else's page can.
 
-mod support;
-
-use support::client::{get, post_json, send};
-use support::{chat_completion_json, init_tracing, one_model, Behaviour, MockUpstream, Router};
+use crate::support;
+use crate::support::client::{get, post_json, send};
+use crate::support::{
+    chat_completion_json, init_tracing, one_model, Behaviour, MockUpstream, Router,
+};
 
 const CHAT: &str = r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#;
 

@@ -1,5 +1,4 @@
-mod support;
-use support::*;
+use crate::support::*;
 
 #[tokio::test]
 async fn forwards_a_chat_completion_byte_for_byte() {

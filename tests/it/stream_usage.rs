@@ -1,11 +1,9 @@
 //! `inject_stream_usage`: usage asked for upstream, the extra usage event
 //! removed before the client sees it, tokens still counted.
 
-mod support;
-
 use std::time::Duration;
 
-use support::*;
+use crate::support::*;
 
 fn config(mock: &MockUpstream, inject: bool) -> String {
     format!(

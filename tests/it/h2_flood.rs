@@ -6,16 +6,15 @@
 //! The router runs as its own process (the `switchyard` binary) so that its
 //! resident memory can be read from `/proc` apart from the test's.
 
-mod support;
-
 use std::io::Write as _;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use bytes::Bytes;
-use support::*;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
+
+use crate::support::*;
 
 struct Process(Child);
 

@@ -10,16 +10,14 @@
 //! The last tests check `examples/grafana-dashboard.json` against what a
 //! running router exposes.
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
-use support::client::{get, open_stream, post_json, try_open_stream, try_send};
-use support::extra::{dead_addr, poll_until};
-use support::metrics_scrape::{scrape, Scrape};
-use support::{
+use crate::support::client::{get, open_stream, post_json, try_open_stream, try_send};
+use crate::support::extra::{dead_addr, poll_until};
+use crate::support::metrics_scrape::{scrape, Scrape};
+use crate::support::{
     chat_chunks, chat_completion_json, init_tracing, Behaviour, Gate, MockUpstream, Router,
 };
 

@@ -172,8 +172,9 @@ pub struct H2Stream {
     pub headers: HeaderMap,
     /// The response body, read frame by frame.
     pub body: Option<hyper::body::Incoming>,
-    /// Keeps the pooled connection alive.
-    pub client: hyper_util::client::legacy::Client<
+    /// Never read: held so the pooled connection lives as long as this
+    /// value (see the type's docs).
+    _client: hyper_util::client::legacy::Client<
         hyper_util::client::legacy::connect::HttpConnector,
         http_body_util::Full<Bytes>,
     >,
@@ -202,7 +203,7 @@ impl H2Stream {
             status: parts.status,
             headers: parts.headers,
             body: Some(body),
-            client,
+            _client: client,
         }
     }
 

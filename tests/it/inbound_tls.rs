@@ -2,8 +2,6 @@
 //! private CA, HTTP/2 or HTTP/1.1 by ALPN; a renewed certificate is picked
 //! up without a restart; a client that does not speak TLS is turned away.
 
-mod support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,10 +11,12 @@ use hyper::Request;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
-use support::pki::{make_pki, Pki};
-use support::{init_tracing, Router};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+use crate::support;
+use crate::support::pki::{make_pki, Pki};
+use crate::support::{init_tracing, Router};
 
 const CHAT: &str = r#"{"model":"demo","messages":[{"role":"user","content":"over tls"}]}"#;
 

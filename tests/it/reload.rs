@@ -9,16 +9,14 @@
 //! Edits are made like an editor makes them: write a sibling file, rename it
 //! over the config. Every wait polls with a deadline (for failing only).
 
-mod support;
-
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use support::client::{get, open_stream, post_json, try_send};
-use support::extra::poll_until;
-use support::{
+use crate::support::client::{get, open_stream, post_json, try_send};
+use crate::support::extra::poll_until;
+use crate::support::{
     chat_chunks, chat_completion_json, init_tracing, Behaviour, Gate, MockUpstream, Recorded,
     Router,
 };

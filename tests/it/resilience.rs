@@ -7,13 +7,11 @@
 //! Order is made deterministic with `strategy: priority` (file order), and
 //! races are sequenced with gates and `wait_for_requests`, never with sleeps.
 
-mod support;
-
 use std::time::Duration;
 
-use support::client::{get, post_json, try_send};
-use support::extra::{assert_openai_error, dead_addr, poll_until};
-use support::{
+use crate::support::client::{get, post_json, try_send};
+use crate::support::extra::{assert_openai_error, dead_addr, poll_until};
+use crate::support::{
     chat_chunks, chat_completion_json, init_tracing, openai_error, Behaviour, Gate, MockUpstream,
     Reply, Router,
 };
@@ -64,6 +62,25 @@ fn config(strategy: &str, upstreams: &[Up<'_>], model_extra: &str) -> String {
 /// `config("priority", …)`.
 fn priority(upstreams: &[Up<'_>], model_extra: &str) -> String {
     config("priority", upstreams, model_extra)
+}
+
+/// A router whose model `m` tries `first` (with the inline upstream keys
+/// `first_extra`), then `second`, by priority; `model_extra` as for
+/// [`config`].
+async fn first_then_second(
+    first: &MockUpstream,
+    first_extra: &str,
+    second: &MockUpstream,
+    model_extra: &str,
+) -> Router {
+    Router::start(&priority(
+        &[
+            ("first", &first.base_url(), first_extra),
+            ("second", &second.base_url(), ""),
+        ],
+        model_extra,
+    ))
+    .await
 }
 
 /// `http://` + an address nobody listens on.
@@ -194,14 +211,7 @@ async fn a_reset_before_the_response_head_moves_on_to_the_next_target() {
     init_tracing();
     let first = MockUpstream::start(Behaviour::Reset).await;
     let second = MockUpstream::start(json("second-model", "from second")).await;
-    let router = Router::start(&priority(
-        &[
-            ("first", &first.base_url(), ""),
-            ("second", &second.base_url(), ""),
-        ],
-        "",
-    ))
-    .await;
+    let router = first_then_second(&first, "", &second, "").await;
 
     let reply = post_json(&router.url("/v1/chat/completions"), CHAT).await;
 
@@ -220,18 +230,7 @@ async fn a_hang_past_first_byte_moves_on_to_the_next_target() {
     init_tracing();
     let first = MockUpstream::start(Behaviour::Hang).await;
     let second = MockUpstream::start(json("second-model", "from second")).await;
-    let router = Router::start(&priority(
-        &[
-            (
-                "first",
-                &first.base_url(),
-                "timeouts: { first_byte: 300ms }",
-            ),
-            ("second", &second.base_url(), ""),
-        ],
-        "",
-    ))
-    .await;
+    let router = first_then_second(&first, "timeouts: { first_byte: 300ms }", &second, "").await;
 
     let reply = post_json(&router.url("/v1/chat/completions"), CHAT).await;
 
@@ -254,14 +253,7 @@ async fn a_429_with_retry_after_zero_is_retried_once_on_the_same_target() {
     ])
     .await;
     let second = MockUpstream::start(json("second-model", "from second")).await;
-    let router = Router::start(&priority(
-        &[
-            ("first", &first.base_url(), ""),
-            ("second", &second.base_url(), ""),
-        ],
-        "",
-    ))
-    .await;
+    let router = first_then_second(&first, "", &second, "").await;
 
     let reply = post_json(&router.url("/v1/chat/completions"), CHAT).await;
 
@@ -281,14 +273,7 @@ async fn a_429_asking_to_wait_longer_than_max_backoff_moves_to_the_next_target_w
     // client's 10 s deadline: sleeping on it would fail the test.
     let first = MockUpstream::start(rate_limited("30")).await;
     let second = MockUpstream::start(json("second-model", "from second")).await;
-    let router = Router::start(&priority(
-        &[
-            ("first", &first.base_url(), ""),
-            ("second", &second.base_url(), ""),
-        ],
-        "",
-    ))
-    .await;
+    let router = first_then_second(&first, "", &second, "").await;
 
     let reply = post_json(&router.url("/v1/chat/completions"), CHAT).await;
 
@@ -351,14 +336,7 @@ async fn a_5xx_is_retried_once_on_the_same_target_then_moves_to_the_next() {
         tracing::info!(code, "first target answers {code} every time");
         let first = MockUpstream::start(openai_error(code, "busy", "server_error", "")).await;
         let second = MockUpstream::start(json("second-model", "from second")).await;
-        let router = Router::start(&priority(
-            &[
-                ("first", &first.base_url(), ""),
-                ("second", &second.base_url(), ""),
-            ],
-            "",
-        ))
-        .await;
+        let router = first_then_second(&first, "", &second, "").await;
 
         let reply = post_json(&router.url("/v1/chat/completions"), CHAT).await;
 
@@ -379,14 +357,7 @@ async fn with_retry_attempts_zero_a_5xx_moves_straight_to_the_next_target() {
     for code in [500u16, 503] {
         let first = MockUpstream::start(openai_error(code, "busy", "server_error", "")).await;
         let second = MockUpstream::start(json("second-model", "from second")).await;
-        let router = Router::start(&priority(
-            &[
-                ("first", &first.base_url(), ""),
-                ("second", &second.base_url(), ""),
-            ],
-            "retry: { attempts: 0 }",
-        ))
-        .await;
+        let router = first_then_second(&first, "", &second, "retry: { attempts: 0 }").await;
 
         let reply = post_json(&router.url("/v1/chat/completions"), CHAT).await;
 
@@ -407,14 +378,7 @@ async fn a_401_moves_on_to_the_next_target_without_a_retry() {
     ))
     .await;
     let second = MockUpstream::start(json("second-model", "from second")).await;
-    let router = Router::start(&priority(
-        &[
-            ("first", &first.base_url(), ""),
-            ("second", &second.base_url(), ""),
-        ],
-        "",
-    ))
-    .await;
+    let router = first_then_second(&first, "", &second, "").await;
 
     let reply = post_json(&router.url("/v1/chat/completions"), CHAT).await;
 
@@ -636,14 +600,7 @@ async fn an_error_event_first_moves_on_and_the_client_sees_only_the_second_strea
     ]))
     .await;
     let second = MockUpstream::start(Behaviour::sse(good.clone())).await;
-    let router = Router::start(&priority(
-        &[
-            ("first", &first.base_url(), ""),
-            ("second", &second.base_url(), ""),
-        ],
-        "",
-    ))
-    .await;
+    let router = first_then_second(&first, "", &second, "").await;
 
     let reply = post_json(&router.url("/v1/chat/completions"), CHAT_STREAM).await;
 
@@ -667,14 +624,7 @@ async fn a_stream_that_ends_without_content_moves_on_to_the_next_target() {
     ]))
     .await;
     let second = MockUpstream::start(Behaviour::sse(good.clone())).await;
-    let router = Router::start(&priority(
-        &[
-            ("first", &first.base_url(), ""),
-            ("second", &second.base_url(), ""),
-        ],
-        "",
-    ))
-    .await;
+    let router = first_then_second(&first, "", &second, "").await;
 
     let reply = post_json(&router.url("/v1/chat/completions"), CHAT_STREAM).await;
 
@@ -690,18 +640,7 @@ async fn no_token_within_first_token_moves_on_and_cancels_the_first_stream() {
     let good = chat_chunks("second-model", &["Fine", " answer"], false);
     let first = MockUpstream::start(stalled_stream("first-model")).await;
     let second = MockUpstream::start(Behaviour::sse(good.clone())).await;
-    let router = Router::start(&priority(
-        &[
-            (
-                "first",
-                &first.base_url(),
-                "timeouts: { first_token: 300ms }",
-            ),
-            ("second", &second.base_url(), ""),
-        ],
-        "",
-    ))
-    .await;
+    let router = first_then_second(&first, "timeouts: { first_token: 300ms }", &second, "").await;
 
     let reply = post_json(&router.url("/v1/chat/completions"), CHAT_STREAM).await;
 
@@ -734,14 +673,7 @@ async fn a_stream_cut_after_content_ends_with_one_interrupted_error_event_and_is
     .await;
     let second =
         MockUpstream::start(Behaviour::sse(chat_chunks("second-model", &["no"], false))).await;
-    let router = Router::start(&priority(
-        &[
-            ("first", &first.base_url(), ""),
-            ("second", &second.base_url(), ""),
-        ],
-        "",
-    ))
-    .await;
+    let router = first_then_second(&first, "", &second, "").await;
 
     let reply = post_json(&router.url("/v1/chat/completions"), CHAT_STREAM).await;
 
@@ -778,14 +710,7 @@ async fn silence_after_the_commit_past_idle_ends_the_stream_with_one_idle_error_
     })
     .await;
     let second = MockUpstream::start(json("second-model", "from second")).await;
-    let router = Router::start(&priority(
-        &[
-            ("first", &first.base_url(), "timeouts: { idle: 300ms }"),
-            ("second", &second.base_url(), ""),
-        ],
-        "",
-    ))
-    .await;
+    let router = first_then_second(&first, "timeouts: { idle: 300ms }", &second, "").await;
 
     let reply = post_json(&router.url("/v1/chat/completions"), CHAT_STREAM).await;
 
@@ -807,22 +732,24 @@ async fn silence_after_the_commit_past_idle_ends_the_stream_with_one_idle_error_
 // When nothing works
 // ---------------------------------------------------------------------------
 
+/// A router whose model `m` tries `alpha`, `beta` and `gamma` by priority,
+/// all at addresses nobody listens on (returned as `127.0.0.1:PORT`, in that
+/// order); `model_extra` as for [`config`].
+async fn three_refusing(model_extra: &str) -> (Router, [String; 3]) {
+    let addrs = [dead_addr().await, dead_addr().await, dead_addr().await];
+    let [a, b, c] = addrs.clone().map(|addr| format!("http://{addr}"));
+    let router = Router::start(&priority(
+        &[("alpha", &a, ""), ("beta", &b, ""), ("gamma", &c, "")],
+        model_extra,
+    ))
+    .await;
+    (router, addrs)
+}
+
 #[tokio::test]
 async fn when_every_target_refuses_the_502_names_each_upstream_and_address() {
     init_tracing();
-    let a = dead_addr().await;
-    let b = dead_addr().await;
-    let c = dead_addr().await;
-    let (ua, ub, uc) = (
-        format!("http://{a}"),
-        format!("http://{b}"),
-        format!("http://{c}"),
-    );
-    let router = Router::start(&priority(
-        &[("alpha", &ua, ""), ("beta", &ub, ""), ("gamma", &uc, "")],
-        "",
-    ))
-    .await;
+    let (router, [a, b, c]) = three_refusing("").await;
 
     let reply = post_json(&router.url("/v1/chat/completions"), CHAT).await;
 
@@ -844,19 +771,7 @@ async fn when_every_target_refuses_the_502_names_each_upstream_and_address() {
 #[tokio::test]
 async fn max_attempts_caps_the_attempts_across_targets() {
     init_tracing();
-    let a = dead_addr().await;
-    let b = dead_addr().await;
-    let c = dead_addr().await;
-    let (ua, ub, uc) = (
-        format!("http://{a}"),
-        format!("http://{b}"),
-        format!("http://{c}"),
-    );
-    let router = Router::start(&priority(
-        &[("alpha", &ua, ""), ("beta", &ub, ""), ("gamma", &uc, "")],
-        "max_attempts: 2",
-    ))
-    .await;
+    let (router, [_, _, c]) = three_refusing("max_attempts: 2").await;
 
     let reply = post_json(&router.url("/v1/chat/completions"), CHAT).await;
 
@@ -886,14 +801,7 @@ async fn max_attempts_caps_the_attempts_across_targets() {
 #[tokio::test]
 async fn the_attempt_limit_message_counts_only_the_attempts_made() {
     init_tracing();
-    let a = format!("http://{}", dead_addr().await);
-    let b = format!("http://{}", dead_addr().await);
-    let c = format!("http://{}", dead_addr().await);
-    let router = Router::start(&priority(
-        &[("alpha", &a, ""), ("beta", &b, ""), ("gamma", &c, "")],
-        "max_attempts: 2",
-    ))
-    .await;
+    let (router, _) = three_refusing("max_attempts: 2").await;
 
     let reply = post_json(&router.url("/v1/chat/completions"), CHAT).await;
 
@@ -1212,14 +1120,7 @@ async fn a_model_level_first_byte_override_moves_a_hang_to_the_next_target() {
     // without the override the client's 10 s deadline fails the test.
     let first = MockUpstream::start(Behaviour::Hang).await;
     let second = MockUpstream::start(json("second-model", "from second")).await;
-    let router = Router::start(&priority(
-        &[
-            ("first", &first.base_url(), ""),
-            ("second", &second.base_url(), ""),
-        ],
-        "timeouts: { first_byte: 300ms }",
-    ))
-    .await;
+    let router = first_then_second(&first, "", &second, "timeouts: { first_byte: 300ms }").await;
 
     let reply = try_send(
         "POST",
@@ -1269,14 +1170,7 @@ async fn a_status_listed_in_fail_over_on_status_moves_to_the_next_target() {
     let body = r#"{"error":{"message":"unprocessable","type":"invalid_request_error","param":null,"code":null}}"#;
     let first = MockUpstream::start(status_with(422, body, &[])).await;
     let second = MockUpstream::start(json("second-model", "from second")).await;
-    let router = Router::start(&priority(
-        &[
-            ("first", &first.base_url(), ""),
-            ("second", &second.base_url(), ""),
-        ],
-        "fail_over_on_status: [422]",
-    ))
-    .await;
+    let router = first_then_second(&first, "", &second, "fail_over_on_status: [422]").await;
 
     let reply = post_json(&router.url("/v1/chat/completions"), CHAT).await;
 
@@ -1291,13 +1185,12 @@ async fn retry_on_status_replaces_the_retried_set() {
     // 429 is no longer retried on the same target; it moves on instead.
     let first = MockUpstream::start(rate_limited("0")).await;
     let second = MockUpstream::start(json("second-model", "from second")).await;
-    let router = Router::start(&priority(
-        &[
-            ("first", &first.base_url(), ""),
-            ("second", &second.base_url(), ""),
-        ],
+    let router = first_then_second(
+        &first,
+        "",
+        &second,
         "retry: { on_status: [503] }\nfail_over_on_status: [429]",
-    ))
+    )
     .await;
 
     let reply = post_json(&router.url("/v1/chat/completions"), CHAT).await;
@@ -1313,14 +1206,7 @@ async fn max_attempts_counts_same_target_retries() {
     let body = r#"{"error":{"message":"busy","type":"server_error","param":null,"code":null}}"#;
     let first = MockUpstream::start(status_with(503, body, &[])).await;
     let second = MockUpstream::start(json("second-model", "unused")).await;
-    let router = Router::start(&priority(
-        &[
-            ("first", &first.base_url(), ""),
-            ("second", &second.base_url(), ""),
-        ],
-        "max_attempts: 2",
-    ))
-    .await;
+    let router = first_then_second(&first, "", &second, "max_attempts: 2").await;
 
     let reply = post_json(&router.url("/v1/chat/completions"), CHAT).await;
 
@@ -1394,17 +1280,12 @@ async fn after_the_cooldown_a_probe_reaches_the_target_and_its_success_closes_th
     ])
     .await;
     let second = MockUpstream::start(json("second-model", "from second")).await;
-    let router = Router::start(&priority(
-        &[
-            (
-                "first",
-                &first.base_url(),
-                "circuit_breaker: { failures: 2, cooldown: 300ms }",
-            ),
-            ("second", &second.base_url(), ""),
-        ],
+    let router = first_then_second(
+        &first,
+        "circuit_breaker: { failures: 2, cooldown: 300ms }",
+        &second,
         "retry: { attempts: 0 }",
-    ))
+    )
     .await;
     for _ in 0..2 {
         let reply = post_json(&router.url("/v1/chat/completions"), CHAT).await;

@@ -1,11 +1,9 @@
 //! Exercises the test-support mock upstream and client directly (no proxy).
 
-mod support;
-
 use std::time::Duration;
 
-use support::client::{self, open_stream, post_json, send, try_send};
-use support::{
+use crate::support::client::{self, open_stream, post_json, send, try_send};
+use crate::support::{
     chat_chunks, chat_completion_json, init_tracing, openai_error, Behaviour, Gate, MockUpstream,
     Recorded,
 };

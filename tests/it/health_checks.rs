@@ -1,11 +1,9 @@
 //! Active health checks feed planning: an upstream whose probe fails moves
 //! behind the others until it answers again.
 
-mod support;
-
 use std::time::Duration;
 
-use support::*;
+use crate::support::*;
 
 fn config(a: &MockUpstream, b: &MockUpstream) -> String {
     format!(

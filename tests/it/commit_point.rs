@@ -4,10 +4,8 @@
 //! (a cut, an error frame, a stream with no content) moves on to the next
 //! attempt, and the client never sees the failed attempt's bytes.
 
-mod support;
-
-use support::client::{open_stream, post_json};
-use support::{chat_chunks, init_tracing, Behaviour, Gate, MockUpstream, Router};
+use crate::support::client::{open_stream, post_json};
+use crate::support::{chat_chunks, init_tracing, Behaviour, Gate, MockUpstream, Router};
 
 const PRIMARY_STREAM: &str =
     r#"{"model":"primary","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;

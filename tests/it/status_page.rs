@@ -1,10 +1,8 @@
 //! The built-in status page and the `healthcheck` subcommand.
 
-mod support;
-
 use std::process::Command;
 
-use support::*;
+use crate::support::*;
 
 const CONFIG: &str = "upstreams:\n  m: { provider: mock }\nmodels:\n  demo: { targets: [m] }\n";
 

@@ -3,15 +3,13 @@
 //! past `server.max_connections`, clients that stop reading. Each test
 //! checks the documented limit and that a normal request is still served.
 
-mod support;
-
 use std::time::Duration;
-
-use support::*;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{timeout, Instant};
+
+use crate::support::*;
 
 /// The mock model on the built-in `mock` provider, with short connection
 /// limits; `server` adds keys under `server:` (indent by two spaces).

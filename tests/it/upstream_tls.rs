@@ -3,11 +3,9 @@
 //! `SSL_CERT_FILE` adds to the bundled roots. The certificates are made by
 //! the `openssl` command (installed by `.ci/run`).
 
-mod support;
-
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -16,25 +14,15 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use support::pki::{make_pki, Pki};
-use support::{client, Router};
+
+use crate::support::pki::{make_pki, trust_test_ca, Pki};
+use crate::support::{client, Router};
 
 const ANSWER: &str = r#"{"id":"chatcmpl-tls","object":"chat.completion","created":1,"model":"up","choices":[{"index":0,"message":{"role":"assistant","content":"over TLS"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}"#;
 
 const STREAM: &str = "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"up\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"over\"},\"finish_reason\":null}]}\n\n\
 data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"up\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\" TLS\"},\"finish_reason\":\"stop\"}]}\n\n\
 data: [DONE]\n\n";
-
-/// The private CA every test in this file trusts through `SSL_CERT_FILE`,
-/// set before the first TLS connection (the roots are read once).
-fn trusted() -> &'static Pki {
-    static PKI: OnceLock<Pki> = OnceLock::new();
-    PKI.get_or_init(|| {
-        let pki = make_pki("trusted");
-        std::env::set_var("SSL_CERT_FILE", pki.ca());
-        pki
-    })
-}
 
 /// A TLS upstream on 127.0.0.1 with `pki`'s server certificate, answering
 /// chat completions (streamed when asked); counts the connections it
@@ -117,7 +105,7 @@ const CHAT_STREAM: &str =
 
 #[tokio::test]
 async fn answers_and_streams_come_over_tls_on_one_kept_alive_connection() {
-    let pki = trusted();
+    let pki = trust_test_ca();
     let upstream = start_upstream(pki).await;
     for host in ["localhost", "127.0.0.1"] {
         let before = upstream.connections.load(Ordering::SeqCst);
@@ -144,7 +132,7 @@ async fn answers_and_streams_come_over_tls_on_one_kept_alive_connection() {
 
 #[tokio::test]
 async fn a_certificate_from_an_unknown_ca_is_a_502_that_names_ssl_cert_file() {
-    trusted();
+    trust_test_ca();
     let other = make_pki("untrusted");
     let upstream = start_upstream(&other).await;
     let router = Router::start(&config("localhost", upstream.port)).await;
@@ -232,7 +220,7 @@ async fn start_closing_upstream(pki: &Pki) -> TlsUpstream {
 
 #[tokio::test]
 async fn a_tls_session_the_upstream_closed_is_not_reused_even_with_the_socket_open() {
-    let pki = trusted();
+    let pki = trust_test_ca();
     let upstream = start_closing_upstream(pki).await;
     let router = Router::start(&config("localhost", upstream.port).replace(
         "    health_check: false\n",

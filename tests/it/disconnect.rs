@@ -3,13 +3,12 @@
 //! error event rather than silence, and a graceful shutdown lets streams in
 //! flight finish.
 
-mod support;
-
 use std::time::Duration;
 
-use support::client::{open_stream, try_send};
-use support::extra::poll_until;
-use support::{chat_chunks, init_tracing, one_model, Behaviour, Gate, MockUpstream, Router};
+use crate::support;
+use crate::support::client::{open_stream, try_send};
+use crate::support::extra::poll_until;
+use crate::support::{chat_chunks, init_tracing, one_model, Behaviour, Gate, MockUpstream, Router};
 
 const WAIT: Duration = Duration::from_secs(5);
 

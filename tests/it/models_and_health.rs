@@ -2,13 +2,11 @@
 //! config), `/health` (liveness), `/health/ready` (each upstream's state) and
 //! `/status` (the operator's view, which never shows a credential).
 
-mod support;
-
 use std::time::Duration;
 
-use support::client::{get, send};
-use support::extra::{assert_openai_error, dead_addr, poll_until};
-use support::{init_tracing, Behaviour, MockUpstream, Router};
+use crate::support::client::{get, send};
+use crate::support::extra::{assert_openai_error, dead_addr, poll_until};
+use crate::support::{init_tracing, Behaviour, MockUpstream, Router};
 
 const WAIT: Duration = Duration::from_secs(10);
 

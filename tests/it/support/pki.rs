@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 
 /// A CA and a `localhost` / 127.0.0.1 server certificate it signed.
 pub struct Pki {
@@ -110,4 +111,20 @@ pub fn reissue(pki: &Pki) -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     issue_server(&dir, "../ca.pem", "../ca.key");
     dir
+}
+
+/// The private CA that upstream TLS tests trust, made once per process and
+/// named in `SSL_CERT_FILE`.
+///
+/// The router reads `SSL_CERT_FILE` once per process, when it first connects
+/// to an upstream over TLS, and every test module shares this process: so
+/// any test that makes the router connect to an upstream over TLS calls this
+/// first, whichever such test happens to run first.
+pub fn trust_test_ca() -> &'static Pki {
+    static PKI: OnceLock<Pki> = OnceLock::new();
+    PKI.get_or_init(|| {
+        let pki = make_pki("trusted");
+        std::env::set_var("SSL_CERT_FILE", pki.ca());
+        pki
+    })
 }

@@ -1,13 +1,12 @@
 //! Request log records written by a running router: one JSON line per
 //! model request, content only when asked, rotation by size.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::Value;
-use support::*;
+
+use crate::support::*;
 
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("switchyard-reqlog-{name}-{}", std::process::id()));

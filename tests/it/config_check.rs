@@ -3,11 +3,11 @@
 //! fails with every mistake listed, each under its key path; and the server
 //! refuses to start on a config that `check` rejects.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::support;
 
 const BIN: &str = env!("CARGO_BIN_EXE_switchyard");
 const BUNDLED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/router.yaml");

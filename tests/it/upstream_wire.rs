@@ -8,14 +8,13 @@
 //! Everything runs on 127.0.0.1 and every wait has a deadline (the support
 //! client's, or [`WITHIN`]).
 
-mod support;
-
 use std::time::Duration;
 
-use support::client::{open_stream, post_json, try_send};
-use support::extra::{assert_openai_error, poll_until, raw_exchange};
-use support::raw_upstream::{find, RawUpstream, Seen, Step, WITHIN};
-use support::{chat_chunks, chat_completion_json, init_tracing, one_model, Reply, Router};
+use crate::support::client::{open_stream, post_json, try_send};
+use crate::support::extra::{assert_openai_error, poll_until, raw_exchange};
+use crate::support::pki::trust_test_ca;
+use crate::support::raw_upstream::{find, RawUpstream, Seen, Step, WITHIN};
+use crate::support::{chat_chunks, chat_completion_json, init_tracing, one_model, Reply, Router};
 
 const CHAT: &str = r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#;
 const CHAT_STREAM: &str =
@@ -126,6 +125,19 @@ async fn router_for(raw: &RawUpstream) -> Router {
         "",
     ))
     .await
+}
+
+/// A raw upstream whose first request gets `first` and every later one
+/// `then` as a plain JSON answer, behind [`router_for`]'s router.
+async fn first_then_json(first: Vec<Step>, then: &str) -> (RawUpstream, Router) {
+    let then = then.to_owned();
+    let raw = RawUpstream::start(move |i| match i {
+        0 => first.clone(),
+        _ => vec![Step::Write(json_response(&then))],
+    })
+    .await;
+    let router = router_for(&raw).await;
+    (raw, router)
 }
 
 /// Sends `CHAT` and asserts the client gets an error, not an answer that
@@ -239,20 +251,10 @@ async fn a_burst_of_small_chunks_in_one_write_is_relayed_exactly_and_the_connect
     init_tracing();
     let sse = sse_body(30);
     let after = answer("after the stream");
-    let raw = RawUpstream::start({
-        let (sse, after) = (sse.clone(), after.clone());
-        move |i| match i {
-            0 => {
-                // The head and every chunk, 1 to 64 bytes each, in one write.
-                let mut wire = SSE_HEAD.as_bytes().to_vec();
-                wire.extend(chunked(sse.as_bytes(), &[7, 1, 13, 64, 3, 2]));
-                vec![Step::Write(wire)]
-            }
-            _ => vec![Step::Write(json_response(&after))],
-        }
-    })
-    .await;
-    let router = router_for(&raw).await;
+    // The head and every chunk, 1 to 64 bytes each, in one write.
+    let mut wire = SSE_HEAD.as_bytes().to_vec();
+    wire.extend(chunked(sse.as_bytes(), &[7, 1, 13, 64, 3, 2]));
+    let (raw, router) = first_then_json(vec![Step::Write(wire)], &after).await;
 
     let reply = post_json(&router.url("/v1/chat/completions"), CHAT_STREAM).await;
     assert_ok_body(&reply, &sse, "the stream");
@@ -274,24 +276,14 @@ async fn chunk_framing_split_across_paused_writes_is_relayed_exactly_and_the_con
     init_tracing();
     let sse = sse_body(8);
     let after = answer("after the split stream");
-    let raw = RawUpstream::start({
-        let (sse, after) = (sse.clone(), after.clone());
-        move |i| match i {
-            0 => {
-                let head = SSE_HEAD.as_bytes();
-                let body = chunked(sse.as_bytes(), &[17, 31, 64, 255, 1]);
-                let mut wire = head.to_vec();
-                wire.extend_from_slice(&body);
-                // Cut the head too: inside a header, and between its two CRLFs.
-                let mut cuts = vec![20, head.len() - 2];
-                cuts.extend(chunk_cuts(&body).into_iter().map(|c| c + head.len()));
-                split_writes(&wire, &cuts)
-            }
-            _ => vec![Step::Write(json_response(&after))],
-        }
-    })
-    .await;
-    let router = router_for(&raw).await;
+    let head = SSE_HEAD.as_bytes();
+    let body = chunked(sse.as_bytes(), &[17, 31, 64, 255, 1]);
+    let mut wire = head.to_vec();
+    wire.extend_from_slice(&body);
+    // Cut the head too: inside a header, and between its two CRLFs.
+    let mut cuts = vec![20, head.len() - 2];
+    cuts.extend(chunk_cuts(&body).into_iter().map(|c| c + head.len()));
+    let (raw, router) = first_then_json(split_writes(&wire, &cuts), &after).await;
 
     let reply = post_json(&router.url("/v1/chat/completions"), CHAT_STREAM).await;
     assert_ok_body(&reply, &sse, "the split stream");
@@ -341,22 +333,12 @@ async fn chunk_extensions_and_trailers_are_consumed_and_the_connection_reused() 
     init_tracing();
     let body = answer("with trailers");
     let (a, b) = body.split_at(10);
-    let raw = RawUpstream::start({
-        let (a, b, body) = (a.to_owned(), b.to_owned(), body.clone());
-        move |i| match i {
-            0 => vec![Step::Write(
-                format!(
-                    "{CHUNKED_JSON_HEAD}{:X};name=value\r\n{a}\r\n{:x} ; x=\"y\"\r\n{b}\r\n0\r\nx-trailer: 1\r\nx-other: 2\r\n\r\n",
-                    a.len(),
-                    b.len()
-                )
-                .into_bytes(),
-            )],
-            _ => vec![Step::Write(json_response(&body))],
-        }
-    })
-    .await;
-    let router = router_for(&raw).await;
+    let wire = format!(
+        "{CHUNKED_JSON_HEAD}{:X};name=value\r\n{a}\r\n{:x} ; x=\"y\"\r\n{b}\r\n0\r\nx-trailer: 1\r\nx-other: 2\r\n\r\n",
+        a.len(),
+        b.len()
+    );
+    let (raw, router) = first_then_json(vec![Step::Write(wire.into_bytes())], &body).await;
 
     let reply = post_json(&router.url("/v1/chat/completions"), CHAT).await;
     assert_ok_body(&reply, &body, "the chunked answer");
@@ -397,26 +379,20 @@ async fn a_close_delimited_body_is_relayed_whole_and_the_next_request_opens_a_ne
     init_tracing();
     let body = answer(&"close-delimited ".repeat(2_000));
     let after = answer("after the close");
-    let raw = RawUpstream::start({
-        let (body, after) = (body.clone(), after.clone());
-        move |i| match i {
-            0 => {
-                let (a, b) = body.split_at(body.len() / 3);
-                vec![
-                    Step::Write(
-                        format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\r\n{a}")
-                            .into_bytes(),
-                    ),
-                    Step::Pause(Duration::from_millis(20)),
-                    Step::Write(b.as_bytes().to_vec()),
-                    Step::Close,
-                ]
-            }
-            _ => vec![Step::Write(json_response(&after))],
-        }
-    })
+    let (a, b) = body.split_at(body.len() / 3);
+    let (raw, router) = first_then_json(
+        vec![
+            Step::Write(
+                format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\r\n{a}")
+                    .into_bytes(),
+            ),
+            Step::Pause(Duration::from_millis(20)),
+            Step::Write(b.as_bytes().to_vec()),
+            Step::Close,
+        ],
+        &after,
+    )
     .await;
-    let router = router_for(&raw).await;
 
     let reply = post_json(&router.url("/v1/chat/completions"), CHAT).await;
     assert_ok_body(&reply, &body, "the close-delimited answer");
@@ -470,19 +446,9 @@ async fn answers_with_connection_close_or_http_1_0_are_not_reused() {
 async fn an_answer_with_both_chunked_and_content_length_is_relayed_whole_and_not_reused() {
     init_tracing();
     let body = answer("chunked wins");
-    let raw = RawUpstream::start({
-        let body = body.clone();
-        move |i| match i {
-            0 => {
-                let mut wire = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 3\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
-                wire.extend(chunked(body.as_bytes(), &[50]));
-                vec![Step::Write(wire)]
-            }
-            _ => vec![Step::Write(json_response(&body))],
-        }
-    })
-    .await;
-    let router = router_for(&raw).await;
+    let mut wire = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 3\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
+    wire.extend(chunked(body.as_bytes(), &[50]));
+    let (raw, router) = first_then_json(vec![Step::Write(wire)], &body).await;
 
     for i in 0..2 {
         let reply = post_json(&router.url("/v1/chat/completions"), CHAT).await;
@@ -496,20 +462,10 @@ async fn bytes_after_a_complete_body_keep_the_connection_out_of_the_pool() {
     init_tracing();
     let first = answer("first");
     let second = answer("second");
-    let raw = RawUpstream::start({
-        let (first, second) = (first.clone(), second.clone());
-        move |i| match i {
-            0 => {
-                // An unasked-for second answer right behind the first.
-                let mut wire = json_response(&first);
-                wire.extend(json_response(&answer("STALE")));
-                vec![Step::Write(wire)]
-            }
-            _ => vec![Step::Write(json_response(&second))],
-        }
-    })
-    .await;
-    let router = router_for(&raw).await;
+    // An unasked-for second answer right behind the first.
+    let mut wire = json_response(&first);
+    wire.extend(json_response(&answer("STALE")));
+    let (raw, router) = first_then_json(vec![Step::Write(wire)], &second).await;
 
     let reply = post_json(&router.url("/v1/chat/completions"), CHAT).await;
     assert_ok_body(&reply, &first, "the first answer");
@@ -522,20 +478,16 @@ async fn bytes_after_a_complete_body_keep_the_connection_out_of_the_pool() {
 async fn an_idle_connection_the_upstream_closed_is_not_reused() {
     init_tracing();
     let body = answer("ok");
-    let raw = RawUpstream::start({
-        let body = body.clone();
-        move |i| match i {
-            // A keep-alive answer, then the upstream's idle timeout.
-            0 => vec![
-                Step::Write(json_response(&body)),
-                Step::Pause(Duration::from_millis(50)),
-                Step::Close,
-            ],
-            _ => vec![Step::Write(json_response(&body))],
-        }
-    })
+    // A keep-alive answer, then the upstream's idle timeout.
+    let (raw, router) = first_then_json(
+        vec![
+            Step::Write(json_response(&body)),
+            Step::Pause(Duration::from_millis(50)),
+            Step::Close,
+        ],
+        &body,
+    )
     .await;
-    let router = router_for(&raw).await;
 
     let reply = post_json(&router.url("/v1/chat/completions"), CHAT).await;
     assert_ok_body(&reply, &body, "the first answer");
@@ -579,21 +531,17 @@ async fn a_connection_the_upstream_closes_right_after_answering_is_not_reused() 
 async fn an_idle_connection_with_unasked_for_bytes_is_not_reused() {
     init_tracing();
     let body = answer("ok");
-    let raw = RawUpstream::start({
-        let body = body.clone();
-        move |i| match i {
-            // A keep-alive answer, then (idle) an answer nobody asked for;
-            // the connection stays open.
-            0 => vec![
-                Step::Write(json_response(&body)),
-                Step::Pause(Duration::from_millis(20)),
-                Step::Write(b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\n\r\n".to_vec()),
-            ],
-            _ => vec![Step::Write(json_response(&body))],
-        }
-    })
+    // A keep-alive answer, then (idle) an answer nobody asked for;
+    // the connection stays open.
+    let (raw, router) = first_then_json(
+        vec![
+            Step::Write(json_response(&body)),
+            Step::Pause(Duration::from_millis(20)),
+            Step::Write(b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\n\r\n".to_vec()),
+        ],
+        &body,
+    )
     .await;
-    let router = router_for(&raw).await;
 
     let reply = post_json(&router.url("/v1/chat/completions"), CHAT).await;
     assert_ok_body(&reply, &body, "the first answer");
@@ -616,20 +564,11 @@ async fn a_stream_the_client_leaves_closes_its_upstream_connection_which_is_not_
     init_tracing();
     let sse = chat_chunks("upstream-model", &["Hel", "lo"], false);
     let after = answer("after the left stream");
-    let raw = RawUpstream::start({
-        let (sse, after) = (sse.clone(), after.clone());
-        move |i| match i {
-            // Two events and then nothing: the stream is still open.
-            0 => {
-                let mut wire = SSE_HEAD.as_bytes().to_vec();
-                wire.extend(chunks(sse[..2].concat().as_bytes(), &[1000]));
-                vec![Step::Write(wire), Step::AwaitPeerClose]
-            }
-            _ => vec![Step::Write(json_response(&after))],
-        }
-    })
-    .await;
-    let router = router_for(&raw).await;
+    // Two events and then nothing: the stream is still open.
+    let mut wire = SSE_HEAD.as_bytes().to_vec();
+    wire.extend(chunks(sse[..2].concat().as_bytes(), &[1000]));
+    let (raw, router) =
+        first_then_json(vec![Step::Write(wire), Step::AwaitPeerClose], &after).await;
 
     let mut stream = open_stream(&router.url("/v1/chat/completions"), &[], CHAT_STREAM).await;
     assert_eq!(stream.status, 200);
@@ -689,29 +628,23 @@ async fn a_chunked_stream_cut_after_the_first_token_ends_with_one_interrupted_er
     let events_sent = chat_chunks("upstream-model", &["Hel", "lo", " there"], false);
     let relayed = events_sent[..2].concat(); // role, "Hel"
     let after = answer("after the cut");
-    let raw = RawUpstream::start({
-        let (events_sent, after) = (events_sent.clone(), after.clone());
-        move |i| match i {
-            0 => {
-                let mut first = SSE_HEAD.as_bytes().to_vec();
-                first.extend(chunks(events_sent[0].as_bytes(), &[1000]));
-                first.extend(chunks(events_sent[1].as_bytes(), &[1000]));
-                // The next chunk announces the whole event but carries 10 bytes.
-                let next = events_sent[2].as_bytes();
-                let mut cut = format!("{:x}\r\n", next.len()).into_bytes();
-                cut.extend_from_slice(&next[..10]);
-                vec![
-                    Step::Write(first),
-                    Step::Pause(Duration::from_millis(20)),
-                    Step::Write(cut),
-                    Step::Close,
-                ]
-            }
-            _ => vec![Step::Write(json_response(&after))],
-        }
-    })
+    let mut first = SSE_HEAD.as_bytes().to_vec();
+    first.extend(chunks(events_sent[0].as_bytes(), &[1000]));
+    first.extend(chunks(events_sent[1].as_bytes(), &[1000]));
+    // The next chunk announces the whole event but carries 10 bytes.
+    let next = events_sent[2].as_bytes();
+    let mut cut = format!("{:x}\r\n", next.len()).into_bytes();
+    cut.extend_from_slice(&next[..10]);
+    let (raw, router) = first_then_json(
+        vec![
+            Step::Write(first),
+            Step::Pause(Duration::from_millis(20)),
+            Step::Write(cut),
+            Step::Close,
+        ],
+        &after,
+    )
     .await;
-    let router = router_for(&raw).await;
 
     let reply = post_json(&router.url("/v1/chat/completions"), CHAT_STREAM).await;
     assert_eq!(reply.status, 200, "{}", reply.text());
@@ -819,16 +752,9 @@ async fn a_chunked_json_body_cut_before_its_last_chunk_is_an_error_for_the_clien
 async fn a_malformed_response_head_is_a_502_naming_the_upstream() {
     init_tracing();
     let after = answer("after the garbage");
-    let raw = RawUpstream::start({
-        let after = after.clone();
-        move |i| match i {
-            // Garbage, and the connection left open.
-            0 => vec![Step::Write(b"garbage\r\n\r\n".to_vec())],
-            _ => vec![Step::Write(json_response(&after))],
-        }
-    })
-    .await;
-    let router = router_for(&raw).await;
+    // Garbage, and the connection left open.
+    let (raw, router) =
+        first_then_json(vec![Step::Write(b"garbage\r\n\r\n".to_vec())], &after).await;
 
     let reply = post_json(&router.url("/v1/chat/completions"), CHAT).await;
     let error = assert_openai_error(&reply, 502, "upstream_unreachable");
@@ -1113,6 +1039,9 @@ async fn the_request_goes_up_with_host_content_length_and_the_exact_body() {
 #[tokio::test]
 async fn an_https_base_url_to_a_plain_server_fails_the_tls_handshake_with_a_502() {
     init_tracing();
+    // The first upstream TLS connection fixes the router's roots for the
+    // whole test process: add the upstream_tls tests' CA before it.
+    trust_test_ca();
     let raw = RawUpstream::start(|_| vec![Step::Write(json_response(&answer("plain")))]).await;
     let router = Router::start(&one_model(
         "openai-compatible",
