@@ -1,6 +1,6 @@
 //! The properties the fuzz targets (`fuzz/`) check, one function per parser
 //! that sees untrusted bytes. Each panics when its property fails, so
-//! libFuzzer reports it; `tests/fuzz_corpus.rs` replays the committed
+//! libFuzzer reports it; `tests/it/fuzz_corpus.rs` replays the committed
 //! corpora through the same functions on every test run.
 //!
 //! Not part of the router's API.

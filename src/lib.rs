@@ -1,7 +1,7 @@
 //! Switchyard: an OpenAI-compatible reverse proxy and model router.
 //!
 //! The modules are layers; each imports only the layers listed before it
-//! (`ARCHITECTURE.md` draws them, and `tests/it/layering.rs` fails the build
+//! (`ARCHITECTURE.md` draws them, and `tests/it/layering.rs` fails the tests
 //! on an import that points up). Lowest first:
 //!
 //! - Leaves, which know nothing of routing: [`text`] (cutting text at a

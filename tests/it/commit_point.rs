@@ -1,4 +1,4 @@
-//! The commit point (DESIGN, "The request path"): a streamed answer commits
+//! The commit point (ARCHITECTURE.md, "The request path"): a streamed answer commits
 //! on the first SSE data frame that carries content. Content-less frames
 //! before it are held and released in order at commit; a failure before it
 //! (a cut, an error frame, a stream with no content) moves on to the next

@@ -1,5 +1,5 @@
 //! Streams end the right way: a client that leaves stops the upstream work
-//! (invariant 8), an upstream that breaks after commit ends the stream with an
+//! (ARCHITECTURE.md, invariant 8), an upstream that breaks after commit ends the stream with an
 //! error event rather than silence, and a graceful shutdown lets streams in
 //! flight finish.
 

@@ -1,4 +1,4 @@
-//! Errors are answers (DESIGN invariant 5): every error the router produces is
+//! Errors are answers (ARCHITECTURE.md, invariant 5): every error the router produces is
 //! an OpenAI-format body with the right status and a useful message; an
 //! upstream's own error passes through unchanged when no fallback is left;
 //! failures before a response move on to the next target or fallback model;

@@ -23,6 +23,7 @@ mod h2_flood;
 mod health_checks;
 mod hostile_clients;
 mod inbound_tls;
+mod layering;
 mod metrics;
 mod mock_upstream_selftest;
 mod models_and_health;

@@ -1,4 +1,4 @@
-//! Bytes pass through (DESIGN invariants 1 and 2): what the upstream sends
+//! Bytes pass through (ARCHITECTURE.md, invariants 1 and 2): what the upstream sends
 //! reaches the client unchanged and as it arrives, and what the client sends
 //! reaches the upstream unchanged except for the model name.
 

@@ -1,5 +1,5 @@
 //! Each provider kind addresses and authenticates its upstream the way that
-//! upstream expects, and the caller's credentials never go up (invariant 6).
+//! upstream expects, and the caller's credentials never go up (ARCHITECTURE.md, invariant 6).
 //! The built-in mock provider answers like OpenAI would.
 
 use crate::support;

@@ -1,4 +1,4 @@
-//! Hot reload (DESIGN invariant 3, STYLE §5): editing `router.yaml` swaps in
+//! Hot reload (ARCHITECTURE.md, invariant 3): editing `router.yaml` swaps in
 //! a whole new table within a second; a broken edit is rejected loudly and
 //! the last good table keeps serving; requests in flight finish on the table
 //! they started with; no request is dropped while reloads happen.

@@ -1,4 +1,4 @@
-//! Resilience (DESIGN, "The request path" and docs/resilience.md): each way
+//! Resilience (ARCHITECTURE.md, "The request path", and docs/resilience.md): each way
 //! an upstream can fail, before the commit point (the request moves on and
 //! the client never notices) and after it (the stream ends with one error
 //! event). Every test checks what the client saw, how many requests each
