@@ -1,8 +1,9 @@
 //! Request log records: one JSON line per request, appended to files in a
 //! directory, written off the request path.
 //!
-//! The request path only builds a small [`Entry`] and `try_send`s it on a
-//! bounded channel; a writer thread serialises and appends. When the
+//! The request path moves its [`Entry`] (the one the access record filled
+//! in) onto a bounded channel with `try_send`; a writer thread serialises
+//! and appends. When the
 //! channel is full (the disk is slower than traffic), the record is dropped
 //! and counted (`switchyard_request_log_dropped_total`) — traffic never
 //! waits for the log. Files are `requests-YYYY-MM-DD.jsonl` (UTC); at
@@ -36,44 +37,49 @@ pub struct RequestLogConfig {
     pub queue: usize,
 }
 
-/// One request's record, as handed to the writer.
+/// What is known about one request. The access record
+/// ([`AccessRecord`](super::access_log::AccessRecord)) fills it in as the
+/// request goes; when the request ends it is the access-log line's fields
+/// and, moved whole to the writer, the request-log record. A field added
+/// here is there for both.
 #[derive(Debug, Default)]
 pub struct Entry {
-    /// When the request arrived.
+    /// When the request arrived (wall clock).
     pub at: Option<SystemTime>,
     /// `x-request-id`.
     pub request_id: String,
-    /// Method and path.
-    pub method: String,
-    /// Path.
+    /// HTTP method.
+    pub method: http::Method,
+    /// Request path.
     pub path: String,
-    /// Model asked for.
+    /// The model the client asked for.
     pub model: Option<String>,
-    /// Model that answered.
+    /// The logical model that answered (differs after a fallback).
     pub served_model: Option<String>,
     /// `upstream/model` that answered.
     pub target: Option<String>,
     /// Attempts made.
     pub attempts: u32,
-    /// Status sent.
+    /// Response status.
     pub status: u16,
-    /// `completed`, `client_cancelled` or `upstream_error`.
+    /// `completed`, `client_cancelled` or `upstream_error`; set when the
+    /// request ends.
     pub outcome: &'static str,
-    /// Whole request, ms.
+    /// The whole request, in milliseconds; set when the request ends.
     pub duration_ms: f64,
-    /// To the response headers, ms.
+    /// Time to the response headers, in milliseconds.
     pub ttft_ms: Option<f64>,
-    /// Reported usage.
+    /// Token usage the upstream reported.
     pub usage: Option<Usage>,
-    /// Estimated cost, USD.
+    /// Estimated cost in US dollars (when the model has `pricing`).
     pub cost_usd: Option<f64>,
-    /// Error code or kind.
+    /// Why the request failed, in short (error code or kind).
     pub error: Option<String>,
-    /// Bytes sent.
+    /// Body bytes sent to the client.
     pub bytes: u64,
-    /// The request body (only with `include_content`).
+    /// The request body, kept (refcounted) only for `include_content`.
     pub request_body: Option<Bytes>,
-    /// The answer's content (only with `include_content`).
+    /// The answer's content, captured only for `include_content`.
     pub response_content: Option<String>,
 }
 
@@ -219,7 +225,7 @@ fn render(e: &Entry, ts: String) -> Value {
     let mut v = json!({
         "ts": ts,
         "request_id": e.request_id,
-        "method": e.method,
+        "method": e.method.as_str(),
         "path": e.path,
         "model": e.model,
         "served_model": e.served_model,
@@ -301,7 +307,7 @@ mod tests {
         Entry {
             at: Some(SystemTime::now()),
             request_id: format!("req_{i}"),
-            method: "POST".into(),
+            method: http::Method::POST,
             path: "/v1/chat/completions".into(),
             model: Some("demo".into()),
             status: 200,
