@@ -116,14 +116,14 @@ impl ResponseBody {
             _ => (self.usage.take(), None),
         };
         if usage.is_some() {
-            record.usage = usage;
+            record.entry.usage = usage;
         }
         if let Some(text) = self.capture.take() {
-            record.response_content = Some(text);
+            record.entry.response_content = Some(text);
         }
         let outcome = match failure {
             Some(kind) => {
-                record.error = Some(kind.to_owned());
+                record.entry.error = Some(kind.to_owned());
                 "upstream_error"
             }
             None => outcome,

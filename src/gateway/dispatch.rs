@@ -80,7 +80,7 @@ pub async fn handle(
         match serve(&state, &table, request, &request_id, &mut record).await {
             Ok(response) => response,
             Err(error) => {
-                record.error = Some(error.code().to_owned());
+                record.entry.error = Some(error.code().to_owned());
                 error.into_response()
             }
         }
@@ -91,8 +91,8 @@ pub async fn handle(
     if let Ok(id) = HeaderValue::from_str(&request_id) {
         headers.insert(X_REQUEST_ID, id);
     }
-    record.status = response.status().as_u16();
-    record.header_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
+    record.entry.status = response.status().as_u16();
+    record.entry.ttft_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
     let capture = record
         .sink
         .as_ref()

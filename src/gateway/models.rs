@@ -1,5 +1,6 @@
 //! `GET /v1/models` and `GET /v1/models/{id}` from the table, in OpenAI's shape.
 
+use std::borrow::Cow;
 use std::time::UNIX_EPOCH;
 
 use http::{header, HeaderValue, Response};
@@ -39,7 +40,7 @@ pub(super) fn get(table: &Table, id: &str) -> Result<Response<ResponseBody>, Gat
     match table.model(&id) {
         Some(model) => Ok(json_response(&object(table, model))),
         None => Err(GatewayError::ModelNotFound {
-            model: id,
+            model: id.into_owned(),
             available: table
                 .some_model_names(5)
                 .into_iter()
@@ -49,26 +50,11 @@ pub(super) fn get(table: &Table, id: &str) -> Result<Response<ResponseBody>, Gat
     }
 }
 
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            if let (Some(hi), Some(lo)) = (
-                bytes.get(i + 1).copied().and_then(hex),
-                bytes.get(i + 2).copied().and_then(hex),
-            ) {
-                out.push(hi << 4 | lo);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+/// `%XX` (either case) decoded; a `%` not followed by two hex digits stays
+/// as it is, and bytes that are not UTF-8 become U+FFFD. Borrows when there
+/// is nothing to decode.
+fn percent_decode(text: &str) -> Cow<'_, str> {
+    percent_encoding::percent_decode_str(text).decode_utf8_lossy()
 }
 
 #[cfg(test)]

@@ -36,14 +36,14 @@ pub(super) async fn proxy(
         .as_ref()
         .is_some_and(|log| log.config.include_content)
     {
-        record.request_body = Some(body.clone());
+        record.entry.request_body = Some(body.clone());
     }
     let inspected = inspect(&body)?;
     let name = inspected
         .model
         .as_deref()
         .ok_or(GatewayError::MissingModel)?;
-    record.model = Some(name.to_owned());
+    record.entry.model = Some(name.to_owned());
     let model = table
         .model(name)
         .ok_or_else(|| GatewayError::ModelNotFound {
@@ -84,17 +84,17 @@ pub(super) async fn proxy(
                 let after = served.committed_at.elapsed();
                 record.overhead_us = Some((before + after).as_micros() as u64);
             }
-            record.target = Some(served.target);
-            record.served_model = Some(served.model);
+            record.entry.target = Some(served.target);
+            record.entry.served_model = Some(served.model);
             record.set_target_metrics(served.metrics);
-            record.attempts = served.attempts;
+            record.entry.attempts = served.attempts;
             Ok(response)
         }
         Err(exhausted) => {
             let attempts = exhausted.attempts;
             let error = GatewayError::from(exhausted);
-            record.attempts = attempts;
-            record.error = Some(error.code().to_owned());
+            record.entry.attempts = attempts;
+            record.entry.error = Some(error.code().to_owned());
             let mut response = error.into_response();
             response
                 .headers_mut()

@@ -12,49 +12,21 @@ use super::metrics::{ModelMetrics, TargetMetrics};
 use super::request_log::{Entry, RequestLog};
 use crate::openai::Usage;
 
-/// What is known about one request.
+/// One request being served: its [`Entry`] (what the access-log line and
+/// the request-log record say) and what only the access log and the
+/// metrics need.
 #[derive(Default)]
 pub struct AccessRecord {
-    /// `x-request-id`.
-    pub request_id: String,
-    /// HTTP method.
-    pub method: http::Method,
-    /// Request path.
-    pub path: String,
-    /// The model the client asked for.
-    pub model: Option<String>,
-    /// The logical model that answered (differs after a fallback).
-    pub served_model: Option<String>,
-    /// `upstream/model` that answered.
-    pub target: Option<String>,
-    /// Attempts made.
-    pub attempts: u32,
-    /// Response status.
-    pub status: u16,
+    /// What is known about the request, for the access log and the request log.
+    pub entry: Entry,
     /// When the request arrived.
     pub started: Option<Instant>,
-    /// Time to the response headers, in milliseconds.
-    pub header_ms: Option<f64>,
     /// Time to the first body byte, in milliseconds.
     pub first_byte_ms: Option<f64>,
-    /// Body bytes sent to the client.
-    pub bytes: u64,
-    /// Token usage the upstream reported.
-    pub usage: Option<Usage>,
-    /// Estimated cost in US dollars (when the model has `pricing`).
-    pub cost: Option<f64>,
     /// Switchyard's own time, in microseconds.
     pub overhead_us: Option<u64>,
-    /// Why the request failed, in short (error code or kind).
-    pub error: Option<String>,
     /// Where the request-log record goes, when the log is on.
     pub sink: Option<Arc<RequestLog>>,
-    /// The request body, kept (refcounted) only for `include_content`.
-    pub request_body: Option<bytes::Bytes>,
-    /// The answer's content, captured only for `include_content`.
-    pub response_content: Option<String>,
-    /// Wall-clock arrival time, for the request log.
-    pub arrived: Option<std::time::SystemTime>,
     model_metrics: Option<Arc<ModelMetrics>>,
     target_metrics: Option<Arc<TargetMetrics>>,
     finished: bool,
@@ -63,10 +35,10 @@ pub struct AccessRecord {
 impl std::fmt::Debug for AccessRecord {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AccessRecord")
-            .field("request_id", &self.request_id)
-            .field("model", &self.model)
-            .field("target", &self.target)
-            .field("status", &self.status)
+            .field("request_id", &self.entry.request_id)
+            .field("model", &self.entry.model)
+            .field("target", &self.entry.target)
+            .field("status", &self.entry.status)
             .finish_non_exhaustive()
     }
 }
@@ -80,11 +52,14 @@ impl AccessRecord {
         started: Instant,
     ) -> AccessRecord {
         let mut record = AccessRecord::default();
-        record.request_id = request_id;
-        record.method = method;
-        record.path = path;
+        record.entry = Entry {
+            at: Some(std::time::SystemTime::now()),
+            request_id,
+            method,
+            path,
+            ..Entry::default()
+        };
         record.started = Some(started);
-        record.arrived = Some(std::time::SystemTime::now());
         record
     }
 
@@ -111,37 +86,40 @@ impl AccessRecord {
         if self.first_byte_ms.is_none() {
             self.first_byte_ms = Some(self.elapsed_ms());
         }
-        self.bytes += n as u64;
+        self.entry.bytes += n as u64;
     }
 
-    /// Finishes the record: updates metrics and writes the access-log event.
-    /// `outcome` is `completed`, `client_cancelled` or `upstream_error`.
-    /// Only the first call counts.
+    /// Finishes the record: updates metrics, writes the access-log event and
+    /// hands the entry to the request log. `outcome` is `completed`,
+    /// `client_cancelled` or `upstream_error`. Only the first call counts.
     pub fn finish(&mut self, outcome: &'static str) {
         if std::mem::replace(&mut self.finished, true) {
             return;
         }
-        if self.status == 0 {
+        let duration_ms = self.elapsed_ms();
+        let entry = &mut self.entry;
+        if entry.status == 0 {
             // No response was sent: the client left while we were still
             // working. 499 is the customary "client closed request".
-            self.status = 499;
+            entry.status = 499;
         }
-        let duration_ms = self.elapsed_ms();
+        entry.outcome = outcome;
+        entry.duration_ms = duration_ms;
         if let Some(target) = &self.target_metrics {
-            target.requests.count(self.status, outcome);
+            target.requests.count(entry.status, outcome);
             target.duration.observe(duration_ms / 1000.0);
-            if let Some(header_ms) = self.header_ms {
-                target.ttft.observe(header_ms / 1000.0);
+            if let Some(ttft_ms) = entry.ttft_ms {
+                target.ttft.observe(ttft_ms / 1000.0);
             }
-            if let Some(usage) = self.usage {
-                self.cost = target.usage(usage.prompt_tokens, usage.completion_tokens);
+            if let Some(usage) = entry.usage {
+                entry.cost_usd = target.usage(usage.prompt_tokens, usage.completion_tokens);
             }
         }
         if let Some(model) = &self.model_metrics {
             if self.target_metrics.is_none() {
-                model.unserved.count(self.status, outcome);
+                model.unserved.count(entry.status, outcome);
             }
-            if let (Some(asked), Some(served)) = (&self.model, &self.served_model) {
+            if let (Some(asked), Some(served)) = (&entry.model, &entry.served_model) {
                 if asked != served {
                     model.fallback(served);
                 }
@@ -151,75 +129,62 @@ impl AccessRecord {
             }
             model.in_flight.dec();
         }
+        self.write_access_line(outcome, duration_ms);
         if let Some(sink) = self.sink.take() {
-            sink.submit(Entry {
-                at: self.arrived,
-                request_id: self.request_id.clone(),
-                method: self.method.to_string(),
-                path: self.path.clone(),
-                model: self.model.clone(),
-                served_model: self.served_model.clone(),
-                target: self.target.clone(),
-                attempts: self.attempts,
-                status: self.status,
-                outcome,
-                duration_ms,
-                ttft_ms: self.header_ms,
-                usage: self.usage,
-                cost_usd: self.cost,
-                error: self.error.clone(),
-                bytes: self.bytes,
-                request_body: self.request_body.take(),
-                response_content: self.response_content.take(),
-            });
+            // Moved, not copied: the record is finished.
+            sink.submit(std::mem::take(&mut self.entry));
         }
+    }
+
+    /// The access-log event, when `switchyard::access` logs at INFO.
+    fn write_access_line(&self, outcome: &'static str, duration_ms: f64) {
         if !tracing::enabled!(target: "switchyard::access", tracing::Level::INFO) {
             return;
         }
-        let usage = self.usage.unwrap_or_default();
+        let e = &self.entry;
+        let usage = e.usage.unwrap_or_default();
         if let Some(json) = super::logging::direct() {
             self.log_line(outcome, duration_ms, usage, json).write();
             return;
         }
         tracing::info!(
             target: "switchyard::access",
-            request_id = %self.request_id,
-            method = %self.method,
-            path = %self.path,
-            model = self.model.as_deref().unwrap_or("-"),
-            target = self.target.as_deref().unwrap_or("-"),
-            attempts = self.attempts,
-            status = self.status,
+            request_id = %e.request_id,
+            method = %e.method,
+            path = %e.path,
+            model = e.model.as_deref().unwrap_or("-"),
+            target = e.target.as_deref().unwrap_or("-"),
+            attempts = e.attempts,
+            status = e.status,
             outcome,
             duration_ms = format_args!("{duration_ms:.2}"),
-            ttft_ms = format_args!("{:.2}", self.header_ms.unwrap_or(duration_ms)),
-            bytes = self.bytes,
+            ttft_ms = format_args!("{:.2}", e.ttft_ms.unwrap_or(duration_ms)),
+            bytes = e.bytes,
             prompt_tokens = usage.prompt_tokens,
             completion_tokens = usage.completion_tokens,
-            cost_usd = self.cost.unwrap_or(0.0),
+            cost_usd = e.cost_usd.unwrap_or(0.0),
             "request"
         );
     }
-}
 
-impl AccessRecord {
-    /// The access line, with the fields of the `tracing` event below.
+    /// The access line, with the fields of the `tracing` event above.
     fn log_line(&self, outcome: &str, duration_ms: f64, usage: Usage, json: bool) -> LogLine {
+        let e = &self.entry;
         let mut line = LogLine::info("request", json);
-        line.bare("request_id", &self.request_id)
-            .bare("method", self.method.as_str())
-            .bare("path", &self.path)
-            .quoted("model", self.model.as_deref().unwrap_or("-"))
-            .quoted("target", self.target.as_deref().unwrap_or("-"))
-            .int("attempts", u64::from(self.attempts))
-            .int("status", u64::from(self.status))
+        line.bare("request_id", &e.request_id)
+            .bare("method", e.method.as_str())
+            .bare("path", &e.path)
+            .quoted("model", e.model.as_deref().unwrap_or("-"))
+            .quoted("target", e.target.as_deref().unwrap_or("-"))
+            .int("attempts", u64::from(e.attempts))
+            .int("status", u64::from(e.status))
             .quoted("outcome", outcome)
             .ms("duration_ms", duration_ms)
-            .ms("ttft_ms", self.header_ms.unwrap_or(duration_ms))
-            .int("bytes", self.bytes)
+            .ms("ttft_ms", e.ttft_ms.unwrap_or(duration_ms))
+            .int("bytes", e.bytes)
             .int("prompt_tokens", usage.prompt_tokens)
             .int("completion_tokens", usage.completion_tokens)
-            .float("cost_usd", self.cost.unwrap_or(0.0));
+            .float("cost_usd", e.cost_usd.unwrap_or(0.0));
         line
     }
 }
@@ -244,13 +209,13 @@ mod tests {
             Instant::now(),
         );
         record.finished = true; // no metrics, no log from Drop
-        record.model = Some("gpt-4o".into());
-        record.target = Some("openai/gpt-4o".into());
-        record.attempts = 2;
-        record.status = 200;
-        record.header_ms = Some(3.456);
-        record.bytes = 452;
-        record.cost = Some(0.000125);
+        record.entry.model = Some("gpt-4o".into());
+        record.entry.target = Some("openai/gpt-4o".into());
+        record.entry.attempts = 2;
+        record.entry.status = 200;
+        record.entry.ttft_ms = Some(3.456);
+        record.entry.bytes = 452;
+        record.entry.cost_usd = Some(0.000125);
         record
     }
 
@@ -279,7 +244,7 @@ mod tests {
     #[test]
     fn the_json_line_carries_the_fields_as_json_values() {
         let mut record = record();
-        record.model = Some("bad\"model\n".into());
+        record.entry.model = Some("bad\"model\n".into());
         let line = record.log_line("completed", 84.725, USAGE, true).finish();
         let v: serde_json::Value = serde_json::from_slice(&line).unwrap();
         assert_eq!(v["message"], "request");

@@ -117,21 +117,8 @@ impl LogLine {
 
 /// `2026-11-23T03:02:48.725765Z`: RFC 3339, UTC, microseconds.
 fn push_timestamp(buf: &mut Vec<u8>, at: SystemTime) {
-    let (civil, since) = crate::telemetry::request_log::civil(at);
-    push_padded(buf, civil.year as u64, 4);
-    buf.push(b'-');
-    push_padded(buf, civil.month as u64, 2);
-    buf.push(b'-');
-    push_padded(buf, civil.day as u64, 2);
-    buf.push(b'T');
-    push_padded(buf, civil.hour as u64, 2);
-    buf.push(b':');
-    push_padded(buf, civil.minute as u64, 2);
-    buf.push(b':');
-    push_padded(buf, civil.second as u64, 2);
-    buf.push(b'.');
-    push_padded(buf, u64::from(since.subsec_micros()), 6);
-    buf.push(b'Z');
+    let at = crate::telemetry::request_log::rfc3339_range(at);
+    let _ = write!(buf, "{}", humantime::format_rfc3339_micros(at));
 }
 
 /// Appends `s` quoted and escaped as Rust's `Debug` for `str` does for

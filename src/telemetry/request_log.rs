@@ -1,8 +1,9 @@
 //! Request log records: one JSON line per request, appended to files in a
 //! directory, written off the request path.
 //!
-//! The request path only builds a small [`Entry`] and `try_send`s it on a
-//! bounded channel; a writer thread serialises and appends. When the
+//! The request path moves its [`Entry`] (the one the access record filled
+//! in) onto a bounded channel with `try_send`; a writer thread serialises
+//! and appends. When the
 //! channel is full (the disk is slower than traffic), the record is dropped
 //! and counted (`switchyard_request_log_dropped_total`) — traffic never
 //! waits for the log. Files are `requests-YYYY-MM-DD.jsonl` (UTC); at
@@ -15,7 +16,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use prometheus::IntCounter;
@@ -36,44 +37,49 @@ pub struct RequestLogConfig {
     pub queue: usize,
 }
 
-/// One request's record, as handed to the writer.
+/// What is known about one request. The access record
+/// ([`AccessRecord`](super::access_log::AccessRecord)) fills it in as the
+/// request goes; when the request ends it is the access-log line's fields
+/// and, moved whole to the writer, the request-log record. A field added
+/// here is there for both.
 #[derive(Debug, Default)]
 pub struct Entry {
-    /// When the request arrived.
+    /// When the request arrived (wall clock).
     pub at: Option<SystemTime>,
     /// `x-request-id`.
     pub request_id: String,
-    /// Method and path.
-    pub method: String,
-    /// Path.
+    /// HTTP method.
+    pub method: http::Method,
+    /// Request path.
     pub path: String,
-    /// Model asked for.
+    /// The model the client asked for.
     pub model: Option<String>,
-    /// Model that answered.
+    /// The logical model that answered (differs after a fallback).
     pub served_model: Option<String>,
     /// `upstream/model` that answered.
     pub target: Option<String>,
     /// Attempts made.
     pub attempts: u32,
-    /// Status sent.
+    /// Response status.
     pub status: u16,
-    /// `completed`, `client_cancelled` or `upstream_error`.
+    /// `completed`, `client_cancelled` or `upstream_error`; set when the
+    /// request ends.
     pub outcome: &'static str,
-    /// Whole request, ms.
+    /// The whole request, in milliseconds; set when the request ends.
     pub duration_ms: f64,
-    /// To the response headers, ms.
+    /// Time to the response headers, in milliseconds.
     pub ttft_ms: Option<f64>,
-    /// Reported usage.
+    /// Token usage the upstream reported.
     pub usage: Option<Usage>,
-    /// Estimated cost, USD.
+    /// Estimated cost in US dollars (when the model has `pricing`).
     pub cost_usd: Option<f64>,
-    /// Error code or kind.
+    /// Why the request failed, in short (error code or kind).
     pub error: Option<String>,
-    /// Bytes sent.
+    /// Body bytes sent to the client.
     pub bytes: u64,
-    /// The request body (only with `include_content`).
+    /// The request body, kept (refcounted) only for `include_content`.
     pub request_body: Option<Bytes>,
-    /// The answer's content (only with `include_content`).
+    /// The answer's content, captured only for `include_content`.
     pub response_content: Option<String>,
 }
 
@@ -160,9 +166,9 @@ impl Writer {
     }
 
     fn write(&mut self, entry: &Entry, written: &IntCounter) {
-        let mut line = render(entry).to_string();
+        let (day, ts) = utc(entry.at.unwrap_or_else(SystemTime::now));
+        let mut line = render(entry, ts).to_string();
         line.push('\n');
-        let day = utc(entry.at.unwrap_or_else(SystemTime::now)).0;
         if let Err(err) = self.ensure_file(&day, line.len() as u64) {
             tracing::warn!(dir = %self.dir.display(), error = %err, "request log: cannot open the log file; record lost");
             return;
@@ -215,12 +221,11 @@ fn rotate(dir: &Path, day: &str, path: &Path) -> std::io::Result<()> {
     }
 }
 
-fn render(e: &Entry) -> Value {
-    let (_, ts) = utc(e.at.unwrap_or_else(SystemTime::now));
+fn render(e: &Entry, ts: String) -> Value {
     let mut v = json!({
         "ts": ts,
         "request_id": e.request_id,
-        "method": e.method,
+        "method": e.method.as_str(),
         "path": e.path,
         "model": e.model,
         "served_model": e.served_model,
@@ -257,62 +262,21 @@ fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
-/// A UTC calendar time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Civil {
-    /// Year.
-    pub year: i64,
-    /// Month, 1–12.
-    pub month: i64,
-    /// Day of the month, 1–31.
-    pub day: i64,
-    /// Hour, 0–23.
-    pub hour: i64,
-    /// Minute.
-    pub minute: i64,
-    /// Second.
-    pub second: i64,
-}
+/// The last instant `humantime` formats: 9999-12-31T23:59:59.999999999Z.
+const LAST_FORMATTABLE_SECS: u64 = 253_402_300_799;
 
-/// `at` as a UTC calendar time, and as time since the Unix epoch.
-pub fn civil(at: SystemTime) -> (Civil, std::time::Duration) {
-    let since = at
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default();
-    let secs = since.as_secs() as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let civil = Civil {
-        year: yoe + era * 400 + i64::from(month <= 2),
-        month,
-        day,
-        hour: rem / 3600,
-        minute: rem % 3600 / 60,
-        second: rem % 60,
-    };
-    (civil, since)
+/// `at`, brought within the years an RFC 3339 timestamp can show (1970 to
+/// 9999; `humantime` panics before the epoch and fails after 9999). A clock
+/// set before the epoch reads as the epoch, one past 9999 as its last instant.
+pub(crate) fn rfc3339_range(at: SystemTime) -> SystemTime {
+    let last = SystemTime::UNIX_EPOCH + Duration::new(LAST_FORMATTABLE_SECS, 999_999_999);
+    at.clamp(SystemTime::UNIX_EPOCH, last)
 }
 
 /// `(YYYY-MM-DD, RFC 3339 timestamp with milliseconds)` in UTC.
 pub fn utc(at: SystemTime) -> (String, String) {
-    let (c, since) = civil(at);
-    let day = format!("{:04}-{:02}-{:02}", c.year, c.month, c.day);
-    let ts = format!(
-        "{day}T{:02}:{:02}:{:02}.{:03}Z",
-        c.hour,
-        c.minute,
-        c.second,
-        since.subsec_millis()
-    );
-    (day, ts)
+    let ts = humantime::format_rfc3339_millis(rfc3339_range(at)).to_string();
+    (ts[..10].to_owned(), ts)
 }
 
 #[cfg(test)]
@@ -343,7 +307,7 @@ mod tests {
         Entry {
             at: Some(SystemTime::now()),
             request_id: format!("req_{i}"),
-            method: "POST".into(),
+            method: http::Method::POST,
             path: "/v1/chat/completions".into(),
             model: Some("demo".into()),
             status: 200,
