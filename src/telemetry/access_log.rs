@@ -21,8 +21,6 @@ pub struct AccessRecord {
     pub entry: Entry,
     /// When the request arrived.
     pub started: Option<Instant>,
-    /// Time to the first body byte, in milliseconds.
-    pub first_byte_ms: Option<f64>,
     /// Switchyard's own time, in microseconds.
     pub overhead_us: Option<u64>,
     /// Where the request-log record goes, when the log is on.
@@ -83,9 +81,6 @@ impl AccessRecord {
 
     /// Counts body bytes as they pass to the client.
     pub fn observe_bytes(&mut self, n: usize) {
-        if self.first_byte_ms.is_none() {
-            self.first_byte_ms = Some(self.elapsed_ms());
-        }
         self.entry.bytes += n as u64;
     }
 

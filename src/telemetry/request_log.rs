@@ -67,7 +67,9 @@ pub struct Entry {
     pub outcome: &'static str,
     /// The whole request, in milliseconds; set when the request ends.
     pub duration_ms: f64,
-    /// Time to the response headers, in milliseconds.
+    /// Time to the response head, in milliseconds. The head goes out at the
+    /// commit point, which for a stream is its first content event: so for
+    /// streams this is the time to the first token.
     pub ttft_ms: Option<f64>,
     /// Token usage the upstream reported.
     pub usage: Option<Usage>,
