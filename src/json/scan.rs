@@ -103,11 +103,16 @@ pub(super) struct Scanner<'a> {
     pub(super) pos: usize,
 }
 
+// The scanner runs once per request over the whole body: `#[inline]` keeps
+// these in `inspect`'s loop (they were, before the scanner had a file of
+// its own; across files the compiler stopped inlining `scan_string`).
 impl Scanner<'_> {
+    #[inline]
     pub(super) fn peek(&self) -> Option<u8> {
         self.bytes.get(self.pos).copied()
     }
 
+    #[inline]
     pub(super) fn bump(&mut self) -> Option<u8> {
         let b = self.peek()?;
         self.pos += 1;
@@ -115,12 +120,14 @@ impl Scanner<'_> {
     }
 
     /// JSON whitespace is exactly these four bytes (not form feed, not a BOM).
+    #[inline]
     pub(super) fn skip_ws(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
             self.pos += 1;
         }
     }
 
+    #[inline]
     pub(super) fn literal(&mut self, word: &'static [u8]) -> Result<(), InspectError> {
         match self.bytes.get(self.pos..self.pos + word.len()) {
             Some(got) if got == word => {
@@ -133,6 +140,7 @@ impl Scanner<'_> {
 
     /// Validate a string starting at its opening quote; leaves `pos` after the
     /// closing quote. Returns whether it contains escapes.
+    #[inline]
     pub(super) fn scan_string(&mut self) -> Result<bool, InspectError> {
         let content_start = self.pos + 1;
         self.pos = content_start;
@@ -172,6 +180,7 @@ impl Scanner<'_> {
         Ok(escaped)
     }
 
+    #[inline]
     pub(super) fn digits(&mut self) -> usize {
         let start = self.pos;
         while let Some(b'0'..=b'9') = self.peek() {
@@ -181,6 +190,7 @@ impl Scanner<'_> {
     }
 
     /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`, and finite as an f64.
+    #[inline]
     pub(super) fn scan_number(&mut self) -> Result<(), InspectError> {
         let start = self.pos;
         if self.peek() == Some(b'-') {
