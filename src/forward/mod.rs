@@ -1,9 +1,9 @@
 //! The attempt loop: walk the plan until one attempt commits, then stream
 //! the answer through.
 //!
-//! For each target, [`attempt`] sends the request and [`classify`] decides
+//! For each target, `attempt` sends the request and `classify` decides
 //! what the answer means: commit it (a 2xx, at the commit point that
-//! [`commit`] finds), retry the same target (429/5xx, with backoff or the
+//! `commit` finds), retry the same target (429/5xx, with backoff or the
 //! upstream's `retry-after` when it fits the deadline), move to the next
 //! target, switch to the context-window fallbacks, or return the answer
 //! unchanged (a client error). `race` keeps `fanout` attempts in flight at

@@ -119,7 +119,7 @@ impl UpstreamBody {
     }
 
     /// Closes the connection at `at` whether or not the body is being read
-    /// (see [`Deadline`]). No-op once the body has ended.
+    /// (see `Deadline`). No-op once the body has ended.
     pub fn close_at(&mut self, at: tokio::time::Instant) {
         if let Some(conn) = &self.conn {
             self.deadline = Deadline::start(conn, at);

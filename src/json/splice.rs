@@ -56,7 +56,7 @@ impl Spliced {
         self.parts.iter().map(Bytes::len).sum()
     }
 
-    /// Whether the new body is empty (never true for a body [`inspect`] accepted).
+    /// Whether the new body is empty (never true for a body [`inspect`](super::inspect()) accepted).
     pub fn is_empty(&self) -> bool {
         self.parts.iter().all(Bytes::is_empty)
     }
