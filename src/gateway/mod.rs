@@ -1,7 +1,11 @@
-//! The router's front door: path dispatch, body inspection, authentication,
-//! the small JSON endpoints, CORS and every error answer.
+//! The router's front door: path dispatch, reading and inspecting the body
+//! (with `json`), authentication, the small JSON endpoints, CORS, the state
+//! every request reaches ([`AppState`]) and every error answer.
 //!
-//! Never talks to an upstream itself; model requests go on to `forward`.
+//! Never talks to an upstream itself; model requests go on to `forward`,
+//! whose `Exhausted` comes back here to be answered. Below: `forward`,
+//! `routing`, `telemetry` and the leaves. Above: `server`, which serves
+//! [`handle`] on each connection.
 
 pub mod auth;
 pub mod cors;

@@ -1,9 +1,13 @@
-//! Upstream kinds: how each is addressed and authenticated.
+//! Upstream kinds ([`ProviderKind`]): how each is addressed and authenticated.
 //!
 //! One file per provider behind the small [`Provider`] trait. Providers only
 //! say *where* a request goes and *which credential* it carries; the body is
 //! forwarded as the client sent it (with the model name spliced) by `forward`.
 //! The built-in `mock` provider answers locally and lives in [`mock`].
+//! A provider that speaks another protocol gets a folder of its own here,
+//! translating between the OpenAI shape and its wire format with the leaves
+//! (`json`, `sse`, `openai`); it sits below `routing`, whose table holds
+//! each upstream's kind.
 
 mod azure;
 mod compatible;

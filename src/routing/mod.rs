@@ -1,4 +1,5 @@
-//! The compiled, immutable model table and the attempt plans drawn from it.
+//! The compiled, immutable model table — models, targets, attempt and status
+//! policies, timeouts, strategies — and the attempt plans drawn from it.
 //!
 //! A request loads one [`Table`] snapshot at its start and uses it to the end;
 //! a reload builds a whole new table and swaps it in (see `config`).

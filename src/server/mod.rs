@@ -1,4 +1,6 @@
-//! Accepting connections and shutting down gracefully.
+//! The top layer: accepting connections (h1 or h2c by peek, optional TLS),
+//! their limits and timeouts, graceful shutdown, the reload watcher and the
+//! health probes of the current table.
 //!
 //! [`start`] loads the config, binds, and serves until [`RunningServer::shutdown`]
 //! (or drop). Next: each request goes to `gateway::handle`.

@@ -1,8 +1,11 @@
-//! The outbound side: pooled clients and per-upstream runtime state.
+//! Runtime state that outlives a config table: each upstream's health and
+//! client (its connection pool, from `h1`), each target's circuit breaker,
+//! latency and requests in flight, all kept by identity in the [`Registry`].
 //!
-//! Everything here outlives a config table: a reload that keeps an upstream
-//! keeps its connection pool and its last known health (ARCHITECTURE.md, invariant 4).
-//! Next: `forward` sends attempts through these clients.
+//! A reload that keeps an upstream keeps its pool and its last known health
+//! (ARCHITECTURE.md, invariant 4). Everything is an atomic or a short lock
+//! off the request path. Next: `routing` plans with this state; `forward`
+//! sends attempts through the clients.
 
 mod registry;
 mod state;
