@@ -16,6 +16,7 @@ mod ollama;
 mod openai;
 
 use http::{HeaderName, HeaderValue};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use crate::secret::Secret;
 
@@ -131,15 +132,52 @@ pub fn provider(kind: ProviderKind) -> Option<&'static dyn Provider> {
     }
 }
 
-/// Percent-encodes a path segment (model ids carry `/` and `:`).
+/// What stays unescaped in a path segment: RFC 3986's unreserved characters.
+const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// Percent-encodes a path segment (deployment names and versions may carry
+/// `/`, `:` or spaces). Runs when a table compiles, not per request.
 pub(crate) fn encode_segment(segment: &str) -> String {
-    let mut out = String::with_capacity(segment.len());
-    for b in segment.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
+    utf8_percent_encode(segment, UNRESERVED).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The byte-by-byte encoding `encode_segment` must equal: unreserved
+    /// bytes as they are, every other byte as `%XX` in upper case.
+    fn reference(segment: &str) -> String {
+        segment
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn path_segments_escape_all_but_the_unreserved_characters() {
+        assert_eq!(encode_segment("gpt-4o_mini.v1~x"), "gpt-4o_mini.v1~x");
+        assert_eq!(encode_segment("a/b:c d"), "a%2Fb%3Ac%20d");
+        assert_eq!(encode_segment("é"), "%C3%A9");
+        assert_eq!(encode_segment(""), "");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
+        #[test]
+        fn encoding_matches_the_byte_by_byte_reference(segment in "\\PC{0,40}") {
+            prop_assert_eq!(encode_segment(&segment), reference(&segment));
         }
     }
-    out
 }
