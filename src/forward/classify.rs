@@ -5,7 +5,7 @@
 //! |---|---|
 //! | 2xx | commit (a stream commits at its first content event, see `commit`) |
 //! | connect error, TLS failure, reset, first-byte or first-token timeout, error event or empty stream before commit | next target |
-//! | 408, 409, 429, 500, 502, 503, 504, 529 | retry the same target (at most `retry.attempts` times, backoff with full jitter, or the upstream's `retry-after` when it fits the deadline), then next target |
+//! | 408, 409, 429, 500, 502, 503, 504, 529 | retry the same target (at most `retry.attempts` times, backoff with equal jitter, or the upstream's `retry-after` when it fits the deadline) unless that failure opened its circuit, then next target |
 //! | other 5xx | next target |
 //! | 401, 403, 404 | next target; the target is marked misconfigured (logged as an error, shown in `/status`) |
 //! | 400 with a context-window code or message | the model's `context_window_fallbacks`, else return it |
@@ -92,12 +92,14 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(3600.0)))
 }
 
-/// Backoff before same-target retry `n` (0-based): full jitter over an
-/// exponential ceiling, `random(0, min(cap, base * 2^n))`, so retries from
-/// many clients spread out instead of arriving together.
+/// Backoff before same-target retry `n` (0-based): "equal jitter" over an
+/// exponential ceiling, `random(ceiling / 2, ceiling)` with
+/// `ceiling = min(cap, base * 2^n)`. The jitter spreads retries from many
+/// clients; the floor of half the ceiling keeps a retry from landing a few
+/// milliseconds after the failure, when the upstream cannot have recovered.
 pub fn backoff(n: u32, base: Duration, cap: Duration, unit_random: f64) -> Duration {
     let ceiling = base.saturating_mul(1u32 << n.min(16)).min(cap);
-    ceiling.mul_f64(unit_random.clamp(0.0, 1.0))
+    ceiling / 2 + (ceiling / 2).mul_f64(unit_random.clamp(0.0, 1.0))
 }
 
 #[cfg(test)]
@@ -164,13 +166,15 @@ mod tests {
     }
 
     #[test]
-    fn backoff_is_capped_full_jitter() {
+    fn backoff_is_capped_equal_jitter() {
         let base = Duration::from_millis(100);
         let cap = Duration::from_secs(2);
         assert_eq!(backoff(0, base, cap, 1.0), base);
         assert_eq!(backoff(3, base, cap, 1.0), Duration::from_millis(800));
         assert_eq!(backoff(10, base, cap, 1.0), cap);
-        assert_eq!(backoff(5, base, cap, 0.0), Duration::ZERO);
-        assert!(backoff(2, base, cap, 0.5) <= Duration::from_millis(400));
+        // Never less than half the ceiling, whatever the random draw.
+        assert_eq!(backoff(0, base, cap, 0.0), base / 2);
+        assert_eq!(backoff(10, base, cap, 0.0), cap / 2);
+        assert_eq!(backoff(2, base, cap, 0.5), Duration::from_millis(300));
     }
 }

@@ -47,7 +47,7 @@ use crate::json::Inspected;
 use crate::providers::{mock, Endpoint};
 use crate::routing::{self, HedgeDelay, Model, Strategy, Target};
 use crate::telemetry::metrics::TargetMetrics;
-use crate::upstream::InFlight;
+use crate::upstream::{Circuit, InFlight};
 use body::ResponseBody;
 use classify::Verdict;
 use commit::Committed;
@@ -440,7 +440,12 @@ async fn attempt_target_inner(
             let verdict = classify::classify_status(status, None, &policy.statuses);
             if verdict == Verdict::RetrySame {
                 admission.failure(&target.breaker);
-                if retry < policy.retries {
+                // A failure that opened the circuit (or a failed half-open
+                // probe, or the last-resort try of an open one) ends this
+                // target's turn: the plan moves on to targets and fallbacks
+                // that are not known to be down.
+                let closed = target.state.circuit() == Circuit::Closed;
+                if closed && retry < policy.retries {
                     let delay = retry_after.unwrap_or_else(|| {
                         classify::backoff(
                             retry,
@@ -463,6 +468,12 @@ async fn attempt_target_inner(
                         retry += 1;
                         continue;
                     }
+                }
+                if !closed {
+                    tracing::info!(
+                        request_id = out.request_id, target = %target.label, %status,
+                        "circuit open; moving on instead of retrying this target"
+                    );
                 }
                 return Outcome::Failed(status_error(target, status), Some(response));
             }

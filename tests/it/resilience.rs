@@ -267,6 +267,58 @@ async fn a_429_with_retry_after_zero_is_retried_once_on_the_same_target() {
 }
 
 #[tokio::test]
+async fn a_failure_that_opens_the_circuit_moves_on_instead_of_retrying_the_same_target() {
+    init_tracing();
+    // One failure opens `first`'s circuit; `retry.attempts: 3` would
+    // otherwise send three more requests to a target now known to be down
+    // (each "as the last resort") before `second` was ever tried.
+    let first = MockUpstream::start(status_with(503, "overloaded", &[])).await;
+    let second = MockUpstream::start(json("second-model", "from second")).await;
+    let router = first_then_second(
+        &first,
+        "circuit_breaker: { failures: 1, cooldown: 60s }",
+        &second,
+        "retry: { attempts: 3, backoff: 1ms }",
+    )
+    .await;
+
+    let reply = post_json(&router.url("/v1/chat/completions"), CHAT).await;
+
+    assert_served_by(&reply, "second/second-model", 2);
+    assert_eq!(
+        first.request_count(),
+        1,
+        "no retry on the target whose circuit just opened"
+    );
+    assert_eq!(second.request_count(), 1);
+}
+
+#[tokio::test]
+async fn a_target_whose_circuit_stays_closed_is_still_retried() {
+    init_tracing();
+    // Two failures are needed to open it: the first 503 is retried there.
+    let first = MockUpstream::start_sequence(vec![
+        status_with(503, "overloaded", &[]),
+        json("first-model", "from first, second try"),
+    ])
+    .await;
+    let second = MockUpstream::start(json("second-model", "from second")).await;
+    let router = first_then_second(
+        &first,
+        "circuit_breaker: { failures: 2, cooldown: 60s }",
+        &second,
+        "retry: { attempts: 1, backoff: 1ms }",
+    )
+    .await;
+
+    let reply = post_json(&router.url("/v1/chat/completions"), CHAT).await;
+
+    assert_served_by(&reply, "first/first-model", 2);
+    assert_eq!(first.request_count(), 2);
+    assert_eq!(second.request_count(), 0);
+}
+
+#[tokio::test]
 async fn a_429_asking_to_wait_longer_than_max_backoff_moves_to_the_next_target_without_waiting() {
     init_tracing();
     // `retry-after: 30` is far past `retry.max_backoff` (4s) and past the
