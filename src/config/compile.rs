@@ -97,6 +97,7 @@ pub fn compile(
                 BreakerPolicy {
                     failure_threshold: u.breaker.failures,
                     cooldown: u.breaker.cooldown,
+                    max_cooldown: u.breaker.max_cooldown,
                 },
             )
         })
@@ -155,6 +156,7 @@ pub fn compile(
                             BreakerPolicy {
                                 failure_threshold: 0,
                                 cooldown: std::time::Duration::ZERO,
+                                max_cooldown: std::time::Duration::ZERO,
                             },
                         ),
                         state: registry.target(id),

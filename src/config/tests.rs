@@ -109,6 +109,11 @@ fn each_upstream_key_reports_its_own_mistake_under_its_path() {
             "",
         ),
         (
+            "provider: ollama\ncircuit_breaker: { cooldown: 10s, max_cooldown: 5s }",
+            "upstreams.u.circuit_breaker.max_cooldown",
+            "at least `cooldown`",
+        ),
+        (
             "provider: ollama\ninject_stream_usage: yes please",
             "upstreams.u.inject_stream_usage",
             "true or false",

@@ -8,7 +8,10 @@
 //! The breaker: `failure_threshold` consecutive failures open the circuit
 //! for `cooldown`; after it, exactly one request is let through as a probe
 //! (half-open). The probe's success closes the circuit; its failure opens it
-//! for another cooldown. The planner skips open targets, but when every
+//! again for twice as long as the last time, up to `max_cooldown` (as
+//! Envoy's outlier detection grows its ejection time): a target that was
+//! down for a moment gets its traffic back within one short cooldown, and
+//! one that stays down is probed less and less often. The planner skips open targets, but when every
 //! target of a request is open it still tries them, soonest-to-reopen first,
 //! rather than fail without trying.
 
@@ -31,8 +34,20 @@ pub struct TargetId {
 pub struct BreakerPolicy {
     /// Consecutive failures that open the circuit; 0 disables the breaker.
     pub failure_threshold: u32,
-    /// How long an open circuit stays open before a probe.
+    /// How long the circuit stays open the first time before a probe.
     pub cooldown: Duration,
+    /// The longest it stays open after consecutive failed probes.
+    pub max_cooldown: Duration,
+}
+
+impl BreakerPolicy {
+    /// How long the circuit stays open at its `n`th consecutive opening
+    /// (0 = the first since it was last closed).
+    pub fn cooldown_for(&self, n: u32) -> Duration {
+        self.cooldown
+            .saturating_mul(1u32 << n.min(16))
+            .min(self.max_cooldown.max(self.cooldown))
+    }
 }
 
 /// The circuit's state, as shown in `/status` and metrics.
@@ -77,6 +92,8 @@ pub struct TargetState {
     consecutive_failures: AtomicU32,
     /// Milliseconds since `origin` at which the circuit may half-open; 0 = closed.
     open_until_ms: AtomicU64,
+    /// Openings since the circuit was last closed (sets the next cooldown).
+    openings: AtomicU32,
     /// A half-open probe is in flight.
     probing: AtomicBool,
     in_flight: AtomicU32,
@@ -94,6 +111,7 @@ impl Default for TargetState {
             origin: Instant::now(),
             consecutive_failures: AtomicU32::new(0),
             open_until_ms: AtomicU64::new(0),
+            openings: AtomicU32::new(0),
             probing: AtomicBool::new(false),
             in_flight: AtomicU32::new(0),
             ttft_mean: AtomicU64::new(0),
@@ -198,6 +216,7 @@ impl TargetState {
     fn record_success(&self) {
         self.consecutive_failures.store(0, Ordering::Relaxed);
         self.open_until_ms.store(0, Ordering::Relaxed);
+        self.openings.store(0, Ordering::Relaxed);
         self.probing.store(false, Ordering::Release);
         self.misconfigured.store(false, Ordering::Relaxed);
     }
@@ -208,7 +227,8 @@ impl TargetState {
         let failures = self.consecutive_failures.fetch_add(1, Ordering::Relaxed) + 1;
         let was_probe = self.probing.swap(false, Ordering::AcqRel);
         if policy.failure_threshold > 0 && (was_probe || failures >= policy.failure_threshold) {
-            let until = self.now_ms() + policy.cooldown.as_millis() as u64;
+            let n = self.openings.fetch_add(1, Ordering::Relaxed);
+            let until = self.now_ms() + policy.cooldown_for(n).as_millis() as u64;
             self.open_until_ms.store(until, Ordering::Relaxed);
         }
     }
@@ -272,6 +292,7 @@ mod tests {
     const POLICY: BreakerPolicy = BreakerPolicy {
         failure_threshold: 3,
         cooldown: Duration::from_millis(50),
+        max_cooldown: Duration::from_millis(50),
     };
 
     #[test]
@@ -332,6 +353,7 @@ mod tests {
         let off = BreakerPolicy {
             failure_threshold: 0,
             cooldown: Duration::from_secs(1),
+            max_cooldown: Duration::from_secs(1),
         };
         for _ in 0..100 {
             state.record_failure(&off);
@@ -360,5 +382,41 @@ mod tests {
         let ttft = state.ttft().unwrap().as_secs_f64();
         assert!((ttft - 0.1).abs() < 1e-6);
         assert!(state.ttft_p95().unwrap() >= state.ttft().unwrap());
+    }
+
+    #[test]
+    fn each_failed_probe_doubles_the_cooldown_up_to_the_ceiling() {
+        let policy = BreakerPolicy {
+            failure_threshold: 1,
+            cooldown: Duration::from_secs(3),
+            max_cooldown: Duration::from_secs(20),
+        };
+        let secs: Vec<u64> = (0..5).map(|n| policy.cooldown_for(n).as_secs()).collect();
+        assert_eq!(secs, [3, 6, 12, 20, 20]);
+        // A ceiling below the first cooldown does not shorten it.
+        let odd = BreakerPolicy {
+            max_cooldown: Duration::from_secs(1),
+            ..policy
+        };
+        assert_eq!(odd.cooldown_for(3), Duration::from_secs(3));
+    }
+
+    #[test]
+    fn a_success_starts_the_next_opening_from_the_short_cooldown() {
+        let policy = BreakerPolicy {
+            failure_threshold: 1,
+            cooldown: Duration::from_millis(40),
+            max_cooldown: Duration::from_secs(10),
+        };
+        let state = std::sync::Arc::new(TargetState::default());
+        state.record_failure(&policy); // open for 40 ms
+        std::thread::sleep(Duration::from_millis(50));
+        state.admit().unwrap().failure(&policy); // failed probe: 80 ms
+        let second = state.reopens_in_ms();
+        assert!((41..=80).contains(&second), "{second} ms");
+        std::thread::sleep(Duration::from_millis(90));
+        state.admit().unwrap().success();
+        state.record_failure(&policy); // a new outage: 40 ms again
+        assert!(state.reopens_in_ms() <= 40, "{} ms", state.reopens_in_ms());
     }
 }

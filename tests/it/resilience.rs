@@ -1322,6 +1322,51 @@ async fn a_hedge_moves_on_at_once_when_the_first_target_fails_fast() {
 }
 
 #[tokio::test]
+async fn a_flapping_primary_gets_its_traffic_back_after_one_short_cooldown_and_a_failed_probe_doubles_it(
+) {
+    init_tracing();
+    let body = r#"{"error":{"message":"down","type":"server_error","param":null,"code":null}}"#;
+    // Down for two requests (the outage, then the first probe), then up.
+    let first = MockUpstream::start_sequence(vec![
+        status_with(503, body, &[]),
+        status_with(503, body, &[]),
+        json("first-model", "back"),
+    ])
+    .await;
+    let second = MockUpstream::start(json("second-model", "from second")).await;
+    let router = first_then_second(
+        &first,
+        "circuit_breaker: { failures: 1, cooldown: 400ms, max_cooldown: 10s }",
+        &second,
+        "retry: { attempts: 0 }",
+    )
+    .await;
+    let url = router.url("/v1/chat/completions");
+
+    // The outage: one failure opens the circuit; the fallback serves.
+    assert_served_by(&post_json(&url, CHAT).await, "second/second-model", 2);
+    // While open, the primary is not tried at all.
+    assert_served_by(&post_json(&url, CHAT).await, "second/second-model", 1);
+    assert_eq!(first.request_count(), 1);
+
+    // After the first cooldown a probe goes to the primary; it fails, and
+    // the circuit opens for twice as long (800 ms).
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    assert_served_by(&post_json(&url, CHAT).await, "second/second-model", 2);
+    assert_eq!(first.request_count(), 2);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_served_by(&post_json(&url, CHAT).await, "second/second-model", 1);
+    assert_eq!(first.request_count(), 2, "still open: the cooldown doubled");
+
+    // The primary is up: the next probe closes the circuit and the primary
+    // takes the traffic again.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_served_by(&post_json(&url, CHAT).await, "first/first-model", 1);
+    assert_served_by(&post_json(&url, CHAT).await, "first/first-model", 1);
+    assert_eq!(first.request_count(), 4);
+}
+
+#[tokio::test]
 async fn after_the_cooldown_a_probe_reaches_the_target_and_its_success_closes_the_circuit() {
     init_tracing();
     let body = r#"{"error":{"message":"down","type":"server_error","param":null,"code":null}}"#;

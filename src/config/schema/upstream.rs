@@ -16,8 +16,13 @@ use crate::secret::Secret;
 /// Consecutive failures that open a target's circuit.
 pub const DEFAULT_BREAKER_FAILURES: u32 = 5;
 
-/// How long an open circuit skips its target before one probe request.
-pub const DEFAULT_BREAKER_COOLDOWN: Duration = Duration::from_secs(30);
+/// How long a circuit first stays open before one probe request: short, so
+/// a target that was down for a moment gets its traffic back within
+/// seconds (each failed probe doubles it, up to the ceiling below).
+pub const DEFAULT_BREAKER_COOLDOWN: Duration = Duration::from_secs(3);
+
+/// The longest a circuit stays open after consecutive failed probes.
+pub const DEFAULT_BREAKER_MAX_COOLDOWN: Duration = Duration::from_secs(60);
 
 /// Interval of active health checks for local upstreams (Ollama, vLLM, …).
 pub const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_secs(15);
@@ -31,8 +36,10 @@ pub const DEFAULT_AZURE_API_VERSION: &str = "2024-10-21";
 pub struct BreakerConfig {
     /// Consecutive failures that open the circuit (0 = never).
     pub failures: u32,
-    /// How long it stays open before a probe.
+    /// How long it first stays open before a probe.
     pub cooldown: Duration,
+    /// The longest it stays open after consecutive failed probes.
+    pub max_cooldown: Duration,
 }
 
 /// `upstreams.<name>.health_check`
@@ -351,6 +358,7 @@ fn read_breaker(walk: &mut Walk<'_>, fields: &Fields<'_>) -> BreakerConfig {
     let mut breaker = BreakerConfig {
         failures: DEFAULT_BREAKER_FAILURES,
         cooldown: DEFAULT_BREAKER_COOLDOWN,
+        max_cooldown: DEFAULT_BREAKER_MAX_COOLDOWN,
     };
     let Some((v, p)) = fields.get("circuit_breaker") else {
         return breaker;
@@ -359,7 +367,7 @@ fn read_breaker(walk: &mut Walk<'_>, fields: &Fields<'_>) -> BreakerConfig {
         Value::Bool(false) => breaker.failures = 0,
         Value::Bool(true) => {}
         _ => {
-            if let Some(b) = walk.fields(v, &p, &["failures", "cooldown"]) {
+            if let Some(b) = walk.fields(v, &p, &["failures", "cooldown", "max_cooldown"]) {
                 if let Some(n) = b
                     .get("failures")
                     .and_then(|(v, p)| walk.number(v, &p, 1..=1000))
@@ -371,6 +379,15 @@ fn read_breaker(walk: &mut Walk<'_>, fields: &Fields<'_>) -> BreakerConfig {
                     .and_then(|(v, p)| walk.duration_at_least(v, &p, MIN_TIMEOUT))
                 {
                     breaker.cooldown = d;
+                }
+                if let Some((v, p)) = b.get("max_cooldown") {
+                    if let Some(d) = walk.duration_at_least(v, &p, MIN_TIMEOUT) {
+                        if d < breaker.cooldown {
+                            walk.error(&p, "must be at least `cooldown`");
+                        } else {
+                            breaker.max_cooldown = d;
+                        }
+                    }
                 }
             }
         }
