@@ -9,7 +9,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Uri};
 use super::keypath::KeyPath;
 use super::schema::{Config, ModelConfig};
 use super::walk::Walk;
-use crate::providers::ProviderKind;
+use crate::providers::{anthropic, ProviderKind};
 use crate::providers::{self, Endpoint, TargetAddress};
 use crate::routing::StatusPolicy;
 use std::sync::atomic::AtomicUsize;
@@ -45,6 +45,24 @@ pub fn compile(
                 headers.insert(name, value);
             }
         }
+        let translate = (u.provider == ProviderKind::Anthropic).then(|| {
+            // The operator's own `headers:` win over these.
+            let a = &u.anthropic;
+            let mut set = |name: &'static str, value: &str| {
+                if let Ok(value) = HeaderValue::from_str(value) {
+                    headers
+                        .entry(HeaderName::from_static(name))
+                        .or_insert(value);
+                }
+            };
+            set("anthropic-version", &a.version);
+            if !a.beta.is_empty() {
+                set("anthropic-beta", &a.beta.join(","));
+            }
+            anthropic::Options {
+                default_max_tokens: a.max_tokens,
+            }
+        });
         let health_check = match (provider, u.health_check.interval) {
             (Some(p), Some(interval)) => {
                 let url = match &u.health_check.path {
@@ -72,6 +90,7 @@ pub fn compile(
             timeouts: u.timeouts,
             inject_stream_usage: u.inject_stream_usage,
             mock: (u.provider == ProviderKind::Mock).then(|| u.mock.clone()),
+            anthropic: translate,
             unresolved: u.unresolved.as_ref().map(|u| u.var.clone()),
             health_check: health_check.filter(|_| u.unresolved.is_none()),
             state: registry.state(&u.name, &u.base_url),

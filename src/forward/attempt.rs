@@ -9,7 +9,9 @@ use super::headers;
 use super::mask::Masker;
 use super::stream_usage;
 use super::{AttemptError, Outbound};
-use crate::h1::UpstreamBody;
+use super::answer::AnswerBody;
+use crate::h1::RequestBody;
+use crate::providers::{anthropic, Protocol};
 use crate::routing::Target;
 use crate::upstream::InFlight;
 
@@ -17,7 +19,7 @@ use crate::upstream::InFlight;
 pub(super) async fn send(
     out: &Outbound<'_>,
     target: &Target,
-) -> Result<Response<UpstreamBody>, AttemptError> {
+) -> Result<Response<AnswerBody>, AttemptError> {
     let upstream = &target.upstream;
     let transport = |detail: String| AttemptError::Transport {
         upstream: upstream.name.clone(),
@@ -27,14 +29,42 @@ pub(super) async fn send(
     let (Some(client), Some(uri)) = (&upstream.client, target.url(out.endpoint)) else {
         return Err(transport("no client for this upstream".into()));
     };
-    // Only the model name changes; every other byte goes up as the client sent it.
-    let inject = stream_usage::injects(upstream, out.body, out.inspected);
-    let body = stream_usage::request_body(
-        out.body,
-        out.inspected,
-        target.body_model(out.endpoint),
-        inject,
-    );
+    let provider = upstream.provider.map(|p| (p, p.protocol()));
+    let protocol = provider.map_or(Protocol::OpenAi, |(_, protocol)| protocol);
+    if let Some((p, _)) = provider {
+        if !p.serves(out.endpoint) {
+            return Err(AttemptError::Unsupported {
+                upstream: upstream.name.clone(),
+                provider: upstream.kind.as_str(),
+                endpoint: format!("/v1{}", out.endpoint.suffix()),
+            });
+        }
+    }
+    let body = match (protocol, &upstream.anthropic) {
+        (Protocol::Anthropic, Some(options)) => {
+            match anthropic::translate_request(out.body, target.body_model(out.endpoint), options) {
+                Ok(translated) => RequestBody::new([bytes::Bytes::from(translated)]),
+                Err(err) => {
+                    return Err(AttemptError::Untranslatable {
+                        upstream: upstream.name.clone(),
+                        provider: upstream.kind.as_str(),
+                        message: err.message,
+                    })
+                }
+            }
+        }
+        _ => {
+            // Only the model name changes; every other byte goes up as the
+            // client sent it.
+            let inject = stream_usage::injects(upstream, out.body, out.inspected);
+            stream_usage::request_body(
+                out.body,
+                out.inspected,
+                target.body_model(out.endpoint),
+                inject,
+            )
+        }
+    };
     let send = client.send(
         &http::Method::POST,
         uri,
@@ -43,7 +73,21 @@ pub(super) async fn send(
     );
     let sent = tokio::time::timeout(target.timeouts.first_byte, send).await;
     match sent {
-        Ok(Ok(response)) => Ok(response),
+        Ok(Ok(response)) if protocol == Protocol::Anthropic => {
+            let (mut head, body) = response.into_parts();
+            let sse = is_sse(&head.headers) && head.status.is_success();
+            // The translated body has a length of its own.
+            head.headers.remove(header::CONTENT_LENGTH);
+            if !sse {
+                head.headers.insert(
+                    header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("application/json"),
+                );
+            }
+            let body = AnswerBody::anthropic(body, head.status, sse);
+            Ok(Response::from_parts(head, body))
+        }
+        Ok(Ok(response)) => Ok(response.map(AnswerBody::Plain)),
         Ok(Err(err)) if err.is_connect() => Err(AttemptError::Connect {
             upstream: upstream.name.clone(),
             address: upstream.base_url.clone(),
@@ -62,7 +106,7 @@ pub(super) async fn send(
 /// client's: same status, headers minus hop-by-hop, body untouched, and
 /// bounded by the target's idle and total timeouts like any relayed body.
 pub(super) fn pass_through(
-    response: Response<UpstreamBody>,
+    response: Response<AnswerBody>,
     target: &Target,
     sent_at: tokio::time::Instant,
 ) -> Response<ResponseBody> {

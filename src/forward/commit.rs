@@ -22,7 +22,7 @@ use http_body_util::BodyExt;
 use tokio::time::Instant;
 
 use super::AttemptError;
-use crate::h1::UpstreamBody;
+use super::answer::AnswerBody;
 use crate::openai::{self, ChunkKind, Usage};
 use crate::routing::Target;
 use crate::sse::SseScanner;
@@ -41,7 +41,7 @@ pub struct Committed {
     /// Chunks read before the commit, in order (empty for non-streams).
     pub held: Vec<Bytes>,
     /// The rest of the upstream body.
-    pub body: UpstreamBody,
+    pub body: AnswerBody,
     /// Whether this is an SSE stream.
     pub sse: bool,
     /// The scanner that read `held`, to continue over the rest (SSE only).
@@ -69,7 +69,7 @@ fn is_sse(head: &Parts) -> bool {
 /// # Cancel safety
 /// Dropping the future drops the upstream body, which closes its connection.
 pub async fn await_commit(
-    response: Response<UpstreamBody>,
+    response: Response<AnswerBody>,
     target: &Target,
     started: Instant,
 ) -> Result<Committed, AttemptError> {

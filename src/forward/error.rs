@@ -88,6 +88,27 @@ pub enum AttemptError {
         /// What the HTTP/1.1 client saw (`h1::ClientError`).
         detail: String,
     },
+    /// The upstream's protocol cannot serve this endpoint (an Anthropic
+    /// upstream asked for embeddings).
+    #[error("upstream `{upstream}` ({provider}) does not serve {endpoint}")]
+    Unsupported {
+        /// Upstream name.
+        upstream: String,
+        /// Its provider kind.
+        provider: &'static str,
+        /// The endpoint asked for, e.g. `/v1/embeddings`.
+        endpoint: String,
+    },
+    /// The request cannot be expressed in the upstream's protocol.
+    #[error("upstream `{upstream}` ({provider}) cannot take this request: {message}")]
+    Untranslatable {
+        /// Upstream name.
+        upstream: String,
+        /// Its provider kind.
+        provider: &'static str,
+        /// Why, naming the field.
+        message: String,
+    },
     /// A `${VAR}` the upstream needs is unset.
     #[error("upstream `{upstream}` is not configured: environment variable {var} is not set")]
     NotConfigured {
@@ -106,6 +127,8 @@ impl AttemptError {
             AttemptError::FirstByteTimeout { .. } => "first_byte_timeout",
             AttemptError::Transport { .. } => "transport",
             AttemptError::NotConfigured { .. } => "not_configured",
+            AttemptError::Unsupported { .. } => "unsupported",
+            AttemptError::Untranslatable { .. } => "untranslatable",
             AttemptError::FirstTokenTimeout { .. } => "first_token_timeout",
             AttemptError::ErrorEvent { .. } => "error_event",
             AttemptError::EmptyStream { .. } => "empty_stream",

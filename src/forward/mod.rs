@@ -17,6 +17,7 @@
 //! client gets an error naming every upstream tried.
 //! Next: `body` streams the committed answer; `gateway` adds headers.
 
+mod answer;
 mod attempt;
 pub mod body;
 mod capture;

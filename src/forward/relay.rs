@@ -14,7 +14,7 @@ use http_body::{Body, Frame, SizeHint};
 use tokio::time::Instant;
 
 use super::capture::{event_text, push_capped, MAX_CAPTURE};
-use crate::h1::UpstreamBody;
+use super::answer::AnswerBody;
 use crate::openai::{self, Usage};
 use crate::sse::SseScanner;
 use crate::telemetry::metrics::UpstreamMetrics;
@@ -30,7 +30,7 @@ pub struct Stream {
     /// Chunks read before the commit point, released first, in order.
     pub(crate) held: Vec<Bytes>,
     /// The rest of the upstream body.
-    pub(crate) body: UpstreamBody,
+    pub(crate) body: AnswerBody,
     /// `text/event-stream`: a failure can still be told in-band.
     pub(crate) sse: bool,
     /// Upstream name, for error events.
@@ -68,7 +68,7 @@ pub struct Stream {
 /// glued to it, which no SSE client could parse. At a clean end every byte
 /// goes on, so the client receives exactly what the upstream sent.
 pub(super) struct Passthrough {
-    inner: UpstreamBody,
+    inner: AnswerBody,
     sse: bool,
     /// Finds event boundaries; `None` for non-SSE bodies, and after an event
     /// too large to scan (then chunks are relayed as they come).

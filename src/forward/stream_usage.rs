@@ -16,9 +16,14 @@ use crate::h1::RequestBody;
 use crate::json::{splice_model, Inspected};
 use crate::routing::Upstream;
 
-/// Should this request to `upstream` get `include_usage` added?
+/// Does this request to `upstream` get usage the client did not ask for
+/// (so the relay removes the usage-only event)? For `inject_stream_usage`,
+/// and always for a translated (Anthropic) stream, whose translation ends
+/// with the usage it always carries.
 pub(super) fn injects(upstream: &Upstream, body: &[u8], inspected: &Inspected) -> bool {
-    upstream.inject_stream_usage && inspected.stream == Some(true) && !client_asked(body, inspected)
+    (upstream.inject_stream_usage || upstream.anthropic.is_some())
+        && inspected.stream == Some(true)
+        && !client_asked(body, inspected)
 }
 
 /// Did the client set `stream_options.include_usage: true` itself?

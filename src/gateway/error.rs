@@ -184,6 +184,8 @@ impl GatewayError {
                         (StatusCode::GATEWAY_TIMEOUT, "upstream_timeout")
                     }
                     AttemptError::NotConfigured { .. } => (StatusCode::SERVICE_UNAVAILABLE, "upstream_not_configured"),
+                    AttemptError::Unsupported { .. } => (StatusCode::BAD_REQUEST, "unsupported_endpoint"),
+                    AttemptError::Untranslatable { .. } => (StatusCode::BAD_REQUEST, "unsupported_parameter"),
                     AttemptError::ErrorEvent { .. } | AttemptError::EmptyStream { .. } | AttemptError::Status { .. } => {
                         (StatusCode::BAD_GATEWAY, "upstream_failed")
                     }
@@ -192,6 +194,8 @@ impl GatewayError {
                 let advice = match last {
                     AttemptError::NotConfigured { var, .. } => format!(" Set {var} in Switchyard's environment and restart it."),
                     AttemptError::Connect { .. } => " Check that the upstream is running and reachable from Switchyard.".to_owned(),
+                    AttemptError::Unsupported { .. } => " Use a model served by an OpenAI-compatible upstream for this endpoint.".to_owned(),
+                    AttemptError::Untranslatable { .. } => " Change the request, or use a model whose upstream supports it.".to_owned(),
                     AttemptError::FirstByteTimeout { .. } | AttemptError::FirstTokenTimeout { .. } | AttemptError::Deadline { .. } => {
                         " The upstream may be overloaded or still loading the model; retry later or raise the timeout.".to_owned()
                     }
@@ -214,7 +218,10 @@ impl GatewayError {
                     _ => causes,
                 };
                 (
-                    status, "upstream_error", None, code,
+                    status,
+                    if status == StatusCode::BAD_REQUEST { INVALID } else { "upstream_error" },
+                    None,
+                    code,
                     format!("The model `{model}` could not be served: {causes}.{advice}"),
                 )
             }

@@ -9,6 +9,7 @@
 //! (`json`, `sse`, `openai`); it sits below `routing`, whose table holds
 //! each upstream's kind.
 
+pub mod anthropic;
 mod azure;
 mod compatible;
 pub mod mock;
@@ -31,17 +32,21 @@ pub enum ProviderKind {
     Ollama,
     /// `azure`: Azure OpenAI deployments with `api-key`.
     Azure,
+    /// `anthropic`: Anthropic's Messages API, translated to and from the
+    /// OpenAI shape.
+    Anthropic,
     /// `mock`: built in, answers without any network.
     Mock,
 }
 
 impl ProviderKind {
     /// Every kind, with its spelling in `router.yaml`.
-    pub const ALL: [(&'static str, ProviderKind); 5] = [
+    pub const ALL: [(&'static str, ProviderKind); 6] = [
         ("openai", ProviderKind::OpenAi),
         ("openai-compatible", ProviderKind::Compatible),
         ("ollama", ProviderKind::Ollama),
         ("azure", ProviderKind::Azure),
+        ("anthropic", ProviderKind::Anthropic),
         ("mock", ProviderKind::Mock),
     ];
 
@@ -105,6 +110,16 @@ pub struct TargetAddress<'a> {
     pub api_version: &'a str,
 }
 
+/// The wire format an upstream speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// OpenAI's: bodies pass through untouched, only the model spliced.
+    OpenAi,
+    /// Anthropic's Messages API: requests and answers are translated
+    /// ([`anthropic`]).
+    Anthropic,
+}
+
 /// How to reach one kind of HTTP upstream.
 pub trait Provider: Send + Sync {
     /// The full URL for `endpoint` on this target.
@@ -119,6 +134,16 @@ pub trait Provider: Send + Sync {
 
     /// The URL probed by active health checks when `health_check.path` is not set.
     fn health_url(&self, target: &TargetAddress<'_>) -> String;
+
+    /// The wire format it speaks. Default: OpenAI's.
+    fn protocol(&self) -> Protocol {
+        Protocol::OpenAi
+    }
+
+    /// Whether it can answer `endpoint` at all. Default: every one.
+    fn serves(&self, _endpoint: Endpoint) -> bool {
+        true
+    }
 }
 
 /// The provider for `kind`; `None` for the built-in mock.
@@ -128,6 +153,7 @@ pub fn provider(kind: ProviderKind) -> Option<&'static dyn Provider> {
         ProviderKind::Compatible => Some(&compatible::Compatible),
         ProviderKind::Ollama => Some(&ollama::Ollama),
         ProviderKind::Azure => Some(&azure::Azure),
+        ProviderKind::Anthropic => Some(&anthropic::Anthropic),
         ProviderKind::Mock => None,
     }
 }

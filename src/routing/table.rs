@@ -17,7 +17,7 @@ use super::policy::Strategy;
 use super::{AttemptPolicy, Timeouts};
 use crate::h1::UpstreamClient;
 use crate::providers::mock::MockConfig;
-use crate::providers::ProviderKind;
+use crate::providers::{anthropic, ProviderKind};
 use crate::providers::{Endpoint, Provider};
 use crate::secret::Secret;
 use crate::telemetry::metrics::{ModelMetrics, TargetMetrics, UpstreamMetrics};
@@ -192,6 +192,8 @@ pub struct Upstream {
     pub inject_stream_usage: bool,
     /// Mock settings, for `provider: mock`.
     pub mock: Option<MockConfig>,
+    /// Translation settings of an Anthropic upstream.
+    pub anthropic: Option<anthropic::Options>,
     /// Set when a `${VAR}` it needs is unset: the upstream is not used.
     pub unresolved: Option<String>,
     /// Health-check URL and interval, when active checks are on.

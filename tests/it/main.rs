@@ -12,6 +12,7 @@
 mod support;
 
 mod access_log_lines;
+mod anthropic;
 mod broken_upstreams;
 mod commit_point;
 mod config_check;

@@ -86,6 +86,8 @@ pub struct UpstreamConfig {
     pub health_check: HealthCheck,
     /// `mock`
     pub mock: MockConfig,
+    /// `anthropic:` (Anthropic upstreams; defaults otherwise unused).
+    pub anthropic: AnthropicConfig,
     /// Set when a `${VAR}` in this upstream is unset.
     pub unresolved: Option<Unresolved>,
     /// The path of this entry, for later messages.
@@ -103,7 +105,33 @@ const UPSTREAM_KEYS: &[&str] = &[
     "health_check",
     "mock",
     "inject_stream_usage",
+    "anthropic",
 ];
+
+/// `anthropic-version` sent when `anthropic.version` is not set: the
+/// version every Anthropic SDK and example uses.
+pub const DEFAULT_ANTHROPIC_VERSION: &str = "2023-06-01";
+
+/// `upstreams.<name>.anthropic` — settings of an Anthropic upstream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnthropicConfig {
+    /// The `anthropic-version` header.
+    pub version: String,
+    /// `anthropic-beta` features, sent as one comma-separated header.
+    pub beta: Vec<String>,
+    /// `max_tokens` sent when the client gives none (Anthropic requires it).
+    pub max_tokens: u32,
+}
+
+impl Default for AnthropicConfig {
+    fn default() -> Self {
+        AnthropicConfig {
+            version: DEFAULT_ANTHROPIC_VERSION.to_owned(),
+            beta: Vec::new(),
+            max_tokens: crate::providers::anthropic::DEFAULT_MAX_TOKENS,
+        }
+    }
+}
 
 const TIMEOUT_KEYS: &[&str] = &["connect", "first_byte", "first_token", "idle", "total"];
 
@@ -125,6 +153,7 @@ pub(super) fn read_upstream(
     let inject_stream_usage = read_inject_stream_usage(walk, &fields, provider);
     let health_check = read_health_check(walk, &fields, provider);
     let mock = read_mock(walk, &fields, provider);
+    let anthropic = read_anthropic(walk, &fields, provider);
     Some(UpstreamConfig {
         name,
         provider,
@@ -137,6 +166,7 @@ pub(super) fn read_upstream(
         inject_stream_usage,
         health_check,
         mock,
+        anthropic,
         unresolved: unset.0,
         path,
     })
@@ -191,6 +221,7 @@ fn read_base_url(
     let default_base = match provider {
         ProviderKind::OpenAi => Some("https://api.openai.com/v1"),
         ProviderKind::Ollama => Some("http://localhost:11434"),
+        ProviderKind::Anthropic => Some("https://api.anthropic.com"),
         _ => None,
     };
     let mut base_url = String::new();
@@ -228,16 +259,19 @@ fn read_api_key(
     unset: &mut Unset,
 ) -> Option<Secret> {
     let Some((v, p)) = fields.get("api_key") else {
-        if matches!(provider, ProviderKind::OpenAi | ProviderKind::Azure) {
+        if matches!(
+            provider,
+            ProviderKind::OpenAi | ProviderKind::Azure | ProviderKind::Anthropic
+        ) {
             walk.error(
                 &path.key("api_key"),
                 format!(
                     "missing: provider {} needs a key, e.g. api_key: \"${{{}}}\"",
                     provider.as_str(),
-                    if provider == ProviderKind::OpenAi {
-                        "OPENAI_API_KEY"
-                    } else {
-                        "AZURE_OPENAI_API_KEY"
+                    match provider {
+                        ProviderKind::OpenAi => "OPENAI_API_KEY",
+                        ProviderKind::Anthropic => "ANTHROPIC_API_KEY",
+                        _ => "AZURE_OPENAI_API_KEY",
                     }
                 ),
             );
@@ -489,6 +523,64 @@ fn read_mock(walk: &mut Walk<'_>, fields: &Fields<'_>, provider: ProviderKind) -
         }
     }
     mock
+}
+
+/// `anthropic:` (only for `provider: anthropic`): `version`, `beta` (a
+/// string or a list) and `max_tokens` (the default for requests without one).
+fn read_anthropic(
+    walk: &mut Walk<'_>,
+    fields: &Fields<'_>,
+    provider: ProviderKind,
+) -> AnthropicConfig {
+    let mut config = AnthropicConfig::default();
+    let Some((v, p)) = fields.get("anthropic") else {
+        return config;
+    };
+    if provider != ProviderKind::Anthropic {
+        walk.error(&p, "only `provider: anthropic` upstreams take `anthropic` settings");
+        return config;
+    }
+    let Some(a) = walk.fields(v, &p, &["version", "beta", "max_tokens"]) else {
+        return config;
+    };
+    if let Some((v, p)) = a.get("version") {
+        if let Some(version) = walk.strict_text(v, &p) {
+            if http::HeaderValue::from_str(&version).is_ok() && !version.is_empty() {
+                config.version = version;
+            } else {
+                walk.error(&p, "is not a valid header value");
+            }
+        }
+    }
+    if let Some((v, p)) = a.get("beta") {
+        let items: Vec<(&Value, KeyPath)> = match v {
+            Value::Sequence(items) => items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| (item, p.index(i)))
+                .collect(),
+            other => vec![(other, p.clone())],
+        };
+        for (item, ip) in items {
+            if let Some(feature) = walk.strict_text(item, &ip) {
+                if feature.is_empty()
+                    || feature.contains(',')
+                    || http::HeaderValue::from_str(&feature).is_err()
+                {
+                    walk.error(&ip, "must be one beta feature name, e.g. prompt-caching-2024-07-31");
+                } else {
+                    config.beta.push(feature);
+                }
+            }
+        }
+    }
+    if let Some(n) = a
+        .get("max_tokens")
+        .and_then(|(v, p)| walk.number(v, &p, 1..=1_000_000))
+    {
+        config.max_tokens = n as u32;
+    }
+    config
 }
 
 /// Headers under `upstreams.<name>.headers` that the router writes itself
