@@ -9,6 +9,7 @@
 //! (`json`, `sse`, `openai`); it sits below `routing`, whose table holds
 //! each upstream's kind.
 
+pub mod anthropic;
 mod azure;
 mod compatible;
 pub mod mock;
