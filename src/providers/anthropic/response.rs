@@ -1,0 +1,223 @@
+//! Anthropic Messages answer → OpenAI `chat.completion`, and the pieces the
+//! stream shares with it: `finish_reason`, usage, the clock.
+
+use std::borrow::Cow;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+/// Anthropic non-stream 2xx message JSON -> OpenAI `chat.completion` JSON bytes.
+///
+/// `None` when the body is not a readable Anthropic message (not a JSON
+/// object, a `type` other than `message`, or no `content` array); the caller
+/// then reports an upstream protocol error. The module docs give the mapping.
+pub fn translate_response(body: &[u8]) -> Option<Vec<u8>> {
+    let message: Message<'_> = serde_json::from_slice(body).ok()?;
+    if message
+        .kind
+        .as_deref()
+        .is_some_and(|kind| kind != "message")
+    {
+        return None;
+    }
+
+    let mut texts: Vec<&str> = Vec::new();
+    let mut tool_calls = Vec::new();
+    for block in &message.content {
+        match &*block.kind {
+            "text" => texts.extend(block.text.as_deref()),
+            "tool_use" => tool_calls.push(ToolCall {
+                id: block.id.as_deref().unwrap_or_default(),
+                kind: "function",
+                function: FunctionCall {
+                    name: block.name.as_deref().unwrap_or_default(),
+                    arguments: block.input.map_or("{}", RawValue::get),
+                },
+            }),
+            // thinking, redacted_thinking, server tool blocks, new kinds.
+            _ => {}
+        }
+    }
+    let text: Cow<'_, str> = match texts.as_slice() {
+        [one] => Cow::Borrowed(one),
+        several => Cow::Owned(several.concat()),
+    };
+    let content = if text.is_empty() && !tool_calls.is_empty() {
+        None
+    } else {
+        Some(text)
+    };
+
+    let completion = Completion {
+        id: &message.id,
+        object: "chat.completion",
+        created: unix_now(),
+        model: &message.model,
+        choices: [Choice {
+            index: 0,
+            message: OutMessage {
+                role: "assistant",
+                content,
+                refusal: None,
+                tool_calls,
+            },
+            logprobs: None,
+            finish_reason: finish_reason(message.stop_reason.as_deref()),
+        }],
+        usage: message.usage.to_openai(),
+    };
+    serde_json::to_vec(&completion).ok()
+}
+
+/// OpenAI's `finish_reason` for an Anthropic `stop_reason` (PROTOCOLS.md 7.3).
+pub(super) fn finish_reason(stop_reason: Option<&str>) -> &'static str {
+    match stop_reason {
+        Some("max_tokens" | "model_context_window_exceeded") => "length",
+        Some("tool_use") => "tool_calls",
+        Some("refusal") => "content_filter",
+        // end_turn, stop_sequence, pause_turn (no equivalent), and new ones.
+        _ => "stop",
+    }
+}
+
+/// Seconds since the Unix epoch, for `created`.
+pub(super) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Anthropic's `usage` (missing or null counts are 0).
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(default)]
+pub(super) struct AnthropicUsage {
+    pub(super) input_tokens: Option<u64>,
+    pub(super) output_tokens: Option<u64>,
+    pub(super) cache_creation_input_tokens: Option<u64>,
+    pub(super) cache_read_input_tokens: Option<u64>,
+}
+
+impl AnthropicUsage {
+    /// Takes every count `later` reports (a stream's `message_delta` counts
+    /// are cumulative).
+    pub(super) fn update(&mut self, later: AnthropicUsage) {
+        self.input_tokens = later.input_tokens.or(self.input_tokens);
+        self.output_tokens = later.output_tokens.or(self.output_tokens);
+        self.cache_creation_input_tokens = later
+            .cache_creation_input_tokens
+            .or(self.cache_creation_input_tokens);
+        self.cache_read_input_tokens = later
+            .cache_read_input_tokens
+            .or(self.cache_read_input_tokens);
+    }
+
+    /// OpenAI's usage object: Anthropic's `input_tokens` excludes cache reads
+    /// and writes, OpenAI's `prompt_tokens` includes them.
+    pub(super) fn to_openai(self) -> OpenAiUsage {
+        let cached = self.cache_read_input_tokens.unwrap_or(0);
+        let prompt = self
+            .input_tokens
+            .unwrap_or(0)
+            .saturating_add(self.cache_creation_input_tokens.unwrap_or(0))
+            .saturating_add(cached);
+        let completion = self.output_tokens.unwrap_or(0);
+        OpenAiUsage {
+            prompt_tokens: prompt,
+            completion_tokens: completion,
+            total_tokens: prompt.saturating_add(completion),
+            prompt_tokens_details: PromptTokensDetails {
+                cached_tokens: cached,
+            },
+        }
+    }
+}
+
+/// OpenAI's `usage` object.
+#[derive(Debug, Serialize)]
+pub(super) struct OpenAiUsage {
+    prompt_tokens: u64,
+    completion_tokens: u64,
+    total_tokens: u64,
+    prompt_tokens_details: PromptTokensDetails,
+}
+
+#[derive(Debug, Serialize)]
+struct PromptTokensDetails {
+    cached_tokens: u64,
+}
+
+// --- Anthropic's message -------------------------------------------------------
+
+#[derive(Deserialize)]
+struct Message<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    id: Cow<'a, str>,
+    #[serde(borrow, default)]
+    model: Cow<'a, str>,
+    #[serde(borrow)]
+    content: Vec<Block<'a>>,
+    #[serde(borrow, default)]
+    stop_reason: Option<Cow<'a, str>>,
+    #[serde(default)]
+    usage: AnthropicUsage,
+}
+
+#[derive(Deserialize)]
+struct Block<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow, default)]
+    text: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    name: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    input: Option<&'a RawValue>,
+}
+
+// --- OpenAI's chat.completion ----------------------------------------------------
+
+#[derive(Serialize)]
+struct Completion<'a> {
+    id: &'a str,
+    object: &'static str,
+    created: u64,
+    model: &'a str,
+    choices: [Choice<'a>; 1],
+    usage: OpenAiUsage,
+}
+
+#[derive(Serialize)]
+struct Choice<'a> {
+    index: u32,
+    message: OutMessage<'a>,
+    logprobs: Option<()>,
+    finish_reason: &'static str,
+}
+
+#[derive(Serialize)]
+struct OutMessage<'a> {
+    role: &'static str,
+    content: Option<Cow<'a, str>>,
+    refusal: Option<()>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tool_calls: Vec<ToolCall<'a>>,
+}
+
+#[derive(Serialize)]
+struct ToolCall<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: FunctionCall<'a>,
+}
+
+#[derive(Serialize)]
+struct FunctionCall<'a> {
+    name: &'a str,
+    arguments: &'a str,
+}
