@@ -9,8 +9,8 @@ use http::{HeaderMap, HeaderName, HeaderValue, Uri};
 use super::keypath::KeyPath;
 use super::schema::{Config, ModelConfig};
 use super::walk::Walk;
-use crate::providers::{anthropic, ProviderKind};
 use crate::providers::{self, Endpoint, TargetAddress};
+use crate::providers::{anthropic, ProviderKind};
 use crate::routing::StatusPolicy;
 use std::sync::atomic::AtomicUsize;
 

@@ -55,14 +55,20 @@ enum Mode {
 impl AnswerBody {
     /// The body of an answer from an Anthropic upstream with `status`;
     /// `sse` when it is an event stream.
-    pub fn anthropic(inner: UpstreamBody, status: StatusCode, sse: bool) -> AnswerBody {
+    /// `include_usage`: the client asked for `stream_options.include_usage`.
+    pub fn anthropic(
+        inner: UpstreamBody,
+        status: StatusCode,
+        sse: bool,
+        include_usage: bool,
+    ) -> AnswerBody {
         let mode = if sse && status.is_success() {
             Mode::Stream {
                 scanner: SseScanner::new(),
-                // Usage is always asked for: a client that did not ask has
-                // the usage-only event removed by the relay (as with
-                // `inject_stream_usage`), while Switchyard counts it.
-                translator: anthropic::StreamTranslator::new(true),
+                // The usage chunk always ends the translation: a client that
+                // did not ask for it has it removed by the relay (as with
+                // `inject_stream_usage`), while Switchyard counts the tokens.
+                translator: anthropic::StreamTranslator::new(include_usage).with_usage_chunk(),
             }
         } else {
             Mode::Whole {

@@ -3,13 +3,13 @@
 
 use http::{header, Response};
 
+use super::answer::AnswerBody;
 use super::body::{ResponseBody, Stream};
 use super::commit::Committed;
 use super::headers;
 use super::mask::Masker;
 use super::stream_usage;
 use super::{AttemptError, Outbound};
-use super::answer::AnswerBody;
 use crate::h1::RequestBody;
 use crate::providers::{anthropic, Protocol};
 use crate::routing::Target;
@@ -84,7 +84,8 @@ pub(super) async fn send(
                     http::HeaderValue::from_static("application/json"),
                 );
             }
-            let body = AnswerBody::anthropic(body, head.status, sse);
+            let include_usage = stream_usage::client_asked(out.body, out.inspected);
+            let body = AnswerBody::anthropic(body, head.status, sse, include_usage);
             Ok(Response::from_parts(head, body))
         }
         Ok(Ok(response)) => Ok(response.map(AnswerBody::Plain)),

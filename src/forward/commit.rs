@@ -21,8 +21,8 @@ use http::{header, response::Parts, Response};
 use http_body_util::BodyExt;
 use tokio::time::Instant;
 
-use super::AttemptError;
 use super::answer::AnswerBody;
+use super::AttemptError;
 use crate::openai::{self, ChunkKind, Usage};
 use crate::routing::Target;
 use crate::sse::SseScanner;

@@ -13,8 +13,8 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use tokio::time::Instant;
 
-use super::capture::{event_text, push_capped, MAX_CAPTURE};
 use super::answer::AnswerBody;
+use super::capture::{event_text, push_capped, MAX_CAPTURE};
 use crate::openai::{self, Usage};
 use crate::sse::SseScanner;
 use crate::telemetry::metrics::UpstreamMetrics;

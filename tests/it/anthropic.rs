@@ -50,12 +50,18 @@ fn message(text: &str, stop_reason: &str) -> String {
 /// `ping` in it, one event per chunk.
 fn text_stream(pieces: &[&str]) -> Vec<String> {
     let mut events = vec![
-        sse_event("message_start", &json!({"type": "message_start", "message": {
+        sse_event(
+            "message_start",
+            &json!({"type": "message_start", "message": {
             "id": "msg_01", "type": "message", "role": "assistant", "content": [],
             "model": "claude-sonnet-4-5", "stop_reason": null, "stop_sequence": null,
-            "usage": {"input_tokens": 25, "output_tokens": 1}}})),
-        sse_event("content_block_start", &json!({"type": "content_block_start", "index": 0,
-            "content_block": {"type": "text", "text": ""}})),
+            "usage": {"input_tokens": 25, "output_tokens": 1}}}),
+        ),
+        sse_event(
+            "content_block_start",
+            &json!({"type": "content_block_start", "index": 0,
+            "content_block": {"type": "text", "text": ""}}),
+        ),
         sse_event("ping", &json!({"type": "ping"})),
     ];
     for piece in pieces {
@@ -95,7 +101,11 @@ fn content_of(chunks: &[String]) -> String {
         .iter()
         .filter(|d| d.as_str() != "[DONE]")
         .filter_map(|d| serde_json::from_str::<Value>(d).ok())
-        .filter_map(|v| v["choices"][0]["delta"]["content"].as_str().map(str::to_owned))
+        .filter_map(|v| {
+            v["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_owned)
+        })
         .collect()
 }
 
@@ -115,13 +125,23 @@ async fn a_chat_request_goes_up_as_a_messages_request_and_comes_back_as_a_chat_c
     let up = mock.last_request().expect("the upstream got the request");
     assert_eq!(up.path(), "/v1/messages");
     assert_eq!(up.header("x-api-key").as_deref(), Some(KEY));
-    assert_eq!(up.header("anthropic-version").as_deref(), Some("2023-06-01"));
-    assert_eq!(up.header("authorization"), None, "the key goes in x-api-key only");
+    assert_eq!(
+        up.header("anthropic-version").as_deref(),
+        Some("2023-06-01")
+    );
+    assert_eq!(
+        up.header("authorization"),
+        None,
+        "the key goes in x-api-key only"
+    );
     let sent = up.json();
     assert_eq!(sent["model"], "claude-sonnet-4-5");
     assert_eq!(sent["system"], "Be terse.");
     assert_eq!(sent["messages"], json!([{"role": "user", "content": "Hi"}]));
-    assert_eq!(sent["max_tokens"], 4096, "the default when the client sends none");
+    assert_eq!(
+        sent["max_tokens"], 4096,
+        "the default when the client sends none"
+    );
     assert_eq!(sent["temperature"], 0.5);
 
     let answer = reply.json();
@@ -129,14 +149,20 @@ async fn a_chat_request_goes_up_as_a_messages_request_and_comes_back_as_a_chat_c
     assert_eq!(answer["choices"][0]["message"]["role"], "assistant");
     assert_eq!(answer["choices"][0]["message"]["content"], "Hi there!");
     assert_eq!(answer["choices"][0]["finish_reason"], "stop");
-    assert_eq!(answer["usage"]["prompt_tokens"], 15, "input + cache read + cache creation");
+    assert_eq!(
+        answer["usage"]["prompt_tokens"], 15,
+        "input + cache read + cache creation"
+    );
     assert_eq!(answer["usage"]["completion_tokens"], 6);
     assert_eq!(answer["usage"]["prompt_tokens_details"]["cached_tokens"], 3);
     assert_eq!(
         reply.header("x-switchyard-target").as_deref(),
         Some("claude-up/claude-sonnet-4-5")
     );
-    assert!(reply.header("content-type").unwrap_or_default().starts_with("application/json"));
+    assert!(reply
+        .header("content-type")
+        .unwrap_or_default()
+        .starts_with("application/json"));
 }
 
 #[tokio::test]
@@ -158,8 +184,14 @@ async fn the_version_beta_and_default_max_tokens_are_the_upstreams_settings() {
 
     assert_eq!(reply.status, 200, "{}", reply.text());
     let up = mock.last_request().unwrap();
-    assert_eq!(up.header("anthropic-version").as_deref(), Some("2024-01-01"));
-    assert_eq!(up.header("anthropic-beta").as_deref(), Some("a-2024,b-2025"));
+    assert_eq!(
+        up.header("anthropic-version").as_deref(),
+        Some("2024-01-01")
+    );
+    assert_eq!(
+        up.header("anthropic-beta").as_deref(),
+        Some("a-2024,b-2025")
+    );
     assert_eq!(up.json()["max_tokens"], 1000);
     assert_eq!(reply.json()["choices"][0]["finish_reason"], "length");
 }
@@ -190,7 +222,9 @@ async fn a_stream_is_translated_event_by_event_with_usage_when_asked() {
         .iter()
         .map(|c| serde_json::from_str(c).expect("every chunk is JSON"))
         .collect();
-    assert!(parsed.iter().all(|c| c["object"] == "chat.completion.chunk"));
+    assert!(parsed
+        .iter()
+        .all(|c| c["object"] == "chat.completion.chunk"));
     assert_eq!(parsed[0]["choices"][0]["delta"]["role"], "assistant");
     let finish: Vec<&Value> = parsed
         .iter()
@@ -205,7 +239,10 @@ async fn a_stream_is_translated_event_by_event_with_usage_when_asked() {
     assert!(!body.contains("ping"), "pings are not relayed");
     let up = mock.last_request().unwrap();
     assert_eq!(up.json()["stream"], true);
-    assert!(up.json().get("stream_options").is_none(), "not an Anthropic field");
+    assert!(
+        up.json().get("stream_options").is_none(),
+        "not an Anthropic field"
+    );
 }
 
 #[tokio::test]
@@ -236,14 +273,19 @@ async fn a_stream_without_include_usage_shows_no_usage_chunk_but_its_tokens_are_
 #[tokio::test]
 async fn an_overloaded_anthropic_upstream_fails_over_to_the_next_target() {
     init_tracing();
-    let overloaded = r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#;
+    let overloaded =
+        r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#;
     let mock = MockUpstream::start(Behaviour::Status {
         status: 529,
         body: overloaded.into(),
         headers: vec![],
     })
     .await;
-    let backup = MockUpstream::start(Behaviour::Json(chat_completion_json("gpt-backup", "from backup"))).await;
+    let backup = MockUpstream::start(Behaviour::Json(chat_completion_json(
+        "gpt-backup",
+        "from backup",
+    )))
+    .await;
     let router = Router::start(&config(
         &mock.base_url(),
         Some(&backup.base_url()),
@@ -258,8 +300,14 @@ async fn an_overloaded_anthropic_upstream_fails_over_to_the_next_target() {
     .await;
 
     assert_eq!(reply.status, 200, "{}", reply.text());
-    assert_eq!(reply.header("x-switchyard-target").as_deref(), Some("backup/gpt-backup"));
-    assert_eq!(reply.json()["choices"][0]["message"]["content"], "from backup");
+    assert_eq!(
+        reply.header("x-switchyard-target").as_deref(),
+        Some("backup/gpt-backup")
+    );
+    assert_eq!(
+        reply.json()["choices"][0]["message"]["content"],
+        "from backup"
+    );
 }
 
 #[tokio::test]
@@ -284,7 +332,10 @@ async fn an_anthropic_error_reaches_the_client_in_openai_format() {
     let error = &reply.json()["error"];
     assert_eq!(error["type"], "invalid_request_error", "{}", reply.text());
     assert!(
-        error["message"].as_str().unwrap_or_default().contains("roles must alternate"),
+        error["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("roles must alternate"),
         "{}",
         reply.text()
     );
@@ -313,7 +364,13 @@ async fn an_error_event_after_the_first_token_ends_the_stream_with_an_openai_err
     let chunks = data_lines(&body);
     assert_eq!(content_of(&chunks), "Hel");
     let last: Value = serde_json::from_str(chunks.last().unwrap()).expect("JSON");
-    assert!(last["error"]["message"].as_str().unwrap_or_default().contains("Overloaded"), "{body}");
+    assert!(
+        last["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Overloaded"),
+        "{body}"
+    );
     assert!(!body.contains("[DONE]"), "{body}");
 }
 
@@ -327,7 +384,12 @@ async fn an_error_event_before_the_first_token_fails_over() {
         &json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}),
     ));
     let mock = MockUpstream::start(Behaviour::sse(events)).await;
-    let backup = MockUpstream::start(Behaviour::sse(chat_chunks("gpt-backup", &["from ", "backup"], false))).await;
+    let backup = MockUpstream::start(Behaviour::sse(chat_chunks(
+        "gpt-backup",
+        &["from ", "backup"],
+        false,
+    )))
+    .await;
     let router = Router::start(&config(
         &mock.base_url(),
         Some(&backup.base_url()),
@@ -341,7 +403,10 @@ async fn an_error_event_before_the_first_token_fails_over() {
         r#"{"model":"claude","stream":true,"messages":[{"role":"user","content":"Hi"}]}"#,
     )
     .await;
-    assert_eq!(stream.header("x-switchyard-target").as_deref(), Some("backup/gpt-backup"));
+    assert_eq!(
+        stream.header("x-switchyard-target").as_deref(),
+        Some("backup/gpt-backup")
+    );
     let body = String::from_utf8(stream.rest().await.unwrap().to_vec()).unwrap();
     assert_eq!(content_of(&data_lines(&body)), "from backup");
 }
@@ -359,7 +424,11 @@ async fn what_anthropic_cannot_serve_is_a_400_that_says_so() {
     .await;
     assert_eq!(embeddings.status, 400, "{}", embeddings.text());
     assert_eq!(embeddings.json()["error"]["code"], "unsupported_endpoint");
-    assert!(embeddings.text().contains("/v1/embeddings"), "{}", embeddings.text());
+    assert!(
+        embeddings.text().contains("/v1/embeddings"),
+        "{}",
+        embeddings.text()
+    );
 
     let two = post_json(
         &router.url("/v1/chat/completions"),

@@ -537,7 +537,10 @@ fn read_anthropic(
         return config;
     };
     if provider != ProviderKind::Anthropic {
-        walk.error(&p, "only `provider: anthropic` upstreams take `anthropic` settings");
+        walk.error(
+            &p,
+            "only `provider: anthropic` upstreams take `anthropic` settings",
+        );
         return config;
     }
     let Some(a) = walk.fields(v, &p, &["version", "beta", "max_tokens"]) else {
@@ -567,7 +570,10 @@ fn read_anthropic(
                     || feature.contains(',')
                     || http::HeaderValue::from_str(&feature).is_err()
                 {
-                    walk.error(&ip, "must be one beta feature name, e.g. prompt-caching-2024-07-31");
+                    walk.error(
+                        &ip,
+                        "must be one beta feature name, e.g. prompt-caching-2024-07-31",
+                    );
                 } else {
                     config.beta.push(feature);
                 }

@@ -36,6 +36,9 @@ use crate::sse::Event;
 #[derive(Debug)]
 pub struct StreamTranslator {
     include_usage: bool,
+    /// Emit the usage chunk even when the client did not ask (see
+    /// [`StreamTranslator::with_usage_chunk`]).
+    usage_chunk: bool,
     /// `{"id":…,"object":"chat.completion.chunk","created":…,"model":…,`,
     /// encoded at `message_start` (or at the first chunk, if an upstream
     /// skips it).
@@ -54,6 +57,7 @@ impl StreamTranslator {
     pub fn new(include_usage: bool) -> StreamTranslator {
         StreamTranslator {
             include_usage,
+            usage_chunk: include_usage,
             head: Vec::new(),
             usage: AnthropicUsage::default(),
             tools: 0,
@@ -109,6 +113,14 @@ impl StreamTranslator {
             Kind::MessageStop => self.stop(out),
             Kind::Error | Kind::Other => {}
         }
+    }
+
+    /// Also ends with the usage chunk when the client did not ask for it
+    /// (the chunks then carry no `"usage": null`), so the router can count
+    /// the tokens and remove that chunk before the client sees it.
+    pub fn with_usage_chunk(mut self) -> StreamTranslator {
+        self.usage_chunk = true;
+        self
     }
 
     /// True once `message_stop` or an `error` event was translated (nothing more should be relayed).
@@ -215,7 +227,7 @@ impl StreamTranslator {
     fn stop(&mut self, out: &mut Vec<Bytes>) {
         // A stream that never said why it stopped still ends like one.
         self.finish(None, out);
-        if self.include_usage {
+        if self.usage_chunk {
             let mut data = self.begin();
             data.extend_from_slice(br#""choices":[],"usage":"#);
             let _ = serde_json::to_writer(&mut data, &self.usage.to_openai());
