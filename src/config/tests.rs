@@ -139,6 +139,31 @@ fn each_upstream_key_reports_its_own_mistake_under_its_path() {
             "always up",
         ),
         (
+            "provider: anthropic",
+            "upstreams.u.api_key",
+            "ANTHROPIC_API_KEY",
+        ),
+        (
+            "provider: ollama\nanthropic: { max_tokens: 10 }",
+            "upstreams.u.anthropic",
+            "only `provider: anthropic`",
+        ),
+        (
+            "provider: anthropic\napi_key: k\nanthropic: { beta: [\"a,b\"] }",
+            "upstreams.u.anthropic.beta[0]",
+            "one beta feature name",
+        ),
+        (
+            "provider: anthropic\napi_key: k\nanthropic: { max_tokens: 0 }",
+            "upstreams.u.anthropic.max_tokens",
+            "",
+        ),
+        (
+            "provider: anthropic\napi_key: k\nanthropic: { versoin: x }",
+            "upstreams.u.anthropic.versoin",
+            "did you mean \"version\"",
+        ),
+        (
             "provider: ollama\nmock: { reply: hi }",
             "upstreams.u.mock",
             "only `provider: mock`",

@@ -191,7 +191,7 @@ impl Unset {
 /// `provider:` (required).
 fn read_provider(walk: &mut Walk<'_>, fields: &Fields<'_>, path: &KeyPath) -> Option<ProviderKind> {
     let Some((v, p)) = fields.get("provider") else {
-        walk.error(&path.key("provider"), "missing: say which provider this is (openai, openai-compatible, ollama, azure or mock)");
+        walk.error(&path.key("provider"), "missing: say which provider this is (openai, openai-compatible, ollama, azure, anthropic or mock)");
         return None;
     };
     let text = walk.strict_text(v, &p)?;
