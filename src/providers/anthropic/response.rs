@@ -149,9 +149,9 @@ impl AnthropicUsage {
 /// OpenAI's `usage` object.
 #[derive(Debug, Serialize)]
 pub(super) struct OpenAiUsage {
-    prompt_tokens: u64,
-    completion_tokens: u64,
-    total_tokens: u64,
+    pub(super) prompt_tokens: u64,
+    pub(super) completion_tokens: u64,
+    pub(super) total_tokens: u64,
     prompt_tokens_details: PromptTokensDetails,
 }
 
