@@ -15,10 +15,14 @@
 //!   `forward::relay::Passthrough::poll` (usage on every event).
 //! - `plan selection`: `routing::plan` on a compiled table, walked the way
 //!   `forward::forward` walks it.
+//! - `anthropic translate`: `providers::anthropic` on a ~2 KiB chat request,
+//!   a typical non-stream answer, and a 50-event Anthropic text stream fed
+//!   to a `StreamTranslator` event by event (the events already scanned).
 //!
 //! Each bench checks its result once before measuring, so a broken bench
 //! fails instead of timing nothing. See docs/benchmarks.md.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::hint::black_box;
 use std::time::Duration;
@@ -27,6 +31,9 @@ use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use switchyard::json::{inspect, splice_model};
 use switchyard::openai::{classify, usage_of_body, usage_of_event, ChunkKind, Usage};
+use switchyard::providers::anthropic::{
+    translate_request, translate_response, Options, StreamTranslator,
+};
 use switchyard::providers::Endpoint;
 use switchyard::routing::{plan, Model, Plan, Table};
 use switchyard::sse::{Event, SseScanner};
@@ -449,11 +456,124 @@ fn bench_plan(c: &mut Criterion) {
     group.finish();
 }
 
+// ---------------------------------------------------------------------------
+// anthropic translate
+// ---------------------------------------------------------------------------
+
+const ANTHROPIC_MODEL: &str = "claude-sonnet-4-5-20250929";
+
+/// A typical non-stream Anthropic answer: a paragraph, cache-aware usage.
+const ANTHROPIC_ANSWER: &str = r#"{"id":"msg_01XFDUDYJgAACzvnptvVoYEL","type":"message","role":"assistant","model":"claude-sonnet-4-5-20250929","content":[{"type":"text","text":"A reverse proxy sits in front of one or more servers and forwards client requests to them, often adding TLS termination, caching or authentication. A load balancer spreads requests over several equivalent servers to share load and survive failures. Example: nginx terminating TLS for a single app server is a reverse proxy; HAProxy spreading traffic over three identical API servers is a load balancer."}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":412,"cache_creation_input_tokens":0,"cache_read_input_tokens":1024,"output_tokens":86,"service_tier":"standard"}}"#;
+
+/// Anthropic stream events: message_start, ping, a text block of 44
+/// deltas, message_delta, message_stop: 50 events.
+const ANTHROPIC_EVENTS: usize = 50;
+
+fn anthropic_events() -> Vec<Event<'static>> {
+    let event = |name: &'static str, data: String| Event {
+        raw: Bytes::from(format!("event: {name}\ndata: {data}\n\n")),
+        event: Some(name),
+        data: Cow::Owned(data.into_bytes()),
+        has_data: true,
+        comment_only: false,
+    };
+    let mut events = vec![
+        event("message_start", r#"{"type":"message_start","message":{"id":"msg_01XFDUDYJgAACzvnptvVoYEL","type":"message","role":"assistant","content":[],"model":"claude-sonnet-4-5-20250929","stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":412,"cache_creation_input_tokens":0,"cache_read_input_tokens":1024,"output_tokens":1}}}"#.to_owned()),
+        event("ping", r#"{"type":"ping"}"#.to_owned()),
+        event("content_block_start", r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#.to_owned()),
+    ];
+    for i in 0..ANTHROPIC_EVENTS - 6 {
+        let word = serde_json::to_string(WORDS[i % WORDS.len()]).unwrap();
+        events.push(event(
+            "content_block_delta",
+            format!(r#"{{"type":"content_block_delta","index":0,"delta":{{"type":"text_delta","text":{word}}}}}"#),
+        ));
+    }
+    events.push(event(
+        "content_block_stop",
+        r#"{"type":"content_block_stop","index":0}"#.to_owned(),
+    ));
+    events.push(event("message_delta", r#"{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":44}}"#.to_owned()));
+    events.push(event(
+        "message_stop",
+        r#"{"type":"message_stop"}"#.to_owned(),
+    ));
+    assert_eq!(events.len(), ANTHROPIC_EVENTS);
+    events
+}
+
+/// One stream through a fresh translator; returns the bytes it wrote.
+fn translate_stream(events: &[Event<'_>], out: &mut Vec<Bytes>) -> usize {
+    let mut translator = StreamTranslator::new(true);
+    out.clear();
+    for event in events {
+        translator.event(event, out);
+    }
+    assert!(translator.finished());
+    out.iter().map(Bytes::len).sum()
+}
+
+fn bench_anthropic(c: &mut Criterion) {
+    let options = Options::default();
+    let request = chat_body(2 << 10, true);
+    assert!(
+        (2 << 10..3 << 10).contains(&request.len()),
+        "{}",
+        request.len()
+    );
+    let translated = translate_request(&request, ANTHROPIC_MODEL, &options).expect("translates");
+    let translated: serde_json::Value = serde_json::from_slice(&translated).unwrap();
+    assert_eq!(translated["model"], ANTHROPIC_MODEL);
+    assert_eq!(
+        translated["system"],
+        "You are a concise, helpful assistant."
+    );
+    assert!(translated["messages"].as_array().unwrap().len() >= 8);
+
+    let answer = translate_response(ANTHROPIC_ANSWER.as_bytes()).expect("a message");
+    let answer: serde_json::Value = serde_json::from_slice(&answer).unwrap();
+    assert_eq!(answer["usage"]["prompt_tokens"], 1436);
+
+    let events = anthropic_events();
+    let mut out = Vec::new();
+    translate_stream(&events, &mut out);
+    // Role, 44 texts, finish, usage, [DONE].
+    assert_eq!(out.len(), ANTHROPIC_EVENTS - 2);
+    let mut scanner = SseScanner::new();
+    let mut kinds = Vec::new();
+    for chunk in &out {
+        scanner.feed(chunk, |e| kinds.push(classify(&e))).unwrap();
+    }
+    assert_eq!(kinds[..2], [ChunkKind::Empty, ChunkKind::Content]);
+    assert_eq!(kinds.last(), Some(&ChunkKind::Done));
+
+    let mut group = c.benchmark_group("anthropic translate");
+    group.throughput(Throughput::Bytes(request.len() as u64));
+    group.bench_function("request 2KiB", |b| {
+        b.iter(|| {
+            black_box(translate_request(
+                black_box(&request),
+                ANTHROPIC_MODEL,
+                &options,
+            ))
+        })
+    });
+    group.throughput(Throughput::Bytes(ANTHROPIC_ANSWER.len() as u64));
+    group.bench_function("response", |b| {
+        b.iter(|| black_box(translate_response(black_box(ANTHROPIC_ANSWER.as_bytes()))))
+    });
+    group.throughput(Throughput::Elements(ANTHROPIC_EVENTS as u64));
+    group.bench_function("stream 50 events", |b| {
+        b.iter(|| black_box(translate_stream(black_box(&events), &mut out)))
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = micro;
     config = Criterion::default()
         .measurement_time(Duration::from_secs(3))
         .warm_up_time(Duration::from_secs(1));
-    targets = bench_inspect_splice, bench_sse, bench_plan
+    targets = bench_inspect_splice, bench_sse, bench_plan, bench_anthropic
 }
 criterion_main!(micro);

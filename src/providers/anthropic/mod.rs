@@ -4,7 +4,8 @@
 //! `forward` calls these per attempt for an Anthropic upstream:
 //!
 //! - [`translate_request`]: the client's chat-completions body → a Messages
-//!   body (`request.rs`, its `messages` in `messages.rs`). A request that cannot be expressed is a
+//!   body (`request.rs`; `messages` in `messages.rs`, tools in `tools.rs`,
+//!   `response_format` in `structured.rs`). A request that cannot be expressed is a
 //!   [`RequestError`], answered to the client as a 400.
 //! - [`translate_response`]: a 2xx Messages answer → a `chat.completion`
 //!   body (`response.rs`).
@@ -36,11 +37,11 @@
 //! | `stop` (string or array) | `stop_sequences` (array) |
 //! | `stream` | `stream` (only when `true`) |
 //! | `stream_options` | dropped (`include_usage` goes to [`StreamTranslator::new`]) |
-//! | `tools[]` (`type: "function"`) | `tools[]`: `{name, description, input_schema}`; `input_schema` = `parameters` as written, or `{"type":"object","properties":{}}`; `strict` dropped; another tool type → 400 |
+//! | `tools[]` (`type: "function"`) | `tools[]`: `{name, description, input_schema}`; `input_schema` = `parameters` as written, or `{"type":"object","properties":{}}`; `strict` dropped; another tool type, or the reserved name `switchyard_json_answer` → 400 |
 //! | `tool_choice` | `auto` → `{"type":"auto"}`, `required` → `{"type":"any"}`, `none` → `{"type":"none"}`, `{"type":"function","function":{"name":N}}` → `{"type":"tool","name":N}`; `allowed_tools`/`custom` → 400; without `tools`, `auto`/`none` are dropped and the others → 400 |
 //! | `parallel_tool_calls: false` | `disable_parallel_tool_use: true` in `tool_choice` (`{"type":"auto"}` when none was given; not with `none`) |
 //! | `user`, else `safety_identifier` | `metadata.user_id` |
-//! | `response_format` | `text` dropped; `json_object`, `json_schema` → 400 (see below) |
+//! | `response_format` | `text` dropped; `json_schema` and `json_object` → a forced answer tool (see below); a schema whose root `type` is not `object` → 400 |
 //! | `n` | 1 dropped; anything else → 400 |
 //! | `logprobs`, `top_logprobs` | `false` / 0 dropped; asking for them → 400 |
 //! | `audio` | 400 (no audio output) |
@@ -90,10 +91,18 @@
 //!   OpenAI clients never do). Since it is never enabled, `thinking` and
 //!   `redacted_thinking` blocks and `thinking_delta`/`signature_delta` events
 //!   are dropped if an upstream sends them anyway.
-//! - **Structured output.** `response_format` `json_schema` and `json_object`
-//!   are refused (param `response_format`): Anthropic has no JSON mode
-//!   without a beta header, and the forced-tool workaround needs the answer
-//!   translators to turn a tool call back into content.
+//! - **Structured output.** Anthropic has no JSON mode without a beta
+//!   header, so `response_format` `json_schema` (and `json_object`, as the
+//!   schema `{"type":"object"}`) becomes one more tool, named
+//!   `switchyard_json_answer`, whose `input_schema` is the client's schema
+//!   as written and which `tool_choice` forces (or, next to client tools,
+//!   `{"type":"any"}`: call a tool or answer). The answer translators turn a
+//!   call of that tool back into the message's `content` (the JSON text,
+//!   streamed as `delta.content`) with `finish_reason` `stop`, knowing it by
+//!   its name alone, so the API stays stateless; a client tool of that name
+//!   is refused. `structured.rs` has the details. The model is asked to
+//!   follow the schema, but unlike OpenAI's `strict` mode nothing
+//!   guarantees that it does.
 //!
 //! # Response mapping
 //!
@@ -116,6 +125,8 @@ mod messages;
 mod request;
 mod response;
 mod stream;
+mod structured;
+mod tools;
 
 pub use address::Anthropic;
 pub use error::translate_error;

@@ -15,6 +15,8 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 
 use super::messages::{convert_messages, InMessage, OutMessage};
+use super::structured::answer_tool;
+use super::tools::{tools_and_choice, InTool, OutTool, OutToolChoice};
 use super::Options;
 
 /// Why an OpenAI request cannot be expressed for Anthropic: answered to the client as a 400.
@@ -43,10 +45,6 @@ impl RequestError {
         )
     }
 }
-
-/// The body's value for `{"type":"object","properties":{}}`, the schema of a
-/// tool without `parameters`.
-const EMPTY_SCHEMA: &str = r#"{"type":"object","properties":{}}"#;
 
 /// OpenAI chat-completions request body -> Anthropic Messages request body (JSON bytes).
 ///
@@ -99,13 +97,11 @@ pub fn translate_request(
     };
 
     let tools: Vec<InTool<'_>> = parse(fields.tools, "tools")?.unwrap_or_default();
-    let out_tools = tools
-        .iter()
-        .map(OutTool::of)
-        .collect::<Result<Vec<_>, _>>()?;
-    let tool_choice_value = parse::<Value>(fields.tool_choice, "tool_choice")?;
+    let choice = parse::<Value>(fields.tool_choice, "tool_choice")?;
     let parallel = parse::<bool>(fields.parallel_tool_calls, "parallel_tool_calls")?;
-    let tool_choice = tool_choice(tool_choice_value.as_ref(), parallel, !out_tools.is_empty())?;
+    let answer = answer_tool(fields.response_format)?;
+    let (out_tools, tool_choice) =
+        tools_and_choice(&tools, choice.as_ref(), parallel, answer.as_ref())?;
 
     let stop_value = parse::<Value>(fields.stop, "stop")?;
     let stop_sequences = stop_sequences(stop_value.as_ref())?;
@@ -219,23 +215,6 @@ fn refuse_unsupported(fields: &Fields<'_>) -> Result<(), RequestError> {
             "(deprecated; use `tool_choice`)",
         ));
     }
-    if let Some(format) = parse::<Value>(fields.response_format, "response_format")? {
-        match format.get("type").and_then(Value::as_str) {
-            Some("text") => {}
-            Some(kind @ ("json_object" | "json_schema")) => {
-                return Err(RequestError::new(
-                    format!("`response_format` {kind} is not supported for Anthropic upstreams yet; describe the JSON you want in the prompt, or route the request to an OpenAI-compatible model."),
-                    "response_format",
-                ))
-            }
-            _ => {
-                return Err(RequestError::new(
-                    "`response_format` must be an object whose `type` is `text`, `json_object` or `json_schema`.",
-                    "response_format",
-                ))
-            }
-        }
-    }
     Ok(())
 }
 
@@ -267,76 +246,6 @@ fn without_position(e: &serde_json::Error) -> String {
 
 fn positive(param: &'static str) -> RequestError {
     RequestError::new(format!("`{param}` must be at least 1."), param)
-}
-
-// --- tools ---------------------------------------------------------------------
-
-#[derive(Deserialize)]
-struct InTool<'a> {
-    #[serde(rename = "type", borrow)]
-    kind: Cow<'a, str>,
-    #[serde(borrow)]
-    function: Option<InFunction<'a>>,
-}
-
-#[derive(Deserialize)]
-struct InFunction<'a> {
-    #[serde(borrow)]
-    name: Cow<'a, str>,
-    #[serde(borrow)]
-    description: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    parameters: Option<&'a RawValue>,
-}
-
-/// `tool_choice` (and `parallel_tool_calls`) for Anthropic; `has_tools`
-/// says whether any tool is sent.
-fn tool_choice<'a>(
-    choice: Option<&'a Value>,
-    parallel: Option<bool>,
-    has_tools: bool,
-) -> Result<Option<OutToolChoice<'a>>, RequestError> {
-    let (kind, name) = match choice {
-        None => ("auto", None),
-        Some(Value::String(mode)) => match mode.as_str() {
-            "auto" => ("auto", None),
-            "required" => ("any", None),
-            "none" => ("none", None),
-            _ => return Err(bad_tool_choice()),
-        },
-        Some(value) => match (
-            value.get("type").and_then(Value::as_str),
-            value.pointer("/function/name").and_then(Value::as_str),
-        ) {
-            (Some("function"), Some(name)) => ("tool", Some(name)),
-            _ => return Err(bad_tool_choice()),
-        },
-    };
-    if !has_tools {
-        return match kind {
-            "auto" | "none" => Ok(None),
-            _ => Err(RequestError::new(
-                "`tool_choice` requires `tools`.",
-                "tool_choice",
-            )),
-        };
-    }
-    let disable_parallel_tool_use = parallel == Some(false) && kind != "none";
-    if choice.is_none() && !disable_parallel_tool_use {
-        return Ok(None);
-    }
-    Ok(Some(OutToolChoice {
-        kind,
-        name,
-        disable_parallel_tool_use,
-    }))
-}
-
-fn bad_tool_choice() -> RequestError {
-    RequestError::new(
-        "`tool_choice` must be `auto`, `required`, `none` or `{\"type\":\"function\",\"function\":{\"name\":…}}` for an Anthropic upstream.",
-        "tool_choice",
-    )
 }
 
 /// `stop` as an array of sequences.
@@ -375,55 +284,11 @@ struct OutRequest<'a> {
     stream: bool,
 }
 
-fn is_false(b: &bool) -> bool {
+pub(super) fn is_false(b: &bool) -> bool {
     !*b
 }
 
 #[derive(Serialize)]
 struct Metadata<'a> {
     user_id: &'a str,
-}
-
-#[derive(Serialize)]
-struct OutTool<'a> {
-    name: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    description: Option<&'a str>,
-    input_schema: &'a RawValue,
-}
-
-impl<'a> OutTool<'a> {
-    fn of(tool: &'a InTool<'a>) -> Result<OutTool<'a>, RequestError> {
-        match (&*tool.kind, &tool.function) {
-            ("function", Some(function)) => Ok(OutTool {
-                name: &function.name,
-                description: function.description.as_deref(),
-                input_schema: match function.parameters {
-                    Some(schema) => schema,
-                    None => empty_schema(),
-                },
-            }),
-            (kind, _) => Err(RequestError::new(
-                format!("Tools of type `{kind}` are not supported for Anthropic upstreams; only `function` tools (with a `function` object) are."),
-                "tools",
-            )),
-        }
-    }
-}
-
-fn empty_schema() -> &'static RawValue {
-    match serde_json::from_str::<&RawValue>(EMPTY_SCHEMA) {
-        Ok(raw) => raw,
-        Err(_) => unreachable!("EMPTY_SCHEMA is JSON"),
-    }
-}
-
-#[derive(Serialize)]
-struct OutToolChoice<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    name: Option<&'a str>,
-    #[serde(skip_serializing_if = "is_false")]
-    disable_parallel_tool_use: bool,
 }

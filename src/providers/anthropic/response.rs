@@ -7,6 +7,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use super::structured::{self, ANSWER_TOOL};
+
 /// Anthropic non-stream 2xx message JSON -> OpenAI `chat.completion` JSON bytes.
 ///
 /// `None` when the body is not a readable Anthropic message (not a JSON
@@ -23,10 +25,14 @@ pub fn translate_response(body: &[u8]) -> Option<Vec<u8>> {
     }
 
     let mut texts: Vec<&str> = Vec::new();
+    let mut answer: Option<&str> = None;
     let mut tool_calls = Vec::new();
     for block in &message.content {
         match &*block.kind {
             "text" => texts.extend(block.text.as_deref()),
+            "tool_use" if block.name.as_deref() == Some(ANSWER_TOOL) => {
+                answer = Some(block.input.map_or("{}", RawValue::get));
+            }
             "tool_use" => tool_calls.push(ToolCall {
                 id: block.id.as_deref().unwrap_or_default(),
                 kind: "function",
@@ -39,10 +45,17 @@ pub fn translate_response(body: &[u8]) -> Option<Vec<u8>> {
             _ => {}
         }
     }
-    let text: Cow<'_, str> = match texts.as_slice() {
-        [one] => Cow::Borrowed(one),
-        several => Cow::Owned(several.concat()),
+    let text: Cow<'_, str> = match (answer, texts.as_slice()) {
+        // A structured answer is the content; text around it would break the JSON.
+        (Some(json), _) => Cow::Borrowed(json),
+        (None, [one]) => Cow::Borrowed(one),
+        (None, several) => Cow::Owned(several.concat()),
     };
+    let finish = structured::finish_reason(
+        message.stop_reason.as_deref(),
+        answer.is_some(),
+        !tool_calls.is_empty(),
+    );
     let content = if text.is_empty() && !tool_calls.is_empty() {
         None
     } else {
@@ -63,7 +76,7 @@ pub fn translate_response(body: &[u8]) -> Option<Vec<u8>> {
                 tool_calls,
             },
             logprobs: None,
-            finish_reason: finish_reason(message.stop_reason.as_deref()),
+            finish_reason: finish,
         }],
         usage: message.usage.to_openai(),
     };
@@ -136,9 +149,9 @@ impl AnthropicUsage {
 /// OpenAI's `usage` object.
 #[derive(Debug, Serialize)]
 pub(super) struct OpenAiUsage {
-    prompt_tokens: u64,
-    completion_tokens: u64,
-    total_tokens: u64,
+    pub(super) prompt_tokens: u64,
+    pub(super) completion_tokens: u64,
+    pub(super) total_tokens: u64,
     prompt_tokens_details: PromptTokensDetails,
 }
 

@@ -8,6 +8,7 @@
 //! | `content_block_start` `tool_use` | `delta.tool_calls[{index: k, id, type: "function", function: {name, arguments: ""}}]`, k counting tool blocks from 0 |
 //! | `content_block_delta` `text_delta` | `delta.content` (empty text: nothing) |
 //! | `content_block_delta` `input_json_delta` | `delta.tool_calls[{index: k, function: {arguments}}]` (empty: nothing) |
+//! | `tool_use` of the answer tool (structured.rs) and its `input_json_delta` | nothing, then `delta.content` = the JSON pieces; `finish_reason` `stop` for its `tool_use` stop |
 //! | `message_delta` with `stop_reason` | `delta: {}` with `finish_reason` (7.3), once |
 //! | `message_stop` | a `stop` finish chunk if none was sent, the usage chunk (`choices: []`) if asked for, `[DONE]` |
 //! | `error` | one `data: {"error":{…}}` event (type `upstream_error`, code = Anthropic's error type); the end |
@@ -27,9 +28,10 @@ use bytes::Bytes;
 use serde::Deserialize;
 
 use super::error::ErrorDetail;
-use super::response::{finish_reason, unix_now, AnthropicUsage};
+use super::response::{unix_now, AnthropicUsage};
+use super::structured::{finish_reason, ANSWER_TOOL};
 use crate::json::push_json_string;
-use crate::openai::ErrorBody;
+use crate::openai::{ErrorBody, Usage};
 use crate::sse::Event;
 
 /// Turns an Anthropic SSE stream into OpenAI `chat.completion.chunk` SSE events, event by event.
@@ -46,8 +48,10 @@ pub struct StreamTranslator {
     usage: AnthropicUsage,
     /// Tool blocks started so far: the next one's OpenAI `index`.
     tools: u32,
-    /// The open tool block: Anthropic's block `index`, and ours.
-    open_tool: Option<(u64, u32)>,
+    /// The open tool block: Anthropic's block `index`, and what it is.
+    open_tool: Option<(u64, OpenTool)>,
+    /// The answer tool of a `response_format` was called (structured.rs).
+    answered: bool,
     finish_sent: bool,
     finished: bool,
 }
@@ -62,6 +66,7 @@ impl StreamTranslator {
             usage: AnthropicUsage::default(),
             tools: 0,
             open_tool: None,
+            answered: false,
             finish_sent: false,
             finished: false,
         }
@@ -128,6 +133,19 @@ impl StreamTranslator {
         self.finished
     }
 
+    /// The token usage so far, counted as in the usage chunk (whether or not
+    /// the client asked for it): input and cache counts from `message_start`,
+    /// the last cumulative `output_tokens`. Lets the caller record usage
+    /// without asking the client's stream to carry it.
+    pub fn usage(&self) -> Usage {
+        let usage = self.usage.to_openai();
+        Usage {
+            prompt_tokens: usage.prompt_tokens,
+            completion_tokens: usage.completion_tokens,
+            total_tokens: usage.total_tokens,
+        }
+    }
+
     fn start(&mut self, message: Option<StartMessage<'_>>, out: &mut Vec<Bytes>) {
         if !self.head.is_empty() {
             return;
@@ -156,10 +174,15 @@ impl StreamTranslator {
                     self.content(&text, out);
                 }
             }
+            "tool_use" if block.name.as_deref() == Some(ANSWER_TOOL) => {
+                // Its input arrives as content.
+                self.answered = true;
+                self.open_tool = index.map(|index| (index, OpenTool::Answer));
+            }
             "tool_use" => {
                 let k = self.tools;
                 self.tools += 1;
-                self.open_tool = index.map(|index| (index, k));
+                self.open_tool = index.map(|index| (index, OpenTool::Call(k)));
                 let mut delta = Vec::with_capacity(128);
                 delta.extend_from_slice(br#"{"tool_calls":[{"index":"#);
                 delta.extend_from_slice(k.to_string().as_bytes());
@@ -189,11 +212,15 @@ impl StreamTranslator {
                 }
             }
             Some("input_json_delta") => {
-                let Some((_, k)) = self.open_tool.filter(|(open, _)| Some(*open) == index) else {
+                let Some((_, open)) = self.open_tool.filter(|(open, _)| Some(*open) == index)
+                else {
                     return;
                 };
                 let Some(json) = delta.partial_json.filter(|j| !j.is_empty()) else {
                     return;
+                };
+                let OpenTool::Call(k) = open else {
+                    return self.content(&json, out);
                 };
                 let mut bytes = Vec::with_capacity(json.len() + 64);
                 bytes.extend_from_slice(br#"{"tool_calls":[{"index":"#);
@@ -221,7 +248,8 @@ impl StreamTranslator {
             return;
         }
         self.finish_sent = true;
-        out.push(self.chunk(b"{}", Some(finish_reason(stop_reason))));
+        let reason = finish_reason(stop_reason, self.answered, self.tools > 0);
+        out.push(self.chunk(b"{}", Some(reason)));
     }
 
     fn stop(&mut self, out: &mut Vec<Bytes>) {
@@ -310,6 +338,14 @@ impl StreamTranslator {
         data.extend_from_slice(b"}\n\n");
         Bytes::from(data)
     }
+}
+
+/// An open `tool_use` block: a tool call with its OpenAI `index`, or the
+/// answer tool, whose input is the message's content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OpenTool {
+    Call(u32),
+    Answer,
 }
 
 /// The Anthropic event types translated; `Other` is `ping` and types added later.

@@ -5,3 +5,4 @@ mod properties;
 mod request;
 mod response;
 mod stream;
+mod structured;

@@ -497,14 +497,6 @@ fn fields_asking_for_what_anthropic_cannot_do_are_refused() {
         (json!({"functions": [{"name": "f"}]}), "functions"),
         (json!({"function_call": "auto"}), "function_call"),
         (
-            json!({"response_format": {"type": "json_object"}}),
-            "response_format",
-        ),
-        (
-            json!({"response_format": {"type": "json_schema", "json_schema": {"name": "w", "schema": {"type": "object"}}}}),
-            "response_format",
-        ),
-        (
             json!({"response_format": {"type": "yaml"}}),
             "response_format",
         ),

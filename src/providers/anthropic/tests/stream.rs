@@ -4,7 +4,7 @@
 use bytes::Bytes;
 
 use super::super::StreamTranslator;
-use crate::openai::{classify, ChunkKind};
+use crate::openai::{classify, ChunkKind, Usage};
 use crate::sse::SseScanner;
 
 /// The 7.4 example, completed: a ping, a text block, a tool_use block whose
@@ -365,4 +365,31 @@ fn message_delta_usage_updates_the_counts() {
         usage.contains(r#""prompt_tokens":2120,"completion_tokens":42,"total_tokens":2162"#),
         "{usage}"
     );
+}
+
+#[test]
+fn usage_is_counted_whether_or_not_the_client_asked() {
+    let mut scanner = SseScanner::new();
+    let mut translator = StreamTranslator::new(false);
+    let mut out = Vec::new();
+    let mut seen = Vec::new();
+    scanner
+        .feed(&Bytes::from_static(STREAM.as_bytes()), |e| {
+            translator.event(&e, &mut out);
+            seen.push(translator.usage());
+        })
+        .unwrap();
+    let start = Usage {
+        prompt_tokens: 2112,
+        completion_tokens: 1,
+        total_tokens: 2113,
+    };
+    assert_eq!(seen[0], start, "after message_start");
+    let end = Usage {
+        prompt_tokens: 2112,
+        completion_tokens: 42,
+        total_tokens: 2154,
+    };
+    assert_eq!(seen.last(), Some(&end));
+    assert!(!out.iter().any(|e| e.windows(7).any(|w| w == b"\"usage\"")));
 }
