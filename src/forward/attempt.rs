@@ -49,6 +49,7 @@ pub(super) async fn send(
                         upstream: upstream.name.clone(),
                         provider: upstream.kind.as_str(),
                         message: err.message,
+                        param: err.param,
                     })
                 }
             }

@@ -108,6 +108,8 @@ pub enum AttemptError {
         provider: &'static str,
         /// Why, naming the field.
         message: String,
+        /// The request field at fault.
+        param: Option<&'static str>,
     },
     /// A `${VAR}` the upstream needs is unset.
     #[error("upstream `{upstream}` is not configured: environment variable {var} is not set")]

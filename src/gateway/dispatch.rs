@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use http::{header, HeaderValue, Method, Request, Response};
+use http_body::Body as _;
 use hyper::body::Incoming;
 
 use super::error::GatewayError;
@@ -74,6 +75,10 @@ pub async fn handle(
         started,
     ));
 
+    // An HTTP/1 request whose body is not read to its end cannot be
+    // followed by another on the same connection: hyper closes it.
+    let body_pending =
+        request.version() != http::Version::HTTP_2 && !request.body().is_end_stream();
     let mut response = if cors::is_preflight(request.method(), request.headers()) {
         cors::preflight(&table.cors, request.headers())
     } else {
@@ -81,7 +86,16 @@ pub async fn handle(
             Ok(response) => response,
             Err(error) => {
                 record.entry.error = Some(error.code().to_owned());
-                error.into_response()
+                let close = body_pending && error.leaves_body_unread();
+                let mut response = error.into_response();
+                if close {
+                    // Say so, so the client opens a new connection for its
+                    // next request instead of losing it to the close.
+                    response
+                        .headers_mut()
+                        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                }
+                response
             }
         }
     };

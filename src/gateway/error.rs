@@ -217,15 +217,36 @@ impl GatewayError {
                     }
                     _ => causes,
                 };
+                let param = match last {
+                    AttemptError::Untranslatable { param, .. } => *param,
+                    _ => None,
+                };
+                // A cause that is a sentence already ends with its own period.
+                let causes = causes.trim_end_matches('.');
                 (
                     status,
                     if status == StatusCode::BAD_REQUEST { INVALID } else { "upstream_error" },
-                    None,
+                    param,
                     code,
                     format!("The model `{model}` could not be served: {causes}.{advice}"),
                 )
             }
         }
+    }
+
+    /// Whether this error is answered before the request body was read to
+    /// its end (a refused key, an unknown path, a body over the limit …).
+    pub fn leaves_body_unread(&self) -> bool {
+        matches!(
+            self,
+            GatewayError::Unauthorized { .. }
+                | GatewayError::UnknownPath { .. }
+                | GatewayError::BadHost { .. }
+                | GatewayError::MethodNotAllowed { .. }
+                | GatewayError::BodyTooLarge { .. }
+                | GatewayError::BodyTimeout { .. }
+                | GatewayError::BodyRead(_)
+        )
     }
 
     /// The OpenAI `code` this error is answered with.

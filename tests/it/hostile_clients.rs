@@ -533,3 +533,37 @@ async fn with_the_default_cap_a_flood_never_exhausts_descriptors() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[tokio::test]
+async fn an_answer_given_before_the_body_was_read_says_connection_close() {
+    init_tracing();
+    let mock = MockUpstream::start(Behaviour::Json(chat_completion_json("m", "unused"))).await;
+    let router = Router::start(&format!(
+        "server:\n  auth:\n    keys: [sk-right]\n{}",
+        crate::support::router::one_model(
+            "openai-compatible",
+            &format!("{}/v1", mock.base_url()),
+            ""
+        )
+    ))
+    .await;
+    let mut stream = connect(&router).await;
+    // A wrong key and a body still on its way: the 401 comes before the body
+    // is read, so this connection cannot serve another request, and the
+    // answer must say so (a client reusing it would lose its next request).
+    stream
+        .write_all(
+            b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sk-wrong\r\ncontent-type: application/json\r\ncontent-length: 100000\r\n\r\n{\"model\":",
+        )
+        .await
+        .unwrap();
+    let answer = read_until_closed(&mut stream, Duration::from_secs(5)).await;
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    assert!(
+        answer
+            .to_ascii_lowercase()
+            .contains("\r\nconnection: close\r\n"),
+        "{answer}"
+    );
+    assert_eq!(mock.request_count(), 0);
+}

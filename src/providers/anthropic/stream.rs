@@ -31,7 +31,7 @@ use super::error::ErrorDetail;
 use super::response::{unix_now, AnthropicUsage};
 use super::structured::{finish_reason, ANSWER_TOOL};
 use crate::json::push_json_string;
-use crate::openai::{ErrorBody, Usage};
+use crate::openai::ErrorBody;
 use crate::sse::Event;
 
 /// Turns an Anthropic SSE stream into OpenAI `chat.completion.chunk` SSE events, event by event.
@@ -131,19 +131,6 @@ impl StreamTranslator {
     /// True once `message_stop` or an `error` event was translated (nothing more should be relayed).
     pub fn finished(&self) -> bool {
         self.finished
-    }
-
-    /// The token usage so far, counted as in the usage chunk (whether or not
-    /// the client asked for it): input and cache counts from `message_start`,
-    /// the last cumulative `output_tokens`. Lets the caller record usage
-    /// without asking the client's stream to carry it.
-    pub fn usage(&self) -> Usage {
-        let usage = self.usage.to_openai();
-        Usage {
-            prompt_tokens: usage.prompt_tokens,
-            completion_tokens: usage.completion_tokens,
-            total_tokens: usage.total_tokens,
-        }
     }
 
     fn start(&mut self, message: Option<StartMessage<'_>>, out: &mut Vec<Bytes>) {

@@ -4,7 +4,7 @@
 use bytes::Bytes;
 
 use super::super::StreamTranslator;
-use crate::openai::{classify, ChunkKind, Usage};
+use crate::openai::{classify, ChunkKind};
 use crate::sse::SseScanner;
 
 /// The 7.4 example, completed: a ping, a text block, a tool_use block whose
@@ -368,28 +368,32 @@ fn message_delta_usage_updates_the_counts() {
 }
 
 #[test]
-fn usage_is_counted_whether_or_not_the_client_asked() {
+fn with_usage_chunk_ends_with_the_usage_chunk_and_no_usage_null_before_it() {
+    // The router asks for this when the client did not ask for usage: it
+    // counts the usage chunk and removes it before the client sees it.
     let mut scanner = SseScanner::new();
-    let mut translator = StreamTranslator::new(false);
+    let mut translator = StreamTranslator::new(false).with_usage_chunk();
     let mut out = Vec::new();
-    let mut seen = Vec::new();
     scanner
         .feed(&Bytes::from_static(STREAM.as_bytes()), |e| {
-            translator.event(&e, &mut out);
-            seen.push(translator.usage());
+            translator.event(&e, &mut out)
         })
         .unwrap();
-    let start = Usage {
-        prompt_tokens: 2112,
-        completion_tokens: 1,
-        total_tokens: 2113,
-    };
-    assert_eq!(seen[0], start, "after message_start");
-    let end = Usage {
-        prompt_tokens: 2112,
-        completion_tokens: 42,
-        total_tokens: 2154,
-    };
-    assert_eq!(seen.last(), Some(&end));
-    assert!(!out.iter().any(|e| e.windows(7).any(|w| w == b"\"usage\"")));
+    let text: Vec<String> = out
+        .iter()
+        .map(|e| String::from_utf8(e.to_vec()).unwrap())
+        .collect();
+    let (done, rest) = text.split_last().unwrap();
+    let (usage, chunks) = rest.split_last().unwrap();
+    assert_eq!(done, "data: [DONE]\n\n");
+    let usage: serde_json::Value =
+        serde_json::from_str(usage.strip_prefix("data: ").unwrap().trim()).unwrap();
+    assert_eq!(usage["choices"], serde_json::json!([]));
+    assert_eq!(usage["usage"]["prompt_tokens"], 2112);
+    assert_eq!(usage["usage"]["completion_tokens"], 42);
+    assert_eq!(usage["usage"]["total_tokens"], 2154);
+    assert!(
+        !chunks.iter().any(|c| c.contains("\"usage\"")),
+        "no usage:null on the other chunks: {chunks:?}"
+    );
 }
