@@ -23,7 +23,12 @@ from typing import Any, Iterator
 import openai
 import pytest
 
-from mock_upstream import MockUpstream
+from mock_upstream import (
+    ANTHROPIC_ERROR_MID_STREAM,
+    ANTHROPIC_MODEL,
+    ANTHROPIC_OVERLOADED,
+    MockUpstream,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 #: Deadline for the router to answer `GET /health` after it is started.
@@ -39,6 +44,10 @@ CLIENT_KEY = "sk-test-dummy"
 UPSTREAM_KEY = "sk-upstream-secret-for-compat"
 #: The one key the second (authenticated) router accepts.
 ROUTER_KEY = "sk-router-compat-key"
+#: The key the Anthropic router's `provider: anthropic` upstream sends (as `x-api-key`).
+ANTHROPIC_KEY = "sk-ant-upstream-secret-for-compat"
+#: `max_tokens` the router sends up when the client gives none (its default).
+ANTHROPIC_DEFAULT_MAX_TOKENS = 4096
 #: `server.max_body_bytes` of the main router.
 MAX_BODY_BYTES = 64 * 1024
 #: `timeouts.first_byte` of the upstream that serves the `slow` model.
@@ -329,6 +338,49 @@ def auth_router(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Router]:
     _finish(r)
 
 
+def anthropic_config(mock: MockUpstream) -> str:
+    """The Anthropic router: `claude*` models on a `provider: anthropic`
+    upstream (the mock's `/v1/messages`), and `gpt-fallback`, an OpenAI-shaped
+    model on the same mock that `claude-overloaded` falls back to."""
+    return textwrap.dedent(f"""\
+        # Written by compat/conftest.py.
+        upstreams:
+          claude-up:
+            provider: anthropic
+            base_url: http://127.0.0.1:{mock.port}
+            api_key: {ANTHROPIC_KEY}
+            # The 529 model fails every time: no circuit may open on it, so
+            # each request tries it (and retries it) the same way.
+            circuit_breaker: false
+          mockup:
+            provider: openai-compatible
+            base_url: {mock.base_url}
+            api_key: {UPSTREAM_KEY}
+            health_check: false
+        models:
+          claude:
+            targets: [{{ upstream: claude-up, model: {ANTHROPIC_MODEL} }}]
+          claude-overloaded:
+            targets: [{{ upstream: claude-up, model: {ANTHROPIC_OVERLOADED} }}]
+            fallbacks: [gpt-fallback]
+          claude-overloaded-alone:
+            targets: [{{ upstream: claude-up, model: {ANTHROPIC_OVERLOADED} }}]
+          claude-cut:
+            targets: [{{ upstream: claude-up, model: {ANTHROPIC_ERROR_MID_STREAM} }}]
+          gpt-fallback:
+            targets: [{{ upstream: mockup, model: upstream-gpt }}]
+        """)
+
+
+@pytest.fixture(scope="session")
+def anthropic_router(mock_server: MockUpstream,
+                     tmp_path_factory: pytest.TempPathFactory) -> Iterator[Router]:
+    """A router whose `claude*` models are served by the mock's Anthropic API."""
+    r = _start("anthropic", anthropic_config(mock_server), tmp_path_factory)
+    yield r
+    _finish(r)
+
+
 @dataclass
 class Sent:
     """Every HTTP request an SDK client sent (its retries included)."""
@@ -355,5 +407,13 @@ def make_client(base_url: str, *, api_key: str = CLIENT_KEY, max_retries: int = 
 def client(router: Router) -> Iterator[openai.OpenAI]:
     """An SDK client on the main router; no SDK retries unless a test asks."""
     c = make_client(router.base_url)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def claude_client(anthropic_router: Router) -> Iterator[openai.OpenAI]:
+    """An SDK client on the Anthropic router; no SDK retries."""
+    c = make_client(anthropic_router.base_url)
     yield c
     c.close()

@@ -18,6 +18,26 @@ Endpoints, all under ``/v1``:
 - ``POST /v1/embeddings``: fixed vectors (:data:`EMBEDDING`), as floats or as
   base64 little-endian float32, whichever ``encoding_format`` asks for.
 - ``GET /v1/models``.
+- ``POST /v1/messages``: Anthropic's Messages API (PROTOCOLS.md 7.1-7.5),
+  as its documentation shows it, for ``provider: anthropic`` upstreams.
+  It refuses what the real API refuses (no ``x-api-key``: 401; no
+  ``anthropic-version``, no ``max_tokens``, a ``system`` role among the
+  messages, a field it does not know, ``temperature`` above 1, ``tool_use``
+  and ``tool_result`` blocks that do not pair up, ...: 400
+  ``invalid_request_error``, in Anthropic's error envelope). It answers
+  like the chat handler: the same echo text (cut at a ``stop_sequences``
+  match, or after ``max_tokens`` words), a ``tool_use`` block whose
+  ``input`` fits the tool's ``input_schema`` when ``tools`` are given and
+  ``tool_choice`` is not ``none`` (the first tool, or the one named; with
+  ``auto`` a short text block comes first, as Claude does), and "The tool
+  said: ..." once the last user turn holds a ``tool_result``. Usage always
+  reports :data:`CACHE_CREATION_INPUT_TOKENS` and
+  :data:`CACHE_READ_INPUT_TOKENS` on top of ``input_tokens`` (see
+  :func:`messages_input_tokens`). ``stream: true`` gives the documented
+  event sequence (``message_start``, ``ping``, ``content_block_start`` /
+  ``content_block_delta`` / ``content_block_stop`` per block,
+  ``message_delta``, ``message_stop``), every event named by an ``event:``
+  line. Responses carry Anthropic's ``request-id`` header.
 
 Model names that fail on purpose, with OpenAI's error bodies
 (:data:`FAILURES` holds the exact bytes, so tests can compare what the
@@ -31,6 +51,14 @@ client received):
 - ``cut-stream``: a chat stream whose connection drops after two content
   chunks, between events; ``cut-mid-event``: the same, but the connection
   drops in the middle of an event.
+
+and on ``/v1/messages``, in Anthropic's shapes:
+
+- :data:`ANTHROPIC_OVERLOADED` (``claude-overloaded-529``): 529
+  ``overloaded_error``.
+- :data:`ANTHROPIC_ERROR_MID_STREAM` (``claude-error-mid-stream``): a stream
+  that sends an ``error`` event (``overloaded_error``) right after its first
+  text delta, then ends; answered normally when not streamed.
 
 Every request is recorded (:class:`Received`) and counted per model, so
 tests can check what the router forwarded and how often the SDK retried.
@@ -62,6 +90,25 @@ SLOW_S = 5.0
 
 #: `x-request-id` prefix the mock puts on its own responses.
 UPSTREAM_REQUEST_ID_PREFIX = "req_mockupstream_"
+
+
+#: Anthropic's side: the model `/v1/messages` answers normally, and the two
+#: that fail on purpose (see the module docstring).
+ANTHROPIC_MODEL = "claude-mock-sonnet"
+ANTHROPIC_OVERLOADED = "claude-overloaded-529"
+ANTHROPIC_ERROR_MID_STREAM = "claude-error-mid-stream"
+#: What every Messages answer reports besides `input_tokens` (which excludes them).
+CACHE_CREATION_INPUT_TOKENS = 4
+CACHE_READ_INPUT_TOKENS = 3
+#: The text block before a `tool_use` block when `tool_choice` is `auto`.
+TOOL_PREAMBLE = "Let me look that up."
+#: The top-level fields the Messages API takes; any other is refused
+#: ("Extra inputs are not permitted"), as the real API does.
+MESSAGES_FIELDS = frozenset({
+    "model", "messages", "max_tokens", "system", "metadata", "stop_sequences", "stream",
+    "temperature", "top_p", "top_k", "tools", "tool_choice", "thinking", "service_tier",
+    "container", "mcp_servers", "context_management",
+})
 
 
 def _error_body(message: str, type_: str, param: str | None, code: str | None) -> bytes:
@@ -249,11 +296,12 @@ class _Handler(BaseHTTPRequestHandler):
         return received
 
     def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None,
-              content_type: str = "application/json") -> None:
+              content_type: str = "application/json",
+              request_id_header: str = "x-request-id") -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
-        self.send_header("x-request-id", f"{UPSTREAM_REQUEST_ID_PREFIX}{self.mock.next_id()}")
+        self.send_header(request_id_header, f"{UPSTREAM_REQUEST_ID_PREFIX}{self.mock.next_id()}")
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
@@ -264,18 +312,20 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, json.dumps(value).encode())
 
     def _send_sse(self, events: list[Any], *, cut_after: int | None = None,
-                  mid_event: bool = False, named: bool = False) -> None:
+                  mid_event: bool = False, named: bool = False,
+                  request_id_header: str = "x-request-id") -> None:
         """Streams `events` (JSON values) as OpenAI does, then `[DONE]`.
 
         `cut_after`: drop the connection after that many events instead
         (`mid_event`: after half of the next event too), with no final chunk.
-        `named`: Responses-style frames with an `event:` line and no `[DONE]`.
+        `named`: Responses- and Anthropic-style frames with an `event:` line
+        and no `[DONE]`.
         """
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream; charset=utf-8")
         self.send_header("Cache-Control", "no-cache")
         self.send_header("Transfer-Encoding", "chunked")
-        self.send_header("x-request-id", f"{UPSTREAM_REQUEST_ID_PREFIX}{self.mock.next_id()}")
+        self.send_header(request_id_header, f"{UPSTREAM_REQUEST_ID_PREFIX}{self.mock.next_id()}")
         self.end_headers()
         frames = []
         for e in events:
@@ -316,10 +366,13 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802 - stdlib name
         received = self._receive()
         request = received.body
-        if not isinstance(request, dict):
+        if not isinstance(request, dict) and self.path != "/v1/messages":
             self._send(400, _error_body(
                 "We could not parse the JSON body of your request.",
                 "invalid_request_error", None, None))
+            return
+        if self.path == "/v1/messages":
+            self._messages(received)  # Anthropic: its own checks and failures
             return
         model = request.get("model")
         if model == "slow":
@@ -492,6 +545,291 @@ class _Handler(BaseHTTPRequestHandler):
             "object": "list", "data": data, "model": request.get("model"),
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
         })
+
+    # -- Anthropic messages -----------------------------------------------
+
+    def _anthropic_error(self, status: int, type_: str, message: str) -> None:
+        """An error in Anthropic's envelope, with its `request-id` header."""
+        body = {"type": "error", "error": {"type": type_, "message": message},
+                "request_id": f"req_mock{self.mock.next_id()}"}
+        self._send(status, json.dumps(body).encode(), request_id_header="request-id")
+
+    def _messages(self, received: Received) -> None:
+        """`POST /v1/messages`, checked and answered as Anthropic does."""
+        if not received.headers.get("x-api-key"):
+            self._anthropic_error(401, "authentication_error", "x-api-key header is required")
+            return
+        if not received.headers.get("anthropic-version"):
+            self._anthropic_error(400, "invalid_request_error",
+                                  "anthropic-version: header is required")
+            return
+        request = received.body
+        if not isinstance(request, dict):
+            self._anthropic_error(400, "invalid_request_error",
+                                  "There was an error parsing the body of your request: "
+                                  "it must be a JSON object.")
+            return
+        problem = _messages_problem(request)
+        if problem is not None:
+            self._anthropic_error(400, "invalid_request_error", problem)
+            return
+        model = request["model"]
+        if model == ANTHROPIC_OVERLOADED:
+            self._anthropic_error(529, "overloaded_error", "Overloaded")
+            return
+
+        messages = request["messages"]
+        last = messages[-1]
+        results = [b for b in _blocks(last.get("content"))
+                   if last["role"] == "user" and b.get("type") == "tool_result"]
+        tools = request.get("tools") or []
+        choice = request.get("tool_choice") or {"type": "auto"}
+        text, tool_use = "", None
+        stop_reason, stop_sequence = "end_turn", None
+        if results:
+            text = f"The tool said: {_text(results[-1].get('content'))}"
+        elif tools and choice["type"] != "none":
+            tool = (next(t for t in tools if t["name"] == choice["name"])
+                    if choice["type"] == "tool" else tools[0])
+            tool_use = {"type": "tool_use", "id": f"toolu_mock{self.mock.next_id()}",
+                        "name": tool["name"], "input": _fit(tool["input_schema"])}
+            text = TOOL_PREAMBLE if choice["type"] == "auto" else ""
+            stop_reason = "tool_use"
+        else:
+            text = _answer_text(request, messages)
+        if tool_use is None:
+            hits = [(text.find(seq), seq) for seq in request.get("stop_sequences") or []
+                    if seq and seq in text]
+            if hits:
+                at, stop_sequence = min(hits)
+                text, stop_reason = text[:at], "stop_sequence"
+            words = text.split(" ")
+            if len(words) > request["max_tokens"]:
+                text, stop_reason, stop_sequence = (
+                    " ".join(words[: request["max_tokens"]]), "max_tokens", None)
+
+        content: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
+        if tool_use is not None:
+            content.append(tool_use)
+        input_tokens = messages_input_tokens(request)
+        output_tokens = len(text.split()) + (
+            len(json.dumps(tool_use["input"]).split()) if tool_use else 0)
+        usage = {"input_tokens": input_tokens,
+                 "cache_creation_input_tokens": CACHE_CREATION_INPUT_TOKENS,
+                 "cache_read_input_tokens": CACHE_READ_INPUT_TOKENS,
+                 "output_tokens": output_tokens, "service_tier": "standard"}
+        message = {"id": f"msg_mock{self.mock.next_id()}", "type": "message",
+                   "role": "assistant", "model": model, "content": content,
+                   "stop_reason": stop_reason, "stop_sequence": stop_sequence, "usage": usage}
+
+        if request.get("stream") is not True:
+            self._send(200, json.dumps(message).encode(), request_id_header="request-id")
+            return
+        events: list[dict[str, Any]] = [
+            {"type": "message_start", "message": {
+                **message, "content": [], "stop_reason": None, "stop_sequence": None,
+                "usage": {**usage, "output_tokens": 1}}},
+            {"type": "ping"},
+        ]
+        for index, block in enumerate(content):
+            if block["type"] == "text":
+                events.append({"type": "content_block_start", "index": index,
+                               "content_block": {"type": "text", "text": ""}})
+                events.extend({"type": "content_block_delta", "index": index,
+                               "delta": {"type": "text_delta", "text": piece}}
+                              for piece in _pieces(block["text"]))
+            else:
+                events.append({"type": "content_block_start", "index": index,
+                               "content_block": {**block, "input": {}}})
+                # Anthropic starts with an empty fragment, then cuts anywhere.
+                events.extend({"type": "content_block_delta", "index": index,
+                               "delta": {"type": "input_json_delta", "partial_json": piece}}
+                              for piece in ["", *_json_fragments(json.dumps(block["input"]))])
+            events.append({"type": "content_block_stop", "index": index})
+        events.append({"type": "message_delta",
+                       "delta": {"stop_reason": stop_reason, "stop_sequence": stop_sequence},
+                       "usage": {"output_tokens": output_tokens}})
+        events.append({"type": "message_stop"})
+        if model == ANTHROPIC_ERROR_MID_STREAM:
+            first_delta = next(i for i, e in enumerate(events)
+                               if e["type"] == "content_block_delta")
+            events = events[: first_delta + 1] + [{"type": "error", "error": {
+                "type": "overloaded_error", "message": "Overloaded"}}]
+        self._send_sse(events, named=True, request_id_header="request-id")
+
+
+def _blocks(content: Any) -> list[dict[str, Any]]:
+    """An Anthropic message `content` as blocks (a string is one text block)."""
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}]
+    return [b for b in content if isinstance(b, dict)] if isinstance(content, list) else []
+
+
+def messages_input_tokens(request: dict[str, Any]) -> int:
+    """The `input_tokens` the mock reports for a Messages request: words of
+    the system prompt and of every block (tool inputs as JSON), plus one."""
+    words = len(_text(request.get("system")).split())
+    for m in request.get("messages") or []:
+        for block in _blocks(m.get("content")):
+            if block.get("type") == "tool_use":
+                words += len(json.dumps(block.get("input")).split())
+            elif block.get("type") == "tool_result":
+                words += len(_text(block.get("content")).split())
+            else:
+                words += len(str(block.get("text", "")).split())
+    return words + 1
+
+
+#: Content block types the Messages API takes in a request, and who may send them.
+_USER_BLOCKS = {"text", "image", "document", "tool_result", "search_result"}
+_IMAGE_TYPES = {"image/jpeg", "image/png", "image/gif", "image/webp"}
+_ASSISTANT_BLOCKS = {"text", "tool_use", "thinking", "redacted_thinking", "server_tool_use",
+                     "web_search_tool_result"}
+
+
+def _messages_problem(request: dict[str, Any]) -> str | None:
+    """Why the real Messages API would answer this request 400, or None."""
+    for name in request:
+        if name not in MESSAGES_FIELDS:
+            return f"{name}: Extra inputs are not permitted"
+    for name in ("model", "messages", "max_tokens"):
+        if name not in request:
+            return f"{name}: Field required"
+    if not isinstance(request["model"], str) or not request["model"]:
+        return "model: Input should be a valid string"
+    max_tokens = request["max_tokens"]
+    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
+        return "max_tokens: Input should be an integer greater than or equal to 1"
+    if "stream" in request and not isinstance(request["stream"], bool):
+        return "stream: Input should be a valid boolean"
+    for name in ("temperature", "top_p"):
+        value = request.get(name)
+        if value is not None and (not isinstance(value, (int, float)) or not 0 <= value <= 1):
+            return f"{name}: Input should be less than or equal to 1"
+    system = request.get("system")
+    if system is not None and not isinstance(system, str) and not (
+            isinstance(system, list)
+            and all(isinstance(b, dict) and b.get("type") == "text" for b in system)):
+        return "system: Input should be a valid string or a list of text blocks"
+    stops = request.get("stop_sequences")
+    if stops is not None and not (isinstance(stops, list)
+                                  and all(isinstance(x, str) for x in stops)):
+        return "stop_sequences: Input should be a valid list of strings"
+    metadata = request.get("metadata")
+    if metadata is not None:
+        if not isinstance(metadata, dict):
+            return "metadata: Input should be a valid dictionary"
+        for name in metadata:
+            if name != "user_id":
+                return f"metadata.{name}: Extra inputs are not permitted"
+
+    tools = request.get("tools")
+    names: list[str] = []
+    if tools is not None:
+        if not isinstance(tools, list):
+            return "tools: Input should be a valid list"
+        for i, tool in enumerate(tools):
+            if not isinstance(tool, dict) or not isinstance(tool.get("name"), str):
+                return f"tools.{i}.name: Field required"
+            schema = tool.get("input_schema")
+            if not isinstance(schema, dict):
+                return f"tools.{i}.input_schema: Field required"
+            if schema.get("type") != "object":
+                return f"tools.{i}.input_schema.type: Input should be 'object'"
+            for name in tool:
+                if name not in ("name", "description", "input_schema", "cache_control", "type"):
+                    return f"tools.{i}.{name}: Extra inputs are not permitted"
+            names.append(tool["name"])
+    choice = request.get("tool_choice")
+    if choice is not None:
+        kind = choice.get("type") if isinstance(choice, dict) else None
+        if kind not in ("auto", "any", "tool", "none"):
+            return ("tool_choice: Input tag does not match any of the expected tags: "
+                    "'auto', 'any', 'tool', 'none'")
+        if kind in ("any", "tool") and not names:
+            return "tool_choice: tool_choice may only be specified while providing tools."
+        if kind == "tool" and choice.get("name") not in names:
+            return f"tool_choice.name: Tool '{choice.get('name')}' not found in tools"
+
+    messages = request["messages"]
+    if not isinstance(messages, list) or not messages:
+        return "messages: at least one message is required"
+    for i, m in enumerate(messages):
+        role = m.get("role") if isinstance(m, dict) else None
+        if role == "system":
+            return ('messages: Unexpected role "system". The Messages API accepts a top-level '
+                    '`system` parameter, not "system" as an input message role.')
+        if role not in ("user", "assistant"):
+            return f"messages.{i}.role: Input should be 'user' or 'assistant'"
+        content = m.get("content")
+        final_assistant = role == "assistant" and i == len(messages) - 1
+        if content == "" or content == []:
+            if not final_assistant:
+                return (f"messages.{i}: all messages must have non-empty content except "
+                        "for the optional final assistant message")
+            continue
+        if not isinstance(content, (str, list)):
+            return f"messages.{i}.content: Input should be a valid string or list"
+        allowed = _USER_BLOCKS if role == "user" else _ASSISTANT_BLOCKS
+        seen_other = False
+        for j, block in enumerate(_blocks(content)):
+            kind = block.get("type")
+            where = f"messages.{i}.content.{j}"
+            if kind not in allowed:
+                return (f"{where}.type: Input tag '{kind}' found using 'type' does not match "
+                        f"any of the expected tags for a {role} message: "
+                        + ", ".join(sorted(allowed)))
+            if kind == "text" and not (isinstance(block.get("text"), str) and block["text"]):
+                return f"{where}.text: text content blocks must be non-empty"
+            if kind == "image":
+                source = block.get("source") if isinstance(block.get("source"), dict) else {}
+                if source.get("type") == "base64":
+                    if source.get("media_type") not in _IMAGE_TYPES:
+                        return (f"{where}.image.source.base64.media_type: Input should be "
+                                + ", ".join(f"'{t}'" for t in sorted(_IMAGE_TYPES)))
+                    try:
+                        base64.b64decode(source.get("data") or "", validate=True)
+                    except ValueError:
+                        return f"{where}.image.source.base64.data: invalid base64 data"
+                elif source.get("type") == "url":
+                    if not str(source.get("url", "")).startswith(("http://", "https://")):
+                        return f"{where}.image.source.url.url: Input should be an http(s) URL"
+                else:
+                    return (f"{where}.image.source: Input tag '{source.get('type')}' does not "
+                            "match any of the expected tags: 'base64', 'url'")
+            if kind == "tool_use" and not isinstance(block.get("input"), dict):
+                return f"{where}.tool_use.input: Input should be a valid dictionary"
+            if kind == "tool_result":
+                if seen_other:
+                    return (f"messages.{i}: `tool_result` blocks must come first in the "
+                            "content of a user message, before any other block")
+            else:
+                seen_other = True
+        # tool_use in an assistant turn <-> tool_result in the user turn after it.
+        if role == "user":
+            given = [b.get("tool_use_id") for b in _blocks(content)
+                     if b.get("type") == "tool_result"]
+            before = messages[i - 1] if i > 0 else {}
+            asked = [b.get("id") for b in _blocks(before.get("content"))
+                     if before.get("role") == "assistant" and b.get("type") == "tool_use"]
+            stray = [t for t in given if t not in asked]
+            if stray:
+                return (f"messages.{i}.content.0: unexpected `tool_use_id` found in "
+                        f"`tool_result` blocks: {', '.join(map(str, stray))}. Each "
+                        "`tool_result` block must have a corresponding `tool_use` block in "
+                        "the previous message.")
+            missing = [t for t in asked if t not in given]
+            if missing:
+                return (f"messages.{i - 1}: `tool_use` ids were found without `tool_result` "
+                        f"blocks immediately after: {', '.join(map(str, missing))}. Each "
+                        "`tool_use` block must have a corresponding `tool_result` block in "
+                        "the next message.")
+    return None
+
+
+def _json_fragments(text: str) -> list[str]:
+    """`text` cut every 5 characters, as Anthropic streams a tool's input."""
+    return [text[i:i + 5] for i in range(0, len(text), 5)]
 
 
 def _text(content: Any) -> str:
