@@ -40,6 +40,8 @@ pub struct Translated {
     ready: VecDeque<Bytes>,
     /// The upstream body ended (or failed); nothing more will be read.
     done: bool,
+    /// Reported once `ready` is drained: the stream ended before its end.
+    cut: Option<ClientError>,
 }
 
 enum Mode {
@@ -81,6 +83,7 @@ impl AnswerBody {
             mode,
             ready: VecDeque::new(),
             done: false,
+            cut: None,
         }))
     }
 
@@ -144,6 +147,13 @@ impl Translated {
                     }
                 });
                 push_joined(&mut self.ready, out);
+                if !translator.finished() {
+                    // A clean end without `message_stop` is a cut answer,
+                    // not a short one: say so after what did arrive.
+                    self.cut = Some(ClientError::receive(
+                        "the Anthropic stream ended before its message_stop event",
+                    ));
+                }
                 Ok(())
             }
             Mode::Whole { status, read } => {
@@ -187,7 +197,7 @@ impl Body for AnswerBody {
                 return Poll::Ready(Some(Ok(Frame::data(bytes))));
             }
             if t.done {
-                return Poll::Ready(None);
+                return Poll::Ready(t.cut.take().map(Err));
             }
             match Pin::new(&mut t.inner).poll_frame(cx) {
                 Poll::Pending => return Poll::Pending,
@@ -217,7 +227,7 @@ impl Body for AnswerBody {
     fn is_end_stream(&self) -> bool {
         match self {
             AnswerBody::Plain(body) => body.is_end_stream(),
-            AnswerBody::Anthropic(t) => t.done && t.ready.is_empty(),
+            AnswerBody::Anthropic(t) => t.done && t.ready.is_empty() && t.cut.is_none(),
         }
     }
 

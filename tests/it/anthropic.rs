@@ -440,3 +440,32 @@ async fn what_anthropic_cannot_serve_is_a_400_that_says_so() {
     assert_eq!(two.json()["error"]["type"], "invalid_request_error");
     assert_eq!(mock.request_count(), 0, "nothing went up");
 }
+
+#[tokio::test]
+async fn a_stream_that_ends_before_message_stop_is_reported_as_cut() {
+    init_tracing();
+    let mut events = text_stream(&["Hel", "lo"]);
+    events.truncate(5); // message_start, block start, ping, two deltas: no message_stop
+    let mock = MockUpstream::start(Behaviour::sse(events)).await;
+    let router = Router::start(&config(&mock.base_url(), None, "")).await;
+
+    let stream = open_stream(
+        &router.url("/v1/chat/completions"),
+        &[],
+        r#"{"model":"claude","stream":true,"messages":[{"role":"user","content":"Hi"}]}"#,
+    )
+    .await;
+    let body = String::from_utf8(stream.rest().await.unwrap().to_vec()).unwrap();
+
+    let chunks = data_lines(&body);
+    assert_eq!(content_of(&chunks), "Hello");
+    let last: Value = serde_json::from_str(chunks.last().unwrap()).expect("JSON");
+    assert_eq!(
+        last["error"]["code"], "upstream_stream_interrupted",
+        "{body}"
+    );
+    assert!(
+        !body.contains("[DONE]"),
+        "a cut answer never looks complete: {body}"
+    );
+}
