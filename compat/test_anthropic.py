@@ -18,6 +18,7 @@ import urllib.request
 from typing import Any
 
 import openai
+import pydantic
 import pytest
 
 from conftest import (
@@ -629,3 +630,31 @@ def test_mock_answers_a_valid_request_as_anthropic_does(upstream: MockUpstream):
     assert answer["stop_reason"] == "end_turn"
     assert answer["usage"]["input_tokens"] == messages_input_tokens(GOOD_BODY)
     assert upstream.last("/v1/messages").headers["x-api-key"] == "sk-ant-direct"
+
+
+class Weather(pydantic.BaseModel):
+    city: str
+    celsius: float
+    sunny: bool
+
+
+def test_sdk_parse_helper_fills_a_pydantic_model_through_a_forced_answer_tool(
+    claude_client: openai.OpenAI, upstream: MockUpstream
+):
+    # json_schema has no Anthropic equivalent: it goes up as one forced tool
+    # whose call comes back as the message's content (docs/providers.md).
+    completion = claude_client.chat.completions.parse(
+        model="claude", messages=[{"role": "user", "content": "Weather as JSON."}],
+        response_format=Weather,
+    )
+    choice = completion.choices[0]
+    assert choice.message.parsed == Weather(city="Oslo", celsius=21.5, sunny=True)
+    assert choice.finish_reason == "stop"
+    assert not choice.message.tool_calls
+    sent = upstream.last("/v1/messages").body
+    assert [t["name"] for t in sent["tools"]] == ["switchyard_json_answer"]
+    assert sent["tool_choice"]["type"] == "tool"
+    assert sent["tool_choice"]["name"] == "switchyard_json_answer"
+    assert sent["tools"][0]["input_schema"]["properties"].keys() == {"city", "celsius", "sunny"}
+    assert "response_format" not in sent
+
