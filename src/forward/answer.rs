@@ -22,7 +22,7 @@ use crate::providers::anthropic;
 use crate::sse::SseScanner;
 
 /// Largest JSON answer (or error answer) read for translation.
-pub(super) const MAX_TRANSLATED_BODY: usize = 16 << 20;
+const MAX_TRANSLATED_BODY: usize = 16 << 20;
 
 /// The upstream body, as the rest of `forward` reads it.
 pub enum AnswerBody {

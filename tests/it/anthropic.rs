@@ -88,6 +88,16 @@ fn sse_event(name: &str, data: &Value) -> String {
     format!("event: {name}\ndata: {data}\n\n")
 }
 
+/// A streamed chat request for `claude` that does not ask for usage.
+const HI_STREAM: &str =
+    r#"{"model":"claude","stream":true,"messages":[{"role":"user","content":"Hi"}]}"#;
+
+/// Sends `request` (a streamed chat request) and reads the whole answer.
+async fn read_stream(router: &Router, request: &str) -> String {
+    let stream = open_stream(&router.url("/v1/chat/completions"), &[], request).await;
+    String::from_utf8(stream.rest().await.expect("a whole stream").to_vec()).expect("UTF-8")
+}
+
 /// The `data:` payloads of an SSE body, in order.
 fn data_lines(body: &str) -> Vec<String> {
     body.lines()
@@ -251,13 +261,7 @@ async fn a_stream_without_include_usage_shows_no_usage_chunk_but_its_tokens_are_
     let mock = MockUpstream::start(Behaviour::sse(text_stream(&["Hi"]))).await;
     let router = Router::start(&config(&mock.base_url(), None, "")).await;
 
-    let stream = open_stream(
-        &router.url("/v1/chat/completions"),
-        &[],
-        r#"{"model":"claude","stream":true,"messages":[{"role":"user","content":"Hi"}]}"#,
-    )
-    .await;
-    let body = String::from_utf8(stream.rest().await.unwrap().to_vec()).unwrap();
+    let body = read_stream(&router, HI_STREAM).await;
 
     assert!(!body.contains("\"usage\""), "{body}");
     assert!(body.ends_with("data: [DONE]\n\n"), "{body}");
@@ -353,13 +357,7 @@ async fn an_error_event_after_the_first_token_ends_the_stream_with_an_openai_err
     let mock = MockUpstream::start(Behaviour::sse(events)).await;
     let router = Router::start(&config(&mock.base_url(), None, "")).await;
 
-    let stream = open_stream(
-        &router.url("/v1/chat/completions"),
-        &[],
-        r#"{"model":"claude","stream":true,"messages":[{"role":"user","content":"Hi"}]}"#,
-    )
-    .await;
-    let body = String::from_utf8(stream.rest().await.unwrap().to_vec()).unwrap();
+    let body = read_stream(&router, HI_STREAM).await;
 
     let chunks = data_lines(&body);
     assert_eq!(content_of(&chunks), "Hel");
@@ -397,17 +395,12 @@ async fn an_error_event_before_the_first_token_fails_over() {
     ))
     .await;
 
-    let stream = open_stream(
-        &router.url("/v1/chat/completions"),
-        &[],
-        r#"{"model":"claude","stream":true,"messages":[{"role":"user","content":"Hi"}]}"#,
-    )
-    .await;
+    let stream = open_stream(&router.url("/v1/chat/completions"), &[], HI_STREAM).await;
     assert_eq!(
         stream.header("x-switchyard-target").as_deref(),
         Some("backup/gpt-backup")
     );
-    let body = String::from_utf8(stream.rest().await.unwrap().to_vec()).unwrap();
+    let body = String::from_utf8(stream.rest().await.expect("a whole stream").to_vec()).unwrap();
     assert_eq!(content_of(&data_lines(&body)), "from backup");
 }
 
@@ -449,13 +442,7 @@ async fn a_stream_that_ends_before_message_stop_is_reported_as_cut() {
     let mock = MockUpstream::start(Behaviour::sse(events)).await;
     let router = Router::start(&config(&mock.base_url(), None, "")).await;
 
-    let stream = open_stream(
-        &router.url("/v1/chat/completions"),
-        &[],
-        r#"{"model":"claude","stream":true,"messages":[{"role":"user","content":"Hi"}]}"#,
-    )
-    .await;
-    let body = String::from_utf8(stream.rest().await.unwrap().to_vec()).unwrap();
+    let body = read_stream(&router, HI_STREAM).await;
 
     let chunks = data_lines(&body);
     assert_eq!(content_of(&chunks), "Hello");
