@@ -135,24 +135,26 @@ pub fn compile(
                         .clone()
                         .unwrap_or_else(|| upstream_model.clone());
                     let urls = match upstream.provider {
-                        Some(p) if upstream.unresolved.is_none() => Endpoint::ALL
-                            .iter()
-                            .map(|e| {
-                                let url = p.url(
-                                    &TargetAddress {
-                                        base_url: &upstream.base_url,
-                                        model: &upstream_model,
-                                        deployment: &deployment,
-                                        api_version: api_versions
-                                            .get(t.upstream.as_str())
-                                            .copied()
-                                            .unwrap_or(""),
-                                    },
-                                    *e,
-                                );
-                                parse_uri(walk, &t.path, &url)
-                            })
-                            .collect::<Option<Vec<_>>>()?,
+                        Some(p) if upstream.unresolved.is_none() => {
+                            let address = TargetAddress {
+                                base_url: &upstream.base_url,
+                                model: &upstream_model,
+                                deployment: &deployment,
+                                api_version: api_versions
+                                    .get(t.upstream.as_str())
+                                    .copied()
+                                    .unwrap_or(""),
+                            };
+                            let plain = Endpoint::ALL.iter().map(|e| p.url(&address, *e));
+                            let streamed = Endpoint::ALL.iter().map(|e| {
+                                p.stream_url(&address, *e)
+                                    .unwrap_or_else(|| p.url(&address, *e))
+                            });
+                            plain
+                                .chain(streamed)
+                                .map(|url| parse_uri(walk, &t.path, &url))
+                                .collect::<Option<Vec<_>>>()?
+                        }
                         _ => Vec::new(),
                     };
                     let responses_model = if upstream.kind == ProviderKind::Azure {

@@ -26,7 +26,10 @@ pub(super) async fn send(
         address: upstream.base_url.clone(),
         detail,
     };
-    let (Some(client), Some(uri)) = (&upstream.client, target.url(out.endpoint)) else {
+    let (Some(client), Some(uri)) = (
+        &upstream.client,
+        target.url(out.endpoint, out.inspected.stream == Some(true)),
+    ) else {
         return Err(transport("no client for this upstream".into()));
     };
     let provider = upstream.provider.map(|p| (p, p.protocol()));

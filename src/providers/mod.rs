@@ -15,11 +15,14 @@ mod compatible;
 pub mod mock;
 mod ollama;
 mod openai;
+mod request_error;
 
 use http::{HeaderName, HeaderValue};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use crate::secret::Secret;
+
+pub use request_error::RequestError;
 
 /// The kinds of upstream (`provider:`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -138,6 +141,14 @@ pub trait Provider: Send + Sync {
     /// The wire format it speaks. Default: OpenAI's.
     fn protocol(&self) -> Protocol {
         Protocol::OpenAi
+    }
+
+    /// The URL for a streamed request (`"stream": true`) when the provider
+    /// streams at another address (Gemini's `:streamGenerateContent`,
+    /// Bedrock's `/converse-stream`). Default: `None`, the same as
+    /// [`Provider::url`].
+    fn stream_url(&self, _target: &TargetAddress<'_>, _endpoint: Endpoint) -> Option<String> {
+        None
     }
 
     /// Whether it can answer `endpoint` at all. Default: every one.

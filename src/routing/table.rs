@@ -150,8 +150,10 @@ pub struct Target {
     pub responses_model: String,
     /// Relative share of traffic.
     pub weight: u32,
-    /// Upstream URL for each endpoint, indexed by [`Endpoint::index`]
-    /// (empty for the mock provider).
+    /// Upstream URL for each endpoint, indexed by [`Endpoint::index`], then
+    /// the URL of each for a streamed request, at `Endpoint::ALL.len() +
+    /// index` (the same URL unless the provider streams elsewhere; empty for
+    /// the mock provider).
     pub urls: Vec<Uri>,
     /// `upstream/model`, for logs and headers.
     pub label: String,
@@ -166,9 +168,10 @@ impl Target {
         }
     }
 
-    /// The upstream URL for `endpoint`.
-    pub fn url(&self, endpoint: Endpoint) -> Option<&Uri> {
-        self.urls.get(endpoint.index())
+    /// The upstream URL for `endpoint`; `stream` for a streamed request.
+    pub fn url(&self, endpoint: Endpoint, stream: bool) -> Option<&Uri> {
+        let offset = if stream { Endpoint::ALL.len() } else { 0 };
+        self.urls.get(offset + endpoint.index())
     }
 }
 

@@ -11,7 +11,7 @@ use serde::de::{self, Deserializer, IgnoredAny, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::request::RequestError;
+use crate::providers::RequestError;
 
 /// One message of the request.
 #[derive(Deserialize)]
@@ -134,8 +134,7 @@ pub(super) fn convert_messages<'a>(
                 if message.function_call.is_some() {
                     return Err(RequestError::unsupported(
                         "messages",
-                        "with an assistant `function_call` (deprecated; use `tool_calls`)",
-                    ));
+                        "with an assistant `function_call` (deprecated; use `tool_calls`)", "Anthropic"));
                 }
                 let mut blocks = content_blocks(&message.content, Role::Assistant)?;
                 for call in message.tool_calls.iter().flatten() {
@@ -165,8 +164,7 @@ pub(super) fn convert_messages<'a>(
             "function" => {
                 return Err(RequestError::unsupported(
                     "messages",
-                    "with the `function` role (deprecated; use `tool`)",
-                ))
+                    "with the `function` role (deprecated; use `tool`)", "Anthropic"))
             }
             other => {
                 return Err(RequestError::new(

@@ -34,7 +34,7 @@ mod tools;
 
 pub use address::Anthropic;
 pub use error::translate_error;
-pub use request::{translate_request, RequestError};
+pub use request::translate_request;
 pub use response::translate_response;
 pub use stream::StreamTranslator;
 

@@ -18,33 +18,7 @@ use super::messages::{convert_messages, InMessage, OutMessage};
 use super::structured::answer_tool;
 use super::tools::{tools_and_choice, InTool, OutTool, OutToolChoice};
 use super::Options;
-
-/// Why an OpenAI request cannot be expressed for Anthropic: answered to the client as a 400.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct RequestError {
-    /// A sentence for the client: what cannot be translated and what to do.
-    pub message: String,
-    /// The request field at fault, if one is (OpenAI's `param`).
-    pub param: Option<&'static str>,
-}
-
-impl RequestError {
-    pub(super) fn new(message: impl Into<String>, param: &'static str) -> RequestError {
-        RequestError {
-            message: message.into(),
-            param: Some(param),
-        }
-    }
-
-    /// A field the Anthropic Messages API has no counterpart for.
-    pub(super) fn unsupported(param: &'static str, what: &str) -> RequestError {
-        RequestError::new(
-            format!("`{param}` {what} is not supported for Anthropic upstreams; remove it or route the request to an OpenAI-compatible model."),
-            param,
-        )
-    }
-}
+use crate::providers::RequestError;
 
 /// OpenAI chat-completions request body -> Anthropic Messages request body (JSON bytes).
 ///
@@ -61,12 +35,11 @@ pub fn translate_request(
     model: &str,
     options: &Options,
 ) -> Result<Vec<u8>, RequestError> {
-    let fields: Fields<'_> = serde_json::from_slice(body).map_err(|e| RequestError {
-        message: format!(
+    let fields: Fields<'_> = serde_json::from_slice(body).map_err(|e| {
+        RequestError::whole(format!(
             "The request body cannot be translated for an Anthropic upstream: {}.",
             without_position(&e)
-        ),
-        param: None,
+        ))
     })?;
     refuse_unsupported(&fields)?;
 
@@ -124,9 +97,10 @@ pub fn translate_request(
         metadata: user.as_deref().map(|user_id| Metadata { user_id }),
         stream: parse::<bool>(fields.stream, "stream")?.unwrap_or(false),
     };
-    serde_json::to_vec(&out).map_err(|e| RequestError {
-        message: format!("The request could not be written for an Anthropic upstream: {e}."),
-        param: None,
+    serde_json::to_vec(&out).map_err(|e| {
+        RequestError::whole(format!(
+            "The request could not be written for an Anthropic upstream: {e}."
+        ))
     })
 }
 
@@ -186,33 +160,42 @@ fn refuse_unsupported(fields: &Fields<'_>) -> Result<(), RequestError> {
         return Err(RequestError::unsupported(
             "logprobs",
             "(token log probabilities)",
+            "Anthropic",
         ));
     }
     if parse::<u64>(fields.top_logprobs, "top_logprobs")?.is_some_and(|n| n > 0) {
         return Err(RequestError::unsupported(
             "top_logprobs",
             "(token log probabilities)",
+            "Anthropic",
         ));
     }
     if fields.audio.is_some() {
-        return Err(RequestError::unsupported("audio", "(audio output)"));
+        return Err(RequestError::unsupported(
+            "audio",
+            "(audio output)",
+            "Anthropic",
+        ));
     }
     if fields.web_search_options.is_some() {
         return Err(RequestError::unsupported(
             "web_search_options",
             "(web search)",
+            "Anthropic",
         ));
     }
     if fields.functions.is_some() {
         return Err(RequestError::unsupported(
             "functions",
             "(deprecated; use `tools`)",
+            "Anthropic",
         ));
     }
     if fields.function_call.is_some() {
         return Err(RequestError::unsupported(
             "function_call",
             "(deprecated; use `tool_choice`)",
+            "Anthropic",
         ));
     }
     Ok(())

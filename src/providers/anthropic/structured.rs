@@ -19,7 +19,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-use super::request::RequestError;
+use crate::providers::RequestError;
 
 /// The name of the tool that carries a structured answer.
 pub(super) const ANSWER_TOOL: &str = "switchyard_json_answer";

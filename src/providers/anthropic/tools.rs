@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-use super::request::{is_false, RequestError};
+use super::request::is_false;
 use super::structured::{AnswerTool, ANSWER_TOOL};
+use crate::providers::RequestError;
 
 /// The body's value for `{"type":"object","properties":{}}`, the schema of a
 /// tool without `parameters`.

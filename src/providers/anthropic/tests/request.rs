@@ -2,7 +2,8 @@
 
 use serde_json::{json, Value};
 
-use super::super::{translate_request, Options, RequestError};
+use super::super::{translate_request, Options};
+use crate::providers::RequestError;
 
 const MODEL: &str = "claude-sonnet-4-5";
 
