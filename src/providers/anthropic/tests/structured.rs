@@ -9,7 +9,7 @@ use crate::sse::SseScanner;
 
 const ANSWER: &str = "switchyard_json_answer";
 
-fn translate_raw(body: &str) -> Result<String, super::super::RequestError> {
+fn translate_raw(body: &str) -> Result<String, crate::providers::RequestError> {
     translate_request(body.as_bytes(), "claude", &Options::default())
         .map(|out| String::from_utf8(out).unwrap())
 }
