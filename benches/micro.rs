@@ -397,7 +397,7 @@ fn walk(plan: Plan<'_>) -> usize {
     while let Some(index) = queue.pop_front() {
         let target = targets[index];
         black_box(target.body_model(Endpoint::ChatCompletions));
-        black_box(target.url(Endpoint::ChatCompletions));
+        black_box(target.url(Endpoint::ChatCompletions, false));
         walked += 1;
     }
     black_box(plan.context_window);
