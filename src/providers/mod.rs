@@ -121,6 +121,11 @@ pub enum Protocol {
     /// Anthropic's Messages API: requests and answers are translated
     /// ([`anthropic`]).
     Anthropic,
+    /// Google's Gemini API (`generateContent`), translated.
+    Gemini,
+    /// Amazon Bedrock's Converse API, translated; streams in AWS's binary
+    /// event-stream framing.
+    Bedrock,
 }
 
 /// How to reach one kind of HTTP upstream.
