@@ -10,13 +10,13 @@ use super::keypath::KeyPath;
 use super::schema::{Config, ModelConfig};
 use super::walk::Walk;
 use crate::providers::{self, Endpoint, TargetAddress};
-use crate::providers::{anthropic, ProviderKind};
+use crate::providers::{anthropic, bedrock, ProviderKind};
 use crate::routing::StatusPolicy;
 use std::sync::atomic::AtomicUsize;
 
 use crate::routing::strategy::weighted_cycle;
 use crate::routing::RequestLimits;
-use crate::routing::{AttemptPolicy, Cors, Model, Table, Target, Upstream};
+use crate::routing::{AttemptPolicy, Cors, Model, Signing, Table, Target, Translation, Upstream};
 use crate::upstream::{BreakerPolicy, Registry, TargetId};
 
 /// Builds the table. Problems that only show while compiling (a URL that
@@ -45,24 +45,47 @@ pub fn compile(
                 headers.insert(name, value);
             }
         }
-        let translate = (u.provider == ProviderKind::Anthropic).then(|| {
-            // The operator's own `headers:` win over these.
-            let a = &u.anthropic;
-            let mut set = |name: &'static str, value: &str| {
-                if let Ok(value) = HeaderValue::from_str(value) {
-                    headers
-                        .entry(HeaderName::from_static(name))
-                        .or_insert(value);
+        let translation = match u.provider {
+            ProviderKind::Anthropic => {
+                // The operator's own `headers:` win over these.
+                let a = &u.anthropic;
+                let mut set = |name: &'static str, value: &str| {
+                    if let Ok(value) = HeaderValue::from_str(value) {
+                        headers
+                            .entry(HeaderName::from_static(name))
+                            .or_insert(value);
+                    }
+                };
+                set("anthropic-version", &a.version);
+                if !a.beta.is_empty() {
+                    set("anthropic-beta", &a.beta.join(","));
                 }
-            };
-            set("anthropic-version", &a.version);
-            if !a.beta.is_empty() {
-                set("anthropic-beta", &a.beta.join(","));
+                Some(Translation::Anthropic(anthropic::Options {
+                    default_max_tokens: a.max_tokens,
+                }))
             }
-            anthropic::Options {
-                default_max_tokens: a.max_tokens,
+            ProviderKind::Gemini => Some(Translation::Gemini),
+            ProviderKind::Bedrock => {
+                let b = &u.bedrock;
+                let signing = b.keys.as_ref().map(|keys| {
+                    Box::new(Signing {
+                        region: b.region.clone(),
+                        credentials: bedrock::Credentials {
+                            access_key_id: keys.access_key_id.expose().to_owned(),
+                            secret_access_key: keys.secret_access_key.clone(),
+                            session_token: keys.session_token.clone(),
+                        },
+                    })
+                });
+                Some(Translation::Bedrock {
+                    options: bedrock::Options {
+                        default_max_tokens: b.max_tokens,
+                    },
+                    signing,
+                })
             }
-        });
+            _ => None,
+        };
         let health_check = match (provider, u.health_check.interval) {
             (Some(p), Some(interval)) => {
                 let url = match &u.health_check.path {
@@ -90,7 +113,7 @@ pub fn compile(
             timeouts: u.timeouts,
             inject_stream_usage: u.inject_stream_usage,
             mock: (u.provider == ProviderKind::Mock).then(|| u.mock.clone()),
-            anthropic: translate,
+            translation,
             unresolved: u.unresolved.as_ref().map(|u| u.var.clone()),
             health_check: health_check.filter(|_| u.unresolved.is_none()),
             state: registry.state(&u.name, &u.base_url),

@@ -164,6 +164,41 @@ fn each_upstream_key_reports_its_own_mistake_under_its_path() {
             "did you mean \"version\"",
         ),
         (
+            "provider: gemini",
+            "upstreams.u.api_key",
+            "GEMINI_API_KEY",
+        ),
+        (
+            "provider: bedrock",
+            "upstreams.u.bedrock.region",
+            "AWS_REGION",
+        ),
+        (
+            "provider: bedrock\nbedrock: { region: US_EAST }",
+            "upstreams.u.bedrock.region",
+            "not an AWS region",
+        ),
+        (
+            "provider: bedrock\nbedrock: { region: us-east-1, access_key_id: AKID }",
+            "upstreams.u.bedrock",
+            "go together",
+        ),
+        (
+            "provider: bedrock\napi_key: k\nbedrock: { region: us-east-1, access_key_id: AKID, secret_access_key: s }",
+            "upstreams.u.bedrock.access_key_id",
+            "keep one of the two",
+        ),
+        (
+            "provider: bedrock\nbedrock: { region: us-east-1, max_tokens: 0 }",
+            "upstreams.u.bedrock.max_tokens",
+            "",
+        ),
+        (
+            "provider: ollama\nbedrock: { region: us-east-1 }",
+            "upstreams.u.bedrock",
+            "only `provider: bedrock`",
+        ),
+        (
             "provider: ollama\nmock: { reply: hi }",
             "upstreams.u.mock",
             "only `provider: mock`",
@@ -234,6 +269,71 @@ fn defaults_fill_what_the_file_leaves_out() {
     let model = table.model("m").expect("model m");
     assert_eq!(model.targets.len(), 3);
     assert_eq!(loaded.listen.to_string(), "0.0.0.0:8000");
+}
+
+#[test]
+fn gemini_and_bedrock_get_their_documented_defaults() {
+    let loaded = load(
+        "upstreams:\n  g: { provider: gemini, api_key: gk }\n  b: { provider: bedrock }\nmodels:\n  m:\n    targets: [{ upstream: g, model: gemini-2.5-flash }, { upstream: b, model: \"anthropic.claude-3-5-haiku-20241022-v1:0\" }]\n",
+        &[
+            ("AWS_REGION", "eu-central-1"),
+            ("AWS_ACCESS_KEY_ID", "AKIDENV"),
+            ("AWS_SECRET_ACCESS_KEY", "secret-from-env"),
+        ],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let table = &loaded.table;
+    let up = |name: &str| table.upstreams.iter().find(|u| u.name == name).unwrap();
+    assert_eq!(up("g").base_url, "https://generativelanguage.googleapis.com");
+    assert_eq!(
+        up("b").base_url,
+        "https://bedrock-runtime.eu-central-1.amazonaws.com"
+    );
+    // Cloud upstreams are not probed by default.
+    assert!(up("g").health_check.is_none() && up("b").health_check.is_none());
+    let Some(crate::routing::Translation::Bedrock {
+        signing: Some(signing),
+        ..
+    }) = &up("b").translation
+    else {
+        panic!("bedrock signs with the keys from the environment");
+    };
+    assert_eq!(signing.region, "eu-central-1");
+    assert_eq!(signing.credentials.access_key_id, "AKIDENV");
+    assert!(signing.credentials.session_token.is_none());
+    let model = table.model("m").expect("model m");
+    assert_eq!(
+        model.targets[0].url(crate::providers::Endpoint::ChatCompletions, true).map(ToString::to_string).as_deref(),
+        Some("https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse")
+    );
+    assert_eq!(
+        model.targets[1].url(crate::providers::Endpoint::ChatCompletions, false).map(ToString::to_string).as_deref(),
+        Some("https://bedrock-runtime.eu-central-1.amazonaws.com/model/anthropic.claude-3-5-haiku-20241022-v1%3A0/converse")
+    );
+
+    // Without keys in the file or the environment, the Bedrock upstream is
+    // disabled (and says which variable to set), not the file.
+    let loaded = load(
+        &with_upstream("provider: bedrock\nbedrock: { region: us-east-1 }"),
+        &[],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        loaded.table.upstreams[0].unresolved.as_deref(),
+        Some("AWS_ACCESS_KEY_ID")
+    );
+    // A Bedrock API key needs no signing keys.
+    let loaded = load(
+        &with_upstream("provider: bedrock\napi_key: br-key\nbedrock: { region: us-east-1 }"),
+        &[],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let upstream = &loaded.table.upstreams[0];
+    assert_eq!(upstream.unresolved, None);
+    assert!(matches!(
+        upstream.translation,
+        Some(crate::routing::Translation::Bedrock { signing: None, .. })
+    ));
 }
 
 #[test]

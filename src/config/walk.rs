@@ -86,6 +86,11 @@ impl<'env> Walk<'env> {
         }
     }
 
+    /// The environment variable `name`, as `${name}` would read it.
+    pub fn env(&self, name: &str) -> Option<String> {
+        (self.lookup)(name)
+    }
+
     /// Records an error at `path`.
     pub fn error(&mut self, path: &KeyPath, message: impl Into<String>) {
         self.errors.push(ConfigError {

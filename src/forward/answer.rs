@@ -2,6 +2,9 @@
 //! upstream that speaks another protocol — translated to the OpenAI shape
 //! as they arrive, before the commit point and the relay see them.
 //!
+//! Anthropic and Gemini stream Server-Sent Events; Bedrock streams AWS's
+//! binary event-stream frames, decoded here as they arrive.
+//!
 //! Everything after this (commit, relay, usage, the access log) reads
 //! OpenAI-shaped bytes, so a translated stream commits at its first content
 //! delta, fails over on an error event before it, and ends with one error
@@ -18,8 +21,8 @@ use http::StatusCode;
 use http_body::{Body, Frame, SizeHint};
 
 use crate::h1::{ClientError, UpstreamBody};
-use crate::providers::anthropic;
-use crate::sse::SseScanner;
+use crate::providers::{anthropic, bedrock, gemini, Protocol};
+use crate::sse::{Event, SseScanner};
 
 /// Largest JSON answer (or error answer) read for translation.
 const MAX_TRANSLATED_BODY: usize = 16 << 20;
@@ -28,8 +31,8 @@ const MAX_TRANSLATED_BODY: usize = 16 << 20;
 pub enum AnswerBody {
     /// OpenAI-shaped already: passed through untouched.
     Plain(UpstreamBody),
-    /// Translated from Anthropic's Messages API.
-    Anthropic(Box<Translated>),
+    /// Translated from another protocol (Anthropic, Gemini, Bedrock).
+    Translated(Box<Translated>),
 }
 
 /// A body being translated.
@@ -45,40 +48,131 @@ pub struct Translated {
 }
 
 enum Mode {
-    /// An SSE stream, event by event.
+    /// A stream, event by event.
     Stream {
-        scanner: SseScanner,
-        translator: anthropic::StreamTranslator,
+        decoder: Decoder,
+        translator: StreamTranslator,
     },
     /// A whole JSON answer: a message (2xx) or an error.
-    Whole { status: StatusCode, read: BytesMut },
+    Whole {
+        protocol: Protocol,
+        status: StatusCode,
+        read: BytesMut,
+        /// The upstream model, for an answer that does not name one.
+        model: String,
+        /// Bedrock's `x-amzn-errortype` header.
+        error_type: Option<String>,
+    },
+}
+
+/// How a stream's bytes are cut into events.
+enum Decoder {
+    /// Server-Sent Events (Anthropic, Gemini).
+    Sse(SseScanner),
+    /// AWS's binary event-stream frames (Bedrock).
+    EventStream(bedrock::EventStreamDecoder),
+}
+
+/// One provider's stream translator.
+enum StreamTranslator {
+    Anthropic(anthropic::StreamTranslator),
+    Gemini(gemini::StreamTranslator),
+    Bedrock(bedrock::StreamTranslator),
+}
+
+impl StreamTranslator {
+    /// One SSE event (Anthropic, Gemini).
+    fn event(&mut self, event: &Event<'_>, out: &mut Vec<Bytes>) {
+        match self {
+            StreamTranslator::Anthropic(t) if !t.finished() => t.event(event, out),
+            StreamTranslator::Gemini(t) if !t.finished() => t.event(event, out),
+            _ => {}
+        }
+    }
+
+    /// The upstream ended cleanly: what a translator still owes (Gemini's
+    /// stream has no terminator of its own).
+    fn end(&mut self, out: &mut Vec<Bytes>) {
+        if let StreamTranslator::Gemini(t) = self {
+            if !t.finished() {
+                t.end(out);
+            }
+        }
+    }
+
+    fn finished(&self) -> bool {
+        match self {
+            StreamTranslator::Anthropic(t) => t.finished(),
+            StreamTranslator::Gemini(t) => t.finished(),
+            StreamTranslator::Bedrock(t) => t.finished(),
+        }
+    }
+
+    /// What a complete stream of this provider ends with, for errors.
+    fn end_marker(&self) -> &'static str {
+        match self {
+            StreamTranslator::Anthropic(_) => "its message_stop event",
+            StreamTranslator::Gemini(_) => "a candidate's finishReason",
+            StreamTranslator::Bedrock(_) => "its messageStop and metadata events",
+        }
+    }
+
+    /// The provider's name, for errors.
+    fn provider(&self) -> &'static str {
+        match self {
+            StreamTranslator::Anthropic(_) => "Anthropic",
+            StreamTranslator::Gemini(_) => "Gemini",
+            StreamTranslator::Bedrock(_) => "Bedrock",
+        }
+    }
 }
 
 impl AnswerBody {
-    /// The body of an answer from an Anthropic upstream with `status`;
-    /// `sse` when it is an event stream.
+    /// The body of an answer with `status` from an upstream speaking
+    /// `protocol` (not OpenAI's); `stream` when it is an event stream.
     /// `include_usage`: the client asked for `stream_options.include_usage`.
-    pub fn anthropic(
+    /// `model`: the upstream model, for answers that do not name one.
+    /// `error_type`: Bedrock's `x-amzn-errortype` header.
+    pub fn translated(
+        protocol: Protocol,
         inner: UpstreamBody,
         status: StatusCode,
-        sse: bool,
+        stream: bool,
         include_usage: bool,
+        model: &str,
+        error_type: Option<String>,
     ) -> AnswerBody {
-        let mode = if sse && status.is_success() {
-            Mode::Stream {
-                scanner: SseScanner::new(),
-                // The usage chunk always ends the translation: a client that
-                // did not ask for it has it removed by the relay (as with
-                // `inject_stream_usage`), while Switchyard counts the tokens.
-                translator: anthropic::StreamTranslator::new(include_usage).with_usage_chunk(),
-            }
-        } else {
-            Mode::Whole {
+        // The usage chunk always ends the translation: a client that did not
+        // ask for it has it removed by the relay (as with
+        // `inject_stream_usage`), while Switchyard counts the tokens.
+        let mode = match protocol {
+            Protocol::Anthropic if stream => Mode::Stream {
+                decoder: Decoder::Sse(SseScanner::new()),
+                translator: StreamTranslator::Anthropic(
+                    anthropic::StreamTranslator::new(include_usage).with_usage_chunk(),
+                ),
+            },
+            Protocol::Gemini if stream => Mode::Stream {
+                decoder: Decoder::Sse(SseScanner::new()),
+                translator: StreamTranslator::Gemini(
+                    gemini::StreamTranslator::new(include_usage, model).with_usage_chunk(),
+                ),
+            },
+            Protocol::Bedrock if stream => Mode::Stream {
+                decoder: Decoder::EventStream(bedrock::EventStreamDecoder::new()),
+                translator: StreamTranslator::Bedrock(
+                    bedrock::StreamTranslator::new(include_usage, model).with_usage_chunk(),
+                ),
+            },
+            _ => Mode::Whole {
+                protocol,
                 status,
                 read: BytesMut::new(),
-            }
+                model: model.to_owned(),
+                error_type,
+            },
         };
-        AnswerBody::Anthropic(Box::new(Translated {
+        AnswerBody::Translated(Box::new(Translated {
             inner,
             mode,
             ready: VecDeque::new(),
@@ -92,7 +186,7 @@ impl AnswerBody {
     pub fn close_at(&mut self, at: tokio::time::Instant) {
         match self {
             AnswerBody::Plain(body) => body.close_at(at),
-            AnswerBody::Anthropic(t) => t.inner.close_at(at),
+            AnswerBody::Translated(t) => t.inner.close_at(at),
         }
     }
 }
@@ -103,19 +197,29 @@ impl Translated {
     fn take(&mut self, chunk: &Bytes) -> Result<(), ClientError> {
         match &mut self.mode {
             Mode::Stream {
-                scanner,
+                decoder,
                 translator,
             } => {
                 let mut out = Vec::new();
-                let fed = scanner.feed(chunk, |event| {
-                    if !translator.finished() {
-                        translator.event(&event, &mut out);
-                    }
-                });
-                if fed.is_err() {
-                    return Err(ClientError::protocol(
-                        "an event of the Anthropic stream is too large to translate",
-                    ));
+                let fed = match decoder {
+                    Decoder::Sse(scanner) => scanner
+                        .feed(chunk, |event| translator.event(&event, &mut out))
+                        .is_ok(),
+                    Decoder::EventStream(frames) => frames
+                        .feed(chunk, |message| {
+                            if let StreamTranslator::Bedrock(t) = translator {
+                                if !t.finished() {
+                                    t.message(&message, &mut out);
+                                }
+                            }
+                        })
+                        .is_ok(),
+                };
+                if !fed {
+                    return Err(ClientError::protocol(&format!(
+                        "an event of the {} stream is too large or malformed to translate",
+                        translator.provider()
+                    )));
                 }
                 push_joined(&mut self.ready, out);
                 Ok(())
@@ -123,7 +227,7 @@ impl Translated {
             Mode::Whole { read, .. } => {
                 if read.len() + chunk.len() > MAX_TRANSLATED_BODY {
                     return Err(ClientError::protocol(
-                        "the Anthropic answer is too large to translate",
+                        "the upstream's answer is too large to translate",
                     ));
                 }
                 read.extend_from_slice(chunk);
@@ -137,32 +241,53 @@ impl Translated {
         self.done = true;
         match &mut self.mode {
             Mode::Stream {
-                scanner,
+                decoder,
                 translator,
             } => {
                 let mut out = Vec::new();
-                scanner.finish(|event| {
-                    if !translator.finished() {
-                        translator.event(&event, &mut out);
-                    }
-                });
+                if let Decoder::Sse(scanner) = decoder {
+                    scanner.finish(|event| translator.event(&event, &mut out));
+                }
+                translator.end(&mut out);
                 push_joined(&mut self.ready, out);
                 if !translator.finished() {
-                    // A clean end without `message_stop` is a cut answer,
-                    // not a short one: say so after what did arrive.
-                    self.cut = Some(ClientError::receive(
-                        "the Anthropic stream ended before its message_stop event",
-                    ));
+                    // A clean end before the stream's own end is a cut
+                    // answer, not a short one: say so after what did arrive.
+                    self.cut = Some(ClientError::receive(format!(
+                        "the {} stream ended before {}",
+                        translator.provider(),
+                        translator.end_marker()
+                    )));
                 }
                 Ok(())
             }
-            Mode::Whole { status, read } => {
+            Mode::Whole {
+                protocol,
+                status,
+                read,
+                model,
+                error_type,
+            } => {
                 let translated = if status.is_success() {
-                    anthropic::translate_response(read).ok_or_else(|| {
-                        ClientError::protocol("the Anthropic answer is not a message")
+                    let answer = match protocol {
+                        Protocol::Anthropic => anthropic::translate_response(read),
+                        Protocol::Gemini => gemini::translate_response(read, model),
+                        Protocol::Bedrock => bedrock::translate_response(read, model),
+                        Protocol::OpenAi => Some(read.to_vec()),
+                    };
+                    answer.ok_or_else(|| {
+                        ClientError::protocol("the upstream's answer could not be translated")
                     })?
                 } else {
-                    anthropic::translate_error(status.as_u16(), read)
+                    match protocol {
+                        Protocol::Gemini => gemini::translate_error(status.as_u16(), read),
+                        Protocol::Bedrock => bedrock::translate_error(
+                            status.as_u16(),
+                            error_type.as_deref(),
+                            read,
+                        ),
+                        _ => anthropic::translate_error(status.as_u16(), read),
+                    }
                 };
                 self.ready.push_back(Bytes::from(translated));
                 Ok(())
@@ -190,7 +315,7 @@ impl Body for AnswerBody {
     ) -> Poll<Option<Result<Frame<Bytes>, ClientError>>> {
         let t = match self.get_mut() {
             AnswerBody::Plain(body) => return Pin::new(body).poll_frame(cx),
-            AnswerBody::Anthropic(t) => t,
+            AnswerBody::Translated(t) => t,
         };
         loop {
             if let Some(bytes) = t.ready.pop_front() {
@@ -227,7 +352,7 @@ impl Body for AnswerBody {
     fn is_end_stream(&self) -> bool {
         match self {
             AnswerBody::Plain(body) => body.is_end_stream(),
-            AnswerBody::Anthropic(t) => t.done && t.ready.is_empty() && t.cut.is_none(),
+            AnswerBody::Translated(t) => t.done && t.ready.is_empty() && t.cut.is_none(),
         }
     }
 
@@ -235,7 +360,7 @@ impl Body for AnswerBody {
         match self {
             AnswerBody::Plain(body) => body.size_hint(),
             // The translated length is known only at the end.
-            AnswerBody::Anthropic(_) => SizeHint::default(),
+            AnswerBody::Translated(_) => SizeHint::default(),
         }
     }
 }

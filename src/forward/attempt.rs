@@ -9,9 +9,10 @@ use super::commit::Committed;
 use super::headers;
 use super::mask::Masker;
 use super::stream_usage;
+use super::translate;
 use super::{AttemptError, Outbound};
 use crate::h1::RequestBody;
-use crate::providers::{anthropic, Protocol};
+use crate::providers::Protocol;
 use crate::routing::Target;
 use crate::upstream::InFlight;
 
@@ -43,53 +44,42 @@ pub(super) async fn send(
             });
         }
     }
-    let body = match (protocol, &upstream.anthropic) {
-        (Protocol::Anthropic, Some(options)) => {
-            match anthropic::translate_request(out.body, target.body_model(out.endpoint), options) {
-                Ok(translated) => RequestBody::new([bytes::Bytes::from(translated)]),
-                Err(err) => {
-                    return Err(AttemptError::Untranslatable {
-                        upstream: upstream.name.clone(),
-                        provider: upstream.kind.as_str(),
-                        message: err.message,
-                        param: err.param,
-                    })
-                }
-            }
-        }
-        _ => {
+    let translated = match &upstream.translation {
+        Some(translation) => Some(translate::request(out, target, translation, uri)?),
+        None => None,
+    };
+    let (body, signed) = match translated {
+        Some(request) => (request.body, request.signed),
+        None => {
             // Only the model name changes; every other byte goes up as the
             // client sent it.
             let inject = stream_usage::injects(upstream, out.body, out.inspected);
-            stream_usage::request_body(
+            let body = stream_usage::request_body(
                 out.body,
                 out.inspected,
                 target.body_model(out.endpoint),
                 inject,
-            )
+            );
+            (body, Vec::new())
         }
     };
     let send = client.send(
         &http::Method::POST,
         uri,
-        |head| headers::upstream_request(out.headers, upstream, out.request_id, head),
+        |head| {
+            headers::upstream_request(out.headers, upstream, out.request_id, head);
+            for (name, value) in &signed {
+                head.header(name, value);
+            }
+        },
         body,
     );
     let sent = tokio::time::timeout(target.timeouts.first_byte, send).await;
     match sent {
-        Ok(Ok(response)) if protocol == Protocol::Anthropic => {
+        Ok(Ok(response)) if protocol != Protocol::OpenAi => {
             let (mut head, body) = response.into_parts();
-            let sse = is_sse(&head.headers) && head.status.is_success();
-            // The translated body has a length of its own.
-            head.headers.remove(header::CONTENT_LENGTH);
-            if !sse {
-                head.headers.insert(
-                    header::CONTENT_TYPE,
-                    http::HeaderValue::from_static("application/json"),
-                );
-            }
             let include_usage = stream_usage::client_asked(out.body, out.inspected);
-            let body = AnswerBody::anthropic(body, head.status, sse, include_usage);
+            let body = translate::answer(protocol, &mut head, body, target, include_usage);
             Ok(Response::from_parts(head, body))
         }
         Ok(Ok(response)) => Ok(response.map(AnswerBody::Plain)),

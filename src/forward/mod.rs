@@ -27,6 +27,7 @@ mod error;
 mod headers;
 pub mod mask;
 mod relay;
+mod translate;
 pub(crate) mod stream_usage;
 
 use std::collections::VecDeque;

@@ -18,10 +18,10 @@ use crate::routing::Upstream;
 
 /// Does this request to `upstream` get usage the client did not ask for
 /// (so the relay removes the usage-only event)? For `inject_stream_usage`,
-/// and always for a translated (Anthropic) stream, whose translation ends
-/// with the usage it always carries.
+/// and always for a translated stream (Anthropic, Gemini, Bedrock), whose
+/// translation ends with the usage it always carries.
 pub(super) fn injects(upstream: &Upstream, body: &[u8], inspected: &Inspected) -> bool {
-    (upstream.inject_stream_usage || upstream.anthropic.is_some())
+    (upstream.inject_stream_usage || upstream.translation.is_some())
         && inspected.stream == Some(true)
         && !client_asked(body, inspected)
 }

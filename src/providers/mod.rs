@@ -38,18 +38,24 @@ pub enum ProviderKind {
     /// `anthropic`: Anthropic's Messages API, translated to and from the
     /// OpenAI shape.
     Anthropic,
+    /// `gemini`: Google's Gemini API, translated.
+    Gemini,
+    /// `bedrock`: Amazon Bedrock's Converse API, translated and SigV4-signed.
+    Bedrock,
     /// `mock`: built in, answers without any network.
     Mock,
 }
 
 impl ProviderKind {
     /// Every kind, with its spelling in `router.yaml`.
-    pub const ALL: [(&'static str, ProviderKind); 6] = [
+    pub const ALL: [(&'static str, ProviderKind); 8] = [
         ("openai", ProviderKind::OpenAi),
         ("openai-compatible", ProviderKind::Compatible),
         ("ollama", ProviderKind::Ollama),
         ("azure", ProviderKind::Azure),
         ("anthropic", ProviderKind::Anthropic),
+        ("gemini", ProviderKind::Gemini),
+        ("bedrock", ProviderKind::Bedrock),
         ("mock", ProviderKind::Mock),
     ];
 
@@ -170,6 +176,8 @@ pub fn provider(kind: ProviderKind) -> Option<&'static dyn Provider> {
         ProviderKind::Ollama => Some(&ollama::Ollama),
         ProviderKind::Azure => Some(&azure::Azure),
         ProviderKind::Anthropic => Some(&anthropic::Anthropic),
+        ProviderKind::Gemini => Some(&gemini::Gemini),
+        ProviderKind::Bedrock => Some(&bedrock::Bedrock),
         ProviderKind::Mock => None,
     }
 }

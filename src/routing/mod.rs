@@ -16,7 +16,7 @@ pub use plan::{plan, Plan};
 pub use policy::{AttemptPolicy, StatusPolicy};
 pub use policy::{HedgeDelay, Strategy};
 pub(crate) use random::random_unit;
-pub use table::{Cors, Model, RequestLimits, Table, Target, Upstream};
+pub use table::{Cors, Model, RequestLimits, Signing, Table, Target, Translation, Upstream};
 pub use timeouts::{
     Timeouts, DEFAULT_CONNECT_TIMEOUT, DEFAULT_FIRST_BYTE_TIMEOUT, DEFAULT_FIRST_TOKEN_TIMEOUT,
     DEFAULT_IDLE_TIMEOUT, DEFAULT_TOTAL_TIMEOUT,

@@ -17,7 +17,7 @@ use super::policy::Strategy;
 use super::{AttemptPolicy, Timeouts};
 use crate::h1::UpstreamClient;
 use crate::providers::mock::MockConfig;
-use crate::providers::{anthropic, ProviderKind};
+use crate::providers::{anthropic, bedrock, ProviderKind};
 use crate::providers::{Endpoint, Provider};
 use crate::secret::Secret;
 use crate::telemetry::metrics::{ModelMetrics, TargetMetrics, UpstreamMetrics};
@@ -175,6 +175,30 @@ impl Target {
     }
 }
 
+/// The settings a translating upstream needs per request.
+pub enum Translation {
+    /// Anthropic's Messages API.
+    Anthropic(anthropic::Options),
+    /// Google's Gemini API.
+    Gemini,
+    /// Amazon Bedrock's Converse API.
+    Bedrock {
+        /// Translation settings.
+        options: bedrock::Options,
+        /// SigV4 region and keys; `None` when a Bedrock API key (Bearer)
+        /// authenticates instead.
+        signing: Option<Box<Signing>>,
+    },
+}
+
+/// What SigV4 signs a Bedrock request with.
+pub struct Signing {
+    /// The AWS region of the signing scope.
+    pub region: String,
+    /// Static keys from `router.yaml` or the AWS environment variables.
+    pub credentials: bedrock::Credentials,
+}
+
 /// Where and how to connect: one entry of `upstreams:`, compiled.
 pub struct Upstream {
     /// Its name.
@@ -195,8 +219,9 @@ pub struct Upstream {
     pub inject_stream_usage: bool,
     /// Mock settings, for `provider: mock`.
     pub mock: Option<MockConfig>,
-    /// Translation settings of an Anthropic upstream.
-    pub anthropic: Option<anthropic::Options>,
+    /// How requests and answers are translated, for an upstream that does
+    /// not speak OpenAI's protocol; `None` passes bytes through.
+    pub translation: Option<Translation>,
     /// Set when a `${VAR}` it needs is unset: the upstream is not used.
     pub unresolved: Option<String>,
     /// Health-check URL and interval, when active checks are on.

@@ -8,6 +8,7 @@
 use serde_json::{json, Value};
 
 use crate::support::client::{get, open_stream, post_json};
+use crate::support::translated::{content_of, data_lines, read_stream};
 use crate::support::*;
 
 const KEY: &str = "sk-ant-test-key";
@@ -91,33 +92,6 @@ fn sse_event(name: &str, data: &Value) -> String {
 /// A streamed chat request for `claude` that does not ask for usage.
 const HI_STREAM: &str =
     r#"{"model":"claude","stream":true,"messages":[{"role":"user","content":"Hi"}]}"#;
-
-/// Sends `request` (a streamed chat request) and reads the whole answer.
-async fn read_stream(router: &Router, request: &str) -> String {
-    let stream = open_stream(&router.url("/v1/chat/completions"), &[], request).await;
-    String::from_utf8(stream.rest().await.expect("a whole stream").to_vec()).expect("UTF-8")
-}
-
-/// The `data:` payloads of an SSE body, in order.
-fn data_lines(body: &str) -> Vec<String> {
-    body.lines()
-        .filter_map(|l| l.strip_prefix("data: "))
-        .map(str::to_owned)
-        .collect()
-}
-
-fn content_of(chunks: &[String]) -> String {
-    chunks
-        .iter()
-        .filter(|d| d.as_str() != "[DONE]")
-        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
-        .filter_map(|v| {
-            v["choices"][0]["delta"]["content"]
-                .as_str()
-                .map(str::to_owned)
-        })
-        .collect()
-}
 
 #[tokio::test]
 async fn a_chat_request_goes_up_as_a_messages_request_and_comes_back_as_a_chat_completion() {

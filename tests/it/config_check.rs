@@ -189,7 +189,7 @@ const BROKEN_ERRORS: [&str; 7] = [
     r#"upstreams.openai.timeouts.first_byte: "5 parsecs" has unknown unit "parsecs" (use ms, s, m or h)"#,
     r#"upstreams.openai.health_check.interval: "soon" is not a duration (write e.g. 500ms, 30s, 5m)"#,
     r#"upstreams."azure-east".base_ulr: unknown key; did you mean "base_url"?"#,
-    r#"upstreams.local.provider: unknown provider "olama"; did you mean "ollama"? (providers: openai, openai-compatible, ollama, azure, anthropic, mock)"#,
+    r#"upstreams.local.provider: unknown provider "olama"; did you mean "ollama"? (providers: openai, openai-compatible, ollama, azure, anthropic, gemini, bedrock, mock)"#,
     r#"models."gpt-4o".targets[1].upstream: no upstream named "azure-eats"; did you mean "azure-east"?"#,
     r#"models."gpt-4o".fallbacks[0]: unknown model "gpt-4o-mnii"; did you mean "gpt-4o-mini"?"#,
     "models.b.fallbacks: fallbacks form a loop: a -> b -> a",

@@ -13,6 +13,7 @@ mod support;
 
 mod access_log_lines;
 mod anthropic;
+mod bedrock;
 mod broken_upstreams;
 mod commit_point;
 mod config_check;
@@ -20,6 +21,7 @@ mod cors;
 mod disconnect;
 mod errors;
 mod fuzz_corpus;
+mod gemini;
 mod h2_flood;
 mod health_checks;
 mod hostile_clients;

@@ -5,6 +5,7 @@
 //! Cross-references (a target naming an upstream, fallbacks naming models)
 //! are checked in `validate`; this file only reads what each key says.
 
+mod bedrock;
 mod model;
 mod request_log;
 mod server;
@@ -17,6 +18,7 @@ use serde_yaml::Value;
 use super::keypath::KeyPath;
 use super::walk::{Fields, Walk};
 
+pub use bedrock::{AwsKeys, BedrockConfig};
 pub use model::*;
 pub use request_log::*;
 pub use server::*;

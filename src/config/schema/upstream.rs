@@ -7,6 +7,7 @@ use serde_yaml::Value;
 use super::{MIN_HEALTH_INTERVAL, MIN_TIMEOUT};
 use crate::config::keypath::KeyPath;
 use crate::config::suggest;
+use super::bedrock::{read_bedrock, BedrockConfig};
 use crate::config::walk::{Fields, Text, Walk};
 use crate::providers::mock::MockConfig;
 use crate::providers::ProviderKind;
@@ -88,6 +89,8 @@ pub struct UpstreamConfig {
     pub mock: MockConfig,
     /// `anthropic:` (Anthropic upstreams; defaults otherwise unused).
     pub anthropic: AnthropicConfig,
+    /// `bedrock:` (Bedrock upstreams; defaults otherwise unused).
+    pub bedrock: BedrockConfig,
     /// Set when a `${VAR}` in this upstream is unset.
     pub unresolved: Option<Unresolved>,
     /// The path of this entry, for later messages.
@@ -106,6 +109,7 @@ const UPSTREAM_KEYS: &[&str] = &[
     "mock",
     "inject_stream_usage",
     "anthropic",
+    "bedrock",
 ];
 
 /// `anthropic-version` sent when `anthropic.version` is not set: the
@@ -144,8 +148,16 @@ pub(super) fn read_upstream(
     let fields = walk.fields(value, &path, UPSTREAM_KEYS)?;
     let mut unset = Unset::default();
     let provider = read_provider(walk, &fields, &path)?;
-    let base_url = read_base_url(walk, &fields, &path, provider, &mut unset);
     let api_key = read_api_key(walk, &fields, &path, provider, &mut unset);
+    let bedrock = read_bedrock(
+        walk,
+        &fields,
+        &path,
+        provider,
+        api_key.is_some(),
+        &mut unset.0,
+    );
+    let base_url = read_base_url(walk, &fields, &path, provider, &bedrock.region, &mut unset);
     let api_version = read_api_version(walk, &fields, provider, &mut unset);
     let headers = read_headers(walk, &fields, &mut unset);
     let timeouts = read_timeouts(walk, &fields);
@@ -167,6 +179,7 @@ pub(super) fn read_upstream(
         health_check,
         mock,
         anthropic,
+        bedrock,
         unresolved: unset.0,
         path,
     })
@@ -191,7 +204,7 @@ impl Unset {
 /// `provider:` (required).
 fn read_provider(walk: &mut Walk<'_>, fields: &Fields<'_>, path: &KeyPath) -> Option<ProviderKind> {
     let Some((v, p)) = fields.get("provider") else {
-        walk.error(&path.key("provider"), "missing: say which provider this is (openai, openai-compatible, ollama, azure, anthropic or mock)");
+        walk.error(&path.key("provider"), "missing: say which provider this is (openai, openai-compatible, ollama, azure, anthropic, gemini, bedrock or mock)");
         return None;
     };
     let text = walk.strict_text(v, &p)?;
@@ -216,12 +229,20 @@ fn read_base_url(
     fields: &Fields<'_>,
     path: &KeyPath,
     provider: ProviderKind,
+    region: &str,
     unset: &mut Unset,
 ) -> String {
     let default_base = match provider {
-        ProviderKind::OpenAi => Some("https://api.openai.com/v1"),
-        ProviderKind::Ollama => Some("http://localhost:11434"),
-        ProviderKind::Anthropic => Some("https://api.anthropic.com"),
+        ProviderKind::OpenAi => Some("https://api.openai.com/v1".to_owned()),
+        ProviderKind::Ollama => Some("http://localhost:11434".to_owned()),
+        ProviderKind::Anthropic => Some("https://api.anthropic.com".to_owned()),
+        ProviderKind::Gemini => Some("https://generativelanguage.googleapis.com".to_owned()),
+        // A missing region is reported on `bedrock.region`.
+        ProviderKind::Bedrock => Some(if region.is_empty() {
+            "https://bedrock-runtime.invalid".to_owned()
+        } else {
+            crate::providers::bedrock::default_base_url(region)
+        }),
         _ => None,
     };
     let mut base_url = String::new();
@@ -240,7 +261,7 @@ fn read_base_url(
         }
         (None, ProviderKind::Mock) => {}
         (None, _) => match default_base {
-            Some(url) => base_url = url.to_owned(),
+            Some(url) => base_url = url,
             None => walk.error(
                 &path.key("base_url"),
                 format!("missing: provider {} needs the server's address, e.g. http://localhost:8000/v1", provider.as_str()),
@@ -261,7 +282,10 @@ fn read_api_key(
     let Some((v, p)) = fields.get("api_key") else {
         if matches!(
             provider,
-            ProviderKind::OpenAi | ProviderKind::Azure | ProviderKind::Anthropic
+            ProviderKind::OpenAi
+                | ProviderKind::Azure
+                | ProviderKind::Anthropic
+                | ProviderKind::Gemini
         ) {
             walk.error(
                 &path.key("api_key"),
@@ -271,6 +295,7 @@ fn read_api_key(
                     match provider {
                         ProviderKind::OpenAi => "OPENAI_API_KEY",
                         ProviderKind::Anthropic => "ANTHROPIC_API_KEY",
+                        ProviderKind::Gemini => "GEMINI_API_KEY",
                         _ => "AZURE_OPENAI_API_KEY",
                     }
                 ),

@@ -117,6 +117,14 @@ pub enum Behaviour {
     /// 200 text/event-stream; sends `chunks`, then aborts the connection
     /// mid-body (no terminating 0-chunk), so the reader sees an error.
     SseCut { chunks: Vec<String> },
+    /// 200 with `content_type` (e.g. Bedrock's
+    /// `application/vnd.amazon.eventstream`): each chunk its own body frame;
+    /// then the body ends cleanly, or is aborted mid-body when `cut`.
+    Binary {
+        content_type: &'static str,
+        chunks: Vec<Bytes>,
+        cut: bool,
+    },
     /// Never answer (no response head) until the mock is dropped or the
     /// peer goes away.
     Hang,
@@ -457,6 +465,33 @@ async fn handle(
                     let _ = tx.send(Err(cut)).await;
                 });
                 return Ok(sse_response(body));
+            }
+            Behaviour::Binary {
+                content_type,
+                chunks,
+                cut,
+            } => {
+                let (tx, body) = channel_body(&shared);
+                tokio::spawn(async move {
+                    for chunk in chunks {
+                        if tx.send(Ok(Frame::data(chunk))).await.is_err() {
+                            return;
+                        }
+                    }
+                    if cut {
+                        let cut = io::Error::new(
+                            io::ErrorKind::ConnectionAborted,
+                            "mock upstream: Binary cut",
+                        );
+                        let _ = tx.send(Err(cut)).await;
+                    }
+                });
+                let mut resp = Response::new(body.boxed());
+                resp.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    HeaderValue::from_static(content_type),
+                );
+                return Ok(resp);
             }
             Behaviour::Hang => {
                 // Dropped with the connection task (mock dropped or peer gone).

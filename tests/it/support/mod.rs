@@ -2,12 +2,14 @@
 //! OpenAI-compatible upstream and a raw HTTP client.
 
 pub mod client;
+pub mod eventstream;
 pub mod extra;
 pub mod metrics_scrape;
 pub mod mock_upstream;
 pub mod pki;
 pub mod raw_upstream;
 pub mod router;
+pub mod translated;
 
 pub use client::Reply;
 pub use mock_upstream::{
