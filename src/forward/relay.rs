@@ -92,6 +92,9 @@ pub(super) struct Passthrough {
     _in_flight: Option<InFlight>,
     /// The last `usage` seen in the stream.
     usage: Option<Usage>,
+    /// Events relayed that count as a token ([`openai::counts_as_token`]),
+    /// for the estimate of a stream that ends without usage.
+    token_events: u64,
     /// Chunks of a JSON answer (refcounted, not copied), up to
     /// [`MAX_USAGE_BODY`], read for `usage` when the answer ends.
     json: Option<Vec<Bytes>>,
@@ -163,6 +166,18 @@ impl Passthrough {
         // A JSON answer's first chunk is read at the commit: its usage counts.
         let json = (stream.json && unsent_len <= MAX_USAGE_BODY).then(|| stream.held.clone());
         let ready = unsent_len - scanner.as_ref().map_or(0, |s| s.pending().min(unsent_len));
+        // The events held until the commit count towards the estimate too.
+        let mut token_events = 0;
+        if stream.sse {
+            let mut held = SseScanner::new();
+            for chunk in &stream.held {
+                let _ = held.feed(chunk, |event| {
+                    if openai::counts_as_token(&event) {
+                        token_events += 1;
+                    }
+                });
+            }
+        }
         Passthrough {
             inner: stream.body,
             sse: stream.sse,
@@ -178,6 +193,7 @@ impl Passthrough {
             done: false,
             _in_flight: stream.in_flight,
             usage: stream.usage,
+            token_events,
             json,
             json_len: unsent_len,
             failure: None,
@@ -279,6 +295,7 @@ impl Passthrough {
                         return Poll::Ready(Some(Ok(Frame::data(frame))));
                     };
                     let mut usage = None;
+                    let token_events = &mut self.token_events;
                     let capture = &mut self.capture;
                     let (strip, events_end, skips) =
                         (self.strip_usage, &mut self.events_end, &mut self.skips);
@@ -290,6 +307,8 @@ impl Passthrough {
                             if strip && super::stream_usage::is_usage_only(&event) {
                                 skips.push_back((start, *events_end));
                             }
+                        } else if openai::counts_as_token(&event) {
+                            *token_events += 1;
                         }
                         if let Some(capture) = capture.as_mut() {
                             if let Some(text) = event_text(&event.data) {
@@ -415,6 +434,17 @@ impl Passthrough {
             }
         }
         self.usage
+    }
+
+    /// For a stream that ends without reported usage: one completion token
+    /// per relayed content event, no prompt tokens (unknown). `None` when
+    /// nothing was relayed or the answer is not a stream.
+    pub(super) fn estimated_usage(&self) -> Option<Usage> {
+        (self.sse && self.usage.is_none() && self.token_events > 0).then_some(Usage {
+            prompt_tokens: 0,
+            completion_tokens: self.token_events,
+            total_tokens: self.token_events,
+        })
     }
 
     /// The captured text: stream deltas, or the whole JSON answer.

@@ -721,3 +721,36 @@ proptest! {
         prop_assert_eq!(usage_of_body(body.as_bytes()), usage_by_serde(body.as_bytes()), "{}", body);
     }
 }
+
+#[test]
+fn only_events_that_carry_generated_text_count_as_tokens_for_the_estimate() {
+    let counts = |stream: &str| {
+        let mut scanner = SseScanner::new();
+        let mut n = 0;
+        scanner
+            .feed(&Bytes::copy_from_slice(stream.as_bytes()), |e| {
+                n += usize::from(counts_as_token(&e))
+            })
+            .unwrap();
+        n
+    };
+    // OpenAI's own stream: role chunk, two content chunks, finish, [DONE].
+    let openai = concat!(
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}]}\n\n",
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"},\"finish_reason\":null}]}\n\n",
+        ": keep-alive\n\n",
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"lo\"},\"finish_reason\":null}]}\n\n",
+        "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n",
+        "data: [DONE]\n\n",
+    );
+    assert_eq!(counts(openai), 2);
+    // Ollama puts the role on every content chunk and ends with an empty one.
+    let ollama = concat!(
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"Hi\"},\"finish_reason\":null}]}\n\n",
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":\"stop\"}]}\n\n",
+    );
+    assert_eq!(counts(ollama), 1);
+    // Tool-call argument deltas are generated tokens too.
+    let tools = "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{\\\"a\"}}]}}]}\n\n";
+    assert_eq!(counts(tools), 1);
+}
