@@ -11,7 +11,6 @@ use super::mask::Masker;
 use super::stream_usage;
 use super::translate;
 use super::{AttemptError, Outbound};
-use crate::h1::RequestBody;
 use crate::providers::Protocol;
 use crate::routing::Target;
 use crate::upstream::InFlight;
