@@ -53,6 +53,8 @@ pub struct Stream {
     pub(crate) usage: Option<Usage>,
     /// Stream ranges of usage-only events in `held`.
     pub(crate) usage_only: Vec<(u64, u64)>,
+    /// Content events already counted in `held` (see `Committed`).
+    pub(crate) token_events: u64,
     /// Hides the upstream's key in an error answer passed through.
     pub(crate) mask: Option<super::mask::Masker>,
 }
@@ -166,18 +168,6 @@ impl Passthrough {
         // A JSON answer's first chunk is read at the commit: its usage counts.
         let json = (stream.json && unsent_len <= MAX_USAGE_BODY).then(|| stream.held.clone());
         let ready = unsent_len - scanner.as_ref().map_or(0, |s| s.pending().min(unsent_len));
-        // The events held until the commit count towards the estimate too.
-        let mut token_events = 0;
-        if stream.sse {
-            let mut held = SseScanner::new();
-            for chunk in &stream.held {
-                let _ = held.feed(chunk, |event| {
-                    if openai::counts_as_token(&event) {
-                        token_events += 1;
-                    }
-                });
-            }
-        }
         Passthrough {
             inner: stream.body,
             sse: stream.sse,
@@ -193,7 +183,7 @@ impl Passthrough {
             done: false,
             _in_flight: stream.in_flight,
             usage: stream.usage,
-            token_events,
+            token_events: stream.token_events,
             json,
             json_len: unsent_len,
             failure: None,
