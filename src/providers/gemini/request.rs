@@ -252,13 +252,15 @@ pub(super) fn thinking_budget(effort: &str) -> Result<u32, RequestError> {
         "medium" => 8192,
         // The largest budget every 2.5 model accepts.
         "high" | "xhigh" => 24576,
-        other => return Err(RequestError::new(
-            format!(
+        other => {
+            return Err(RequestError::new(
+                format!(
                 "`reasoning_effort` `{}` is not one of none, minimal, low, medium, high or xhigh.",
                 crate::text::prefix_within(other, 64)
             ),
-            "reasoning_effort",
-        )),
+                "reasoning_effort",
+            ))
+        }
     })
 }
 
