@@ -18,6 +18,8 @@
 //! - `anthropic translate`: `providers::anthropic` on a ~2 KiB chat request,
 //!   a typical non-stream answer, and a 50-event Anthropic text stream fed
 //!   to a `StreamTranslator` event by event (the events already scanned).
+//! - `gemini translate`: `providers::gemini` on the same request, a typical
+//!   `generateContent` answer, and a 50-event `alt=sse` text stream.
 //!
 //! Each bench checks its result once before measuring, so a broken bench
 //! fails instead of timing nothing. See docs/benchmarks.md.
@@ -34,6 +36,7 @@ use switchyard::openai::{classify, usage_of_body, usage_of_event, ChunkKind, Usa
 use switchyard::providers::anthropic::{
     translate_request, translate_response, Options, StreamTranslator,
 };
+use switchyard::providers::gemini;
 use switchyard::providers::Endpoint;
 use switchyard::routing::{plan, Model, Plan, Table};
 use switchyard::sse::{Event, SseScanner};
@@ -569,11 +572,105 @@ fn bench_anthropic(c: &mut Criterion) {
     group.finish();
 }
 
+// ---------------------------------------------------------------------------
+// gemini translate
+// ---------------------------------------------------------------------------
+
+const GEMINI_MODEL: &str = "gemini-2.5-flash";
+
+/// A typical non-stream Gemini answer: a paragraph, usage with thinking.
+const GEMINI_ANSWER: &str = r#"{"candidates":[{"content":{"parts":[{"text":"A reverse proxy sits in front of one or more servers and forwards client requests to them, often adding TLS termination, caching or authentication. A load balancer spreads requests over several equivalent servers to share load and survive failures. Example: nginx terminating TLS for a single app server is a reverse proxy; HAProxy spreading traffic over three identical API servers is a load balancer."}],"role":"model"},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":1436,"candidatesTokenCount":86,"totalTokenCount":1702,"cachedContentTokenCount":1024,"promptTokensDetails":[{"modality":"TEXT","tokenCount":1436}],"thoughtsTokenCount":180},"modelVersion":"gemini-2.5-flash","responseId":"mHQXaMbiOrOHz7IPr5zWwAQ"}"#;
+
+/// Gemini stream events: 49 text pieces, then the last with finishReason
+/// and the final usage: 50 events.
+const GEMINI_EVENTS: usize = 50;
+
+fn gemini_events() -> Vec<Event<'static>> {
+    let event = |data: String| Event {
+        raw: Bytes::from(format!("data: {data}\r\n\r\n")),
+        event: None,
+        data: Cow::Owned(data.into_bytes()),
+        has_data: true,
+        comment_only: false,
+    };
+    let mut events = Vec::with_capacity(GEMINI_EVENTS);
+    for i in 0..GEMINI_EVENTS - 1 {
+        let word = serde_json::to_string(WORDS[i % WORDS.len()]).unwrap();
+        events.push(event(format!(
+            r#"{{"candidates":[{{"content":{{"parts":[{{"text":{word}}}],"role":"model"}},"index":0}}],"usageMetadata":{{"promptTokenCount":1436,"totalTokenCount":1436}},"modelVersion":"gemini-2.5-flash","responseId":"mHQXaMbiOrOHz7IPr5zWwAQ"}}"#
+        )));
+    }
+    events.push(event(r#"{"candidates":[{"content":{"parts":[{"text":"."}],"role":"model"},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":1436,"candidatesTokenCount":50,"totalTokenCount":1486},"modelVersion":"gemini-2.5-flash","responseId":"mHQXaMbiOrOHz7IPr5zWwAQ"}"#.to_owned()));
+    assert_eq!(events.len(), GEMINI_EVENTS);
+    events
+}
+
+/// One Gemini stream through a fresh translator, ended; returns the bytes it wrote.
+fn translate_gemini_stream(events: &[Event<'_>], out: &mut Vec<Bytes>) -> usize {
+    let mut translator = gemini::StreamTranslator::new(true, GEMINI_MODEL);
+    out.clear();
+    for event in events {
+        translator.event(event, out);
+    }
+    translator.end(out);
+    assert!(translator.finished());
+    out.iter().map(Bytes::len).sum()
+}
+
+fn bench_gemini(c: &mut Criterion) {
+    let request = chat_body(2 << 10, true);
+    let translated = gemini::translate_request(&request).expect("translates");
+    let translated: serde_json::Value = serde_json::from_slice(&translated).unwrap();
+    assert_eq!(
+        translated["systemInstruction"]["parts"][0]["text"],
+        "You are a concise, helpful assistant."
+    );
+    assert!(translated["contents"].as_array().unwrap().len() >= 8);
+
+    let answer =
+        gemini::translate_response(GEMINI_ANSWER.as_bytes(), GEMINI_MODEL).expect("an answer");
+    let answer: serde_json::Value = serde_json::from_slice(&answer).unwrap();
+    assert_eq!(answer["usage"]["completion_tokens"], 266);
+
+    let events = gemini_events();
+    let mut out = Vec::new();
+    translate_gemini_stream(&events, &mut out);
+    // Role, 50 texts, finish, usage, [DONE].
+    assert_eq!(out.len(), GEMINI_EVENTS + 4);
+    let mut scanner = SseScanner::new();
+    let mut kinds = Vec::new();
+    for chunk in &out {
+        scanner.feed(chunk, |e| kinds.push(classify(&e))).unwrap();
+    }
+    assert_eq!(kinds[..2], [ChunkKind::Empty, ChunkKind::Content]);
+    assert_eq!(kinds.last(), Some(&ChunkKind::Done));
+
+    let mut group = c.benchmark_group("gemini translate");
+    group.throughput(Throughput::Bytes(request.len() as u64));
+    group.bench_function("request 2KiB", |b| {
+        b.iter(|| black_box(gemini::translate_request(black_box(&request))))
+    });
+    group.throughput(Throughput::Bytes(GEMINI_ANSWER.len() as u64));
+    group.bench_function("response", |b| {
+        b.iter(|| {
+            black_box(gemini::translate_response(
+                black_box(GEMINI_ANSWER.as_bytes()),
+                GEMINI_MODEL,
+            ))
+        })
+    });
+    group.throughput(Throughput::Elements(GEMINI_EVENTS as u64));
+    group.bench_function("stream 50 events", |b| {
+        b.iter(|| black_box(translate_gemini_stream(black_box(&events), &mut out)))
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = micro;
     config = Criterion::default()
         .measurement_time(Duration::from_secs(3))
         .warm_up_time(Duration::from_secs(1));
-    targets = bench_inspect_splice, bench_sse, bench_plan, bench_anthropic
+    targets = bench_inspect_splice, bench_sse, bench_plan, bench_anthropic, bench_gemini
 }
 criterion_main!(micro);

@@ -12,6 +12,7 @@
 pub mod anthropic;
 mod azure;
 mod compatible;
+pub mod gemini;
 pub mod mock;
 mod ollama;
 mod openai;
