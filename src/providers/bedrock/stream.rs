@@ -125,13 +125,12 @@ impl StreamTranslator {
             "messageStart" => self.start(out),
             "contentBlockStart" => self.block_start(wire, out),
             "contentBlockDelta" => self.block_delta(wire, out),
-            "contentBlockStop" => {
+            "contentBlockStop"
                 if self
                     .open_tool
-                    .is_some_and(|(index, _)| Some(index) == wire.content_block_index)
-                {
-                    self.open_tool = None;
-                }
+                    .is_some_and(|(index, _)| Some(index) == wire.content_block_index) =>
+            {
+                self.open_tool = None;
             }
             "messageStop" => self.finish(wire.stop_reason.as_deref(), out),
             "metadata" => {

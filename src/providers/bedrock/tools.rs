@@ -117,7 +117,7 @@ pub(super) fn tool_config<'a>(
             .iter()
             .map(|name| Tool {
                 tool_spec: ToolSpec {
-                    name: *name,
+                    name,
                     description: Some(HISTORY_TOOL),
                     input_schema: InputSchema {
                         json: raw(ANY_OBJECT),
