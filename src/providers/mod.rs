@@ -11,6 +11,7 @@
 
 pub mod anthropic;
 mod azure;
+pub mod bedrock;
 mod compatible;
 pub mod gemini;
 pub mod mock;
