@@ -141,7 +141,7 @@ fn parse(id: &str) -> Option<Carried<'_>> {
             '_' => '/',
             c => c,
         }));
-        while standard.len() % 4 != 0 {
+        while !standard.len().is_multiple_of(4) {
             standard.push('=');
         }
         carried.signature = Some(standard);
