@@ -175,7 +175,11 @@ async fn serve(
 }
 
 fn config(listen: SocketAddr, a: SocketAddr, b: SocketAddr, generation: u64) -> String {
-    let (wa, wb) = if generation.is_multiple_of(2) { (3, 1) } else { (1, 3) };
+    let (wa, wb) = if generation.is_multiple_of(2) {
+        (3, 1)
+    } else {
+        (1, 3)
+    };
     format!(
         "server:\n  listen: {listen}\n\
          upstreams:\n\
