@@ -31,6 +31,11 @@ const MAX_TRANSLATED_BODY: usize = 16 << 20;
 pub enum AnswerBody {
     /// OpenAI-shaped already: passed through untouched.
     Plain(UpstreamBody),
+    /// In the client's own protocol, which is not OpenAI's (an Anthropic
+    /// target answering the Anthropic front door): passed through untouched,
+    /// its stream read with Anthropic's events for the commit point, usage
+    /// and errors.
+    Native(UpstreamBody),
     /// Translated from another protocol (Anthropic, Gemini, Bedrock).
     Translated(Box<Translated>),
 }
@@ -181,11 +186,16 @@ impl AnswerBody {
         }))
     }
 
+    /// Whether the bytes are in the client's own non-OpenAI protocol.
+    pub fn is_native(&self) -> bool {
+        matches!(self, AnswerBody::Native(_))
+    }
+
     /// Ends the upstream body at `at` whatever the client does (see
     /// `UpstreamBody::close_at`).
     pub fn close_at(&mut self, at: tokio::time::Instant) {
         match self {
-            AnswerBody::Plain(body) => body.close_at(at),
+            AnswerBody::Plain(body) | AnswerBody::Native(body) => body.close_at(at),
             AnswerBody::Translated(t) => t.inner.close_at(at),
         }
     }
@@ -312,7 +322,9 @@ impl Body for AnswerBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, ClientError>>> {
         let t = match self.get_mut() {
-            AnswerBody::Plain(body) => return Pin::new(body).poll_frame(cx),
+            AnswerBody::Plain(body) | AnswerBody::Native(body) => {
+                return Pin::new(body).poll_frame(cx)
+            }
             AnswerBody::Translated(t) => t,
         };
         loop {
@@ -349,14 +361,14 @@ impl Body for AnswerBody {
 
     fn is_end_stream(&self) -> bool {
         match self {
-            AnswerBody::Plain(body) => body.is_end_stream(),
+            AnswerBody::Plain(body) | AnswerBody::Native(body) => body.is_end_stream(),
             AnswerBody::Translated(t) => t.done && t.ready.is_empty() && t.cut.is_none(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match self {
-            AnswerBody::Plain(body) => body.size_hint(),
+            AnswerBody::Plain(body) | AnswerBody::Native(body) => body.size_hint(),
             // The translated length is known only at the end.
             AnswerBody::Translated(_) => SizeHint::default(),
         }

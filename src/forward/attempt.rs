@@ -11,6 +11,8 @@ use super::mask::Masker;
 use super::stream_usage;
 use super::translate;
 use super::{AttemptError, Outbound};
+use crate::h1::RequestBody;
+use crate::json::splice_model;
 use crate::providers::Protocol;
 use crate::routing::Target;
 use crate::upstream::InFlight;
@@ -43,13 +45,20 @@ pub(super) async fn send(
             });
         }
     }
-    let translated = match &upstream.translation {
-        Some(translation) => Some(translate::request(out, target, translation, uri)?),
-        None => None,
+    // The Anthropic door's own bytes go to an Anthropic target untouched
+    // but for the model (ARCHITECTURE.md, invariant 1).
+    let native = out.native.filter(|_| protocol == Protocol::Anthropic);
+    let translated = match (&native, &upstream.translation) {
+        (None, Some(translation)) => Some(translate::request(out, target, translation, uri)?),
+        _ => None,
     };
-    let (body, signed) = match translated {
-        Some(request) => (request.body, request.signed),
-        None => {
+    let (body, signed) = match (native, translated) {
+        (Some(native), _) => {
+            let spliced = splice_model(native.body, native.inspected, target.body_model(out.endpoint));
+            (RequestBody::new(spliced.parts), Vec::new())
+        }
+        (None, Some(request)) => (request.body, request.signed),
+        (None, None) => {
             // Only the model name changes; every other byte goes up as the
             // client sent it.
             let inject = stream_usage::injects(upstream, out.body, out.inspected);
@@ -66,7 +75,7 @@ pub(super) async fn send(
         &http::Method::POST,
         uri,
         |head| {
-            headers::upstream_request(out.headers, upstream, out.request_id, head);
+            headers::upstream_request(out.headers, upstream, out.request_id, native.is_some(), head);
             for (name, value) in &signed {
                 head.header(name, value);
             }
@@ -75,6 +84,7 @@ pub(super) async fn send(
     );
     let sent = tokio::time::timeout(target.timeouts.first_byte, send).await;
     match sent {
+        Ok(Ok(response)) if native.is_some() => Ok(response.map(AnswerBody::Native)),
         Ok(Ok(response)) if protocol != Protocol::OpenAi => {
             let (mut head, body) = response.into_parts();
             let include_usage = stream_usage::client_asked(out.body, out.inspected);

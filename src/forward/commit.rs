@@ -24,6 +24,7 @@ use tokio::time::Instant;
 use super::answer::AnswerBody;
 use super::AttemptError;
 use crate::openai::{self, ChunkKind, Usage};
+use crate::providers::anthropic::{self, native::NativeUsage};
 use crate::routing::Target;
 use crate::sse::SseScanner;
 
@@ -53,6 +54,9 @@ pub struct Committed {
     /// Content events in `held`: the committing one and those after it
     /// (for the usage estimate of a stream that ends without usage).
     pub token_events: u64,
+    /// The usage read so far of a passed-through Anthropic stream
+    /// (`Some` exactly for native answers; continued by the relay).
+    pub native_usage: Option<NativeUsage>,
 }
 
 fn is_sse(head: &Parts) -> bool {
@@ -78,6 +82,7 @@ pub async fn await_commit(
 ) -> Result<Committed, AttemptError> {
     let (head, mut body) = response.into_parts();
     let upstream = &target.upstream;
+    let native = body.is_native();
     let deadline = started + target.timeouts.first_token;
     if !is_sse(&head) {
         let mut held = Vec::new();
@@ -115,10 +120,12 @@ pub async fn await_commit(
             usage: None,
             usage_only: Vec::new(),
             token_events: 0,
+            native_usage: native.then(NativeUsage::default),
         });
     }
     let mut scanner = SseScanner::new();
     let mut token_events = 0;
+    let mut native_usage = native.then(NativeUsage::default);
     let mut held: Vec<Bytes> = Vec::new();
     let mut held_bytes = 0usize;
     // Stream offset where the last complete event ends, the last usage seen,
@@ -159,7 +166,12 @@ pub async fn await_commit(
             // read it from every event, before and after the verdict.
             let start = events_end;
             events_end += event.raw.len() as u64;
-            if let Some(found) = openai::usage_of_event(&event) {
+            if let Some(tracker) = native_usage.as_mut() {
+                tracker.event(&event);
+                if verdict.is_some() && openai::counts_as_token(&event) {
+                    token_events += 1;
+                }
+            } else if let Some(found) = openai::usage_of_event(&event) {
                 usage = Some(found);
                 if crate::forward::stream_usage::is_usage_only(&event) {
                     usage_only.push((start, events_end));
@@ -170,7 +182,12 @@ pub async fn await_commit(
             if verdict.is_some() {
                 return;
             }
-            match openai::classify(&event) {
+            let kind = if native {
+                anthropic::native::classify(&event)
+            } else {
+                openai::classify(&event)
+            };
+            match kind {
                 ChunkKind::Content => {
                     token_events += 1;
                     verdict = Some(Ok(()));
@@ -218,6 +235,7 @@ pub async fn await_commit(
             usage,
             usage_only,
             token_events,
+            native_usage,
         });
     }
 }

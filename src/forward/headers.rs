@@ -43,10 +43,15 @@ fn connection_listed(headers: &HeaderMap) -> Vec<HeaderName> {
 }
 
 /// Writes the headers of the upstream request into its head.
+///
+/// `native`: the client's own Anthropic request goes to an Anthropic target,
+/// so its `anthropic-version` and `anthropic-beta` (which say how to read
+/// its body) go up instead of the upstream's configured ones.
 pub(super) fn upstream_request(
     client: &HeaderMap,
     upstream: &Upstream,
     request_id: &str,
+    native: bool,
     out: &mut HeadWriter<'_>,
 ) {
     let listed = if client.contains_key(header::CONNECTION) {
@@ -55,8 +60,11 @@ pub(super) fn upstream_request(
         Vec::new()
     };
     // Ours win: a client header the router sets itself is left out.
+    let clients_protocol = |name: &HeaderName| {
+        native && matches!(name.as_str(), "anthropic-version" | "anthropic-beta")
+    };
     let ours = |name: &HeaderName| {
-        upstream.headers.contains_key(name)
+        (upstream.headers.contains_key(name) && !clients_protocol(name))
             || upstream.credential.as_ref().is_some_and(|(n, _)| n == name)
     };
     for (name, value) in client {
@@ -96,7 +104,7 @@ pub(super) fn upstream_request(
     }
     let credential = upstream.credential.as_ref().map(|(name, _)| name);
     for (name, value) in &upstream.headers {
-        if credential != Some(name) {
+        if credential != Some(name) && !(clients_protocol(name) && client.contains_key(name)) {
             out.header(name, value);
         }
     }

@@ -71,6 +71,20 @@ pub struct Outbound<'a> {
     pub headers: &'a HeaderMap,
     /// This request's id, forwarded as `x-request-id`.
     pub request_id: &'a str,
+    /// The client's request in its own protocol, when it came in through
+    /// Anthropic's door (`/v1/messages`): sent as it is (model spliced) to
+    /// Anthropic targets, whose answers then pass through untouched; `body`
+    /// holds its OpenAI translation for every other target.
+    pub native: Option<Native<'a>>,
+}
+
+/// A request in the client's own (Anthropic) protocol.
+#[derive(Clone, Copy)]
+pub struct Native<'a> {
+    /// The body as received.
+    pub body: &'a Bytes,
+    /// Where `model` and `stream` sit in it.
+    pub inspected: &'a Inspected,
 }
 
 /// Which target answered, and after how many attempts.

@@ -55,6 +55,9 @@ pub struct Stream {
     pub(crate) usage_only: Vec<(u64, u64)>,
     /// Content events already counted in `held` (see `Committed`).
     pub(crate) token_events: u64,
+    /// The usage of a passed-through Anthropic answer, read so far (`Some`
+    /// exactly for native answers: their events and errors are Anthropic's).
+    pub(crate) native_usage: Option<NativeUsage>,
     /// Hides the upstream's key in an error answer passed through.
     pub(crate) mask: Option<super::mask::Masker>,
 }
@@ -94,6 +97,8 @@ pub(super) struct Passthrough {
     _in_flight: Option<InFlight>,
     /// The last `usage` seen in the stream.
     usage: Option<Usage>,
+    /// See [`Stream::native_usage`].
+    native_usage: Option<NativeUsage>,
     /// Events relayed that count as a token ([`openai::counts_as_token`]),
     /// for the estimate of a stream that ends without usage.
     token_events: u64,
@@ -184,6 +189,7 @@ impl Passthrough {
             _in_flight: stream.in_flight,
             usage: stream.usage,
             token_events: stream.token_events,
+            native_usage: stream.native_usage,
             json,
             json_len: unsent_len,
             failure: None,
@@ -285,6 +291,7 @@ impl Passthrough {
                         return Poll::Ready(Some(Ok(Frame::data(frame))));
                     };
                     let mut usage = None;
+                    let native_usage = &mut self.native_usage;
                     let token_events = &mut self.token_events;
                     let capture = &mut self.capture;
                     let (strip, events_end, skips) =
@@ -292,7 +299,12 @@ impl Passthrough {
                     let scanned = scanner.feed(&frame, |event| {
                         let start = *events_end;
                         *events_end += event.raw.len() as u64;
-                        if let Some(found) = openai::usage_of_event(&event) {
+                        if let Some(tracker) = native_usage.as_mut() {
+                            tracker.event(&event);
+                            if openai::counts_as_token(&event) {
+                                *token_events += 1;
+                            }
+                        } else if let Some(found) = openai::usage_of_event(&event) {
                             usage = Some(found);
                             if strip && super::stream_usage::is_usage_only(&event) {
                                 skips.push_back((start, *events_end));
@@ -332,7 +344,7 @@ impl Passthrough {
                     // Whole events were relayed; the broken one is dropped.
                     self.drop_unsent();
                     let message = format!("The upstream `{}` stream broke off before it finished; the answer is incomplete. Retry the request.", self.upstream);
-                    return Poll::Ready(Some(Ok(Frame::data(error_event(
+                    return Poll::Ready(Some(Ok(Frame::data(self.error_event(
                         &message,
                         "upstream_stream_interrupted",
                     )))));
@@ -415,22 +427,50 @@ impl Passthrough {
     /// The usage the answer reported: the last usage event of a stream, or
     /// the `usage` of a complete JSON answer.
     pub(super) fn final_usage(&mut self) -> Option<Usage> {
+        let native = self.native_usage.is_some();
         if self.usage.is_none() && (self.done || self.inner.is_end_stream()) {
             if let Some(chunks) = self.json.take() {
+                let read = if native {
+                    anthropic::native::usage_of_message
+                } else {
+                    openai::usage_of_body
+                };
                 self.usage = match chunks.as_slice() {
-                    [one] => openai::usage_of_body(one),
-                    many => openai::usage_of_body(&many.concat()),
+                    [one] => read(one),
+                    many => read(&many.concat()),
                 };
             }
         }
+        if self.sse {
+            if let Some(tracker) = &self.native_usage {
+                return tracker.usage();
+            }
+        }
         self.usage
+    }
+
+    /// Whether the answer is in the client's own Anthropic protocol.
+    pub(super) fn is_native(&self) -> bool {
+        self.native_usage.is_some()
+    }
+
+    /// The one event that ends a stream Switchyard had to cut short, in the
+    /// answer's own framing.
+    fn error_event(&self, message: &str, code: &str) -> Bytes {
+        if self.is_native() {
+            anthropic::native::error_event(message)
+        } else {
+            error_event(message, code)
+        }
     }
 
     /// For a stream that ends without reported usage: one completion token
     /// per relayed content event, no prompt tokens (unknown). `None` when
     /// nothing was relayed or the answer is not a stream.
     pub(super) fn estimated_usage(&self) -> Option<Usage> {
-        (self.sse && self.usage.is_none() && self.token_events > 0).then_some(Usage {
+        let reported = self.usage.is_some()
+            || self.native_usage.as_ref().is_some_and(|t| t.usage().is_some());
+        (self.sse && !reported && self.token_events > 0).then_some(Usage {
             prompt_tokens: 0,
             completion_tokens: self.token_events,
             total_tokens: self.token_events,
@@ -502,7 +542,7 @@ impl Passthrough {
                         "upstream_total_timeout",
                     ),
                 };
-                Poll::Ready(Some(Ok(Frame::data(error_event(&message, code)))))
+                Poll::Ready(Some(Ok(Frame::data(self.error_event(&message, code)))))
             } else {
                 Poll::Ready(Some(Err(Box::new(cut))))
             };

@@ -26,6 +26,7 @@
 mod address;
 mod error;
 mod messages;
+pub mod native;
 mod request;
 mod response;
 mod stream;
