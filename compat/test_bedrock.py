@@ -128,11 +128,13 @@ def read_sse_error(stream: Any) -> tuple[str, openai.APIError]:
 def every_signed_request_verified(request: pytest.FixtureRequest) -> Iterator[None]:
     """After each test that drives the router: every Bedrock request the mock
     received was authenticated, and every signature verified at the mock."""
-    yield
     if not {"bedrock_client", "upstream"} <= set(request.fixturenames):
+        yield
         return
-    upstream: MockUpstream = request.getfixturevalue("upstream")
-    for received in bedrock_requests(upstream):
+    # The session's mock (`upstream` is the same object, reset for the test).
+    mock: MockUpstream = request.getfixturevalue("mock_server")
+    yield
+    for received in bedrock_requests(mock):
         auth = received.auth
         assert auth is not None, f"{received.path}: not checked"
         assert auth.ok, f"{received.path}: {auth.error_type}: {auth.message}"
