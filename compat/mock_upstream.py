@@ -55,7 +55,9 @@ Endpoints, all under ``/v1``:
   words: ``MAX_TOKENS``), ``candidateCount`` candidates; with
   ``functionDeclarations`` (and mode not ``NONE``) a ``functionCall`` part
   (the first function, or the allowed one under ``ANY``; ``args`` fit its
-  schema) carrying a fresh ``thoughtSignature``; "The tool said: ..." once
+  schema) carrying a fresh ``thoughtSignature`` (every function at once when
+  the user's text says :data:`PARALLEL_TRIGGER`, only the first part
+  signed, as Gemini 3 does); "The tool said: ..." once
   the last turn holds a ``functionResponse``; JSON that fits the schema
   under ``responseMimeType: application/json``. ``usageMetadata`` counts
   words (:func:`gemini_prompt_tokens`) plus :data:`GEMINI_THOUGHTS_TOKENS`.
@@ -78,7 +80,8 @@ Endpoints, all under ``/v1``:
   a bad tool name or ``toolChoice``, and tools or images for the Llama
   model. It answers like the Messages handler (a text block, then a
   ``toolUse`` block when tools are given: the first tool, or the one
-  ``toolChoice.tool`` names; with ``auto`` a short text comes first) and
+  ``toolChoice.tool`` names, or all of them for :data:`PARALLEL_TRIGGER`;
+  with ``auto`` a short text comes first) and
   streams in AWS's binary event stream (:func:`eventstream_frame`), every
   payload padded with Bedrock's ``p`` field, written in 29-byte chunks.
   Errors carry ``x-amzn-ErrorType`` and ``{"message": ...}``.
@@ -176,6 +179,9 @@ CACHE_CREATION_INPUT_TOKENS = 4
 CACHE_READ_INPUT_TOKENS = 3
 #: The text block before a `tool_use` block when `tool_choice` is `auto`.
 TOOL_PREAMBLE = "Let me look that up."
+#: Words in the last user text that make the Gemini and Bedrock mocks call
+#: every tool offered at once (parallel calls) instead of the first.
+PARALLEL_TRIGGER = "all tools"
 #: The top-level fields the Messages API takes; any other is refused
 #: ("Extra inputs are not permitted"), as the real API does.
 MESSAGES_FIELDS = frozenset({
@@ -1048,14 +1054,21 @@ class _Handler(BaseHTTPRequestHandler):
             parts = [{"text": f"The tool said: {_function_result_text(results[-1])}"}]
         elif declarations and mode != "NONE":
             allowed = _field(calling, "allowedFunctionNames") or []
-            declaration = next((d for d in declarations if d["name"] in allowed),
-                               declarations[0]) if mode == "ANY" else declarations[0]
-            schema = (_field(declaration, "parametersJsonSchema")
-                      or declaration.get("parameters") or {"type": "object"})
-            args = _fit(_lower_types(schema))
-            signature = self.mock.issue_thought_signature(declaration["name"], args)
-            parts = [{"functionCall": {"name": declaration["name"], "args": args},
-                      "thoughtSignature": signature}]
+            callable_ = [d for d in declarations if d["name"] in allowed] \
+                if mode == "ANY" and allowed else declarations
+            chosen = callable_ if PARALLEL_TRIGGER in _gemini_user_text(last) \
+                else callable_[:1]
+            parts = []
+            for declaration in chosen:
+                schema = (_field(declaration, "parametersJsonSchema")
+                          or declaration.get("parameters") or {"type": "object"})
+                args = _fit(_lower_types(schema))
+                part: dict[str, Any] = {"functionCall": {"name": declaration["name"],
+                                                         "args": args}}
+                if not parts:  # parallel calls: only the first part is signed
+                    part["thoughtSignature"] = self.mock.issue_thought_signature(
+                        declaration["name"], args)
+                parts.append(part)
         else:
             if _field(config, "responseMimeType") == "application/json":
                 schema = (_field(config, "responseJsonSchema")
@@ -1198,16 +1211,17 @@ class _Handler(BaseHTTPRequestHandler):
         choice = tool_config.get("toolChoice") or {"auto": {}}
         if results:
             return [{"text": f"The tool said: {_tool_result_text(results[-1])}"}], "end_turn"
-        if tools:
-            tool = (next(t for t in tools if t["name"] == choice["tool"]["name"])
-                    if "tool" in choice else tools[0])
-            tool_use = {"toolUse": {
-                "toolUseId": _tool_use_id(self.mock.next_id()), "name": tool["name"],
-                "input": _fit(_lower_types(tool["inputSchema"]["json"]))}}
-            preamble = [{"text": TOOL_PREAMBLE}] if "auto" in choice else []
-            return [*preamble, tool_use], "tool_use"
-        config = request.get("inferenceConfig") or {}
         user_text = " ".join(b["text"] for b in last["content"] if "text" in b)
+        if tools:
+            chosen = ([next(t for t in tools if t["name"] == choice["tool"]["name"])]
+                      if "tool" in choice else
+                      tools if PARALLEL_TRIGGER in user_text else tools[:1])
+            uses = [{"toolUse": {
+                "toolUseId": _tool_use_id(self.mock.next_id()), "name": tool["name"],
+                "input": _fit(_lower_types(tool["inputSchema"]["json"]))}} for tool in chosen]
+            preamble = [{"text": TOOL_PREAMBLE}] if "auto" in choice else []
+            return [*preamble, *uses], "tool_use"
+        config = request.get("inferenceConfig") or {}
         text = f"Hello from the mock upstream! You said: {user_text}"
         stop_reason = "end_turn"
         hits = [(text.find(s), s) for s in config.get("stopSequences") or [] if s in text]

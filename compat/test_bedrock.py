@@ -51,6 +51,7 @@ from mock_upstream import (
     BEDROCK_THROTTLED_MESSAGE,
     BEDROCK_UNAVAILABLE,
     CONVERSE_FIELDS,
+    PARALLEL_TRIGGER,
     TOOL_PREAMBLE,
     MockUpstream,
     Received,
@@ -601,6 +602,42 @@ def test_tool_result_and_a_following_user_message_share_one_user_turn(
     assert [next(iter(b)) for b in blocks] == ["toolResult", "text"]
     assert blocks[0]["toolResult"]["toolUseId"] == call.id
     assert blocks[1]["text"] == "And tomorrow?"
+
+
+@pytest.mark.parametrize("first_streamed", [False, True], ids=["whole", "streamed"])
+def test_parallel_tool_results_go_up_in_one_user_message(bedrock_client: openai.OpenAI,
+                                                         upstream: MockUpstream,
+                                                         first_streamed: bool):
+    """Two toolUse blocks in one answer (streamed: OpenAI indexes 0 and 1);
+    their results must go up as one user message, in order, since Converse
+    insists on alternating turns."""
+    messages: list[Any] = [{"role": "user", "content": f"Oslo, with {PARALLEL_TRIGGER}."}]
+    tools = [WEATHER_TOOL, TIME_TOOL]
+    if first_streamed:
+        with bedrock_client.chat.completions.stream(model="claude-bedrock", messages=messages,
+                                                    tools=tools) as stream:
+            first = stream.get_final_completion()
+    else:
+        first = bedrock_client.chat.completions.create(model="claude-bedrock",
+                                                       messages=messages, tools=tools)
+    calls = first.choices[0].message.tool_calls
+    assert [c.function.name for c in calls] == ["get_weather", "get_time"]
+    assert json.loads(calls[1].function.arguments) == {"zone": "Oslo", "hours24": True}
+    assert first.choices[0].message.content == TOOL_PREAMBLE
+
+    messages.append(first.choices[0].message.model_dump(exclude_none=True))
+    messages.append({"role": "tool", "tool_call_id": calls[0].id, "content": "12 degrees"})
+    messages.append({"role": "tool", "tool_call_id": calls[1].id, "content": "09:00"})
+    second = bedrock_client.chat.completions.create(model="claude-bedrock", messages=messages,
+                                                    tools=tools)
+
+    assert second.choices[0].message.content == "The tool said: 09:00"  # the last result
+    sent = sent_body(upstream)["messages"]
+    assert [m["role"] for m in sent] == ["user", "assistant", "user"]
+    assert [b["toolUse"]["toolUseId"] for b in sent[1]["content"] if "toolUse" in b] == \
+        [calls[0].id, calls[1].id]
+    assert [b["toolResult"]["toolUseId"] for b in sent[2]["content"]] == \
+        [calls[0].id, calls[1].id]
 
 
 def test_a_model_without_tool_use_passes_bedrocks_400_on(bedrock_client: openai.OpenAI,

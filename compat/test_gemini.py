@@ -34,6 +34,7 @@ from mock_upstream import (
     GEMINI_QUOTA,
     GEMINI_SLOW,
     GEMINI_THOUGHTS_TOKENS,
+    PARALLEL_TRIGGER,
     MockUpstream,
     Received,
     gemini_prompt_tokens,
@@ -513,6 +514,48 @@ def test_tool_round_trip_sends_the_function_response_and_the_thought_signature(
     result = contents[2]["parts"][0]["functionResponse"]
     assert result["name"] == "get_weather"
     assert "12 degrees and clear" in json.dumps(result["response"])
+
+
+@pytest.mark.parametrize("first_streamed", [False, True], ids=["whole", "streamed"])
+def test_parallel_calls_come_back_signed_on_the_first_part_and_results_share_a_turn(
+    gemini_client: openai.OpenAI, upstream: MockUpstream, first_streamed: bool
+):
+    """Gemini 3 signs only the first of parallel `functionCall` parts: the
+    signature must come back there and nowhere else, and both results go
+    up in one user turn, in the calls' order."""
+    messages: list[Any] = [{"role": "user", "content": f"Oslo, with {PARALLEL_TRIGGER}."}]
+    tools = [WEATHER_TOOL, TIME_TOOL]
+    if first_streamed:
+        with gemini_client.chat.completions.stream(model="gemini-3", messages=messages,
+                                                   tools=tools) as stream:
+            first = stream.get_final_completion()
+    else:
+        first = gemini_client.chat.completions.create(model="gemini-3", messages=messages,
+                                                      tools=tools)
+    signature = upstream.last_thought_signature()
+    calls = first.choices[0].message.tool_calls
+    assert [c.function.name for c in calls] == ["get_weather", "get_time"]
+    assert len({c.id for c in calls}) == 2
+    assert first.choices[0].finish_reason == "tool_calls"
+
+    messages.append(_assistant_turn(first.choices[0].message))
+    messages.append({"role": "tool", "tool_call_id": calls[0].id, "content": "12 degrees"})
+    messages.append({"role": "tool", "tool_call_id": calls[1].id, "content": "09:00"})
+    second = gemini_client.chat.completions.create(model="gemini-3", messages=messages,
+                                                   tools=tools)
+
+    assert second.choices[0].message.content == "The tool said: 09:00"  # the last result
+    contents = sent_body(upstream)["contents"]
+    assert [c["role"] for c in contents] == ["user", "model", "user"]
+    assert contents[1]["parts"] == [
+        {"functionCall": {"name": "get_weather", "args": {"city": "Oslo"}},
+         "thoughtSignature": signature},
+        {"functionCall": {"name": "get_time", "args": {"zone": "Oslo", "hours24": True}}},
+    ]
+    results = [p["functionResponse"] for p in contents[2]["parts"]]
+    assert [r["name"] for r in results] == ["get_weather", "get_time"]
+    assert "12 degrees" in json.dumps(results[0]["response"])
+    assert "09:00" in json.dumps(results[1]["response"])
 
 
 def test_tool_result_without_its_call_reaches_the_sdk_as_bad_request(
