@@ -175,7 +175,11 @@ async fn serve(
 }
 
 fn config(listen: SocketAddr, a: SocketAddr, b: SocketAddr, generation: u64) -> String {
-    let (wa, wb) = if generation % 2 == 0 { (3, 1) } else { (1, 3) };
+    let (wa, wb) = if generation.is_multiple_of(2) {
+        (3, 1)
+    } else {
+        (1, 3)
+    };
     format!(
         "server:\n  listen: {listen}\n\
          upstreams:\n\
@@ -373,7 +377,7 @@ async fn main() {
         tokio::time::sleep(Duration::from_secs(1)).await;
         let t = started.elapsed().as_secs_f64();
         samples.push((t, status_kib(pid, "VmRSS:"), fds(pid)));
-        if samples.len() % 60 == 0 {
+        if samples.len().is_multiple_of(60) {
             eprintln!(
                 "  {t:.0} s: {} sent, {} lost, RSS {} KiB, {} fds",
                 tally.sent.load(Ordering::Relaxed),

@@ -18,6 +18,11 @@
 //! - `anthropic translate`: `providers::anthropic` on a ~2 KiB chat request,
 //!   a typical non-stream answer, and a 50-event Anthropic text stream fed
 //!   to a `StreamTranslator` event by event (the events already scanned).
+//! - `gemini translate`: `providers::gemini` on the same request, a typical
+//!   `generateContent` answer, and a 50-event `alt=sse` text stream.
+//! - `bedrock translate`: `providers::bedrock` on the same request, a typical
+//!   Converse answer, and a 50-message ConverseStream body (binary
+//!   event-stream frames) decoded and translated message by message.
 //!
 //! Each bench checks its result once before measuring, so a broken bench
 //! fails instead of timing nothing. See docs/benchmarks.md.
@@ -34,6 +39,8 @@ use switchyard::openai::{classify, usage_of_body, usage_of_event, ChunkKind, Usa
 use switchyard::providers::anthropic::{
     translate_request, translate_response, Options, StreamTranslator,
 };
+use switchyard::providers::bedrock;
+use switchyard::providers::gemini;
 use switchyard::providers::Endpoint;
 use switchyard::routing::{plan, Model, Plan, Table};
 use switchyard::sse::{Event, SseScanner};
@@ -569,11 +576,262 @@ fn bench_anthropic(c: &mut Criterion) {
     group.finish();
 }
 
+// ---------------------------------------------------------------------------
+// gemini translate
+// ---------------------------------------------------------------------------
+
+const GEMINI_MODEL: &str = "gemini-2.5-flash";
+
+/// A typical non-stream Gemini answer: a paragraph, usage with thinking.
+const GEMINI_ANSWER: &str = r#"{"candidates":[{"content":{"parts":[{"text":"A reverse proxy sits in front of one or more servers and forwards client requests to them, often adding TLS termination, caching or authentication. A load balancer spreads requests over several equivalent servers to share load and survive failures. Example: nginx terminating TLS for a single app server is a reverse proxy; HAProxy spreading traffic over three identical API servers is a load balancer."}],"role":"model"},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":1436,"candidatesTokenCount":86,"totalTokenCount":1702,"cachedContentTokenCount":1024,"promptTokensDetails":[{"modality":"TEXT","tokenCount":1436}],"thoughtsTokenCount":180},"modelVersion":"gemini-2.5-flash","responseId":"mHQXaMbiOrOHz7IPr5zWwAQ"}"#;
+
+/// Gemini stream events: 49 text pieces, then the last with finishReason
+/// and the final usage: 50 events.
+const GEMINI_EVENTS: usize = 50;
+
+fn gemini_events() -> Vec<Event<'static>> {
+    let event = |data: String| Event {
+        raw: Bytes::from(format!("data: {data}\r\n\r\n")),
+        event: None,
+        data: Cow::Owned(data.into_bytes()),
+        has_data: true,
+        comment_only: false,
+    };
+    let mut events = Vec::with_capacity(GEMINI_EVENTS);
+    for i in 0..GEMINI_EVENTS - 1 {
+        let word = serde_json::to_string(WORDS[i % WORDS.len()]).unwrap();
+        events.push(event(format!(
+            r#"{{"candidates":[{{"content":{{"parts":[{{"text":{word}}}],"role":"model"}},"index":0}}],"usageMetadata":{{"promptTokenCount":1436,"totalTokenCount":1436}},"modelVersion":"gemini-2.5-flash","responseId":"mHQXaMbiOrOHz7IPr5zWwAQ"}}"#
+        )));
+    }
+    events.push(event(r#"{"candidates":[{"content":{"parts":[{"text":"."}],"role":"model"},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":1436,"candidatesTokenCount":50,"totalTokenCount":1486},"modelVersion":"gemini-2.5-flash","responseId":"mHQXaMbiOrOHz7IPr5zWwAQ"}"#.to_owned()));
+    assert_eq!(events.len(), GEMINI_EVENTS);
+    events
+}
+
+/// One Gemini stream through a fresh translator, ended; returns the bytes it wrote.
+fn translate_gemini_stream(events: &[Event<'_>], out: &mut Vec<Bytes>) -> usize {
+    let mut translator = gemini::StreamTranslator::new(true, GEMINI_MODEL);
+    out.clear();
+    for event in events {
+        translator.event(event, out);
+    }
+    translator.end(out);
+    assert!(translator.finished());
+    out.iter().map(Bytes::len).sum()
+}
+
+fn bench_gemini(c: &mut Criterion) {
+    let request = chat_body(2 << 10, true);
+    let translated = gemini::translate_request(&request).expect("translates");
+    let translated: serde_json::Value = serde_json::from_slice(&translated).unwrap();
+    assert_eq!(
+        translated["systemInstruction"]["parts"][0]["text"],
+        "You are a concise, helpful assistant."
+    );
+    assert!(translated["contents"].as_array().unwrap().len() >= 8);
+
+    let answer =
+        gemini::translate_response(GEMINI_ANSWER.as_bytes(), GEMINI_MODEL).expect("an answer");
+    let answer: serde_json::Value = serde_json::from_slice(&answer).unwrap();
+    assert_eq!(answer["usage"]["completion_tokens"], 266);
+
+    let events = gemini_events();
+    let mut out = Vec::new();
+    translate_gemini_stream(&events, &mut out);
+    // Role, 50 texts, finish, usage, [DONE].
+    assert_eq!(out.len(), GEMINI_EVENTS + 4);
+    let mut scanner = SseScanner::new();
+    let mut kinds = Vec::new();
+    for chunk in &out {
+        scanner.feed(chunk, |e| kinds.push(classify(&e))).unwrap();
+    }
+    assert_eq!(kinds[..2], [ChunkKind::Empty, ChunkKind::Content]);
+    assert_eq!(kinds.last(), Some(&ChunkKind::Done));
+
+    let mut group = c.benchmark_group("gemini translate");
+    group.throughput(Throughput::Bytes(request.len() as u64));
+    group.bench_function("request 2KiB", |b| {
+        b.iter(|| black_box(gemini::translate_request(black_box(&request))))
+    });
+    group.throughput(Throughput::Bytes(GEMINI_ANSWER.len() as u64));
+    group.bench_function("response", |b| {
+        b.iter(|| {
+            black_box(gemini::translate_response(
+                black_box(GEMINI_ANSWER.as_bytes()),
+                GEMINI_MODEL,
+            ))
+        })
+    });
+    group.throughput(Throughput::Elements(GEMINI_EVENTS as u64));
+    group.bench_function("stream 50 events", |b| {
+        b.iter(|| black_box(translate_gemini_stream(black_box(&events), &mut out)))
+    });
+    group.finish();
+}
+
+// ---------------------------------------------------------------------------
+// bedrock translate
+// ---------------------------------------------------------------------------
+
+const BEDROCK_MODEL: &str = "anthropic.claude-sonnet-4-5-20250929-v1:0";
+
+/// A typical Converse answer: the Anthropic answer's paragraph, cache-aware usage.
+const BEDROCK_ANSWER: &str = r#"{"output":{"message":{"role":"assistant","content":[{"text":"A reverse proxy sits in front of one or more servers and forwards client requests to them, often adding TLS termination, caching or authentication. A load balancer spreads requests over several equivalent servers to share load and survive failures. Example: nginx terminating TLS for a single app server is a reverse proxy; HAProxy spreading traffic over three identical API servers is a load balancer."}]}},"stopReason":"end_turn","usage":{"inputTokens":412,"outputTokens":86,"totalTokens":1522,"cacheReadInputTokens":1024,"cacheWriteInputTokens":0},"metrics":{"latencyMs":2210}}"#;
+
+/// ConverseStream messages: messageStart, 46 text deltas, contentBlockStop,
+/// messageStop, metadata: 50 messages.
+const BEDROCK_MESSAGES: usize = 50;
+
+/// One event-stream frame (string headers, CRC32s), as Bedrock writes it.
+fn eventstream_frame(event_type: &str, payload: &str) -> Vec<u8> {
+    let mut headers = Vec::new();
+    for (name, value) in [
+        (":event-type", event_type),
+        (":content-type", "application/json"),
+        (":message-type", "event"),
+    ] {
+        headers.push(name.len() as u8);
+        headers.extend_from_slice(name.as_bytes());
+        headers.push(7);
+        headers.extend_from_slice(&(value.len() as u16).to_be_bytes());
+        headers.extend_from_slice(value.as_bytes());
+    }
+    let total = 16 + headers.len() + payload.len();
+    let mut frame = Vec::with_capacity(total);
+    frame.extend_from_slice(&(total as u32).to_be_bytes());
+    frame.extend_from_slice(&(headers.len() as u32).to_be_bytes());
+    let prelude_crc = crc32(&frame);
+    frame.extend_from_slice(&prelude_crc.to_be_bytes());
+    frame.extend_from_slice(&headers);
+    frame.extend_from_slice(payload.as_bytes());
+    let crc = crc32(&frame);
+    frame.extend_from_slice(&crc.to_be_bytes());
+    frame
+}
+
+/// CRC-32 (IEEE), bitwise: only builds the bench's input.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// A ConverseStream body, one frame per message.
+fn bedrock_stream() -> Vec<u8> {
+    let mut body = eventstream_frame(
+        "messageStart",
+        r#"{"p":"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN","role":"assistant"}"#,
+    );
+    for i in 0..BEDROCK_MESSAGES - 4 {
+        let word = serde_json::to_string(WORDS[i % WORDS.len()]).unwrap();
+        body.extend(eventstream_frame(
+            "contentBlockDelta",
+            &format!(
+                r#"{{"contentBlockIndex":0,"delta":{{"text":{word}}},"p":"abcdefghijklmnop"}}"#
+            ),
+        ));
+    }
+    body.extend(eventstream_frame(
+        "contentBlockStop",
+        r#"{"contentBlockIndex":0,"p":"abcdefghijklmnopqrstuv"}"#,
+    ));
+    body.extend(eventstream_frame(
+        "messageStop",
+        r#"{"p":"abcdefghijklmnop","stopReason":"end_turn"}"#,
+    ));
+    body.extend(eventstream_frame("metadata", r#"{"metrics":{"latencyMs":2210},"p":"abcdef","usage":{"cacheReadInputTokens":1024,"cacheWriteInputTokens":0,"inputTokens":412,"outputTokens":46,"totalTokens":1482}}"#));
+    body
+}
+
+/// One stream through a fresh decoder and translator, one message per
+/// chunk; returns the bytes it wrote.
+fn bedrock_translate_stream(frames: &[Bytes], out: &mut Vec<Bytes>) -> usize {
+    let mut decoder = bedrock::EventStreamDecoder::new();
+    let mut translator = bedrock::StreamTranslator::new(true, BEDROCK_MODEL);
+    out.clear();
+    for frame in frames {
+        decoder
+            .feed(frame, |m| translator.message(&m, out))
+            .expect("valid frames");
+    }
+    assert!(translator.finished() && decoder.finish());
+    out.iter().map(Bytes::len).sum()
+}
+
+fn bench_bedrock(c: &mut Criterion) {
+    let options = bedrock::Options::default();
+    let request = chat_body(2 << 10, true);
+    let translated = bedrock::translate_request(&request, &options).expect("translates");
+    let translated: serde_json::Value = serde_json::from_slice(&translated).unwrap();
+    assert_eq!(
+        translated["system"][0]["text"],
+        "You are a concise, helpful assistant."
+    );
+    assert!(translated["messages"].as_array().unwrap().len() >= 8);
+
+    let answer =
+        bedrock::translate_response(BEDROCK_ANSWER.as_bytes(), BEDROCK_MODEL).expect("an answer");
+    let answer: serde_json::Value = serde_json::from_slice(&answer).unwrap();
+    assert_eq!(answer["usage"]["prompt_tokens"], 1436);
+
+    // One frame per chunk, as a typical upstream read delivers them.
+    let body = bedrock_stream();
+    let mut frames = Vec::new();
+    let mut rest = &body[..];
+    while !rest.is_empty() {
+        let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+        frames.push(Bytes::copy_from_slice(&rest[..len]));
+        rest = &rest[len..];
+    }
+    assert_eq!(frames.len(), BEDROCK_MESSAGES);
+    let mut out = Vec::new();
+    bedrock_translate_stream(&frames, &mut out);
+    // Role, 46 texts, finish, usage, [DONE].
+    assert_eq!(out.len(), BEDROCK_MESSAGES);
+    let mut scanner = SseScanner::new();
+    let mut kinds = Vec::new();
+    for chunk in &out {
+        scanner.feed(chunk, |e| kinds.push(classify(&e))).unwrap();
+    }
+    assert_eq!(kinds[..2], [ChunkKind::Empty, ChunkKind::Content]);
+    assert_eq!(kinds.last(), Some(&ChunkKind::Done));
+
+    let mut group = c.benchmark_group("bedrock translate");
+    group.throughput(Throughput::Bytes(request.len() as u64));
+    group.bench_function("request 2KiB", |b| {
+        b.iter(|| black_box(bedrock::translate_request(black_box(&request), &options)))
+    });
+    group.throughput(Throughput::Bytes(BEDROCK_ANSWER.len() as u64));
+    group.bench_function("response", |b| {
+        b.iter(|| {
+            black_box(bedrock::translate_response(
+                black_box(BEDROCK_ANSWER.as_bytes()),
+                BEDROCK_MODEL,
+            ))
+        })
+    });
+    group.throughput(Throughput::Elements(BEDROCK_MESSAGES as u64));
+    group.bench_function("stream 50 messages (decode+translate)", |b| {
+        b.iter(|| black_box(bedrock_translate_stream(black_box(&frames), &mut out)))
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = micro;
     config = Criterion::default()
         .measurement_time(Duration::from_secs(3))
         .warm_up_time(Duration::from_secs(1));
-    targets = bench_inspect_splice, bench_sse, bench_plan, bench_anthropic
+    targets = bench_inspect_splice, bench_sse, bench_plan, bench_anthropic, bench_gemini, bench_bedrock
 }
 criterion_main!(micro);

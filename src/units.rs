@@ -61,9 +61,9 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
 /// Prints a duration the way it would be written in the config.
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms % 1000 != 0 {
+    if !ms.is_multiple_of(1000) {
         format!("{ms}ms")
-    } else if ms % 60_000 == 0 && ms >= 60_000 {
+    } else if ms.is_multiple_of(60_000) && ms >= 60_000 {
         format!("{}m", ms / 60_000)
     } else {
         format!("{}s", ms / 1000)

@@ -163,11 +163,7 @@ fn each_upstream_key_reports_its_own_mistake_under_its_path() {
             "upstreams.u.anthropic.versoin",
             "did you mean \"version\"",
         ),
-        (
-            "provider: gemini",
-            "upstreams.u.api_key",
-            "GEMINI_API_KEY",
-        ),
+        ("provider: gemini", "upstreams.u.api_key", "GEMINI_API_KEY"),
         (
             "provider: bedrock",
             "upstreams.u.bedrock.region",
@@ -184,8 +180,8 @@ fn each_upstream_key_reports_its_own_mistake_under_its_path() {
             "go together",
         ),
         (
-            "provider: bedrock\napi_key: k\nbedrock: { region: us-east-1, access_key_id: AKID, secret_access_key: s }",
-            "upstreams.u.bedrock.access_key_id",
+            "provider: bedrock\napi_key: k\nbedrock: { region: us-east-1, session_token: t }",
+            "upstreams.u.bedrock.session_token",
             "keep one of the two",
         ),
         (
@@ -284,7 +280,10 @@ fn gemini_and_bedrock_get_their_documented_defaults() {
     .unwrap_or_else(|e| panic!("{e}"));
     let table = &loaded.table;
     let up = |name: &str| table.upstreams.iter().find(|u| u.name == name).unwrap();
-    assert_eq!(up("g").base_url, "https://generativelanguage.googleapis.com");
+    assert_eq!(
+        up("g").base_url,
+        "https://generativelanguage.googleapis.com"
+    );
     assert_eq!(
         up("b").base_url,
         "https://bedrock-runtime.eu-central-1.amazonaws.com"

@@ -281,11 +281,9 @@ impl Translated {
                 } else {
                     match protocol {
                         Protocol::Gemini => gemini::translate_error(status.as_u16(), read),
-                        Protocol::Bedrock => bedrock::translate_error(
-                            status.as_u16(),
-                            error_type.as_deref(),
-                            read,
-                        ),
+                        Protocol::Bedrock => {
+                            bedrock::translate_error(status.as_u16(), error_type.as_deref(), read)
+                        }
                         _ => anthropic::translate_error(status.as_u16(), read),
                     }
                 };

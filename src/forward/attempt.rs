@@ -11,7 +11,6 @@ use super::mask::Masker;
 use super::stream_usage;
 use super::translate;
 use super::{AttemptError, Outbound};
-use crate::h1::RequestBody;
 use crate::providers::Protocol;
 use crate::routing::Target;
 use crate::upstream::InFlight;
@@ -133,6 +132,7 @@ pub(super) fn pass_through(
         strip_usage: false,
         usage: None,
         usage_only: Vec::new(),
+        token_events: 0,
         mask,
     };
     Response::from_parts(parts, ResponseBody::upstream(stream))
@@ -155,6 +155,7 @@ pub(super) fn committed_response(
         scanner,
         usage,
         usage_only,
+        token_events,
     } = committed;
     headers::downstream_response(&mut head.headers);
     // The client keeps its own protocol: an HTTP/1.0 upstream must not make
@@ -179,6 +180,7 @@ pub(super) fn committed_response(
         strip_usage: sse && strip_usage,
         usage,
         usage_only,
+        token_events,
         mask: None,
     };
     Response::from_parts(head, ResponseBody::upstream(stream))

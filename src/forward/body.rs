@@ -111,7 +111,14 @@ impl ResponseBody {
                 if self.capture.is_none() {
                     self.capture = pass.final_capture();
                 }
-                (pass.final_usage(), pass.failure)
+                let mut usage = pass.final_usage();
+                if usage.is_none() && (outcome != "completed" || pass.failure.is_some()) {
+                    // Cancelled or cut before the upstream reported usage:
+                    // what was relayed is still generated (and billed).
+                    usage = pass.estimated_usage();
+                    record.entry.usage_estimated = usage.is_some();
+                }
+                (usage, pass.failure)
             }
             _ => (self.usage.take(), None),
         };

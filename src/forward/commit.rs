@@ -50,6 +50,9 @@ pub struct Committed {
     pub usage: Option<Usage>,
     /// Stream ranges of usage-only events in `held`.
     pub usage_only: Vec<(u64, u64)>,
+    /// Content events in `held`: the committing one and those after it
+    /// (for the usage estimate of a stream that ends without usage).
+    pub token_events: u64,
 }
 
 fn is_sse(head: &Parts) -> bool {
@@ -111,9 +114,11 @@ pub async fn await_commit(
             scanner: None,
             usage: None,
             usage_only: Vec::new(),
+            token_events: 0,
         });
     }
     let mut scanner = SseScanner::new();
+    let mut token_events = 0;
     let mut held: Vec<Bytes> = Vec::new();
     let mut held_bytes = 0usize;
     // Stream offset where the last complete event ends, the last usage seen,
@@ -159,12 +164,17 @@ pub async fn await_commit(
                 if crate::forward::stream_usage::is_usage_only(&event) {
                     usage_only.push((start, events_end));
                 }
+            } else if verdict.is_some() && openai::counts_as_token(&event) {
+                token_events += 1;
             }
             if verdict.is_some() {
                 return;
             }
             match openai::classify(&event) {
-                ChunkKind::Content => verdict = Some(Ok(())),
+                ChunkKind::Content => {
+                    token_events += 1;
+                    verdict = Some(Ok(()));
+                }
                 ChunkKind::Error => {
                     verdict = Some(Err(AttemptError::ErrorEvent {
                         upstream: upstream.name.clone(),
@@ -207,6 +217,7 @@ pub async fn await_commit(
             scanner: Some(scanner),
             usage,
             usage_only,
+            token_events,
         });
     }
 }

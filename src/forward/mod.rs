@@ -27,8 +27,8 @@ mod error;
 mod headers;
 pub mod mask;
 mod relay;
-mod translate;
 pub(crate) mod stream_usage;
+mod translate;
 
 use std::collections::VecDeque;
 use std::future::Future;

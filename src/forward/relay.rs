@@ -53,6 +53,8 @@ pub struct Stream {
     pub(crate) usage: Option<Usage>,
     /// Stream ranges of usage-only events in `held`.
     pub(crate) usage_only: Vec<(u64, u64)>,
+    /// Content events already counted in `held` (see `Committed`).
+    pub(crate) token_events: u64,
     /// Hides the upstream's key in an error answer passed through.
     pub(crate) mask: Option<super::mask::Masker>,
 }
@@ -92,6 +94,9 @@ pub(super) struct Passthrough {
     _in_flight: Option<InFlight>,
     /// The last `usage` seen in the stream.
     usage: Option<Usage>,
+    /// Events relayed that count as a token ([`openai::counts_as_token`]),
+    /// for the estimate of a stream that ends without usage.
+    token_events: u64,
     /// Chunks of a JSON answer (refcounted, not copied), up to
     /// [`MAX_USAGE_BODY`], read for `usage` when the answer ends.
     json: Option<Vec<Bytes>>,
@@ -178,6 +183,7 @@ impl Passthrough {
             done: false,
             _in_flight: stream.in_flight,
             usage: stream.usage,
+            token_events: stream.token_events,
             json,
             json_len: unsent_len,
             failure: None,
@@ -279,6 +285,7 @@ impl Passthrough {
                         return Poll::Ready(Some(Ok(Frame::data(frame))));
                     };
                     let mut usage = None;
+                    let token_events = &mut self.token_events;
                     let capture = &mut self.capture;
                     let (strip, events_end, skips) =
                         (self.strip_usage, &mut self.events_end, &mut self.skips);
@@ -290,6 +297,8 @@ impl Passthrough {
                             if strip && super::stream_usage::is_usage_only(&event) {
                                 skips.push_back((start, *events_end));
                             }
+                        } else if openai::counts_as_token(&event) {
+                            *token_events += 1;
                         }
                         if let Some(capture) = capture.as_mut() {
                             if let Some(text) = event_text(&event.data) {
@@ -415,6 +424,17 @@ impl Passthrough {
             }
         }
         self.usage
+    }
+
+    /// For a stream that ends without reported usage: one completion token
+    /// per relayed content event, no prompt tokens (unknown). `None` when
+    /// nothing was relayed or the answer is not a stream.
+    pub(super) fn estimated_usage(&self) -> Option<Usage> {
+        (self.sse && self.usage.is_none() && self.token_events > 0).then_some(Usage {
+            prompt_tokens: 0,
+            completion_tokens: self.token_events,
+            total_tokens: self.token_events,
+        })
     }
 
     /// The captured text: stream deltas, or the whole JSON answer.

@@ -19,7 +19,7 @@ mod usage;
 
 pub use chunk::{classify, ChunkKind};
 pub use error::ErrorBody;
-pub use usage::{usage_of_body, usage_of_event, Usage, MAX_TOKEN_COUNT};
+pub use usage::{counts_as_token, usage_of_body, usage_of_event, Usage, MAX_TOKEN_COUNT};
 
 #[cfg(test)]
 mod tests;

@@ -721,3 +721,25 @@ proptest! {
         prop_assert_eq!(usage_of_body(body.as_bytes()), usage_by_serde(body.as_bytes()), "{}", body);
     }
 }
+
+#[test]
+fn after_the_first_token_every_data_event_but_done_counts_for_the_estimate() {
+    let counts = |stream: &str| {
+        let mut scanner = SseScanner::new();
+        let mut n = 0;
+        scanner
+            .feed(&Bytes::copy_from_slice(stream.as_bytes()), |e| {
+                n += usize::from(counts_as_token(&e))
+            })
+            .unwrap();
+        n
+    };
+    let stream = concat!(
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"},\"finish_reason\":null}]}\n\n",
+        ": keep-alive\n\n",
+        "event: ping\n\n",
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"lo\"},\"finish_reason\":null}]}\n\n",
+        "data: [DONE]\n\n",
+    );
+    assert_eq!(counts(stream), 2);
+}

@@ -40,6 +40,18 @@ pub fn usage_of_event(event: &Event<'_>) -> Option<Usage> {
     usage_in_json(&event.data)
 }
 
+/// Whether a relayed stream event counts as one generated token when a
+/// stream ends without reported usage (the client cancelled it, or it broke):
+/// an event with data that is not `[DONE]`. Content-less chunks (the role
+/// chunk, Azure's filter results) come before the first token, where the
+/// commit point classifies every event exactly and counts only content; after
+/// it a cheap test is enough — it runs on every event of every stream, and
+/// the count it feeds is documented as an estimate (most servers send one
+/// token per chunk; a finish chunk counts as one).
+pub fn counts_as_token(event: &Event<'_>) -> bool {
+    event.has_data && !event.data.starts_with(b"[DONE]")
+}
+
 /// Usage from a whole non-stream JSON response body: the top-level `usage`, or
 /// `response.usage`.
 ///

@@ -11,7 +11,9 @@
 
 pub mod anthropic;
 mod azure;
+pub mod bedrock;
 mod compatible;
+pub mod gemini;
 pub mod mock;
 mod ollama;
 mod openai;

@@ -158,6 +158,7 @@ impl AccessRecord {
             prompt_tokens = usage.prompt_tokens,
             completion_tokens = usage.completion_tokens,
             cost_usd = e.cost_usd.unwrap_or(0.0),
+            usage_estimated = e.usage_estimated,
             "request"
         );
     }
@@ -179,7 +180,8 @@ impl AccessRecord {
             .int("bytes", e.bytes)
             .int("prompt_tokens", usage.prompt_tokens)
             .int("completion_tokens", usage.completion_tokens)
-            .float("cost_usd", e.cost_usd.unwrap_or(0.0));
+            .float("cost_usd", e.cost_usd.unwrap_or(0.0))
+            .flag("usage_estimated", e.usage_estimated);
         line
     }
 }
@@ -232,7 +234,7 @@ mod tests {
             "request request_id=req_1 method=POST path=/v1/chat/completions model=\"gpt-4o\" \
              target=\"openai/gpt-4o\" attempts=2 status=200 outcome=\"completed\" \
              duration_ms=84.73 ttft_ms=3.46 bytes=452 prompt_tokens=24 completion_tokens=50 \
-             cost_usd=0.000125\n"
+             cost_usd=0.000125 usage_estimated=false\n"
         );
     }
 
@@ -249,5 +251,6 @@ mod tests {
         assert_eq!(v["ttft_ms"], 3.46);
         assert_eq!(v["completion_tokens"], 50);
         assert_eq!(v["cost_usd"], 0.000125);
+        assert_eq!(v["usage_estimated"], false);
     }
 }

@@ -80,6 +80,14 @@ impl LogLine {
         self
     }
 
+    /// A boolean, `true` or `false` in both forms.
+    pub fn flag(&mut self, key: &str, b: bool) -> &mut Self {
+        self.key(key);
+        self.buf
+            .extend_from_slice(if b { b"true" } else { b"false" });
+        self
+    }
+
     /// Milliseconds with two decimals.
     pub fn ms(&mut self, key: &str, ms: f64) -> &mut Self {
         self.key(key);

@@ -71,8 +71,12 @@ pub struct Entry {
     /// commit point, which for a stream is its first content event: so for
     /// streams this is the time to the first token.
     pub ttft_ms: Option<f64>,
-    /// Token usage the upstream reported.
+    /// Token usage the upstream reported (or, with `usage_estimated`, the
+    /// estimate of a stream that ended before it reported any).
     pub usage: Option<Usage>,
+    /// `usage` is an estimate: the stream was cancelled or cut before its
+    /// usage arrived, and its relayed content events were counted instead.
+    pub usage_estimated: bool,
     /// Estimated cost in US dollars (when the model has `pricing`).
     pub cost_usd: Option<f64>,
     /// Why the request failed, in short (error code or kind).
@@ -237,11 +241,17 @@ fn render(e: &Entry, ts: String) -> Value {
         "outcome": e.outcome,
         "duration_ms": round2(e.duration_ms),
         "ttft_ms": e.ttft_ms.map(round2),
-        "usage": e.usage.map(|u| json!({
-            "prompt_tokens": u.prompt_tokens,
-            "completion_tokens": u.completion_tokens,
-            "total_tokens": u.total_tokens,
-        })),
+        "usage": e.usage.map(|u| {
+            let mut usage = json!({
+                "prompt_tokens": u.prompt_tokens,
+                "completion_tokens": u.completion_tokens,
+                "total_tokens": u.total_tokens,
+            });
+            if e.usage_estimated {
+                usage["estimated"] = json!(true);
+            }
+            usage
+        }),
         "cost_usd": e.cost_usd,
         "error": e.error,
         "bytes": e.bytes,

@@ -48,15 +48,24 @@ fn answer(text: &str) -> String {
 
 /// ConverseStream's events for a short text answer.
 fn text_events(pieces: &[&str]) -> Vec<Vec<u8>> {
-    let mut frames = vec![event("messageStart", &json!({"role": "assistant", "p": "abcdefghij"}))];
+    let mut frames = vec![event(
+        "messageStart",
+        &json!({"role": "assistant", "p": "abcdefghij"}),
+    )];
     for piece in pieces {
         frames.push(event(
             "contentBlockDelta",
             &json!({"contentBlockIndex": 0, "delta": {"text": piece}, "p": "abcd"}),
         ));
     }
-    frames.push(event("contentBlockStop", &json!({"contentBlockIndex": 0, "p": "ab"})));
-    frames.push(event("messageStop", &json!({"stopReason": "end_turn", "p": "abc"})));
+    frames.push(event(
+        "contentBlockStop",
+        &json!({"contentBlockIndex": 0, "p": "ab"}),
+    ));
+    frames.push(event(
+        "messageStop",
+        &json!({"stopReason": "end_turn", "p": "abc"}),
+    ));
     frames.push(event(
         "metadata",
         &json!({"usage": {"inputTokens": 13, "outputTokens": 5, "totalTokens": 18},
@@ -93,9 +102,8 @@ async fn a_chat_request_goes_up_signed_as_converse_and_comes_back_as_a_chat_comp
     );
     let authorization = up.header("authorization").expect("signed");
     assert!(
-        authorization.starts_with(&format!(
-            "AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/"
-        )) && authorization.contains("/us-east-1/bedrock/aws4_request"),
+        authorization.starts_with(&format!("AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/"))
+            && authorization.contains("/us-east-1/bedrock/aws4_request"),
         "{authorization}"
     );
     assert!(authorization.contains("SignedHeaders=") && authorization.contains("host"));
@@ -104,8 +112,13 @@ async fn a_chat_request_goes_up_signed_as_converse_and_comes_back_as_a_chat_comp
         .next()
         .expect("a signature");
     assert_eq!(signature.len(), 64, "{authorization}");
-    assert!(up.header("x-amz-date").is_some_and(|d| d.len() == 16 && d.ends_with('Z')));
-    assert_eq!(up.header("x-amz-security-token").as_deref(), Some(SESSION_TOKEN));
+    assert!(up
+        .header("x-amz-date")
+        .is_some_and(|d| d.len() == 16 && d.ends_with('Z')));
+    assert_eq!(
+        up.header("x-amz-security-token").as_deref(),
+        Some(SESSION_TOKEN)
+    );
     let sent = up.json();
     assert_eq!(sent["system"][0]["text"], "Be terse.");
     assert_eq!(sent["messages"][0]["role"], "user");
@@ -116,7 +129,10 @@ async fn a_chat_request_goes_up_signed_as_converse_and_comes_back_as_a_chat_comp
     let body = reply.json();
     assert_eq!(body["object"], "chat.completion");
     assert_eq!(body["model"], MODEL);
-    assert_eq!(body["choices"][0]["message"]["content"], "Hello from Bedrock");
+    assert_eq!(
+        body["choices"][0]["message"]["content"],
+        "Hello from Bedrock"
+    );
     assert_eq!(body["choices"][0]["finish_reason"], "stop");
     assert_eq!(body["usage"]["prompt_tokens"], 11);
     assert_eq!(body["usage"]["completion_tokens"], 4);

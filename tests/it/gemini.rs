@@ -61,7 +61,8 @@ fn text_stream(pieces: &[&str]) -> Vec<String> {
         .iter()
         .enumerate()
         .map(|(i, piece)| {
-            let mut candidate = json!({"content": {"parts": [{"text": piece}], "role": "model"}, "index": 0});
+            let mut candidate =
+                json!({"content": {"parts": [{"text": piece}], "role": "model"}, "index": 0});
             if i == last {
                 candidate["finishReason"] = json!("STOP");
             }
@@ -102,7 +103,10 @@ async fn a_chat_request_goes_up_as_generate_content_and_comes_back_as_a_chat_com
     assert_eq!(sent["contents"][0]["parts"][0]["text"], "Hi");
     assert_eq!(sent["generationConfig"]["temperature"], 0.5);
     assert_eq!(sent["generationConfig"]["maxOutputTokens"], 50);
-    assert!(sent.get("model").is_none() && sent.get("stream").is_none(), "{sent}");
+    assert!(
+        sent.get("model").is_none() && sent.get("stream").is_none(),
+        "{sent}"
+    );
 
     let body = reply.json();
     assert_eq!(body["object"], "chat.completion");
@@ -143,7 +147,9 @@ async fn a_stream_is_translated_event_by_event_with_usage_when_asked() {
         .filter(|d| d.as_str() != "[DONE]")
         .map(|d| serde_json::from_str(d).expect("JSON chunk"))
         .collect();
-    assert!(parsed.iter().all(|c| c["object"] == "chat.completion.chunk"));
+    assert!(parsed
+        .iter()
+        .all(|c| c["object"] == "chat.completion.chunk"));
     let finishes: Vec<&Value> = parsed
         .iter()
         .filter(|c| !c["choices"][0]["finish_reason"].is_null())

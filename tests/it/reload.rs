@@ -292,7 +292,7 @@ fn valid_version(k: usize, base: &str) -> String {
     ));
     // Renamed every version; another one only in even versions.
     yaml.push_str(&format!("  extra_{k}:\n    targets: [spare]\n"));
-    if k % 2 == 0 {
+    if k.is_multiple_of(2) {
         yaml.push_str("  even:\n    targets: [spare]\n");
     }
     yaml
@@ -364,7 +364,7 @@ async fn reloads_under_load_drop_no_request_and_each_is_served_by_a_live_table()
             let mut served = 0usize;
             let mut i = 0usize;
             while (i < 30 || !writer_done.load(Ordering::SeqCst)) && i < 2000 {
-                let streamed = (i + task) % 2 == 0;
+                let streamed = (i + task).is_multiple_of(2);
                 let body = if streamed {
                     chat_stream("load")
                 } else {

@@ -280,3 +280,62 @@ async fn a_json_multibyte_answer_past_the_capture_cap_is_cut_at_a_character() {
     assert_eq!(client::get(&router.url("/health")).await.status, 200);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn a_cancelled_stream_records_the_tokens_it_relayed_as_an_estimate() {
+    init_tracing();
+    let dir = temp_dir("cancelled");
+    // The role chunk, three content chunks at once, then the rest held back
+    // until the client has left.
+    let chunks = chat_chunks("upstream-model", &["one", " two", " three", " four"], true);
+    let gate = Gate::new();
+    let first: String = chunks[..4].concat();
+    let mut gated = vec![first];
+    gated.extend(chunks[4..].iter().cloned());
+    let mock = MockUpstream::start(Behaviour::SseGated {
+        chunks: gated,
+        gate: gate.clone(),
+    })
+    .await;
+    let router = Router::start(&config(&mock, &dir, "")).await;
+
+    let mut stream = crate::support::client::open_stream(
+        &router.url("/v1/chat/completions"),
+        &[],
+        r#"{"model":"m","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"count"}]}"#,
+    )
+    .await;
+    let seen = stream.read_until(" three").await;
+    assert!(seen.contains(" three"), "{seen}");
+    drop(stream);
+    assert!(
+        mock.wait_for_cancelled_stream(Duration::from_secs(5)).await,
+        "the upstream stream is dropped"
+    );
+
+    let record = records(&dir, 1).await.remove(0);
+    assert_eq!(record["outcome"], "client_cancelled", "{record}");
+    assert_eq!(record["usage"]["completion_tokens"], 3, "{record}");
+    assert_eq!(record["usage"]["prompt_tokens"], 0, "{record}");
+    assert_eq!(record["usage"]["estimated"], true, "{record}");
+    // Priced as what was generated: 3 output tokens at $8 per million.
+    assert!((record["cost_usd"].as_f64().unwrap() - 3.0 * 8.0 / 1e6).abs() < 1e-12);
+
+    // A stream that ends with its usage reports it as it is, not estimated.
+    gate.release_n(10);
+    let stream = crate::support::client::open_stream(
+        &router.url("/v1/chat/completions"),
+        &[],
+        r#"{"model":"m","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"count"}]}"#,
+    )
+    .await;
+    let body = stream.rest().await.expect("a whole stream");
+    assert!(body.ends_with(b"data: [DONE]\n\n"), "{body:?}");
+    let records = records(&dir, 2).await;
+    assert_eq!(
+        records[1]["usage"]["completion_tokens"], 7,
+        "{}",
+        records[1]
+    );
+    assert!(records[1]["usage"].get("estimated").is_none());
+}

@@ -64,7 +64,10 @@ pub(super) fn read_bedrock(
     let block = fields.get("bedrock");
     if provider != ProviderKind::Bedrock {
         if let Some((_, p)) = block {
-            walk.error(&p, "only `provider: bedrock` upstreams take `bedrock` settings");
+            walk.error(
+                &p,
+                "only `provider: bedrock` upstreams take `bedrock` settings",
+            );
         }
         return config;
     }
@@ -77,8 +80,13 @@ pub(super) fn read_bedrock(
 
     // The region: the block's, else AWS_REGION, else AWS_DEFAULT_REGION.
     let region = match get("region") {
-        Some((v, p)) => walk.strict_text(v, &p).and_then(|r| check_region(walk, &p, r)),
-        None => match walk.env("AWS_REGION").or_else(|| walk.env("AWS_DEFAULT_REGION")) {
+        Some((v, p)) => walk
+            .strict_text(v, &p)
+            .and_then(|r| check_region(walk, &p, r)),
+        None => match walk
+            .env("AWS_REGION")
+            .or_else(|| walk.env("AWS_DEFAULT_REGION"))
+        {
             Some(r) if !r.is_empty() => check_region(walk, &bpath.key("region"), r),
             _ => {
                 walk.error(
@@ -124,24 +132,29 @@ pub(super) fn read_bedrock(
         _ => {}
     }
     // Each credential: the block's `${VAR}` (or literal), else the standard variable.
-    let mut read = |found: &Option<(&Value, KeyPath)>, var: &str| -> Result<Option<Secret>, String> {
-        match found {
-            Some((v, p)) => {
-                let Some(text) = walk.text(v, p) else {
-                    return Ok(None);
-                };
-                if let Some(unset) = text.unset.first() {
-                    return Err(unset.clone());
+    let mut read =
+        |found: &Option<(&Value, KeyPath)>, var: &str| -> Result<Option<Secret>, String> {
+            match found {
+                Some((v, p)) => {
+                    let Some(text) = walk.text(v, p) else {
+                        return Ok(None);
+                    };
+                    if let Some(unset) = text.unset.first() {
+                        return Err(unset.clone());
+                    }
+                    if text
+                        .value
+                        .bytes()
+                        .any(|b| b.is_ascii_control() || b == b' ')
+                    {
+                        walk.error(p, "contains a space or control character; remove it");
+                        return Ok(None);
+                    }
+                    Ok((!text.value.is_empty()).then(|| Secret::new(text.value)))
                 }
-                if text.value.bytes().any(|b| b.is_ascii_control() || b == b' ') {
-                    walk.error(p, "contains a space or control character; remove it");
-                    return Ok(None);
-                }
-                Ok((!text.value.is_empty()).then(|| Secret::new(text.value)))
+                None => Ok(walk.env(var).filter(|v| !v.is_empty()).map(Secret::new)),
             }
-            None => Ok(walk.env(var).filter(|v| !v.is_empty()).map(Secret::new)),
-        }
-    };
+        };
     let note = |unresolved: &mut Option<Unresolved>, var: String| {
         if unresolved.is_none() {
             *unresolved = Some(Unresolved {
@@ -180,7 +193,10 @@ fn check_region(walk: &mut Walk<'_>, path: &KeyPath, region: String) -> Option<S
     if valid {
         Some(region)
     } else {
-        walk.error(path, format!("{region:?} is not an AWS region; write it like us-east-1"));
+        walk.error(
+            path,
+            format!("{region:?} is not an AWS region; write it like us-east-1"),
+        );
         None
     }
 }

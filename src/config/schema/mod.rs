@@ -18,7 +18,6 @@ use serde_yaml::Value;
 use super::keypath::KeyPath;
 use super::walk::{Fields, Walk};
 
-pub use bedrock::{AwsKeys, BedrockConfig};
 pub use model::*;
 pub use request_log::*;
 pub use server::*;

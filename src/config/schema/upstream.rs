@@ -4,10 +4,10 @@ use std::time::Duration;
 
 use serde_yaml::Value;
 
+use super::bedrock::{read_bedrock, BedrockConfig};
 use super::{MIN_HEALTH_INTERVAL, MIN_TIMEOUT};
 use crate::config::keypath::KeyPath;
 use crate::config::suggest;
-use super::bedrock::{read_bedrock, BedrockConfig};
 use crate::config::walk::{Fields, Text, Walk};
 use crate::providers::mock::MockConfig;
 use crate::providers::ProviderKind;
@@ -148,16 +148,8 @@ pub(super) fn read_upstream(
     let fields = walk.fields(value, &path, UPSTREAM_KEYS)?;
     let mut unset = Unset::default();
     let provider = read_provider(walk, &fields, &path)?;
+    let mut base_url = read_base_url(walk, &fields, &path, provider, &mut unset);
     let api_key = read_api_key(walk, &fields, &path, provider, &mut unset);
-    let bedrock = read_bedrock(
-        walk,
-        &fields,
-        &path,
-        provider,
-        api_key.is_some(),
-        &mut unset.0,
-    );
-    let base_url = read_base_url(walk, &fields, &path, provider, &bedrock.region, &mut unset);
     let api_version = read_api_version(walk, &fields, provider, &mut unset);
     let headers = read_headers(walk, &fields, &mut unset);
     let timeouts = read_timeouts(walk, &fields);
@@ -166,6 +158,17 @@ pub(super) fn read_upstream(
     let health_check = read_health_check(walk, &fields, provider);
     let mock = read_mock(walk, &fields, provider);
     let anthropic = read_anthropic(walk, &fields, provider);
+    let bedrock = read_bedrock(
+        walk,
+        &fields,
+        &path,
+        provider,
+        api_key.is_some(),
+        &mut unset.0,
+    );
+    if provider == ProviderKind::Bedrock && base_url.is_empty() && !bedrock.region.is_empty() {
+        base_url = crate::providers::bedrock::default_base_url(&bedrock.region);
+    }
     Some(UpstreamConfig {
         name,
         provider,
@@ -229,7 +232,6 @@ fn read_base_url(
     fields: &Fields<'_>,
     path: &KeyPath,
     provider: ProviderKind,
-    region: &str,
     unset: &mut Unset,
 ) -> String {
     let default_base = match provider {
@@ -237,12 +239,6 @@ fn read_base_url(
         ProviderKind::Ollama => Some("http://localhost:11434".to_owned()),
         ProviderKind::Anthropic => Some("https://api.anthropic.com".to_owned()),
         ProviderKind::Gemini => Some("https://generativelanguage.googleapis.com".to_owned()),
-        // A missing region is reported on `bedrock.region`.
-        ProviderKind::Bedrock => Some(if region.is_empty() {
-            "https://bedrock-runtime.invalid".to_owned()
-        } else {
-            crate::providers::bedrock::default_base_url(region)
-        }),
         _ => None,
     };
     let mut base_url = String::new();
@@ -259,7 +255,8 @@ fn read_base_url(
                 }
             }
         }
-        (None, ProviderKind::Mock) => {}
+        // Bedrock's default comes from `bedrock.region`, read later.
+        (None, ProviderKind::Mock | ProviderKind::Bedrock) => {}
         (None, _) => match default_base {
             Some(url) => base_url = url,
             None => walk.error(

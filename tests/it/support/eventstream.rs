@@ -61,7 +61,9 @@ pub fn exception(exception_type: &str, message: &str) -> Vec<u8> {
             (":content-type", "application/json"),
             (":message-type", "exception"),
         ],
-        serde_json::json!({ "message": message }).to_string().as_bytes(),
+        serde_json::json!({ "message": message })
+            .to_string()
+            .as_bytes(),
     )
 }
 

@@ -32,4 +32,3 @@ pub fn content_of(chunks: &[String]) -> String {
         })
         .collect()
 }
-
