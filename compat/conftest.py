@@ -31,6 +31,7 @@ from mock_upstream import (
     BEDROCK_API_KEY,
     BEDROCK_CLAUDE,
     BEDROCK_CUT_STREAM,
+    BEDROCK_GUARDRAIL,
     BEDROCK_HANG,
     BEDROCK_LLAMA,
     BEDROCK_SECRET_ACCESS_KEY,
@@ -41,6 +42,7 @@ from mock_upstream import (
     BEDROCK_THROTTLED,
     BEDROCK_UNAVAILABLE,
     GEMINI_3_MODEL,
+    GEMINI_BLOCKED,
     GEMINI_CUT_STREAM,
     GEMINI_ERROR_MID_STREAM,
     GEMINI_HANG,
@@ -474,6 +476,8 @@ def gemini_config(mock: MockUpstream) -> str:
             targets: [{{ upstream: gem-slow, model: {GEMINI_SLOW} }}]
           gemini-bad-key:
             targets: [{{ upstream: gem-badkey, model: {GEMINI_MODEL} }}]
+          gemini-blocked:
+            targets: [{gem(GEMINI_BLOCKED)}]
           gpt-backup:
             targets: [{{ upstream: backup, model: upstream-gpt }}]
         """)
@@ -547,6 +551,8 @@ def bedrock_config(mock: MockUpstream) -> str:
             targets: [{br(BEDROCK_CUT_STREAM)}]
           bedrock-hang:
             targets: [{br(BEDROCK_HANG)}]
+          bedrock-guardrail:
+            targets: [{br(BEDROCK_GUARDRAIL)}]
           bedrock-slow:
             targets: [{{ upstream: br-slow, model: {json.dumps(BEDROCK_SLOW)} }}]
           gpt-fallback:

@@ -50,7 +50,8 @@ Endpoints, all under ``/v1``:
   ``inlineData``, a ``functionResponse`` turn that does not follow (and
   match in number) a ``functionCall`` turn, a thought signature it never
   handed out, and, for ``gemini-3*`` models, a ``functionCall`` of the
-  current turn sent back without its ``thoughtSignature``. It answers with
+  current turn sent back without its ``thoughtSignature`` (or one of the
+  bypass values Google documents, :data:`GEMINI_BYPASS_SIGNATURES`). It answers with
   the chat echo text (cut at ``stopSequences``, or after ``maxOutputTokens``
   words: ``MAX_TOKENS``), ``candidateCount`` candidates; with
   ``functionDeclarations`` (and mode not ``NONE``) a ``functionCall`` part
@@ -118,6 +119,8 @@ always fails):
 - :data:`GEMINI_SLOW`: answers after :data:`SLOW_S` seconds.
 - :data:`GEMINI_HANG`: sends the first piece, then waits up to :data:`HANG_S`
   for the client to hang up (noted: :meth:`MockUpstream.wait_for_dropped`).
+- :data:`GEMINI_BLOCKED`: a 200 without candidates whose
+  ``promptFeedback.blockReason`` is ``SAFETY`` (one such event when streamed).
 
 and on the Bedrock routes, the same in AWS's terms:
 :data:`BEDROCK_THROTTLED` (429 ``ThrottlingException``),
@@ -126,7 +129,8 @@ and on the Bedrock routes, the same in AWS's terms:
 the first text delta), :data:`BEDROCK_STREAM_THROTTLED` (a
 ``throttlingException`` frame before any content), :data:`BEDROCK_CUT_STREAM`
 (the connection drops in the middle of the fourth frame),
-:data:`BEDROCK_SLOW` and :data:`BEDROCK_HANG`.
+:data:`BEDROCK_SLOW`, :data:`BEDROCK_HANG`, and :data:`BEDROCK_GUARDRAIL`
+(answers :data:`BEDROCK_GUARDRAIL_TEXT` with ``guardrail_intervened``).
 
 Every request is recorded (:class:`Received`) and counted per model (for
 Gemini and Bedrock, the model in the path), so tests can check what the
@@ -208,9 +212,11 @@ GEMINI_ERROR_MID_STREAM = "gemini-error-mid-stream"
 GEMINI_CUT_STREAM = "gemini-cut-stream"
 GEMINI_SLOW = "gemini-slow"
 GEMINI_HANG = "gemini-hang"
+#: Blocks every prompt: a 200 with `promptFeedback.blockReason` and no candidates.
+GEMINI_BLOCKED = "gemini-blocked"
 GEMINI_MODELS = frozenset({
     GEMINI_MODEL, GEMINI_3_MODEL, GEMINI_OVERLOADED, GEMINI_QUOTA, GEMINI_ERROR_MID_STREAM,
-    GEMINI_CUT_STREAM, GEMINI_SLOW, GEMINI_HANG,
+    GEMINI_CUT_STREAM, GEMINI_SLOW, GEMINI_HANG, GEMINI_BLOCKED,
 })
 GEMINI_OVERLOADED_MESSAGE = "The model is overloaded. Please try again later."
 GEMINI_QUOTA_MESSAGE = (
@@ -218,6 +224,10 @@ GEMINI_QUOTA_MESSAGE = (
     "information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits.")
 #: `usageMetadata.thoughtsTokenCount` of every answer (2.5 and 3 think).
 GEMINI_THOUGHTS_TOKENS = 6
+#: The signatures Google documents for function calls Gemini did not make
+#: (a history from another model): they pass the validation.
+GEMINI_BYPASS_SIGNATURES = frozenset({"context_engineering_is_the_way_to_go",
+                                      "skip_thought_signature_validator"})
 
 #: Bedrock's side (``POST /model/{modelId}/converse``). The SigV4 keys it
 #: knows (AWS's documented example pair) and the session token that must
@@ -240,10 +250,13 @@ BEDROCK_STREAM_THROTTLED = "mock.stream-throttled-v1:0"
 BEDROCK_CUT_STREAM = "mock.cut-stream-v1:0"
 BEDROCK_SLOW = "mock.slow-v1:0"
 BEDROCK_HANG = "mock.hang-v1:0"
+#: A guardrail that intervenes on every request (`stopReason: guardrail_intervened`).
+BEDROCK_GUARDRAIL = "mock.guardrail-v1:0"
+BEDROCK_GUARDRAIL_TEXT = "Sorry, the model cannot answer this question."
 BEDROCK_MODELS = frozenset({
     BEDROCK_CLAUDE, BEDROCK_LLAMA, BEDROCK_THROTTLED, BEDROCK_UNAVAILABLE,
     BEDROCK_STREAM_EXCEPTION, BEDROCK_STREAM_THROTTLED, BEDROCK_CUT_STREAM, BEDROCK_SLOW,
-    BEDROCK_HANG,
+    BEDROCK_HANG, BEDROCK_GUARDRAIL,
 })
 BEDROCK_THROTTLED_MESSAGE = "Too many requests, please wait before trying again."
 BEDROCK_UNAVAILABLE_MESSAGE = "Bedrock is unable to process your request."
@@ -995,8 +1008,25 @@ class _Handler(BaseHTTPRequestHandler):
             self._gemini_error(503, "UNAVAILABLE", GEMINI_OVERLOADED_MESSAGE)
             return
 
-        candidates, usage = self._gemini_candidates(request, model)
         response_id = f"mockResp{self.mock.next_id():06d}xYz"
+        if model == GEMINI_BLOCKED:
+            prompt_tokens = gemini_prompt_tokens(request)
+            blocked = {"promptFeedback": {"blockReason": "SAFETY", "safetyRatings": [
+                {"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "probability": "HIGH",
+                 "blocked": True}]},
+                "usageMetadata": {"promptTokenCount": prompt_tokens,
+                                  "totalTokenCount": prompt_tokens},
+                "modelVersion": model, "responseId": response_id}
+            if method == "generateContent":
+                self._send(200, json.dumps(blocked).encode(),
+                           content_type="application/json; charset=UTF-8",
+                           request_id_header=None)
+            else:
+                self._start_stream("text/event-stream")
+                self._chunk(f"data: {json.dumps(blocked)}\r\n\r\n".encode())
+                self._end_stream()
+            return
+        candidates, usage = self._gemini_candidates(request, model)
         if method == "generateContent":
             answer = {"candidates": [
                 {"content": {"parts": parts, "role": "model"}, "finishReason": finish,
@@ -1152,7 +1182,7 @@ class _Handler(BaseHTTPRequestHandler):
                                 BEDROCK_UNAVAILABLE_MESSAGE)
             return
 
-        content, stop_reason = self._converse_content(request)
+        content, stop_reason = self._converse_content(request, model)
         input_tokens = converse_input_tokens(request)
         output_tokens = converse_output_tokens(content)
         usage = {"inputTokens": input_tokens, "outputTokens": output_tokens,
@@ -1200,7 +1230,8 @@ class _Handler(BaseHTTPRequestHandler):
         for at in range(0, len(data), 29):
             self._chunk(data[at:at + 29])
 
-    def _converse_content(self, request: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
+    def _converse_content(self, request: dict[str, Any],
+                          model: str) -> tuple[list[dict[str, Any]], str]:
         """The answer's content blocks and `stopReason` for a valid request."""
         messages = request["messages"]
         last = messages[-1]
@@ -1211,6 +1242,8 @@ class _Handler(BaseHTTPRequestHandler):
         choice = tool_config.get("toolChoice") or {"auto": {}}
         if results:
             return [{"text": f"The tool said: {_tool_result_text(results[-1])}"}], "end_turn"
+        if model == BEDROCK_GUARDRAIL:
+            return [{"text": BEDROCK_GUARDRAIL_TEXT}], "guardrail_intervened"
         user_text = " ".join(b["text"] for b in last["content"] if "text" in b)
         if tools:
             chosen = ([next(t for t in tools if t["name"] == choice["tool"]["name"])]
@@ -1744,7 +1777,7 @@ def gemini_problem(request: dict[str, Any], model: str,
                             "(type.googleapis.com/google.protobuf.Struct), "
                             f"{json.dumps(result.get('response'))}")
             signature = _field(part, "thoughtSignature")
-            if signature is not None:
+            if signature is not None and signature not in GEMINI_BYPASS_SIGNATURES:
                 issued = signatures.get(signature) if isinstance(signature, str) else None
                 call = _field(part, "functionCall")
                 if issued is None or (isinstance(call, dict) and call.get("name") != issued):
@@ -2063,6 +2096,16 @@ def _constraint(value: Any, where: str, rule: str) -> str:
             f"constraint: {rule}")
 
 
+def _name_problem(value: Any, where: str) -> str | None:
+    """A toolUseId or tool name: 1 to 64 of `[a-zA-Z0-9_-]`, as Converse requires."""
+    if isinstance(value, str) and len(value) > 64:
+        return _constraint(value, where, "Member must have length less than or equal to 64")
+    if not isinstance(value, str) or not _NAME.fullmatch(value):
+        return _constraint(value, where,
+                           "Member must satisfy regular expression pattern: [a-zA-Z0-9_-]+")
+    return None
+
+
 def converse_problem(request: dict[str, Any], model: str) -> str | None:
     """Why Bedrock would answer this Converse body with a 400
     `ValidationException`, in its words, or None."""
@@ -2201,10 +2244,9 @@ def converse_problem(request: dict[str, Any], model: str) -> str | None:
                     return f"The toolUse block at {where} must be in an assistant message."
                 use = block["toolUse"] if isinstance(block["toolUse"], dict) else {}
                 for name in ("toolUseId", "name"):
-                    if not isinstance(use.get(name), str) or not _NAME.fullmatch(use[name]):
-                        return _constraint(use.get(name), f"{where}.member.toolUse.{name}",
-                                           "Member must satisfy regular expression pattern: "
-                                           "[a-zA-Z0-9_-]+")
+                    problem = _name_problem(use.get(name), f"{where}.member.toolUse.{name}")
+                    if problem:
+                        return problem
                 if "input" not in use:
                     return f"The toolUse block at {where} is missing its input."
             if kind == "toolResult":
@@ -2212,12 +2254,10 @@ def converse_problem(request: dict[str, Any], model: str) -> str | None:
                 if role != "user":
                     return f"The toolResult block at {where} must be in a user message."
                 result = block["toolResult"] if isinstance(block["toolResult"], dict) else {}
-                if not isinstance(result.get("toolUseId"), str) or \
-                        not _NAME.fullmatch(result["toolUseId"]):
-                    return _constraint(result.get("toolUseId"),
-                                       f"{where}.member.toolResult.toolUseId",
-                                       "Member must satisfy regular expression pattern: "
-                                       "[a-zA-Z0-9_-]+")
+                problem = _name_problem(result.get("toolUseId"),
+                                        f"{where}.member.toolResult.toolUseId")
+                if problem:
+                    return problem
                 if result.get("status") not in (None, "success", "error"):
                     return _constraint(result.get("status"), f"{where}.member.toolResult.status",
                                        "Member must satisfy enum value set: [success, error]")
