@@ -72,6 +72,8 @@ ROUTER_KEY = "sk-router-compat-key"
 ANTHROPIC_KEY = "sk-ant-upstream-secret-for-compat"
 #: A key the Gemini mock does not know, on the `gem-badkey` upstream.
 GEMINI_WRONG_KEY = "AIzaSyCompatWrongKeyTheMockRefuses000000"
+#: A secret key that does not go with `BEDROCK_ACCESS_KEY_ID` (`br-badsecret`).
+BEDROCK_WRONG_SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYWRONGSECRET"
 #: The AWS region the Bedrock router signs for (`bedrock.region`).
 BEDROCK_REGION = "us-east-1"
 #: The region of the Bedrock upstream that uses an API key (no signature).
@@ -82,6 +84,7 @@ SECRETS = {
     "OpenAI upstream key": UPSTREAM_KEY,
     "Gemini key": GEMINI_KEY,
     "AWS secret access key": BEDROCK_SECRET_ACCESS_KEY,
+    "wrong AWS secret access key": BEDROCK_WRONG_SECRET,
     "AWS session token": BEDROCK_SESSION_TOKEN,
     "Bedrock API key": BEDROCK_API_KEY,
 }
@@ -501,6 +504,10 @@ def bedrock_config(mock: MockUpstream) -> str:
     keys = (f"{{ region: {BEDROCK_REGION}, access_key_id: {BEDROCK_ACCESS_KEY_ID}, "
             f"secret_access_key: {json.dumps(BEDROCK_SECRET_ACCESS_KEY)}, "
             f"session_token: {json.dumps(BEDROCK_SESSION_TOKEN)} }}")
+    # The right key id and session token, the wrong secret: AWS answers 403
+    # InvalidSignatureException with the canonical request (token included).
+    bad_keys = keys.replace(json.dumps(BEDROCK_SECRET_ACCESS_KEY),
+                            json.dumps(BEDROCK_WRONG_SECRET))
     br = lambda model: f"{{ upstream: br, model: {json.dumps(model)} }}"  # noqa: E731
     return textwrap.dedent(f"""\
         # Written by compat/conftest.py.
@@ -517,6 +524,11 @@ def bedrock_config(mock: MockUpstream) -> str:
             bedrock: {keys}
             circuit_breaker: false
             timeouts: {{ first_byte: {FIRST_BYTE_TIMEOUT_MS}ms }}
+          br-badsecret:
+            provider: bedrock
+            base_url: http://127.0.0.1:{mock.port}
+            bedrock: {bad_keys}
+            circuit_breaker: false
           br-key:
             provider: bedrock
             base_url: http://127.0.0.1:{mock.port}
@@ -553,6 +565,8 @@ def bedrock_config(mock: MockUpstream) -> str:
             targets: [{br(BEDROCK_HANG)}]
           bedrock-guardrail:
             targets: [{br(BEDROCK_GUARDRAIL)}]
+          bedrock-bad-secret:
+            targets: [{{ upstream: br-badsecret, model: {json.dumps(BEDROCK_CLAUDE)} }}]
           bedrock-slow:
             targets: [{{ upstream: br-slow, model: {json.dumps(BEDROCK_SLOW)} }}]
           gpt-fallback:

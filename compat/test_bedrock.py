@@ -130,7 +130,8 @@ def read_sse_error(stream: Any) -> tuple[str, openai.APIError]:
 def every_signed_request_verified(request: pytest.FixtureRequest) -> Iterator[None]:
     """After each test that drives the router: every Bedrock request the mock
     received was authenticated, and every signature verified at the mock."""
-    if not {"bedrock_client", "upstream"} <= set(request.fixturenames):
+    if not {"bedrock_client", "upstream"} <= set(request.fixturenames) or \
+            "refused_signatures_expected" in request.fixturenames:
         yield
         return
     # The session's mock (`upstream` is the same object, reset for the test).
@@ -852,6 +853,35 @@ def test_embeddings_on_a_bedrock_model_raise_bad_request(bedrock_client: openai.
     assert e.type == "invalid_request_error"
     assert "/v1/embeddings" in e.message
     assert upstream.requests == []
+
+
+@pytest.fixture
+def refused_signatures_expected(request: pytest.FixtureRequest) -> None:
+    """Marks a test whose Bedrock requests are meant to fail the signature check."""
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "router bug (secret leak): Bedrock's 403 InvalidSignatureException message, which "
+    "spells out the expected canonical request with the x-amz-security-token value, is "
+    "passed to the client verbatim"))
+def test_a_refused_signature_does_not_hand_the_session_token_to_the_client(
+    bedrock_client: openai.OpenAI, upstream: MockUpstream, refused_signatures_expected: None
+):
+    """With a wrong secret, AWS answers 403 InvalidSignatureException and
+    spells out the canonical request it expected, signed headers included:
+    the `x-amz-security-token` value is in that message. The router must
+    not pass it on to the client."""
+    with pytest.raises(openai.PermissionDeniedError) as info:
+        bedrock_client.chat.completions.create(model="bedrock-bad-secret", messages=HELLO)
+    e = info.value
+    assert e.status_code == 403
+    assert e.code == "InvalidSignatureException"
+    refused = last_bedrock(upstream)
+    assert refused.auth is not None and not refused.auth.ok
+    assert BEDROCK_SESSION_TOKEN in (refused.auth.message or "")  # what AWS said
+    text = json.dumps(dict(e.response.headers)) + "\n" + e.response.text
+    for name, secret in SECRETS.items():
+        assert secret not in text, f"the {name} is in the 403 the client got"
 
 
 def test_no_secret_reaches_the_client(bedrock_client: openai.OpenAI, upstream: MockUpstream):
