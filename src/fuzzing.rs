@@ -184,3 +184,111 @@ pub fn config(data: &[u8]) {
         }
     }
 }
+
+/// The translating providers (Anthropic, Gemini, Bedrock): any bytes as a
+/// client request, an upstream answer, an error or a stream never panic;
+/// every translated stream chunk is whole SSE events whose data is JSON or
+/// `[DONE]`; and Bedrock's event-stream decoder yields the same messages
+/// (and the same failure) however the bytes are cut.
+pub fn translate(data: &[u8]) {
+    use crate::providers::{anthropic, bedrock, gemini};
+    let (cuts, whole) = chunks(data);
+    let _ = anthropic::translate_request(&whole, "m", &anthropic::Options::default());
+    let _ = gemini::translate_request(&whole);
+    let _ = bedrock::translate_request(&whole, &bedrock::Options::default());
+    let mut answers = vec![
+        anthropic::translate_response(&whole),
+        gemini::translate_response(&whole, "m"),
+        bedrock::translate_response(&whole, "m"),
+    ];
+    for status in [400, 429, 500, 503, 529] {
+        answers.push(Some(anthropic::translate_error(status, &whole)));
+        answers.push(Some(gemini::translate_error(status, &whole)));
+        answers.push(Some(bedrock::translate_error(
+            status,
+            Some("ThrottlingException:http://x"),
+            &whole,
+        )));
+    }
+    for answer in answers.into_iter().flatten() {
+        assert!(
+            serde_json::from_slice::<serde_json::Value>(&answer).is_ok(),
+            "a translated answer is not JSON"
+        );
+    }
+
+    // Anthropic's and Gemini's streams are SSE.
+    let mut out = Vec::new();
+    let mut scanner = SseScanner::new();
+    let mut claude = anthropic::StreamTranslator::new(true).with_usage_chunk();
+    let mut gem = gemini::StreamTranslator::new(true, "m").with_usage_chunk();
+    for piece in &cuts {
+        let fed = scanner.feed(piece, |event| {
+            if !claude.finished() {
+                claude.event(&event, &mut out);
+            }
+            if !gem.finished() {
+                gem.event(&event, &mut out);
+            }
+        });
+        if fed.is_err() {
+            break;
+        }
+    }
+    if !gem.finished() {
+        gem.end(&mut out);
+    }
+
+    // Bedrock's is binary frames.
+    let decode = |pieces: &[Bytes]| {
+        let mut decoder = bedrock::EventStreamDecoder::new();
+        let mut messages = Vec::new();
+        let mut failed = false;
+        for piece in pieces {
+            let fed = decoder.feed(piece, |m| {
+                messages.push((
+                    m.message_type.to_owned(),
+                    m.event_type.to_owned(),
+                    m.payload.to_vec(),
+                ))
+            });
+            if fed.is_err() {
+                failed = true;
+                break;
+            }
+        }
+        (messages, failed)
+    };
+    let one = decode(std::slice::from_ref(&whole));
+    let many = decode(&cuts);
+    assert_eq!(
+        one, many,
+        "the decoded frames depend on how the bytes were cut"
+    );
+    let mut translator = bedrock::StreamTranslator::new(true, "m").with_usage_chunk();
+    for (message_type, event_type, payload) in &one.0 {
+        if translator.finished() {
+            break;
+        }
+        let message = bedrock::StreamMessage {
+            message_type,
+            event_type,
+            payload,
+        };
+        translator.message(&message, &mut out);
+    }
+
+    for chunk in &out {
+        let mut rest: &[u8] = chunk;
+        while !rest.is_empty() {
+            let end = memchr::memmem::find(rest, b"\n\n").expect("a whole SSE event");
+            let event = &rest[..end];
+            let data = event.strip_prefix(b"data: ").expect("a data event");
+            assert!(
+                data == b"[DONE]" || serde_json::from_slice::<serde_json::Value>(data).is_ok(),
+                "an event whose data is neither JSON nor [DONE]"
+            );
+            rest = &rest[end + 2..];
+        }
+    }
+}

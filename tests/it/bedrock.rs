@@ -389,3 +389,69 @@ async fn a_bedrock_api_key_is_sent_as_a_bearer_token_instead_of_a_signature() {
     assert_eq!(up.header("x-amz-date"), None);
     assert_eq!(up.path(), "/model/meta.llama3-8b-instruct-v1%3A0/converse");
 }
+
+#[tokio::test]
+async fn a_client_that_leaves_mid_stream_drops_the_bedrock_request() {
+    init_tracing();
+    let gate = Gate::new();
+    let frames = text_events(&["Hel", "lo", " there"]);
+    // One frame per chunk: the first two (messageStart, "Hel") at once, then
+    // each waits for the gate, which never opens.
+    let first = [frames[0].clone(), frames[1].clone()].concat();
+    let mock = MockUpstream::start(Behaviour::BinaryGated {
+        content_type: "application/vnd.amazon.eventstream",
+        chunks: std::iter::once(first)
+            .chain(frames[2..].iter().cloned())
+            .map(bytes::Bytes::from)
+            .collect(),
+        gate: gate.clone(),
+    })
+    .await;
+    let router = Router::start(&config(&mock.base_url(), None)).await;
+
+    let mut stream = open_stream(
+        &router.url("/v1/chat/completions"),
+        &[],
+        r#"{"model":"br","stream":true,"messages":[{"role":"user","content":"Hi"}]}"#,
+    )
+    .await;
+    let seen = stream.read_until("Hel").await;
+    assert!(seen.contains("Hel"), "{seen}");
+    drop(stream);
+    assert!(
+        mock.wait_for_cancelled_stream(std::time::Duration::from_secs(5))
+            .await,
+        "the upstream request is dropped when the client leaves"
+    );
+}
+
+#[tokio::test]
+async fn an_exception_before_the_first_token_fails_over_invisibly() {
+    init_tracing();
+    let frames = vec![
+        event("messageStart", &json!({"role": "assistant"})),
+        exception("throttlingException", "Too many tokens, please wait."),
+    ];
+    let mock = MockUpstream::start(eventstream(&frames, 1000, false)).await;
+    let backup = MockUpstream::start(Behaviour::sse(chat_chunks(
+        "gpt-backup",
+        &["from", " backup"],
+        false,
+    )))
+    .await;
+    let router = Router::start(&config(&mock.base_url(), Some(&backup.base_url()))).await;
+
+    let stream = open_stream(
+        &router.url("/v1/chat/completions"),
+        &[],
+        r#"{"model":"br","stream":true,"messages":[{"role":"user","content":"Hi"}]}"#,
+    )
+    .await;
+    assert_eq!(
+        stream.header("x-switchyard-target").as_deref(),
+        Some("backup/gpt-backup")
+    );
+    let body = String::from_utf8(stream.rest().await.expect("a whole stream").to_vec()).unwrap();
+    assert_eq!(content_of(&data_lines(&body)), "from backup");
+    assert!(!body.contains("throttling"), "{body}");
+}

@@ -48,3 +48,8 @@ fn the_usage_corpus_holds() {
 fn the_config_corpus_holds() {
     replay("config", switchyard::fuzzing::config);
 }
+
+#[test]
+fn the_translate_corpus_holds() {
+    replay("translate", switchyard::fuzzing::translate);
+}

@@ -320,3 +320,30 @@ async fn embeddings_on_a_gemini_model_are_a_400_that_says_so() {
     assert_eq!(reply.json()["error"]["code"], "unsupported_endpoint");
     assert_eq!(mock.request_count(), 0, "nothing went up");
 }
+
+#[tokio::test]
+async fn a_client_that_leaves_mid_stream_drops_the_gemini_request() {
+    init_tracing();
+    let gate = Gate::new();
+    let mock = MockUpstream::start(Behaviour::SseGated {
+        chunks: text_stream(&["Hel", "lo", " there"]),
+        gate: gate.clone(),
+    })
+    .await;
+    let router = Router::start(&config(&mock.base_url(), None)).await;
+
+    let mut stream = open_stream(
+        &router.url("/v1/chat/completions"),
+        &[],
+        r#"{"model":"gem","stream":true,"messages":[{"role":"user","content":"Hi"}]}"#,
+    )
+    .await;
+    let seen = stream.read_until("Hel").await;
+    assert!(seen.contains("Hel"), "{seen}");
+    drop(stream);
+    assert!(
+        mock.wait_for_cancelled_stream(std::time::Duration::from_secs(5))
+            .await,
+        "the upstream request is dropped when the client leaves"
+    );
+}

@@ -125,6 +125,13 @@ pub enum Behaviour {
         chunks: Vec<Bytes>,
         cut: bool,
     },
+    /// Like `Binary`, but every chunk after the first waits for one
+    /// [`Gate::release`]; the body then ends cleanly.
+    BinaryGated {
+        content_type: &'static str,
+        chunks: Vec<Bytes>,
+        gate: Gate,
+    },
     /// Never answer (no response head) until the mock is dropped or the
     /// peer goes away.
     Hang,
@@ -484,6 +491,32 @@ async fn handle(
                             "mock upstream: Binary cut",
                         );
                         let _ = tx.send(Err(cut)).await;
+                    }
+                });
+                let mut resp = Response::new(body.boxed());
+                resp.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    HeaderValue::from_static(content_type),
+                );
+                return Ok(resp);
+            }
+            Behaviour::BinaryGated {
+                content_type,
+                chunks,
+                gate,
+            } => {
+                let (tx, body) = channel_body(&shared);
+                tokio::spawn(async move {
+                    for (i, chunk) in chunks.into_iter().enumerate() {
+                        if i > 0 {
+                            tokio::select! {
+                                _ = gate.wait() => {}
+                                _ = tx.closed() => return,
+                            }
+                        }
+                        if tx.send(Ok(Frame::data(chunk))).await.is_err() {
+                            return;
+                        }
                     }
                 });
                 let mut resp = Response::new(body.boxed());
