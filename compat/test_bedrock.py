@@ -648,10 +648,6 @@ def test_parallel_tool_results_go_up_in_one_user_message(bedrock_client: openai.
         [calls[0].id, calls[1].id]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "router bug: the Gemini provider's tool-call ids (call_<tag>_ts_<signature>) run past "
-    "100 characters and the Bedrock translation sends them up unchanged as toolUseId, which "
-    "Converse limits to 64 ([a-zA-Z0-9_-]{1,64}): Bedrock answers 400 ValidationException"))
 def test_a_tool_history_made_on_gemini_can_continue_on_bedrock(
     gemini_client: openai.OpenAI, bedrock_client: openai.OpenAI, upstream: MockUpstream
 ):
@@ -860,10 +856,6 @@ def refused_signatures_expected(request: pytest.FixtureRequest) -> None:
     """Marks a test whose Bedrock requests are meant to fail the signature check."""
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "router bug (secret leak): Bedrock's 403 InvalidSignatureException message, which "
-    "spells out the expected canonical request with the x-amz-security-token value, is "
-    "passed to the client verbatim"))
 def test_a_refused_signature_does_not_hand_the_session_token_to_the_client(
     bedrock_client: openai.OpenAI, upstream: MockUpstream, refused_signatures_expected: None
 ):

@@ -558,10 +558,6 @@ def test_parallel_calls_come_back_signed_on_the_first_part_and_results_share_a_t
     assert "09:00" in json.dumps(results[1]["response"])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "router bug: a tool call whose id carries no signature (another provider's, or the "
-    "client's own) goes up to Gemini 3 with no thoughtSignature, and Gemini 3 answers 400; "
-    "Google documents the bypass value context_engineering_is_the_way_to_go for this case"))
 def test_a_tool_history_made_elsewhere_can_continue_on_gemini_3(
     gemini_client: openai.OpenAI, bedrock_client: openai.OpenAI, upstream: MockUpstream
 ):
