@@ -27,6 +27,30 @@ from mock_upstream import (
     ANTHROPIC_ERROR_MID_STREAM,
     ANTHROPIC_MODEL,
     ANTHROPIC_OVERLOADED,
+    BEDROCK_ACCESS_KEY_ID,
+    BEDROCK_API_KEY,
+    BEDROCK_CLAUDE,
+    BEDROCK_CUT_STREAM,
+    BEDROCK_GUARDRAIL,
+    BEDROCK_HANG,
+    BEDROCK_LLAMA,
+    BEDROCK_SECRET_ACCESS_KEY,
+    BEDROCK_SESSION_TOKEN,
+    BEDROCK_SLOW,
+    BEDROCK_STREAM_EXCEPTION,
+    BEDROCK_STREAM_THROTTLED,
+    BEDROCK_THROTTLED,
+    BEDROCK_UNAVAILABLE,
+    GEMINI_3_MODEL,
+    GEMINI_BLOCKED,
+    GEMINI_CUT_STREAM,
+    GEMINI_ERROR_MID_STREAM,
+    GEMINI_HANG,
+    GEMINI_KEY,
+    GEMINI_MODEL,
+    GEMINI_OVERLOADED,
+    GEMINI_QUOTA,
+    GEMINI_SLOW,
     MockUpstream,
 )
 
@@ -46,6 +70,24 @@ UPSTREAM_KEY = "sk-upstream-secret-for-compat"
 ROUTER_KEY = "sk-router-compat-key"
 #: The key the Anthropic router's `provider: anthropic` upstream sends (as `x-api-key`).
 ANTHROPIC_KEY = "sk-ant-upstream-secret-for-compat"
+#: A key the Gemini mock does not know, on the `gem-badkey` upstream.
+GEMINI_WRONG_KEY = "AIzaSyCompatWrongKeyTheMockRefuses000000"
+#: A secret key that does not go with `BEDROCK_ACCESS_KEY_ID` (`br-badsecret`).
+BEDROCK_WRONG_SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYWRONGSECRET"
+#: The AWS region the Bedrock router signs for (`bedrock.region`).
+BEDROCK_REGION = "us-east-1"
+#: The region of the Bedrock upstream that uses an API key (no signature).
+BEDROCK_KEY_REGION = "us-west-2"
+#: Every secret the Gemini and Bedrock routers hold: none may reach a client.
+SECRETS = {
+    "client key": CLIENT_KEY,
+    "OpenAI upstream key": UPSTREAM_KEY,
+    "Gemini key": GEMINI_KEY,
+    "AWS secret access key": BEDROCK_SECRET_ACCESS_KEY,
+    "wrong AWS secret access key": BEDROCK_WRONG_SECRET,
+    "AWS session token": BEDROCK_SESSION_TOKEN,
+    "Bedrock API key": BEDROCK_API_KEY,
+}
 #: `max_tokens` the router sends up when the client gives none (its default).
 ANTHROPIC_DEFAULT_MAX_TOKENS = 4096
 #: `server.max_body_bytes` of the main router.
@@ -381,6 +423,166 @@ def anthropic_router(mock_server: MockUpstream,
     _finish(r)
 
 
+def gemini_config(mock: MockUpstream) -> str:
+    """The Gemini router: models on a `provider: gemini` upstream (the mock's
+    `/v1beta/models/...`), a slow one behind a short `first_byte` timeout,
+    one whose key the mock refuses, and `gpt-backup`, an OpenAI-shaped model
+    on the same mock that `gemini-overloaded` fails over to."""
+    gem = lambda model: f"{{ upstream: gem, model: {model} }}"  # noqa: E731
+    return textwrap.dedent(f"""\
+        # Written by compat/conftest.py.
+        upstreams:
+          gem:
+            provider: gemini
+            base_url: http://127.0.0.1:{mock.port}
+            api_key: {GEMINI_KEY}
+            # Some models fail every time: no circuit may open on the upstream,
+            # so that each request tries (and retries) them the same way.
+            circuit_breaker: false
+          gem-slow:
+            provider: gemini
+            base_url: http://127.0.0.1:{mock.port}
+            api_key: {GEMINI_KEY}
+            circuit_breaker: false
+            timeouts: {{ first_byte: {FIRST_BYTE_TIMEOUT_MS}ms }}
+          gem-badkey:
+            provider: gemini
+            base_url: http://127.0.0.1:{mock.port}
+            api_key: {GEMINI_WRONG_KEY}
+            circuit_breaker: false
+          backup:
+            provider: openai-compatible
+            base_url: {mock.base_url}
+            api_key: {UPSTREAM_KEY}
+            health_check: false
+        models:
+          gemini-2.5-flash:
+            targets: [{gem(GEMINI_MODEL)}]
+          gemini-3:
+            targets: [{gem(GEMINI_3_MODEL)}]
+          gemini-overloaded:
+            strategy: priority
+            targets:
+              - {gem(GEMINI_OVERLOADED)}
+              - {{ upstream: backup, model: upstream-gpt }}
+          gemini-overloaded-alone:
+            targets: [{gem(GEMINI_OVERLOADED)}]
+          gemini-quota:
+            targets: [{gem(GEMINI_QUOTA)}]
+          gemini-error-mid-stream:
+            targets: [{gem(GEMINI_ERROR_MID_STREAM)}]
+          gemini-cut-stream:
+            targets: [{gem(GEMINI_CUT_STREAM)}]
+          gemini-hang:
+            targets: [{gem(GEMINI_HANG)}]
+          gemini-slow:
+            targets: [{{ upstream: gem-slow, model: {GEMINI_SLOW} }}]
+          gemini-bad-key:
+            targets: [{{ upstream: gem-badkey, model: {GEMINI_MODEL} }}]
+          gemini-blocked:
+            targets: [{gem(GEMINI_BLOCKED)}]
+          gpt-backup:
+            targets: [{{ upstream: backup, model: upstream-gpt }}]
+        """)
+
+
+@pytest.fixture(scope="session")
+def gemini_router(mock_server: MockUpstream,
+                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[Router]:
+    """A router whose `gemini-*` models are served by the mock's Gemini API."""
+    r = _start("gemini", gemini_config(mock_server), tmp_path_factory)
+    yield r
+    _finish(r)
+
+
+def bedrock_config(mock: MockUpstream) -> str:
+    """The Bedrock router: models on a SigV4-signing `provider: bedrock`
+    upstream (the mock's `/model/...`), with static keys and a session
+    token; a slow one behind a short `first_byte` timeout; a Llama behind a
+    Bedrock API key (Bearer, no signature); and `gpt-fallback`, an
+    OpenAI-shaped model on the same mock that the throttled ones fall back to."""
+    keys = (f"{{ region: {BEDROCK_REGION}, access_key_id: {BEDROCK_ACCESS_KEY_ID}, "
+            f"secret_access_key: {json.dumps(BEDROCK_SECRET_ACCESS_KEY)}, "
+            f"session_token: {json.dumps(BEDROCK_SESSION_TOKEN)} }}")
+    # The right key id and session token, the wrong secret: AWS answers 403
+    # InvalidSignatureException with the canonical request (token included).
+    bad_keys = keys.replace(json.dumps(BEDROCK_SECRET_ACCESS_KEY),
+                            json.dumps(BEDROCK_WRONG_SECRET))
+    br = lambda model: f"{{ upstream: br, model: {json.dumps(model)} }}"  # noqa: E731
+    return textwrap.dedent(f"""\
+        # Written by compat/conftest.py.
+        upstreams:
+          br:
+            provider: bedrock
+            base_url: http://127.0.0.1:{mock.port}
+            bedrock: {keys}
+            # Some models fail every time: no circuit may open on the upstream.
+            circuit_breaker: false
+          br-slow:
+            provider: bedrock
+            base_url: http://127.0.0.1:{mock.port}
+            bedrock: {keys}
+            circuit_breaker: false
+            timeouts: {{ first_byte: {FIRST_BYTE_TIMEOUT_MS}ms }}
+          br-badsecret:
+            provider: bedrock
+            base_url: http://127.0.0.1:{mock.port}
+            bedrock: {bad_keys}
+            circuit_breaker: false
+          br-key:
+            provider: bedrock
+            base_url: http://127.0.0.1:{mock.port}
+            api_key: {json.dumps(BEDROCK_API_KEY)}
+            bedrock: {{ region: {BEDROCK_KEY_REGION} }}
+            circuit_breaker: false
+          backup:
+            provider: openai-compatible
+            base_url: {mock.base_url}
+            api_key: {UPSTREAM_KEY}
+            health_check: false
+        models:
+          claude-bedrock:
+            targets: [{br(BEDROCK_CLAUDE)}]
+          llama-bedrock:
+            targets: [{br(BEDROCK_LLAMA)}]
+          llama-bedrock-key:
+            targets: [{{ upstream: br-key, model: {json.dumps(BEDROCK_LLAMA)} }}]
+          bedrock-throttled:
+            targets: [{br(BEDROCK_THROTTLED)}]
+            fallbacks: [gpt-fallback]
+          bedrock-throttled-alone:
+            targets: [{br(BEDROCK_THROTTLED)}]
+          bedrock-unavailable-alone:
+            targets: [{br(BEDROCK_UNAVAILABLE)}]
+          bedrock-stream-exception:
+            targets: [{br(BEDROCK_STREAM_EXCEPTION)}]
+          bedrock-stream-throttled:
+            targets: [{br(BEDROCK_STREAM_THROTTLED)}]
+            fallbacks: [gpt-fallback]
+          bedrock-cut-stream:
+            targets: [{br(BEDROCK_CUT_STREAM)}]
+          bedrock-hang:
+            targets: [{br(BEDROCK_HANG)}]
+          bedrock-guardrail:
+            targets: [{br(BEDROCK_GUARDRAIL)}]
+          bedrock-bad-secret:
+            targets: [{{ upstream: br-badsecret, model: {json.dumps(BEDROCK_CLAUDE)} }}]
+          bedrock-slow:
+            targets: [{{ upstream: br-slow, model: {json.dumps(BEDROCK_SLOW)} }}]
+          gpt-fallback:
+            targets: [{{ upstream: backup, model: upstream-gpt }}]
+        """)
+
+
+@pytest.fixture(scope="session")
+def bedrock_router(mock_server: MockUpstream,
+                   tmp_path_factory: pytest.TempPathFactory) -> Iterator[Router]:
+    """A router whose Bedrock models are served by the mock's Converse API."""
+    r = _start("bedrock", bedrock_config(mock_server), tmp_path_factory)
+    yield r
+    _finish(r)
+
+
 @dataclass
 class Sent:
     """Every HTTP request an SDK client sent (its retries included)."""
@@ -415,5 +617,21 @@ def client(router: Router) -> Iterator[openai.OpenAI]:
 def claude_client(anthropic_router: Router) -> Iterator[openai.OpenAI]:
     """An SDK client on the Anthropic router; no SDK retries."""
     c = make_client(anthropic_router.base_url)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def gemini_client(gemini_router: Router) -> Iterator[openai.OpenAI]:
+    """An SDK client on the Gemini router; no SDK retries."""
+    c = make_client(gemini_router.base_url)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def bedrock_client(bedrock_router: Router) -> Iterator[openai.OpenAI]:
+    """An SDK client on the Bedrock router; no SDK retries."""
+    c = make_client(bedrock_router.base_url)
     yield c
     c.close()

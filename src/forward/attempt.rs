@@ -14,7 +14,7 @@ use super::{AttemptError, Outbound};
 use crate::h1::RequestBody;
 use crate::json::splice_model;
 use crate::providers::Protocol;
-use crate::routing::Target;
+use crate::routing::{Target, Translation};
 use crate::upstream::InFlight;
 
 /// Sends `out` to `target`.
@@ -120,10 +120,25 @@ pub(super) fn pass_through(
     parts.version = http::Version::HTTP_11;
     let sse = is_sse(&parts.headers);
     // An error answer may quote the key the router sent (ARCHITECTURE.md, invariant 6).
-    let mask = upstream.credential.as_ref().and_then(|(_, value)| {
-        let value = value.as_bytes();
-        Masker::new(value.strip_prefix(b"Bearer ").unwrap_or(value))
-    });
+    // With SigV4 there is no key header; the session token is what AWS may quote.
+    let mask = upstream
+        .credential
+        .as_ref()
+        .and_then(|(_, value)| {
+            let value = value.as_bytes();
+            Masker::new(value.strip_prefix(b"Bearer ").unwrap_or(value))
+        })
+        .or_else(|| match &upstream.translation {
+            Some(Translation::Bedrock {
+                signing: Some(signing),
+                ..
+            }) => signing
+                .credentials
+                .session_token
+                .as_ref()
+                .and_then(|token| Masker::new(token.expose().as_bytes())),
+            _ => None,
+        });
     if sse || mask.is_some() {
         // An error event may be appended, or the key masked: the length changes.
         parts.headers.remove(header::CONTENT_LENGTH);

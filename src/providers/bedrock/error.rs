@@ -41,8 +41,19 @@ use crate::text::prefix_within;
 /// Longest `code` taken from an upstream's error type, in bytes.
 const MAX_CODE_BYTES: usize = 64;
 
+/// AWS's exceptions for a refused signature or credential, whose messages
+/// quote the request's signing material.
+fn is_signature_error(code: &str) -> bool {
+    matches!(
+        code,
+        "InvalidSignatureException" | "IncompleteSignatureException" | "SignatureDoesNotMatch"
+    )
+}
+
 /// A Bedrock error answer -> an OpenAI error body (the table in this
 /// module's docs). `error_type` is the `x-amzn-ErrorType` header, if any.
+/// A refused signature gets a message of Switchyard's own instead of AWS's,
+/// which quotes the signed request.
 pub fn translate_error(status: u16, error_type: Option<&str>, body: &[u8]) -> Vec<u8> {
     let parsed = serde_json::from_slice::<WireError<'_>>(body).ok();
     let kind = if status >= 500 {
@@ -65,6 +76,15 @@ pub fn translate_error(status: u16, error_type: Option<&str>, body: &[u8]) -> Ve
     });
     let generic;
     let message = match parsed.as_ref().and_then(WireError::message) {
+        // AWS quotes the canonical request it expected — the access key id
+        // and the session token in it — when it refuses a signature; none
+        // of that is the client's to see (ARCHITECTURE.md, invariant 6).
+        Some(_) if is_signature_error(code) => {
+            generic = format!(
+                "Bedrock refused the request's AWS signature ({code}): the upstream's credentials (bedrock.access_key_id, secret_access_key, session_token) are wrong or expired. The router's operator must fix them."
+            );
+            &generic
+        }
         Some(message) => message,
         None if parsed.is_some() => {
             generic = format!("The Bedrock upstream answered {status} ({code}) without a message.");

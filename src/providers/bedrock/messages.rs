@@ -180,7 +180,7 @@ pub(super) fn convert_messages<'a>(
                 };
                 has_tool_blocks = true;
                 let block = Block::ToolResult(ToolResult {
-                    tool_use_id: id,
+                    tool_use_id: tool_use_id(id),
                     content: tool_result_content(&message.content)?,
                 });
                 (Role::User, vec![block])
@@ -361,7 +361,7 @@ fn tool_use<'a>(call: &'a InToolCall<'a>) -> Result<(Block<'a>, &'a str), Reques
         })?
     };
     let block = Block::ToolUse(ToolUse {
-        tool_use_id: &call.id,
+        tool_use_id: tool_use_id(&call.id),
         name: &function.name,
         input,
     });
@@ -447,6 +447,33 @@ struct Image<'a> {
     source: ImageSource<'a>,
 }
 
+/// Longest `toolUseId` Bedrock accepts.
+const MAX_TOOL_USE_ID: usize = 64;
+
+/// The `toolUseId` for an OpenAI tool-call id: as it is when Bedrock accepts
+/// it (1 to 64 of `[A-Za-z0-9_-]`), else a stable stand-in made from a hash
+/// of it — the same on the call and on its result, in this request and the
+/// next — so a history made on another provider (Gemini's ids carry a
+/// thought signature and run long) can continue on Bedrock.
+fn tool_use_id(id: &str) -> Cow<'_, str> {
+    let fits = !id.is_empty()
+        && id.len() <= MAX_TOOL_USE_ID
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if fits {
+        return Cow::Borrowed(id);
+    }
+    // SipHash with fixed keys: the same id gives the same stand-in in every
+    // process of one build.
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::hash::DefaultHasher::new();
+    id.hash(&mut hasher);
+    let high = hasher.finish();
+    id.len().hash(&mut hasher);
+    Cow::Owned(format!("tooluse_sy{high:016x}{:016x}", hasher.finish()))
+}
+
 #[derive(Serialize)]
 struct ImageSource<'a> {
     bytes: &'a str,
@@ -455,7 +482,7 @@ struct ImageSource<'a> {
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct ToolUse<'a> {
-    tool_use_id: &'a str,
+    tool_use_id: Cow<'a, str>,
     name: &'a str,
     input: &'a RawValue,
 }
@@ -463,7 +490,7 @@ struct ToolUse<'a> {
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct ToolResult<'a> {
-    tool_use_id: &'a str,
+    tool_use_id: Cow<'a, str>,
     content: Vec<ToolResultBlock<'a>>,
 }
 

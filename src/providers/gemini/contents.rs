@@ -14,7 +14,7 @@ use serde::de::{self, Deserializer, IgnoredAny, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::ids::carried;
+use super::ids::{carried, FOREIGN_CALL_SIGNATURE};
 use crate::providers::RequestError;
 
 /// One message of the request.
@@ -162,10 +162,22 @@ pub(super) fn convert_messages<'a>(
                     ));
                 }
                 let mut parts = assistant_parts(&message.content)?;
+                let first_call = parts.len();
                 for call in message.tool_calls.iter().flatten() {
                     let (name, part) = function_call(call)?;
                     calls.insert(&call.id, (name, carried(&call.id).gemini_id));
                     parts.push(part);
+                }
+                // Gemini 3 checks the signature of the first call of each
+                // step. A turn whose calls carry none (made on another
+                // provider, by a model that signs nothing, or written by the
+                // client) gets the stand-in Google documents on that first
+                // call, so the conversation can go on on Gemini 3.
+                let signed = parts[first_call..]
+                    .iter()
+                    .any(|p| p.thought_signature.is_some());
+                if let Some(first) = parts.get_mut(first_call).filter(|_| !signed) {
+                    first.thought_signature = Some(FOREIGN_CALL_SIGNATURE.to_owned());
                 }
                 (Role::Model, parts)
             }
@@ -452,6 +464,7 @@ fn function_call<'a>(call: &'a InToolCall<'a>) -> Result<(&'a str, OutPart<'a>),
         return Err(not_an_object(call));
     }
     let carried = carried(&call.id);
+    let signature = carried.signature;
     Ok((
         &function.name,
         OutPart {
@@ -460,7 +473,7 @@ fn function_call<'a>(call: &'a InToolCall<'a>) -> Result<(&'a str, OutPart<'a>),
                 name: &function.name,
                 args,
             }),
-            thought_signature: carried.signature,
+            thought_signature: signature,
             ..OutPart::default()
         },
     ))

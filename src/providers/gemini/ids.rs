@@ -104,6 +104,12 @@ pub(super) fn carried(id: &str) -> Carried<'_> {
     parse(id).unwrap_or_default()
 }
 
+/// The signature Google documents for a function call Gemini did not make
+/// (a history begun on another provider, or written by the client): Gemini 3
+/// refuses a call without a signature in the current turn, and accepts this
+/// value as "not validated".
+pub(super) const FOREIGN_CALL_SIGNATURE: &str = "context_engineering_is_the_way_to_go";
+
 fn parse(id: &str) -> Option<Carried<'_>> {
     let rest = id.strip_prefix(PREFIX)?;
     let tag_end = rest.find('_').unwrap_or(rest.len());

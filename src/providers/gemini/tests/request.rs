@@ -173,7 +173,7 @@ fn a_tool_loop_is_googles_function_calling_example() {
         text(&body),
         concat!(
             r#"{"contents":[{"role":"user","parts":[{"text":"Turn the lights down to a romantic level"}]},"#,
-            r#"{"role":"model","parts":[{"functionCall":{"name":"set_light_values","args":{"brightness":25,"color_temp":"warm"}}}]},"#,
+            r#"{"role":"model","parts":[{"functionCall":{"name":"set_light_values","args":{"brightness":25,"color_temp":"warm"}},"thoughtSignature":"context_engineering_is_the_way_to_go"}]},"#,
             r#"{"role":"user","parts":[{"functionResponse":{"name":"set_light_values","response":{"brightness":25,"colorTemperature":"warm"}}}]}]}"#
         )
     );
@@ -199,7 +199,9 @@ fn parallel_tool_results_share_one_user_content_and_text_results_are_wrapped() {
             {"role": "user", "parts": [{"text": "Weather in Oslo and Paris?"}]},
             {"role": "model", "parts": [
                 {"text": "Checking."},
-                {"functionCall": {"name": "weather", "args": {"city": "Oslo"}}},
+                // Not made by Gemini: the first call gets the stand-in signature.
+                {"functionCall": {"name": "weather", "args": {"city": "Oslo"}},
+                 "thoughtSignature": "context_engineering_is_the_way_to_go"},
                 {"functionCall": {"name": "weather", "args": {}}},
             ]},
             {"role": "user", "parts": [
