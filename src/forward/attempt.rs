@@ -13,6 +13,7 @@ use super::translate;
 use super::{AttemptError, Outbound};
 use crate::h1::RequestBody;
 use crate::json::splice_model;
+use crate::providers::anthropic::native::NativeUsage;
 use crate::providers::Protocol;
 use crate::routing::{Target, Translation};
 use crate::upstream::InFlight;
@@ -143,6 +144,7 @@ pub(super) fn pass_through(
         // An error event may be appended, or the key masked: the length changes.
         parts.headers.remove(header::CONTENT_LENGTH);
     }
+    let native_usage = body.is_native().then(NativeUsage::default);
     let stream = Stream {
         held: Vec::new(),
         body,
@@ -158,6 +160,7 @@ pub(super) fn pass_through(
         usage: None,
         usage_only: Vec::new(),
         token_events: 0,
+        native_usage,
         mask,
     };
     Response::from_parts(parts, ResponseBody::upstream(stream))
@@ -181,6 +184,7 @@ pub(super) fn committed_response(
         usage,
         usage_only,
         token_events,
+        native_usage,
     } = committed;
     headers::downstream_response(&mut head.headers);
     // The client keeps its own protocol: an HTTP/1.0 upstream must not make
@@ -206,6 +210,7 @@ pub(super) fn committed_response(
         usage,
         usage_only,
         token_events,
+        native_usage,
         mask: None,
     };
     Response::from_parts(head, ResponseBody::upstream(stream))

@@ -13,6 +13,7 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 
 use super::capture::{event_text, push_capped, MAX_CAPTURE};
+use super::outward::Outward;
 use super::relay::Passthrough;
 pub use super::relay::{BoxError, Stream};
 use crate::openai::Usage;
@@ -33,6 +34,8 @@ pub struct ResponseBody {
     flush_first: bool,
     /// A data frame was handed over.
     sent_any: bool,
+    /// Turns an OpenAI answer into the client's door protocol (Anthropic's).
+    outward: Option<Box<Outward>>,
 }
 
 enum Kind {
@@ -60,6 +63,7 @@ impl ResponseBody {
             capture: None,
             flush_first: false,
             sent_any: false,
+            outward: None,
         }
     }
 
@@ -93,6 +97,51 @@ impl ResponseBody {
             }
             Kind::Upstream(pass) => pass.capture_held(),
             Kind::Full(None) | Kind::Mock(_) => self.capture = Some(String::new()),
+        }
+    }
+
+    /// Whether the answer is in the client's own (Anthropic) protocol already.
+    pub fn is_native(&self) -> bool {
+        matches!(&self.kind, Kind::Upstream(pass) if pass.is_native())
+    }
+
+    /// Turns this OpenAI-shaped answer (with `status`; `sse` for a stream)
+    /// into an Anthropic one as it goes out; `model` is the name the client
+    /// asked for.
+    pub fn into_anthropic(mut self, status: u16, sse: bool, model: &str) -> ResponseBody {
+        self.outward = Some(Box::new(Outward::new(status, sse, model)));
+        self
+    }
+
+    /// The next frame of the answer as the client gets it.
+    fn poll_out(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let Some(out) = self.outward.as_mut() else {
+            return poll_kind(&mut self.kind, cx);
+        };
+        loop {
+            if let Some(bytes) = out.ready.pop_front() {
+                return Poll::Ready(Some(Ok(Frame::data(bytes))));
+            }
+            if out.done {
+                return Poll::Ready(None);
+            }
+            match poll_kind(&mut self.kind, cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => out.end(),
+                Poll::Ready(Some(Err(err))) => {
+                    out.done = true;
+                    return Poll::Ready(Some(Err(err)));
+                }
+                Poll::Ready(Some(Ok(frame))) => {
+                    if let Ok(data) = frame.into_data() {
+                        if let Err(err) = out.take(&data) {
+                            out.done = true;
+                            out.ready.clear();
+                            return Poll::Ready(Some(Err(err)));
+                        }
+                    }
+                }
+            }
         }
     }
 
@@ -139,6 +188,16 @@ impl ResponseBody {
     }
 }
 
+/// The next frame of the answer as Switchyard has it (OpenAI-shaped, or
+/// the client's own protocol for a native answer).
+fn poll_kind(kind: &mut Kind, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    match kind {
+        Kind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+        Kind::Mock(stream) => Pin::new(stream).poll_frame(cx).map(|f| f.map(Ok)),
+        Kind::Upstream(pass) => pass.poll(cx),
+    }
+}
+
 impl Drop for ResponseBody {
     fn drop(&mut self) {
         // Dropped before the end: the client went away (or the connection broke).
@@ -165,11 +224,7 @@ impl Body for ResponseBody {
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }
-        let polled = match &mut this.kind {
-            Kind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
-            Kind::Mock(stream) => Pin::new(stream).poll_frame(cx).map(|f| f.map(Ok)),
-            Kind::Upstream(pass) => pass.poll(cx),
-        };
+        let polled = this.poll_out(cx);
         match &polled {
             Poll::Ready(None) => this.finish("completed"),
             Poll::Ready(Some(Err(_))) => this.finish("upstream_error"),
@@ -200,6 +255,9 @@ impl Body for ResponseBody {
     }
 
     fn is_end_stream(&self) -> bool {
+        if let Some(out) = &self.outward {
+            return out.done && out.ready.is_empty();
+        }
         match &self.kind {
             Kind::Full(bytes) => bytes.is_none(),
             Kind::Upstream(pass) => pass.is_end_stream(),
@@ -208,6 +266,9 @@ impl Body for ResponseBody {
     }
 
     fn size_hint(&self) -> SizeHint {
+        if self.outward.is_some() {
+            return SizeHint::default();
+        }
         match &self.kind {
             Kind::Full(Some(bytes)) => SizeHint::with_exact(bytes.len() as u64),
             Kind::Full(None) => SizeHint::with_exact(0),

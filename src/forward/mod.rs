@@ -26,6 +26,7 @@ mod commit;
 mod error;
 mod headers;
 pub mod mask;
+mod outward;
 mod relay;
 pub(crate) mod stream_usage;
 mod translate;

@@ -16,6 +16,7 @@ use tokio::time::Instant;
 use super::answer::AnswerBody;
 use super::capture::{event_text, push_capped, MAX_CAPTURE};
 use crate::openai::{self, Usage};
+use crate::providers::anthropic::{self, native::NativeUsage};
 use crate::sse::SseScanner;
 use crate::telemetry::metrics::UpstreamMetrics;
 use crate::text;

@@ -2,9 +2,10 @@
 //!
 //! With `server.auth.keys` empty the router is open (the startup log says
 //! so). Otherwise a request must carry one of the keys as
-//! `Authorization: Bearer <key>` (what the OpenAI SDKs send) or `api-key:
-//! <key>` (Azure-style clients). The caller's key is never forwarded:
-//! `forward::headers` removes both headers.
+//! `Authorization: Bearer <key>` (what the OpenAI SDKs and recent Anthropic
+//! SDKs send), `api-key: <key>` (Azure-style clients) or `x-api-key: <key>`
+//! (Anthropic's clients). The caller's key is never forwarded:
+//! `forward::headers` removes all three headers.
 
 use http::HeaderMap;
 use subtle::{Choice, ConstantTimeEq};
@@ -28,10 +29,12 @@ pub fn authenticate(headers: &HeaderMap, keys: &[Secret]) -> Result<(), GatewayE
             scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
         })
         .or_else(|| {
-            headers
-                .get("api-key")
-                .and_then(|v| v.to_str().ok())
-                .map(str::trim)
+            ["api-key", "x-api-key"].iter().find_map(|name| {
+                headers
+                    .get(*name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::trim)
+            })
         });
     let Some(presented) = presented else {
         return Err(GatewayError::Unauthorized { key_sent: false });
@@ -72,6 +75,7 @@ mod tests {
         assert!(authenticate(&with("authorization", "Bearer sk-router-1"), &keys).is_ok());
         assert!(authenticate(&with("authorization", "bearer  sk-router-1"), &keys).is_ok());
         assert!(authenticate(&with("api-key", "sk-router-1"), &keys).is_ok());
+        assert!(authenticate(&with("x-api-key", "sk-router-1"), &keys).is_ok());
     }
 
     #[test]

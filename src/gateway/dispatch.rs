@@ -12,7 +12,7 @@ use hyper::body::Incoming;
 
 use super::error::GatewayError;
 use super::AppState;
-use super::{auth, cors, models, proxy, stats, status};
+use super::{auth, cors, messages, models, proxy, stats, status};
 use crate::forward::body::ResponseBody;
 use crate::providers::Endpoint;
 use crate::telemetry::access_log::AccessRecord;
@@ -25,6 +25,8 @@ const MAX_REQUEST_ID_LEN: usize = 128;
 /// What a path is, independent of method.
 enum Route {
     Model(Endpoint),
+    /// Anthropic's `POST /v1/messages`.
+    Messages,
     ModelList,
     ModelGet(String),
     Health,
@@ -45,6 +47,7 @@ fn route(path: &str) -> Option<Route> {
         "/completions" => Route::Model(Endpoint::Completions),
         "/embeddings" => Route::Model(Endpoint::Embeddings),
         "/responses" => Route::Model(Endpoint::Responses),
+        "/messages" => Route::Messages,
         "/models" => Route::ModelList,
         _ if bare.starts_with("/models/") && bare.len() > "/models/".len() => {
             Route::ModelGet(bare["/models/".len()..].to_owned())
@@ -57,6 +60,13 @@ fn route(path: &str) -> Option<Route> {
         _ if path == "/" || path == "/ui" => Route::Ui,
         _ => return None,
     })
+}
+
+/// Whether `path` is on Anthropic's door (`/v1/messages…`).
+fn is_anthropic_door(path: &str) -> bool {
+    path.strip_prefix("/v1")
+        .unwrap_or(path)
+        .starts_with("/messages")
 }
 
 /// Serves one request. Never fails: every error is an OpenAI-format answer.
@@ -79,6 +89,8 @@ pub async fn handle(
     // followed by another on the same connection: hyper closes it.
     let body_pending =
         request.version() != http::Version::HTTP_2 && !request.body().is_end_stream();
+    // Anthropic's door answers its errors in Anthropic's envelope.
+    let anthropic_door = is_anthropic_door(request.uri().path());
     let mut response = if cors::is_preflight(request.method(), request.headers()) {
         cors::preflight(&table.cors, request.headers())
     } else {
@@ -87,7 +99,11 @@ pub async fn handle(
             Err(error) => {
                 record.entry.error = Some(error.code().to_owned());
                 let close = body_pending && error.leaves_body_unread();
-                let mut response = error.into_response();
+                let mut response = if anthropic_door {
+                    error.into_anthropic_response()
+                } else {
+                    error.into_response()
+                };
                 if close {
                     // Say so, so the client opens a new connection for its
                     // next request instead of losing it to the close.
@@ -141,11 +157,11 @@ async fn serve(
         });
     };
     let allow = match route {
-        Route::Model(_) => "POST",
+        Route::Model(_) | Route::Messages => "POST",
         _ => "GET, HEAD",
     };
     let method_ok = match route {
-        Route::Model(_) => method == Method::POST,
+        Route::Model(_) | Route::Messages => method == Method::POST,
         _ => method == Method::GET || method == Method::HEAD,
     };
     if !method_ok {
@@ -181,6 +197,11 @@ async fn serve(
             record.sink = state.request_log.load_full();
             auth::authenticate(request.headers(), &table.auth_keys)?;
             proxy::proxy(table, endpoint, request, request_id, record).await
+        }
+        Route::Messages => {
+            record.sink = state.request_log.load_full();
+            auth::authenticate(request.headers(), &table.auth_keys)?;
+            messages::messages(table, request, request_id, record).await
         }
     }
 }

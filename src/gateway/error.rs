@@ -13,6 +13,7 @@ use crate::forward::body::ResponseBody;
 use crate::forward::{AttemptError, Exhausted};
 use crate::json::InspectError;
 use crate::openai::ErrorBody;
+use crate::providers::anthropic;
 
 /// An error answered by the gateway.
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +76,15 @@ pub enum GatewayError {
         path: String,
         /// Allowed methods, for the `Allow` header.
         allow: &'static str,
+    },
+    /// A request on the Anthropic door that cannot be put in OpenAI's shape
+    /// for the model's targets.
+    #[error("{message}")]
+    Untranslatable {
+        /// What cannot be translated, and what to do.
+        message: String,
+        /// The request field at fault.
+        param: Option<&'static str>,
     },
     /// Every attempt failed before a response.
     #[error("upstream failed")]
@@ -150,7 +160,7 @@ impl GatewayError {
             ),
             E::Unauthorized { key_sent: false } => (
                 StatusCode::UNAUTHORIZED, INVALID, None, "invalid_api_key",
-                "This router requires an API key. Send it as `Authorization: Bearer <key>` (the OpenAI SDKs do this with `api_key`).".into(),
+                "This router requires an API key. Send it as `Authorization: Bearer <key>` (the OpenAI SDKs do this with `api_key`) or `x-api-key: <key>` (the Anthropic SDKs).".into(),
             ),
             E::Unauthorized { key_sent: true } => (
                 StatusCode::UNAUTHORIZED, INVALID, None, "invalid_api_key",
@@ -170,7 +180,11 @@ impl GatewayError {
             }
             E::UnknownPath { method, path } => (
                 StatusCode::NOT_FOUND, INVALID, None, "unknown_url",
-                format!("Invalid URL ({method} {path}). This router serves /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/responses, /v1/models, /health, /status, /stats, /metrics and its status page at /."),
+                format!("Invalid URL ({method} {path}). This router serves /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/responses, /v1/messages, /v1/messages/count_tokens, /v1/models, /health, /status, /stats, /metrics and its status page at /."),
+            ),
+            E::Untranslatable { message, param } => (
+                StatusCode::BAD_REQUEST, INVALID, *param, "unsupported_parameter",
+                message.clone(),
             ),
             E::MethodNotAllowed { method, path, allow } => (
                 StatusCode::METHOD_NOT_ALLOWED, INVALID, None, "method_not_allowed",
@@ -263,7 +277,20 @@ impl GatewayError {
             param,
             code,
         };
-        let mut response = Response::new(ResponseBody::full(body.to_json()));
+        self.respond(status, body.to_json())
+    }
+
+    /// The same error in Anthropic's envelope, for the Anthropic door:
+    /// `{"type":"error","error":{"type","message"}}` with Anthropic's error
+    /// type for the status.
+    pub fn into_anthropic_response(self) -> Response<ResponseBody> {
+        let (status, _, _, _, message) = self.parts();
+        let body = anthropic::inbound::error_body(status.as_u16(), &message);
+        self.respond(status, body)
+    }
+
+    fn respond(self, status: StatusCode, body: Vec<u8>) -> Response<ResponseBody> {
+        let mut response = Response::new(ResponseBody::full(body));
         *response.status_mut() = status;
         let headers = response.headers_mut();
         headers.insert(

@@ -8,7 +8,7 @@ use hyper::body::Incoming;
 
 use super::error::GatewayError;
 use crate::forward::body::ResponseBody;
-use crate::forward::{self, Outbound};
+use crate::forward::{self, Exhausted, Outbound, Served};
 use crate::json::inspect;
 use crate::providers::Endpoint;
 use crate::routing::{RequestLimits, Table};
@@ -43,6 +43,31 @@ pub(super) async fn proxy(
         .model
         .as_deref()
         .ok_or(GatewayError::MissingModel)?;
+    let model = resolve(table, name, record)?;
+    let outbound = Outbound {
+        model,
+        endpoint,
+        body: &body,
+        inspected: &inspected,
+        headers: &parts.headers,
+        request_id,
+        native: None,
+    };
+    match forward::forward(outbound).await {
+        Ok((mut response, served)) => {
+            note_served(&mut response, served, record);
+            Ok(response)
+        }
+        Err(exhausted) => Ok(exhausted_response(exhausted, record, false)),
+    }
+}
+
+/// The model `name` names, counted under its metrics from here on.
+pub(super) fn resolve<'t>(
+    table: &'t Table,
+    name: &str,
+    record: &mut AccessRecord,
+) -> Result<&'t std::sync::Arc<crate::routing::Model>, GatewayError> {
     record.entry.model = Some(name.to_owned());
     let model = table
         .model(name)
@@ -55,54 +80,61 @@ pub(super) async fn proxy(
                 .collect(),
         })?;
     record.set_model_metrics(model.metrics.clone());
-    let outbound = Outbound {
-        model,
-        endpoint,
-        body: &body,
-        inspected: &inspected,
-        headers: &parts.headers,
-        request_id,
-    };
-    match forward::forward(outbound).await {
-        Ok((mut response, served)) => {
-            let headers = response.headers_mut();
-            if let Ok(target) = HeaderValue::from_str(&served.target) {
-                headers.insert(X_TARGET, target);
-            }
-            if let Ok(model) = HeaderValue::from_str(&served.model) {
-                headers.insert(X_MODEL, model);
-            }
-            headers.insert(X_ATTEMPTS, HeaderValue::from(served.attempts));
-            advise_no_retry(&mut response, served.attempts);
-            // Our own time: before the first upstream send, and from the
-            // commit to here (the headers go out as this returns).
-            if let Some(started) = record.started {
-                let before = served
-                    .upstream_started
-                    .into_std()
-                    .saturating_duration_since(started);
-                let after = served.committed_at.elapsed();
-                record.overhead_us = Some((before + after).as_micros() as u64);
-            }
-            record.entry.target = Some(served.target);
-            record.entry.served_model = Some(served.model);
-            record.set_target_metrics(served.metrics);
-            record.entry.attempts = served.attempts;
-            Ok(response)
-        }
-        Err(exhausted) => {
-            let attempts = exhausted.attempts;
-            let error = GatewayError::from(exhausted);
-            record.entry.attempts = attempts;
-            record.entry.error = Some(error.code().to_owned());
-            let mut response = error.into_response();
-            response
-                .headers_mut()
-                .insert(X_ATTEMPTS, HeaderValue::from(attempts));
-            advise_no_retry(&mut response, attempts);
-            Ok(response)
-        }
+    Ok(model)
+}
+
+/// Says who served the answer: Switchyard's headers and the access record.
+pub(super) fn note_served(
+    response: &mut Response<ResponseBody>,
+    served: Served,
+    record: &mut AccessRecord,
+) {
+    let headers = response.headers_mut();
+    if let Ok(target) = HeaderValue::from_str(&served.target) {
+        headers.insert(X_TARGET, target);
     }
+    if let Ok(model) = HeaderValue::from_str(&served.model) {
+        headers.insert(X_MODEL, model);
+    }
+    headers.insert(X_ATTEMPTS, HeaderValue::from(served.attempts));
+    advise_no_retry(response, served.attempts);
+    // Our own time: before the first upstream send, and from the
+    // commit to here (the headers go out as this returns).
+    if let Some(started) = record.started {
+        let before = served
+            .upstream_started
+            .into_std()
+            .saturating_duration_since(started);
+        let after = served.committed_at.elapsed();
+        record.overhead_us = Some((before + after).as_micros() as u64);
+    }
+    record.entry.target = Some(served.target);
+    record.entry.served_model = Some(served.model);
+    record.set_target_metrics(served.metrics);
+    record.entry.attempts = served.attempts;
+}
+
+/// The error answer when no target could serve; `anthropic` for the
+/// Anthropic door's envelope.
+pub(super) fn exhausted_response(
+    exhausted: Exhausted,
+    record: &mut AccessRecord,
+    anthropic: bool,
+) -> Response<ResponseBody> {
+    let attempts = exhausted.attempts;
+    let error = GatewayError::from(exhausted);
+    record.entry.attempts = attempts;
+    record.entry.error = Some(error.code().to_owned());
+    let mut response = if anthropic {
+        error.into_anthropic_response()
+    } else {
+        error.into_response()
+    };
+    response
+        .headers_mut()
+        .insert(X_ATTEMPTS, HeaderValue::from(attempts));
+    advise_no_retry(&mut response, attempts);
+    response
 }
 
 /// Switchyard's retries replace the client's: when it already retried or
@@ -124,7 +156,7 @@ fn advise_no_retry(response: &mut Response<ResponseBody>, attempts: u32) {
 /// Reads the whole body, refusing more than `max_body_bytes` and a pause
 /// of more than `body_timeout` between two pieces. A declared
 /// `Content-Length` over the limit is refused before reading anything.
-async fn read_body(
+pub(super) async fn read_body(
     headers: &http::HeaderMap,
     body: Incoming,
     limits: RequestLimits,

@@ -1,0 +1,98 @@
+//! Anthropic's Messages API as a second front door: `POST /v1/messages`
+//! (and `/v1/messages/count_tokens`), routed by the body's `model` through
+//! the same table, plan, retries and failover as the OpenAI door.
+//!
+//! The body is read once and sent two ways: to an Anthropic target as it
+//! came (only `model` spliced), whose answer passes through untouched —
+//! thinking blocks, signatures, citations and cache markers survive — and to
+//! every other target as its OpenAI translation
+//! (`providers::anthropic::inbound`), whose answer is translated back as it
+//! streams. Every error the door answers itself is in Anthropic's envelope.
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Request, Response};
+use hyper::body::Incoming;
+
+use super::error::GatewayError;
+use super::proxy::{exhausted_response, note_served, read_body, resolve};
+use crate::forward::body::ResponseBody;
+use crate::forward::{self, Native, Outbound};
+use crate::json::inspect;
+use crate::providers::anthropic::inbound;
+use crate::providers::Endpoint;
+use crate::routing::Table;
+use crate::telemetry::access_log::AccessRecord;
+
+/// Serves `POST /v1/messages`.
+pub(super) async fn messages(
+    table: &Table,
+    request: Request<Incoming>,
+    request_id: &str,
+    record: &mut AccessRecord,
+) -> Result<Response<ResponseBody>, GatewayError> {
+    record.set_model_metrics(table.unknown_model.clone());
+    let (parts, body) = request.into_parts();
+    let body = read_body(&parts.headers, body, table.limits).await?;
+    if record
+        .sink
+        .as_ref()
+        .is_some_and(|log| log.config.include_content)
+    {
+        record.entry.request_body = Some(body.clone());
+    }
+    let native_inspected = inspect(&body)?;
+    let name = native_inspected
+        .model
+        .as_deref()
+        .ok_or(GatewayError::MissingModel)?;
+    let model = resolve(table, name, record)?;
+    let openai = inbound::request_to_openai(&body).map_err(|err| GatewayError::Untranslatable {
+        message: err.message,
+        param: err.param,
+    })?;
+    let openai = Bytes::from(openai);
+    let openai_inspected = inspect(&openai)?;
+    let outbound = Outbound {
+        model,
+        endpoint: Endpoint::ChatCompletions,
+        body: &openai,
+        inspected: &openai_inspected,
+        headers: &parts.headers,
+        request_id,
+        native: Some(Native {
+            body: &body,
+            inspected: &native_inspected,
+        }),
+    };
+    match forward::forward(outbound).await {
+        Ok((response, served)) => {
+            let mut response = if response.body().is_native() {
+                response
+            } else {
+                to_anthropic(response, name)
+            };
+            note_served(&mut response, served, record);
+            Ok(response)
+        }
+        Err(exhausted) => Ok(exhausted_response(exhausted, record, true)),
+    }
+}
+
+/// An OpenAI-shaped answer (any status) as Anthropic's.
+fn to_anthropic(response: Response<ResponseBody>, model: &str) -> Response<ResponseBody> {
+    let (mut head, body) = response.into_parts();
+    let sse = head
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().starts_with("text/event-stream"));
+    head.headers.remove(header::CONTENT_LENGTH);
+    if !sse {
+        head.headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+    }
+    let body = body.into_anthropic(head.status.as_u16(), sse, model);
+    Response::from_parts(head, body)
+}
