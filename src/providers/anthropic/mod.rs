@@ -25,6 +25,7 @@
 
 mod address;
 mod error;
+pub mod inbound;
 mod messages;
 pub mod native;
 mod request;

@@ -1,0 +1,1 @@
+//! The inbound translation tests, one file per concern.
