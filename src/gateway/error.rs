@@ -277,7 +277,7 @@ impl GatewayError {
             param,
             code,
         };
-        self.respond(status, body.to_json())
+        self.respond(status, body.to_json().into_bytes())
     }
 
     /// The same error in Anthropic's envelope, for the Anthropic door:
