@@ -27,6 +27,7 @@ mod health_checks;
 mod hostile_clients;
 mod inbound_tls;
 mod layering;
+mod messages_door;
 mod metrics;
 mod mock_upstream_selftest;
 mod models_and_health;
