@@ -24,7 +24,7 @@ fn config(anthropic: &str, openai: &str, server: &str) -> String {
 async fn post(router: &Router, headers: &[(&str, &str)], body: &str) -> Reply {
     let mut all = vec![("content-type", "application/json")];
     all.extend_from_slice(headers);
-    send("POST", &router.url("/v1/messages"), &all, body).await
+    send("POST", &router.url("/v1/messages"), &all, body.to_owned()).await
 }
 
 /// A request with fields a translation would lose: thinking blocks with
