@@ -49,6 +49,14 @@ pub(super) async fn send(
     // The Anthropic door's own bytes go to an Anthropic target untouched
     // but for the model (ARCHITECTURE.md, invariant 1).
     let native = out.native.filter(|_| protocol == Protocol::Anthropic);
+    if let (None, Some(err)) = (native, out.native.and_then(|n| n.untranslatable)) {
+        return Err(AttemptError::Untranslatable {
+            upstream: upstream.name.clone(),
+            provider: upstream.kind.as_str(),
+            message: err.message.clone(),
+            param: err.param,
+        });
+    }
     let translated = match (&native, &upstream.translation) {
         (None, Some(translation)) => Some(translate::request(out, target, translation, uri)?),
         _ => None,

@@ -47,7 +47,7 @@ use tokio::time::Instant;
 pub use error::AttemptError;
 
 use crate::json::Inspected;
-use crate::providers::{mock, Endpoint};
+use crate::providers::{mock, Endpoint, RequestError};
 use crate::routing::{self, HedgeDelay, Model, Strategy, Target};
 use crate::telemetry::metrics::TargetMetrics;
 use crate::upstream::{Circuit, InFlight};
@@ -86,6 +86,10 @@ pub struct Native<'a> {
     pub body: &'a Bytes,
     /// Where `model` and `stream` sit in it.
     pub inspected: &'a Inspected,
+    /// Why it has no OpenAI translation, if it has none (a server tool, …):
+    /// then only Anthropic targets can take it, and every other target's
+    /// attempt fails with this.
+    pub untranslatable: Option<&'a RequestError>,
 }
 
 /// Which target answered, and after how many attempts.

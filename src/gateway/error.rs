@@ -77,15 +77,6 @@ pub enum GatewayError {
         /// Allowed methods, for the `Allow` header.
         allow: &'static str,
     },
-    /// A request on the Anthropic door that cannot be put in OpenAI's shape
-    /// for the model's targets.
-    #[error("{message}")]
-    Untranslatable {
-        /// What cannot be translated, and what to do.
-        message: String,
-        /// The request field at fault.
-        param: Option<&'static str>,
-    },
     /// Every attempt failed before a response.
     #[error("upstream failed")]
     Upstream {
@@ -181,10 +172,6 @@ impl GatewayError {
             E::UnknownPath { method, path } => (
                 StatusCode::NOT_FOUND, INVALID, None, "unknown_url",
                 format!("Invalid URL ({method} {path}). This router serves /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/responses, /v1/messages, /v1/messages/count_tokens, /v1/models, /health, /status, /stats, /metrics and its status page at /."),
-            ),
-            E::Untranslatable { message, param } => (
-                StatusCode::BAD_REQUEST, INVALID, *param, "unsupported_parameter",
-                message.clone(),
             ),
             E::MethodNotAllowed { method, path, allow } => (
                 StatusCode::METHOD_NOT_ALLOWED, INVALID, None, "method_not_allowed",

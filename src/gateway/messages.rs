@@ -46,12 +46,16 @@ pub(super) async fn messages(
         .as_deref()
         .ok_or(GatewayError::MissingModel)?;
     let model = resolve(table, name, record)?;
-    let openai = inbound::request_to_openai(&body).map_err(|err| GatewayError::Untranslatable {
-        message: err.message,
-        param: err.param,
-    })?;
-    let openai = Bytes::from(openai);
-    let openai_inspected = inspect(&openai)?;
+    // Translated once for every target that is not Anthropic's; a request
+    // that cannot be (a server tool) can still go to Anthropic targets.
+    let (openai, untranslatable) = match inbound::request_to_openai(&body) {
+        Ok(openai) => (Bytes::from(openai), None),
+        Err(err) => (body.clone(), Some(err)),
+    };
+    let openai_inspected = match untranslatable {
+        None => inspect(&openai)?,
+        Some(_) => native_inspected.clone(),
+    };
     let outbound = Outbound {
         model,
         endpoint: Endpoint::ChatCompletions,
@@ -62,6 +66,7 @@ pub(super) async fn messages(
         native: Some(Native {
             body: &body,
             inspected: &native_inspected,
+            untranslatable: untranslatable.as_ref(),
         }),
     };
     match forward::forward(outbound).await {
