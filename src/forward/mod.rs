@@ -393,6 +393,17 @@ async fn attempt_target_inner(
                 None,
             );
         }
+        if upstream.mock.is_some() && out.endpoint == Endpoint::CountTokens {
+            // Only Anthropic targets count tokens; the door estimates otherwise.
+            return Outcome::Failed(
+                AttemptError::Unsupported {
+                    upstream: upstream.name.clone(),
+                    provider: upstream.kind.as_str(),
+                    endpoint: "/v1/messages/count_tokens".to_owned(),
+                },
+                None,
+            );
+        }
         if let Some(config) = &upstream.mock {
             return match mock::respond(config, out.endpoint, &target.upstream_model, out.body).await
             {

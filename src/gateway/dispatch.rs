@@ -27,6 +27,8 @@ enum Route {
     Model(Endpoint),
     /// Anthropic's `POST /v1/messages`.
     Messages,
+    /// Anthropic's `POST /v1/messages/count_tokens`.
+    CountTokens,
     ModelList,
     ModelGet(String),
     Health,
@@ -48,6 +50,7 @@ fn route(path: &str) -> Option<Route> {
         "/embeddings" => Route::Model(Endpoint::Embeddings),
         "/responses" => Route::Model(Endpoint::Responses),
         "/messages" => Route::Messages,
+        "/messages/count_tokens" => Route::CountTokens,
         "/models" => Route::ModelList,
         _ if bare.starts_with("/models/") && bare.len() > "/models/".len() => {
             Route::ModelGet(bare["/models/".len()..].to_owned())
@@ -157,11 +160,11 @@ async fn serve(
         });
     };
     let allow = match route {
-        Route::Model(_) | Route::Messages => "POST",
+        Route::Model(_) | Route::Messages | Route::CountTokens => "POST",
         _ => "GET, HEAD",
     };
     let method_ok = match route {
-        Route::Model(_) | Route::Messages => method == Method::POST,
+        Route::Model(_) | Route::Messages | Route::CountTokens => method == Method::POST,
         _ => method == Method::GET || method == Method::HEAD,
     };
     if !method_ok {
@@ -202,6 +205,10 @@ async fn serve(
             record.sink = state.request_log.load_full();
             auth::authenticate(request.headers(), &table.auth_keys)?;
             messages::messages(table, request, request_id, record).await
+        }
+        Route::CountTokens => {
+            auth::authenticate(request.headers(), &table.auth_keys)?;
+            messages::count_tokens(table, request, request_id, record).await
         }
     }
 }

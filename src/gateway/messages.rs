@@ -16,7 +16,7 @@ use hyper::body::Incoming;
 use super::error::GatewayError;
 use super::proxy::{exhausted_response, note_served, read_body, resolve};
 use crate::forward::body::ResponseBody;
-use crate::forward::{self, Native, Outbound};
+use crate::forward::{self, AttemptError, Native, Outbound};
 use crate::json::inspect;
 use crate::providers::anthropic::inbound;
 use crate::providers::Endpoint;
@@ -100,4 +100,70 @@ fn to_anthropic(response: Response<ResponseBody>, model: &str) -> Response<Respo
     }
     let body = body.into_anthropic(head.status.as_u16(), sse, model);
     Response::from_parts(head, body)
+}
+
+/// Marks a `count_tokens` answer that Switchyard estimated (no Anthropic
+/// target could count).
+const X_TOKEN_COUNT: http::HeaderName = http::HeaderName::from_static("x-switchyard-token-count");
+
+/// Serves `POST /v1/messages/count_tokens`: passed through to the model's
+/// Anthropic targets (in plan order, with failover); when the model has
+/// none, an estimate (`inbound::estimate_input_tokens`, a documented
+/// heuristic) marked `x-switchyard-token-count: estimated`.
+pub(super) async fn count_tokens(
+    table: &Table,
+    request: Request<Incoming>,
+    request_id: &str,
+    record: &mut AccessRecord,
+) -> Result<Response<ResponseBody>, GatewayError> {
+    record.set_model_metrics(table.unknown_model.clone());
+    let (parts, body) = request.into_parts();
+    let body = read_body(&parts.headers, body, table.limits).await?;
+    let inspected = inspect(&body)?;
+    let name = inspected
+        .model
+        .as_deref()
+        .ok_or(GatewayError::MissingModel)?;
+    let model = resolve(table, name, record)?;
+    let outbound = Outbound {
+        model,
+        endpoint: Endpoint::CountTokens,
+        body: &body,
+        inspected: &inspected,
+        headers: &parts.headers,
+        request_id,
+        native: Some(Native {
+            body: &body,
+            inspected: &inspected,
+            untranslatable: None,
+        }),
+    };
+    match forward::forward(outbound).await {
+        Ok((mut response, served)) => {
+            note_served(&mut response, served, record);
+            Ok(response)
+        }
+        Err(exhausted)
+            if exhausted
+                .failures
+                .iter()
+                .all(|f| matches!(f, AttemptError::Unsupported { .. })) =>
+        {
+            record.entry.attempts = 0;
+            let (status, body) = match inbound::estimate_input_tokens(&body) {
+                Ok(tokens) => (200, format!("{{\"input_tokens\":{tokens}}}").into_bytes()),
+                Err(err) => (400, inbound::error_body(400, &err.message)),
+            };
+            let mut response = Response::new(ResponseBody::full(body));
+            *response.status_mut() = http::StatusCode::from_u16(status).unwrap_or_default();
+            let headers = response.headers_mut();
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            headers.insert(X_TOKEN_COUNT, HeaderValue::from_static("estimated"));
+            Ok(response)
+        }
+        Err(exhausted) => Ok(exhausted_response(exhausted, record, true)),
+    }
 }

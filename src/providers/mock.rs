@@ -204,6 +204,7 @@ pub async fn respond(
             .map(|body| body.with_usage(counted)))
         }
         Endpoint::Responses => Err(MockError::Unsupported("/v1/responses")),
+        Endpoint::CountTokens => Err(MockError::Unsupported("/v1/messages/count_tokens")),
     }
 }
 

@@ -82,15 +82,19 @@ pub enum Endpoint {
     Embeddings,
     /// `POST /v1/responses`
     Responses,
+    /// Anthropic's `POST /v1/messages/count_tokens` (Anthropic's door; only
+    /// Anthropic upstreams serve it).
+    CountTokens,
 }
 
 impl Endpoint {
     /// Every endpoint, in [`Endpoint::index`] order.
-    pub const ALL: [Endpoint; 4] = [
+    pub const ALL: [Endpoint; 5] = [
         Endpoint::ChatCompletions,
         Endpoint::Completions,
         Endpoint::Embeddings,
         Endpoint::Responses,
+        Endpoint::CountTokens,
     ];
 
     /// The path after `/v1`.
@@ -100,6 +104,7 @@ impl Endpoint {
             Endpoint::Completions => "/completions",
             Endpoint::Embeddings => "/embeddings",
             Endpoint::Responses => "/responses",
+            Endpoint::CountTokens => "/messages/count_tokens",
         }
     }
 
@@ -164,9 +169,10 @@ pub trait Provider: Send + Sync {
         None
     }
 
-    /// Whether it can answer `endpoint` at all. Default: every one.
-    fn serves(&self, _endpoint: Endpoint) -> bool {
-        true
+    /// Whether it can answer `endpoint` at all. Default: every OpenAI
+    /// endpoint (not Anthropic's `count_tokens`).
+    fn serves(&self, endpoint: Endpoint) -> bool {
+        endpoint != Endpoint::CountTokens
     }
 }
 

@@ -19,8 +19,11 @@ fn root(base_url: &str) -> &str {
 }
 
 impl Provider for Anthropic {
-    fn url(&self, target: &TargetAddress<'_>, _endpoint: Endpoint) -> String {
-        format!("{}/v1/messages", root(target.base_url))
+    fn url(&self, target: &TargetAddress<'_>, endpoint: Endpoint) -> String {
+        match endpoint {
+            Endpoint::CountTokens => format!("{}/v1/messages/count_tokens", root(target.base_url)),
+            _ => format!("{}/v1/messages", root(target.base_url)),
+        }
     }
 
     fn credential(&self, key: &Secret) -> Option<(HeaderName, HeaderValue)> {
@@ -38,7 +41,7 @@ impl Provider for Anthropic {
     }
 
     fn serves(&self, endpoint: Endpoint) -> bool {
-        endpoint == Endpoint::ChatCompletions
+        matches!(endpoint, Endpoint::ChatCompletions | Endpoint::CountTokens)
     }
 }
 
