@@ -331,3 +331,44 @@ async fn a_break_after_the_first_token_ends_an_anthropic_stream_with_an_error_ev
         assert!(!body.contains("message_stop"), "{model}: {body}");
     }
 }
+
+#[tokio::test]
+async fn count_tokens_goes_to_an_anthropic_target_and_is_estimated_for_others() {
+    init_tracing();
+    let ant = MockUpstream::start(Behaviour::Json(r#"{"input_tokens":14}"#.into())).await;
+    let oai = MockUpstream::start(Behaviour::Json(chat_completion_json("gpt-4o-mini", "unused"))).await;
+    let router = Router::start(&config(&ant.base_url(), &oai.base_url(), "")).await;
+    let count = |model: &str| {
+        format!(r#"{{"model":"{model}","system":"You are a scientist","messages":[{{"role":"user","content":"Hello, Claude, how many tokens is this?"}}]}}"#)
+    };
+
+    let counted = send(
+        "POST",
+        &router.url("/v1/messages/count_tokens"),
+        &[("content-type", "application/json")],
+        count("claude"),
+    )
+    .await;
+    assert_eq!(counted.status, 200, "{}", counted.text());
+    assert_eq!(counted.text(), r#"{"input_tokens":14}"#);
+    let up = ant.last_request().expect("sent");
+    assert_eq!(up.path(), "/v1/messages/count_tokens");
+    assert_eq!(up.json()["model"], "claude-sonnet-4-5");
+    assert_eq!(counted.header("x-switchyard-token-count"), None);
+
+    let estimated = send(
+        "POST",
+        &router.url("/v1/messages/count_tokens"),
+        &[("content-type", "application/json")],
+        count("gpt"),
+    )
+    .await;
+    assert_eq!(estimated.status, 200, "{}", estimated.text());
+    assert_eq!(
+        estimated.header("x-switchyard-token-count").as_deref(),
+        Some("estimated")
+    );
+    let tokens = estimated.json()["input_tokens"].as_u64().expect("a count");
+    assert!((5..100).contains(&tokens), "{tokens}");
+    assert_eq!(oai.request_count(), 0, "nothing goes to an OpenAI target");
+}
