@@ -1,5 +1,6 @@
 """Fixtures: the mock upstream, the real `switchyard` binary in front of it,
-and OpenAI SDK clients pointed at the router.
+and OpenAI SDK clients pointed at the router (and, for the Messages front
+door, Anthropic SDK clients).
 
 The binary is `$SWITCHYARD_BIN`, else `target/debug/switchyard` under the
 repository root (`./scripts/test.sh` builds it first). Everything listens on
@@ -20,11 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+import anthropic
 import openai
 import pytest
 
 from mock_upstream import (
     ANTHROPIC_ERROR_MID_STREAM,
+    ANTHROPIC_HANG,
     ANTHROPIC_MODEL,
     ANTHROPIC_OVERLOADED,
     BEDROCK_ACCESS_KEY_ID,
@@ -41,6 +44,7 @@ from mock_upstream import (
     BEDROCK_STREAM_THROTTLED,
     BEDROCK_THROTTLED,
     BEDROCK_UNAVAILABLE,
+    CHAT_HANG,
     GEMINI_3_MODEL,
     GEMINI_BLOCKED,
     GEMINI_CUT_STREAM,
@@ -581,6 +585,102 @@ def bedrock_router(mock_server: MockUpstream,
     r = _start("bedrock", bedrock_config(mock_server), tmp_path_factory)
     yield r
     _finish(r)
+
+
+def door_config(mock: MockUpstream, refused_port: int) -> str:
+    """The Messages-door router (`POST /v1/messages`, Anthropic's SDK as the
+    client), with router keys on: `claude*` models on the mock's Anthropic
+    API (passthrough), `gpt*` models on its OpenAI API (translated), a
+    Claude that is always overloaded with an OpenAI fallback, and one whose
+    upstream refuses connections."""
+    return textwrap.dedent(f"""\
+        # Written by compat/conftest.py.
+        server:
+          auth:
+            keys: [{ROUTER_KEY!r}]
+        upstreams:
+          claude-up:
+            provider: anthropic
+            base_url: http://127.0.0.1:{mock.port}
+            api_key: {ANTHROPIC_KEY}
+            # Some models fail every time: no circuit may open on them.
+            circuit_breaker: false
+          mockup:
+            provider: openai-compatible
+            base_url: {mock.base_url}
+            api_key: {UPSTREAM_KEY}
+            health_check: false
+            circuit_breaker: false
+          closed:
+            provider: openai-compatible
+            base_url: http://127.0.0.1:{refused_port}/v1
+            health_check: false
+            circuit_breaker: false
+            timeouts: {{ connect: 5s, first_byte: 20s }}
+        models:
+          claude:
+            targets: [{{ upstream: claude-up, model: {ANTHROPIC_MODEL} }}]
+          claude-overloaded:
+            targets: [{{ upstream: claude-up, model: {ANTHROPIC_OVERLOADED} }}]
+            fallbacks: [gpt]
+          claude-overloaded-alone:
+            targets: [{{ upstream: claude-up, model: {ANTHROPIC_OVERLOADED} }}]
+            retry: {{ attempts: 0 }}
+          claude-cut:
+            targets: [{{ upstream: claude-up, model: {ANTHROPIC_ERROR_MID_STREAM} }}]
+          claude-hang:
+            targets: [{{ upstream: claude-up, model: {ANTHROPIC_HANG} }}]
+          gpt:
+            targets: [{{ upstream: mockup, model: upstream-gpt }}]
+          gpt-429:
+            targets: [{{ upstream: mockup, model: fail-429 }}]
+            retry: {{ attempts: 0 }}
+          gpt-500:
+            targets: [{{ upstream: mockup, model: fail-500 }}]
+            retry: {{ attempts: 0 }}
+          gpt-400:
+            targets: [{{ upstream: mockup, model: fail-400 }}]
+          gpt-cut:
+            targets: [{{ upstream: mockup, model: cut-stream }}]
+          gpt-hang:
+            targets: [{{ upstream: mockup, model: {CHAT_HANG} }}]
+          unreachable:
+            targets: [{{ upstream: closed }}]
+            retry: {{ attempts: 0 }}
+        """)
+
+
+@pytest.fixture(scope="session")
+def door_router(mock_server: MockUpstream, refused_port: int,
+                tmp_path_factory: pytest.TempPathFactory) -> Iterator[Router]:
+    """A router whose clients speak Anthropic's Messages API (router keys on)."""
+    r = _start("door", door_config(mock_server, refused_port), tmp_path_factory)
+    yield r
+    _finish(r)
+
+
+def make_door_client(router: Router, *, sent: "Sent | None" = None,
+                     **options: Any) -> anthropic.Anthropic:
+    """An Anthropic SDK client on `router`: `base_url` without `/v1` (the SDK
+    appends `/v1/messages`), no SDK retries unless `options` say so.
+    `options` may replace `api_key` (or give `auth_token` instead); `sent`
+    collects every request the SDK sends, as it sent it."""
+    if sent is not None:
+        options["http_client"] = anthropic.DefaultHttpxClient(
+            event_hooks={"request": [sent.requests.append]})
+    if "auth_token" not in options:
+        options.setdefault("api_key", ROUTER_KEY)
+    options.setdefault("max_retries", 0)
+    options.setdefault("timeout", CLIENT_TIMEOUT_S)
+    return anthropic.Anthropic(base_url=router.url, **options)
+
+
+@pytest.fixture
+def door_client(door_router: Router) -> Iterator[anthropic.Anthropic]:
+    """An Anthropic SDK client on the Messages-door router, with its key."""
+    c = make_door_client(door_router)
+    yield c
+    c.close()
 
 
 @dataclass

@@ -178,6 +178,18 @@ UPSTREAM_REQUEST_ID_PREFIX = "req_mockupstream_"
 ANTHROPIC_MODEL = "claude-mock-sonnet"
 ANTHROPIC_OVERLOADED = "claude-overloaded-529"
 ANTHROPIC_ERROR_MID_STREAM = "claude-error-mid-stream"
+#: Streams its first text delta, then waits for the client to hang up
+#: (noted: `MockUpstream.wait_for_dropped`); answered normally when not streamed.
+ANTHROPIC_HANG = "claude-hang"
+#: The chat model that does the same on `/v1/chat/completions`.
+CHAT_HANG = "hang"
+#: An `anthropic-beta` value the mock knows, and the top-level fields it
+#: admits (as the real API admits a beta's new fields only under its header).
+MESSAGES_BETA = "compat-future-field-2026-01-01"
+MESSAGES_BETA_FIELDS: dict[str, frozenset[str]] = {MESSAGES_BETA: frozenset({"future_field"})}
+#: With `thinking: {"type": "enabled"}`, every answer starts with this
+#: `thinking` block text, signed (`signature`, opaque) as Claude signs it.
+THINKING_TEXT = "The user wants an echo. I will echo."
 #: What every Messages answer reports besides `input_tokens` (which excludes them).
 CACHE_CREATION_INPUT_TOKENS = 4
 CACHE_READ_INPUT_TOKENS = 3
@@ -192,6 +204,11 @@ MESSAGES_FIELDS = frozenset({
     "model", "messages", "max_tokens", "system", "metadata", "stop_sequences", "stream",
     "temperature", "top_p", "top_k", "tools", "tool_choice", "thinking", "service_tier",
     "container", "mcp_servers", "context_management",
+})
+#: The top-level fields `POST /v1/messages/count_tokens` takes.
+COUNT_TOKENS_FIELDS = frozenset({
+    "model", "messages", "system", "tools", "tool_choice", "thinking", "mcp_servers",
+    "context_management",
 })
 
 #: How long a hanging stream (`gemini-hang`, `mock.hang-v1:0`) waits, after
@@ -328,6 +345,10 @@ class Received:
     header_lines: list[tuple[str, str]] = field(default_factory=list)
     #: Bedrock only: how the request authenticated, and whether that held.
     auth: "AuthCheck | None" = None
+    #: The response body the mock wrote for it, byte for byte (a stream's
+    #: events as written, without the chunked framing), to compare with what
+    #: a client received through the router.
+    response: bytearray = field(default_factory=bytearray)
 
 
 @dataclass
@@ -514,8 +535,14 @@ class _Handler(BaseHTTPRequestHandler):
             model = None
         received = Received(self.command, self.path, headers, raw, body, model,
                             list(self.headers.items()))
+        self._received = received
         self.mock._record(received)
         return received
+
+    def _note_sent(self, data: bytes) -> None:
+        received = getattr(self, "_received", None)
+        if received is not None:
+            received.response.extend(data)
 
     def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None,
               content_type: str = "application/json",
@@ -529,6 +556,7 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
+        self._note_sent(body)
         self.wfile.write(body)
         self.wfile.flush()
 
@@ -537,13 +565,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send_sse(self, events: list[Any], *, cut_after: int | None = None,
                   mid_event: bool = False, named: bool = False,
-                  request_id_header: str = "x-request-id") -> None:
+                  request_id_header: str = "x-request-id",
+                  hold_after: int | None = None, model: str = "") -> None:
         """Streams `events` (JSON values) as OpenAI does, then `[DONE]`.
 
         `cut_after`: drop the connection after that many events instead
         (`mid_event`: after half of the next event too), with no final chunk.
         `named`: Responses- and Anthropic-style frames with an `event:` line
-        and no `[DONE]`.
+        and no `[DONE]`. `hold_after`: after that many events, wait for the
+        client to hang up (noted under `model`, see `_hold_until_dropped`)
+        and stop there if it did.
         """
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream; charset=utf-8")
@@ -561,7 +592,10 @@ class _Handler(BaseHTTPRequestHandler):
         if cut_after is not None:
             partial = frames[cut_after][: len(frames[cut_after]) // 2] if mid_event else b""
             frames = frames[:cut_after] + ([partial] if partial else [])
-        for frame in frames:
+        for n, frame in enumerate(frames):
+            if n == hold_after and self._hold_until_dropped(model):
+                return
+            self._note_sent(frame)
             self.wfile.write(b"%x\r\n%s\r\n" % (len(frame), frame))
             self.wfile.flush()
         if cut_after is not None:
@@ -597,13 +631,16 @@ class _Handler(BaseHTTPRequestHandler):
             self._bedrock(received)  # Bedrock Converse: SigV4, checks, event streams
             return
         request = received.body
-        if not isinstance(request, dict) and self.path != "/v1/messages":
+        if not isinstance(request, dict) and not self.path.startswith("/v1/messages"):
             self._send(400, _error_body(
                 "We could not parse the JSON body of your request.",
                 "invalid_request_error", None, None))
             return
         if self.path == "/v1/messages":
             self._messages(received)  # Anthropic: its own checks and failures
+            return
+        if self.path == "/v1/messages/count_tokens":
+            self._count_tokens(received)
             return
         model = request.get("model")
         if model == "slow":
@@ -703,6 +740,9 @@ class _Handler(BaseHTTPRequestHandler):
         if model in ("cut-stream", "cut-mid-event"):
             # role chunk + two content chunks, then the connection drops.
             self._send_sse(events, cut_after=3, mid_event=model == "cut-mid-event")
+        elif model == CHAT_HANG:
+            # role chunk + one content chunk, then wait for the client to leave.
+            self._send_sse(events, hold_after=2, model=model)
         else:
             self._send_sse(events)
 
@@ -785,22 +825,51 @@ class _Handler(BaseHTTPRequestHandler):
                 "request_id": f"req_mock{self.mock.next_id()}"}
         self._send(status, json.dumps(body).encode(), request_id_header="request-id")
 
-    def _messages(self, received: Received) -> None:
-        """`POST /v1/messages`, checked and answered as Anthropic does."""
+    def _anthropic_request(self, received: Received) -> dict[str, Any] | None:
+        """The body of an Anthropic request whose headers pass, else None
+        (the error already sent)."""
         if not received.headers.get("x-api-key"):
             self._anthropic_error(401, "authentication_error", "x-api-key header is required")
-            return
+            return None
         if not received.headers.get("anthropic-version"):
             self._anthropic_error(400, "invalid_request_error",
                                   "anthropic-version: header is required")
-            return
+            return None
         request = received.body
         if not isinstance(request, dict):
             self._anthropic_error(400, "invalid_request_error",
                                   "There was an error parsing the body of your request: "
                                   "it must be a JSON object.")
+            return None
+        return request
+
+    def _count_tokens(self, received: Received) -> None:
+        """`POST /v1/messages/count_tokens`: the request checked as a Messages
+        request (without `max_tokens`), answered `{"input_tokens": n}` with
+        the same count a Messages answer reports (:func:`messages_input_tokens`)."""
+        request = self._anthropic_request(received)
+        if request is None:
             return
-        problem = _messages_problem(request)
+        for name in request:
+            if name not in COUNT_TOKENS_FIELDS:
+                self._anthropic_error(400, "invalid_request_error",
+                                      f"{name}: Extra inputs are not permitted")
+                return
+        # No `max_tokens` here; any budget `thinking` names is below this one.
+        problem = _messages_problem({**request, "max_tokens": 1 << 30})
+        if problem is not None:
+            self._anthropic_error(400, "invalid_request_error", problem)
+            return
+        self._send(200, json.dumps({"input_tokens": messages_input_tokens(request)}).encode(),
+                   request_id_header="request-id")
+
+    def _messages(self, received: Received) -> None:
+        """`POST /v1/messages`, checked and answered as Anthropic does."""
+        request = self._anthropic_request(received)
+        if request is None:
+            return
+        betas = {b.strip() for b in received.headers.get("anthropic-beta", "").split(",")}
+        problem = _messages_problem(request, betas)
         if problem is not None:
             self._anthropic_error(400, "invalid_request_error", problem)
             return
@@ -842,9 +911,16 @@ class _Handler(BaseHTTPRequestHandler):
         content: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
         if tool_use is not None:
             content.append(tool_use)
+        thinking = (request.get("thinking") or {}).get("type") == "enabled"
+        if thinking:
+            signature = base64.b64encode(hashlib.sha256(
+                f"{self.mock.next_id()}|{THINKING_TEXT}".encode()).digest() * 2).decode()
+            content.insert(0, {"type": "thinking", "thinking": THINKING_TEXT,
+                               "signature": signature})
         input_tokens = messages_input_tokens(request)
         output_tokens = len(text.split()) + (
-            len(json.dumps(tool_use["input"]).split()) if tool_use else 0)
+            len(json.dumps(tool_use["input"]).split()) if tool_use else 0) + (
+            len(THINKING_TEXT.split()) if thinking else 0)
         usage = {"input_tokens": input_tokens,
                  "cache_creation_input_tokens": CACHE_CREATION_INPUT_TOKENS,
                  "cache_read_input_tokens": CACHE_READ_INPUT_TOKENS,
@@ -869,6 +945,16 @@ class _Handler(BaseHTTPRequestHandler):
                 events.extend({"type": "content_block_delta", "index": index,
                                "delta": {"type": "text_delta", "text": piece}}
                               for piece in _pieces(block["text"]))
+            elif block["type"] == "thinking":
+                events.append({"type": "content_block_start", "index": index,
+                               "content_block": {"type": "thinking", "thinking": "",
+                                                 "signature": ""}})
+                events.extend({"type": "content_block_delta", "index": index,
+                               "delta": {"type": "thinking_delta", "thinking": piece}}
+                              for piece in _pieces(block["thinking"]))
+                events.append({"type": "content_block_delta", "index": index,
+                               "delta": {"type": "signature_delta",
+                                         "signature": block["signature"]}})
             else:
                 events.append({"type": "content_block_start", "index": index,
                                "content_block": {**block, "input": {}}})
@@ -886,7 +972,12 @@ class _Handler(BaseHTTPRequestHandler):
                                if e["type"] == "content_block_delta")
             events = events[: first_delta + 1] + [{"type": "error", "error": {
                 "type": "overloaded_error", "message": "Overloaded"}}]
-        self._send_sse(events, named=True, request_id_header="request-id")
+        hold_after = None
+        if model == ANTHROPIC_HANG:
+            hold_after = 1 + next(i for i, e in enumerate(events)
+                                  if e["type"] == "content_block_delta")
+        self._send_sse(events, named=True, request_id_header="request-id",
+                       hold_after=hold_after, model=model)
 
     # -- raw streams (Gemini, Bedrock) ----------------------------------------
 
@@ -902,6 +993,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _chunk(self, data: bytes) -> None:
         if data:
+            self._note_sent(data)
             self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
             self.wfile.flush()
 
@@ -1296,10 +1388,12 @@ _ASSISTANT_BLOCKS = {"text", "tool_use", "thinking", "redacted_thinking", "serve
                      "web_search_tool_result"}
 
 
-def _messages_problem(request: dict[str, Any]) -> str | None:
-    """Why the real Messages API would answer this request 400, or None."""
+def _messages_problem(request: dict[str, Any], betas: set[str] | None = None) -> str | None:
+    """Why the real Messages API would answer this request 400, or None.
+    `betas`: the `anthropic-beta` values sent, which admit their fields."""
+    admitted = MESSAGES_FIELDS.union(*(MESSAGES_BETA_FIELDS.get(b, ()) for b in betas or ()))
     for name in request:
-        if name not in MESSAGES_FIELDS:
+        if name not in admitted:
             return f"{name}: Extra inputs are not permitted"
     for name in ("model", "messages", "max_tokens"):
         if name not in request:
@@ -1320,6 +1414,16 @@ def _messages_problem(request: dict[str, Any]) -> str | None:
             isinstance(system, list)
             and all(isinstance(b, dict) and b.get("type") == "text" for b in system)):
         return "system: Input should be a valid string or a list of text blocks"
+    thinking = request.get("thinking")
+    if thinking is not None:
+        kind = thinking.get("type") if isinstance(thinking, dict) else None
+        if kind not in ("enabled", "disabled", "adaptive"):
+            return ("thinking: Input tag does not match any of the expected tags: "
+                    "'enabled', 'disabled', 'adaptive'")
+        budget = thinking.get("budget_tokens")
+        if kind == "enabled" and not (isinstance(budget, int) and 1024 <= budget < max_tokens):
+            return ("thinking.enabled.budget_tokens: Input should be greater than or equal to "
+                    "1024 and less than max_tokens")
     stops = request.get("stop_sequences")
     if stops is not None and not (isinstance(stops, list)
                                   and all(isinstance(x, str) for x in stops)):
@@ -1406,6 +1510,8 @@ def _messages_problem(request: dict[str, Any]) -> str | None:
                 else:
                     return (f"{where}.image.source: Input tag '{source.get('type')}' does not "
                             "match any of the expected tags: 'base64', 'url'")
+            if kind == "thinking" and not isinstance(block.get("signature"), str):
+                return f"{where}.thinking.signature: Field required"
             if kind == "tool_use" and not isinstance(block.get("input"), dict):
                 return f"{where}.tool_use.input: Input should be a valid dictionary"
             if kind == "tool_result":

@@ -1,0 +1,845 @@
+"""Anthropic's Messages API as Switchyard's second front door, through the
+official `anthropic` SDK.
+
+The application is a Claude client (`anthropic.Anthropic` with `base_url`
+on the door router from `conftest.py`, router keys on). Each model routes
+one of two ways:
+
+- `claude*` to the mock's Anthropic API (`provider: anthropic`): a
+  passthrough. The client's bytes go up with only `model` spliced and the
+  key replaced; the answer's bytes (JSON or SSE) come back untouched.
+- `gpt*` to the mock's OpenAI API: the Messages request is translated to a
+  chat request and the answer translated back into an Anthropic `message`
+  or Anthropic's event stream.
+
+Each test checks what the SDK made of the answer and what reached the mock.
+Errors the router answers are in Anthropic's envelope, so the SDK raises its
+own exception classes.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import time
+from typing import Any
+
+import anthropic
+import httpx2 as httpx
+import pytest
+
+from conftest import (
+    ANTHROPIC_KEY,
+    CLIENT_TIMEOUT_S,
+    ROUTER_KEY,
+    UPSTREAM_KEY,
+    Router,
+    Sent,
+    make_door_client,
+)
+from mock_upstream import (
+    ANTHROPIC_ERROR_MID_STREAM,
+    ANTHROPIC_HANG,
+    ANTHROPIC_MODEL,
+    ANTHROPIC_OVERLOADED,
+    CACHE_CREATION_INPUT_TOKENS,
+    CACHE_READ_INPUT_TOKENS,
+    CHAT_HANG,
+    FAILURES,
+    MESSAGES_BETA,
+    THINKING_TEXT,
+    TOOL_ARGUMENTS,
+    TOOL_PREAMBLE,
+    MockUpstream,
+    messages_input_tokens,
+)
+
+HELLO = [{"role": "user", "content": "ping from the door"}]
+EXPECTED_TEXT = "Hello from the mock upstream! You said: ping from the door"
+WEATHER = [{"role": "user", "content": "What is the weather in Oslo?"}]
+WEATHER_TOOL = {
+    "name": "get_weather",
+    "description": "Current weather in a city.",
+    "input_schema": {"type": "object", "properties": {"city": {"type": "string"}},
+                     "required": ["city"]},
+}
+TIME_TOOL = {
+    "name": "get_time",
+    "description": "The time of day somewhere.",
+    "input_schema": {"type": "object", "properties": {"zone": {"type": "string"}}},
+}
+#: A 1x1 PNG.
+PNG = base64.b64encode(bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082")).decode()
+#: How long a test waits for the mock to see the router hang up.
+DROP_DEADLINE_S = 5.0
+#: The router's upstream for each kind of target, as `x-switchyard-target` names it.
+TARGET = {"claude": f"claude-up/{ANTHROPIC_MODEL}", "gpt": "mockup/upstream-gpt"}
+
+
+def chat_prompt_tokens(messages: list[dict[str, Any]]) -> int:
+    """The mock's `prompt_tokens` for an OpenAI request (see `_chat`)."""
+    def text(content: Any) -> str:
+        if isinstance(content, str):
+            return content
+        return "".join(p.get("text", "") for p in content or [] if isinstance(p, dict))
+    return sum(len(text(m.get("content")).split()) for m in messages) + 1
+
+
+def envelope(body: Any, error_type: str) -> str:
+    """Asserts Anthropic's error envelope of `error_type`; its message."""
+    assert isinstance(body, dict), body
+    assert body["type"] == "error", body
+    assert body["error"]["type"] == error_type, body
+    message = body["error"]["message"]
+    assert isinstance(message, str) and message, body
+    return message
+
+
+def no_router_key_upstream(upstream: MockUpstream) -> None:
+    for received in upstream.requests:
+        assert ROUTER_KEY not in json.dumps(received.headers), received.headers
+
+
+def raw_post(router: Router, body: bytes, headers: dict[str, str],
+             path: str = "/v1/messages") -> httpx.Response:
+    """POSTs exactly `body` (read whole)."""
+    with httpx.Client(timeout=CLIENT_TIMEOUT_S) as http:
+        return http.post(f"{router.url}{path}", content=body,
+                         headers={"content-type": "application/json", **headers})
+
+
+# -- messages.create ------------------------------------------------------------
+
+
+def test_create_on_an_anthropic_target_is_the_mocks_message(door_router: Router,
+                                                            upstream: MockUpstream):
+    sent = Sent()
+    with make_door_client(door_router, sent=sent) as client:
+        raw = client.messages.with_raw_response.create(
+            model="claude", max_tokens=64, messages=HELLO)
+        message = raw.parse()
+
+    assert message.type == "message"
+    assert message.role == "assistant"
+    assert message.id.startswith("msg_mock")
+    assert message.model == ANTHROPIC_MODEL  # the upstream's bytes, untouched
+    assert [(b.type, b.text) for b in message.content] == [("text", EXPECTED_TEXT)]
+    assert message.stop_reason == "end_turn"
+    assert message.stop_sequence is None
+    received = upstream.last("/v1/messages")
+    assert message.usage.input_tokens == messages_input_tokens(received.body)
+    assert message.usage.cache_creation_input_tokens == CACHE_CREATION_INPUT_TOKENS
+    assert message.usage.cache_read_input_tokens == CACHE_READ_INPUT_TOKENS
+    assert message.usage.output_tokens == len(EXPECTED_TEXT.split())
+    assert raw.headers["x-switchyard-target"] == TARGET["claude"]
+
+    assert received.headers["x-api-key"] == ANTHROPIC_KEY  # the router's key
+    assert "authorization" not in received.headers
+    # The SDK's version, not the one the router sends when it translates.
+    assert received.headers["anthropic-version"] == sent.requests[0].headers["anthropic-version"]
+    assert received.body == {"model": ANTHROPIC_MODEL, "max_tokens": 64, "messages": HELLO}
+    no_router_key_upstream(upstream)
+    assert upstream.count(ANTHROPIC_MODEL) == 1
+
+
+def test_create_on_an_openai_target_comes_back_as_an_anthropic_message(
+        door_client: anthropic.Anthropic, upstream: MockUpstream):
+    raw = door_client.messages.with_raw_response.create(
+        model="gpt", max_tokens=64, messages=HELLO)
+    message = raw.parse()
+
+    assert message.type == "message"
+    assert message.role == "assistant"
+    assert message.id.startswith("msg_")
+    assert message.model == "gpt"  # what the client asked
+    assert [(b.type, b.text) for b in message.content] == [("text", EXPECTED_TEXT)]
+    assert message.stop_reason == "end_turn"
+    assert message.stop_sequence is None
+    sent = upstream.last("/v1/chat/completions")
+    assert message.usage.input_tokens == chat_prompt_tokens(sent.body["messages"])
+    assert message.usage.output_tokens == len(EXPECTED_TEXT.split())
+    assert not message.usage.cache_read_input_tokens
+    assert not message.usage.cache_creation_input_tokens
+    assert raw.headers["x-switchyard-target"] == TARGET["gpt"]
+    assert raw.headers["content-type"].startswith("application/json")
+
+    assert sent.headers["authorization"] == f"Bearer {UPSTREAM_KEY}"
+    assert "x-api-key" not in sent.headers
+    assert sent.body["model"] == "upstream-gpt"
+    assert sent.body["max_tokens"] == 64
+    assert sent.body["messages"] == HELLO
+    no_router_key_upstream(upstream)
+
+
+@pytest.mark.parametrize("system", [
+    "Be terse.",
+    [{"type": "text", "text": "Be terse."},
+     {"type": "text", "text": "Answer in English.", "cache_control": {"type": "ephemeral"}}],
+], ids=["string", "blocks"])
+def test_system_prompt_reaches_either_target(door_client: anthropic.Anthropic,
+                                             upstream: MockUpstream, system: Any):
+    for model in ("claude", "gpt"):
+        message = door_client.messages.create(model=model, max_tokens=64, system=system,
+                                              messages=HELLO)
+        assert message.content[0].text == EXPECTED_TEXT
+
+    assert upstream.last("/v1/messages").body["system"] == system  # as sent
+    joined = system if isinstance(system, str) else "Be terse.\n\nAnswer in English."
+    assert upstream.last("/v1/chat/completions").body["messages"] == [
+        {"role": "system", "content": joined}, *HELLO]
+
+
+def test_base64_image_reaches_either_target(door_client: anthropic.Anthropic,
+                                            upstream: MockUpstream):
+    image = {"type": "image", "source": {"type": "base64", "media_type": "image/png",
+                                         "data": PNG}}
+    question = {"type": "text", "text": "What is in this picture?"}
+    messages = [{"role": "user", "content": [image, question]}]
+    for model in ("claude", "gpt"):
+        message = door_client.messages.create(model=model, max_tokens=64, messages=messages)
+        assert message.content[0].text.endswith("What is in this picture?")
+
+    assert upstream.last("/v1/messages").body["messages"] == messages
+    assert upstream.last("/v1/chat/completions").body["messages"] == [{"role": "user", "content": [
+        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}},
+        {"type": "text", "text": "What is in this picture?"},
+    ]}]
+
+
+def test_stop_sequence_and_max_tokens_on_an_anthropic_target(door_client: anthropic.Anthropic):
+    stopped = door_client.messages.create(model="claude", max_tokens=64, messages=HELLO,
+                                          stop_sequences=["mock"])
+    assert stopped.content[0].text == "Hello from the "
+    assert (stopped.stop_reason, stopped.stop_sequence) == ("stop_sequence", "mock")
+    cut = door_client.messages.create(model="claude", max_tokens=3, messages=HELLO)
+    assert cut.content[0].text == "Hello from the"
+    assert cut.stop_reason == "max_tokens"
+
+
+# -- messages.stream ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model", ["claude", "gpt"])
+def test_stream_helper_gives_text_and_a_final_message(door_client: anthropic.Anthropic,
+                                                      upstream: MockUpstream, model: str):
+    with door_client.messages.stream(model=model, max_tokens=64, messages=HELLO) as stream:
+        pieces = list(stream.text_stream)
+        final = stream.get_final_message()
+
+    assert len(pieces) > 1  # streamed, not one piece
+    assert "".join(pieces) == EXPECTED_TEXT
+    assert [(b.type, b.text) for b in final.content] == [("text", EXPECTED_TEXT)]
+    assert final.stop_reason == "end_turn"
+    assert final.usage.output_tokens == len(EXPECTED_TEXT.split())
+    if model == "claude":
+        assert final.model == ANTHROPIC_MODEL
+        assert final.usage.input_tokens == messages_input_tokens(
+            upstream.last("/v1/messages").body)
+        assert final.usage.cache_read_input_tokens == CACHE_READ_INPUT_TOKENS
+    else:
+        assert final.model == "gpt"
+        sent = upstream.last("/v1/chat/completions").body
+        assert sent["stream"] is True
+        assert sent["stream_options"] == {"include_usage": True}
+        assert final.usage.input_tokens == chat_prompt_tokens(sent["messages"])
+
+
+def test_openai_stream_becomes_anthropics_event_sequence(door_router: Router,
+                                                         upstream: MockUpstream):
+    body = json.dumps({"model": "gpt", "max_tokens": 64, "stream": True,
+                       "messages": HELLO}).encode()
+    reply = raw_post(door_router, body, {"x-api-key": ROUTER_KEY,
+                                         "anthropic-version": "2023-06-01"})
+
+    assert reply.status_code == 200, reply.text
+    assert reply.headers["content-type"].startswith("text/event-stream")
+    events = []
+    for frame in reply.text.split("\n\n"):
+        if not frame.strip():
+            continue
+        lines = frame.split("\n")
+        assert lines[0].startswith("event: ") and lines[1].startswith("data: "), frame
+        name, data = lines[0][len("event: "):], json.loads(lines[1][len("data: "):])
+        assert data["type"] == name, frame  # every event named as its data says
+        events.append(data)
+    kinds = [e["type"] for e in events]
+    deltas = kinds.count("content_block_delta")
+    assert kinds == ["message_start", "ping", "content_block_start",
+                     *["content_block_delta"] * deltas, "content_block_stop",
+                     "message_delta", "message_stop"], kinds
+    start = events[0]["message"]
+    assert (start["type"], start["role"], start["model"], start["content"]) == (
+        "message", "assistant", "gpt", [])
+    assert start["id"].startswith("msg_")
+    assert events[2] == {"type": "content_block_start", "index": 0,
+                         "content_block": {"type": "text", "text": ""}}
+    text = "".join(e["delta"]["text"] for e in events if e["type"] == "content_block_delta")
+    assert text == EXPECTED_TEXT
+    assert all(e["delta"]["type"] == "text_delta" and e["index"] == 0
+               for e in events if e["type"] == "content_block_delta")
+    assert events[-3] == {"type": "content_block_stop", "index": 0}
+    delta = events[-2]
+    assert delta["delta"]["stop_reason"] == "end_turn"
+    assert delta["usage"]["output_tokens"] == len(EXPECTED_TEXT.split())
+    assert "chat.completion" not in reply.text  # no OpenAI chunk leaks
+
+
+def test_error_event_of_an_anthropic_stream_reaches_the_sdk(door_client: anthropic.Anthropic,
+                                                            upstream: MockUpstream):
+    text = []
+    with pytest.raises(anthropic.APIStatusError) as raised:
+        with door_client.messages.stream(model="claude-cut", max_tokens=64,
+                                         messages=HELLO) as stream:
+            for piece in stream.text_stream:
+                text.append(piece)
+    assert text == ["Hello"]  # the first delta, then the error
+    envelope(raised.value.body, "overloaded_error")
+    assert upstream.count(ANTHROPIC_ERROR_MID_STREAM) == 1
+
+
+def test_cut_openai_stream_ends_with_an_error_event(door_client: anthropic.Anthropic):
+    text = []
+    with pytest.raises(anthropic.APIStatusError) as raised:
+        with door_client.messages.stream(model="gpt-cut", max_tokens=64,
+                                         messages=HELLO) as stream:
+            for piece in stream.text_stream:
+                text.append(piece)
+    assert "".join(text) == "Hello from"  # two pieces, then the cut
+    envelope(raised.value.body, "api_error")
+
+
+# -- tools ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("choice, called, preamble", [
+    ({"type": "any"}, "get_weather", False),
+    ({"type": "tool", "name": "get_time"}, "get_time", False),
+    ({"type": "auto"}, "get_weather", True),
+], ids=["any", "tool", "auto"])
+def test_tool_choice_on_an_anthropic_target(door_client: anthropic.Anthropic,
+                                            upstream: MockUpstream, choice: dict[str, Any],
+                                            called: str, preamble: bool):
+    message = door_client.messages.create(model="claude", max_tokens=256, messages=WEATHER,
+                                          tools=[WEATHER_TOOL, TIME_TOOL], tool_choice=choice)
+
+    assert message.stop_reason == "tool_use"
+    kinds = [b.type for b in message.content]
+    assert kinds == (["text", "tool_use"] if preamble else ["tool_use"])
+    if preamble:
+        assert message.content[0].text == TOOL_PREAMBLE
+    call = message.content[-1]
+    assert call.name == called
+    assert call.id.startswith("toolu_mock")
+    assert isinstance(call.input, dict)
+    body = upstream.last("/v1/messages").body
+    assert body["tool_choice"] == choice
+    assert body["tools"] == [WEATHER_TOOL, TIME_TOOL]
+
+
+@pytest.mark.parametrize("choice, expected", [
+    ({"type": "any"}, "required"),
+    ({"type": "tool", "name": "get_weather"},
+     {"type": "function", "function": {"name": "get_weather"}}),
+    ({"type": "auto"}, "auto"),
+], ids=["any", "tool", "auto"])
+def test_tool_choice_on_an_openai_target(door_client: anthropic.Anthropic,
+                                         upstream: MockUpstream, choice: dict[str, Any],
+                                         expected: Any):
+    message = door_client.messages.create(model="gpt", max_tokens=256, messages=WEATHER,
+                                          tools=[WEATHER_TOOL, TIME_TOOL], tool_choice=choice)
+
+    assert message.stop_reason == "tool_use"
+    assert [b.type for b in message.content] == ["tool_use"]
+    call = message.content[0]
+    assert call.name == "get_weather"  # the mock calls the first tool
+    assert call.id.startswith("call_mock")  # OpenAI's id, kept
+    assert call.input == json.loads(TOOL_ARGUMENTS)
+    sent = upstream.last("/v1/chat/completions").body
+    assert sent["tool_choice"] == expected
+    assert sent["tools"] == [
+        {"type": "function", "function": {"name": t["name"], "description": t["description"],
+                                          "parameters": t["input_schema"]}}
+        for t in (WEATHER_TOOL, TIME_TOOL)]
+
+
+def test_streamed_tool_call_from_an_openai_target(door_client: anthropic.Anthropic):
+    with door_client.messages.stream(model="gpt", max_tokens=256, messages=WEATHER,
+                                     tools=[WEATHER_TOOL]) as stream:
+        kinds = [event.type for event in stream]
+        final = stream.get_final_message()
+
+    assert "input_json" in kinds or "content_block_delta" in kinds
+    assert final.stop_reason == "tool_use"
+    assert [b.type for b in final.content] == ["tool_use"]
+    assert final.content[0].name == "get_weather"
+    assert final.content[0].input == json.loads(TOOL_ARGUMENTS)
+
+
+def _as_param(block: Any) -> dict[str, Any]:
+    """A content block of an answer as a request block."""
+    if block.type == "text":
+        return {"type": "text", "text": block.text}
+    assert block.type == "tool_use", block
+    return {"type": "tool_use", "id": block.id, "name": block.name, "input": block.input}
+
+
+@pytest.mark.parametrize("model", ["claude", "gpt"])
+def test_tool_result_round_trip(door_client: anthropic.Anthropic, upstream: MockUpstream,
+                                model: str):
+    first = door_client.messages.create(model=model, max_tokens=256, messages=WEATHER,
+                                        tools=[WEATHER_TOOL])
+    call = first.content[-1]
+    assert call.type == "tool_use"
+    history = [*WEATHER,
+               {"role": "assistant", "content": [_as_param(b) for b in first.content]},
+               {"role": "user", "content": [
+                   {"type": "tool_result", "tool_use_id": call.id, "content": "12 degrees"}]}]
+
+    second = door_client.messages.create(model=model, max_tokens=256, messages=history,
+                                         tools=[WEATHER_TOOL])
+
+    assert [(b.type, b.text) for b in second.content] == [("text", "The tool said: 12 degrees")]
+    assert second.stop_reason == "end_turn"
+    if model == "claude":
+        assert upstream.last("/v1/messages").body["messages"] == history
+        return
+    sent = upstream.last("/v1/chat/completions").body["messages"]
+    assert sent[0] == WEATHER[0]
+    assert sent[1]["role"] == "assistant"
+    assert not sent[1].get("content")
+    assert len(sent[1]["tool_calls"]) == 1
+    tool_call = sent[1]["tool_calls"][0]
+    assert (tool_call["id"], tool_call["type"], tool_call["function"]["name"]) == (
+        call.id, "function", "get_weather")
+    assert json.loads(tool_call["function"]["arguments"]) == call.input
+    assert sent[2:] == [{"role": "tool", "tool_call_id": call.id, "content": "12 degrees"}]
+
+
+# -- count_tokens -----------------------------------------------------------------
+
+
+def test_count_tokens_on_an_anthropic_target_is_the_upstreams(door_client: anthropic.Anthropic,
+                                                              upstream: MockUpstream):
+    raw = door_client.messages.with_raw_response.count_tokens(
+        model="claude", system="Be terse.", messages=HELLO)
+    counted = raw.parse()
+
+    expected = messages_input_tokens({"system": "Be terse.", "messages": HELLO})
+    assert counted.input_tokens == expected
+    assert "x-switchyard-token-count" not in raw.headers
+    received = upstream.last("/v1/messages/count_tokens")
+    assert received.body == {"model": ANTHROPIC_MODEL, "system": "Be terse.", "messages": HELLO}
+    assert received.headers["x-api-key"] == ANTHROPIC_KEY
+    assert raw.http_response.content == bytes(received.response)  # passed through
+
+
+def test_count_tokens_on_an_openai_target_is_an_estimate(door_client: anthropic.Anthropic,
+                                                         upstream: MockUpstream):
+    raw = door_client.messages.with_raw_response.count_tokens(
+        model="gpt", system="Be terse.", messages=HELLO)
+    counted = raw.parse()
+
+    assert raw.headers["x-switchyard-token-count"] == "estimated"
+    # The documented heuristic: ceil(characters / 4) + 4 per message + 3.
+    characters = len("Be terse.") + len(HELLO[0]["content"])
+    assert counted.input_tokens == math.ceil(characters / 4) + 4 * 2 + 3
+    assert upstream.requests == []  # nothing went up
+
+
+# -- errors -------------------------------------------------------------------------
+
+
+def test_a_wrong_router_key_is_an_authentication_error(door_router: Router,
+                                                       upstream: MockUpstream):
+    with make_door_client(door_router, api_key="sk-wrong") as client:
+        with pytest.raises(anthropic.AuthenticationError) as raised:
+            client.messages.create(model="claude", max_tokens=64, messages=HELLO)
+    assert raised.value.status_code == 401
+    envelope(raised.value.body, "authentication_error")
+    assert upstream.requests == []
+
+
+def test_no_key_is_an_authentication_error(door_router: Router, upstream: MockUpstream):
+    reply = raw_post(door_router, json.dumps({"model": "claude", "max_tokens": 64,
+                                              "messages": HELLO}).encode(),
+                     {"anthropic-version": "2023-06-01"})
+    assert reply.status_code == 401
+    envelope(reply.json(), "authentication_error")
+    assert upstream.requests == []
+
+
+def test_an_unknown_model_is_not_found(door_client: anthropic.Anthropic):
+    with pytest.raises(anthropic.NotFoundError) as raised:
+        door_client.messages.create(model="no-such-model", max_tokens=64, messages=HELLO)
+    assert raised.value.status_code == 404
+    assert "no-such-model" in envelope(raised.value.body, "not_found_error")
+
+
+def test_a_server_tool_for_an_openai_target_is_a_bad_request(door_client: anthropic.Anthropic,
+                                                             upstream: MockUpstream):
+    with pytest.raises(anthropic.BadRequestError) as raised:
+        door_client.messages.create(
+            model="gpt", max_tokens=64, messages=HELLO,
+            tools=[{"type": "web_search_20250305", "name": "web_search", "max_uses": 2}])
+    assert raised.value.status_code == 400
+    assert "web_search" in envelope(raised.value.body, "invalid_request_error")
+    assert upstream.requests == []
+
+
+def test_an_anthropic_targets_400_passes_through_as_it_is(door_client: anthropic.Anthropic,
+                                                          upstream: MockUpstream):
+    with pytest.raises(anthropic.BadRequestError) as raised:
+        # (This SDK takes no `temperature`: sent as an extra field.)
+        door_client.messages.create(model="claude", max_tokens=64, messages=HELLO,
+                                    extra_body={"temperature": 1.5})
+    assert "temperature" in envelope(raised.value.body, "invalid_request_error")
+    assert raised.value.response.content == bytes(upstream.last("/v1/messages").response)
+
+
+def test_an_openai_targets_400_is_put_in_the_envelope(door_client: anthropic.Anthropic):
+    with pytest.raises(anthropic.BadRequestError) as raised:
+        door_client.messages.create(model="gpt-400", max_tokens=64, messages=HELLO)
+    message = envelope(raised.value.body, "invalid_request_error")
+    assert message == json.loads(FAILURES["fail-400"][2])["error"]["message"]
+
+
+def test_an_openai_targets_429_is_a_rate_limit_error(door_client: anthropic.Anthropic,
+                                                     upstream: MockUpstream):
+    with pytest.raises(anthropic.RateLimitError) as raised:
+        door_client.messages.create(model="gpt-429", max_tokens=64, messages=HELLO)
+    assert raised.value.status_code == 429
+    message = envelope(raised.value.body, "rate_limit_error")
+    assert message == json.loads(FAILURES["fail-429"][2])["error"]["message"]
+    assert upstream.count("fail-429") == 1
+
+
+def test_an_openai_targets_500_is_an_internal_server_error(door_client: anthropic.Anthropic,
+                                                           upstream: MockUpstream):
+    with pytest.raises(anthropic.InternalServerError) as raised:
+        door_client.messages.create(model="gpt-500", max_tokens=64, messages=HELLO)
+    assert raised.value.status_code == 500
+    envelope(raised.value.body, "api_error")
+    assert upstream.count("fail-500") == 1
+
+
+def test_an_overloaded_anthropic_target_is_an_overloaded_error(door_client: anthropic.Anthropic,
+                                                               upstream: MockUpstream):
+    with pytest.raises(anthropic.OverloadedError) as raised:
+        door_client.messages.create(model="claude-overloaded-alone", max_tokens=64,
+                                    messages=HELLO)
+    assert isinstance(raised.value, anthropic.InternalServerError)
+    assert raised.value.status_code == 529
+    envelope(raised.value.body, "overloaded_error")
+    # Anthropic's own error, as it was.
+    assert raised.value.response.content == bytes(upstream.last("/v1/messages").response)
+
+
+def test_an_unreachable_upstream_is_an_api_error(door_client: anthropic.Anthropic):
+    with pytest.raises(anthropic.APIStatusError) as raised:
+        door_client.messages.create(model="unreachable", max_tokens=64, messages=HELLO)
+    assert isinstance(raised.value, anthropic.InternalServerError)
+    assert raised.value.status_code >= 500
+    kind = "overloaded_error" if raised.value.status_code in (503, 529) else "api_error"
+    envelope(raised.value.body, kind)
+
+
+def test_bad_json_is_an_invalid_request_error(door_router: Router):
+    reply = raw_post(door_router, b"{not json", {"x-api-key": ROUTER_KEY})
+    assert reply.status_code == 400
+    envelope(reply.json(), "invalid_request_error")
+
+
+# -- auth -------------------------------------------------------------------------
+
+
+def test_router_key_as_a_bearer_auth_token(door_router: Router, upstream: MockUpstream):
+    sent = Sent()
+    with make_door_client(door_router, auth_token=ROUTER_KEY, sent=sent) as c:
+        message = c.messages.create(model="claude", max_tokens=64, messages=HELLO)
+    assert message.content[0].text == EXPECTED_TEXT
+    assert sent.requests[0].headers["authorization"] == f"Bearer {ROUTER_KEY}"
+    assert "x-api-key" not in sent.requests[0].headers
+    assert upstream.last("/v1/messages").headers["x-api-key"] == ANTHROPIC_KEY
+    no_router_key_upstream(upstream)
+
+
+@pytest.mark.parametrize("model", ["claude", "gpt"])
+def test_router_key_as_x_api_key(door_router: Router, upstream: MockUpstream, model: str):
+    reply = raw_post(door_router, json.dumps({"model": model, "max_tokens": 64,
+                                              "messages": HELLO}).encode(),
+                     {"x-api-key": ROUTER_KEY, "anthropic-version": "2023-06-01"})
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["content"] == [{"type": "text", "text": EXPECTED_TEXT}]
+    no_router_key_upstream(upstream)
+
+
+# -- cancellation -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model, upstream_model", [("claude-hang", ANTHROPIC_HANG),
+                                                   ("gpt-hang", CHAT_HANG)])
+def test_closing_a_stream_drops_the_upstream_request(door_client: anthropic.Anthropic,
+                                                     upstream: MockUpstream, model: str,
+                                                     upstream_model: str):
+    with door_client.messages.stream(model=model, max_tokens=64, messages=HELLO) as stream:
+        first = next(iter(stream))
+        assert first.type == "message_start"
+        assert upstream.dropped(upstream_model) == 0
+        started = time.monotonic()
+    # Leaving the block closed the stream.
+
+    assert upstream.wait_for_dropped(upstream_model, DROP_DEADLINE_S), (
+        "the router must hang up on the upstream when its client leaves")
+    assert time.monotonic() - started < DROP_DEADLINE_S
+
+
+# -- failover -----------------------------------------------------------------------
+
+
+def test_overloaded_anthropic_target_fails_over_to_openai(door_client: anthropic.Anthropic,
+                                                          upstream: MockUpstream):
+    raw = door_client.messages.with_raw_response.create(
+        model="claude-overloaded", max_tokens=64, messages=HELLO)
+    message = raw.parse()
+
+    assert raw.headers["x-switchyard-target"] == TARGET["gpt"]
+    assert message.type == "message"
+    assert message.model == "claude-overloaded"
+    assert [(b.type, b.text) for b in message.content] == [("text", EXPECTED_TEXT)]
+    assert message.stop_reason == "end_turn"
+    assert message.usage.output_tokens == len(EXPECTED_TEXT.split())
+    assert upstream.count(ANTHROPIC_OVERLOADED) >= 1
+    assert upstream.count("upstream-gpt") == 1
+    # The fallback got the translation, not the Anthropic bytes.
+    assert upstream.last("/v1/chat/completions").body["messages"] == HELLO
+
+
+def test_overloaded_anthropic_target_fails_over_when_streamed(door_client: anthropic.Anthropic,
+                                                              upstream: MockUpstream):
+    with door_client.messages.stream(model="claude-overloaded", max_tokens=64,
+                                     messages=HELLO) as stream:
+        text = "".join(stream.text_stream)
+        final = stream.get_final_message()
+    assert text == EXPECTED_TEXT
+    assert final.stop_reason == "end_turn"
+    assert upstream.count(ANTHROPIC_OVERLOADED) >= 1
+    assert upstream.count("upstream-gpt") == 1
+
+
+# -- passthrough, byte for byte ----------------------------------------------------
+
+#: What a translation would lose: a field the router does not know (admitted
+#: by the mock under its beta), thinking with a signed thinking block in the
+#: history, cache-control markers; written with whitespace a re-serializer
+#: would not keep.
+PASSTHROUGH_BODY = (
+    '{"model": "claude",  "max_tokens":2048,\n'
+    ' "future_field": {"x": [1, 2.50, "\\u00e9"]},\n'
+    ' "thinking": {"type": "enabled", "budget_tokens": 1024},\n'
+    ' "system": [{"type": "text", "text": "Be terse.", "cache_control": {"type": "ephemeral"}}],\n'
+    ' "messages": [\n'
+    '   {"role": "user", "content": "What is 2+2?"},\n'
+    '   {"role": "assistant", "content": [\n'
+    '     {"type": "thinking", "thinking": "Simple.", "signature": "EqQBCgIYAhIM1gbcDa9GJwZA2b3h"},\n'
+    '     {"type": "text", "text": "4"}]},\n'
+    '   {"role": "user", "content": [{"type": "text", "text": "And 3+3?",'
+    ' "cache_control": {"type": "ephemeral", "ttl": "5m"}}]}]%s}'
+)
+BETAS = f"{MESSAGES_BETA},interleaved-thinking-2025-05-14"
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
+def test_passthrough_is_byte_exact_both_ways(door_router: Router, upstream: MockUpstream,
+                                             stream: bool):
+    body = (PASSTHROUGH_BODY % (',\n "stream": true' if stream else "")).encode()
+    headers = {"authorization": f"Bearer {ROUTER_KEY}", "anthropic-version": "2023-06-01",
+               "anthropic-beta": BETAS}
+    with httpx.Client(timeout=CLIENT_TIMEOUT_S) as http:
+        with http.stream("POST", f"{door_router.url}/v1/messages", content=body,
+                         headers={"content-type": "application/json", **headers}) as reply:
+            got = b"".join(reply.iter_raw())
+            status, reply_headers = reply.status_code, reply.headers
+
+    received = upstream.last("/v1/messages")
+    assert status == 200, got
+    # Up: the client's bytes, the model name alone spliced.
+    assert received.raw_body == body.replace(b'"claude"', f'"{ANTHROPIC_MODEL}"'.encode(), 1)
+    assert received.headers["x-api-key"] == ANTHROPIC_KEY
+    assert "authorization" not in received.headers
+    assert received.headers["anthropic-version"] == "2023-06-01"
+    assert received.headers["anthropic-beta"] == BETAS
+    # Down: the mock's bytes.
+    assert got == bytes(received.response)
+    assert reply_headers["content-type"] == (
+        "text/event-stream; charset=utf-8" if stream else "application/json")
+    assert THINKING_TEXT.split()[0].encode() in got and b'"signature' in got
+
+
+def test_passthrough_through_the_sdks_raw_response(door_router: Router,
+                                                   upstream: MockUpstream):
+    sent = Sent()
+    with make_door_client(door_router, sent=sent) as client:
+        raw = client.messages.with_raw_response.create(
+            model="claude", max_tokens=2048,
+            thinking={"type": "enabled", "budget_tokens": 1024},
+            system=[{"type": "text", "text": "Be terse.",
+                     "cache_control": {"type": "ephemeral"}}],
+            messages=[{"role": "user", "content": "What is 2+2?"},
+                      {"role": "assistant", "content": [
+                          {"type": "thinking", "thinking": "Simple.", "signature": "EqQBsig"},
+                          {"type": "text", "text": "4"}]},
+                      {"role": "user", "content": [{"type": "text", "text": "And 3+3?",
+                                                    "cache_control": {"type": "ephemeral"}}]}],
+            extra_body={"future_field": {"x": [1, 2]}},
+            extra_headers={"anthropic-beta": BETAS},
+        )
+        message = raw.parse()
+
+    received = upstream.last("/v1/messages")
+    client_bytes = sent.requests[0].content
+    spliced = json.dumps(ANTHROPIC_MODEL).encode()
+    assert b'"claude"' in client_bytes
+    assert received.raw_body == client_bytes.replace(b'"claude"', spliced, 1)
+    assert received.headers["anthropic-beta"] == BETAS
+    assert raw.http_response.content == bytes(received.response)
+    assert [b.type for b in message.content] == ["thinking", "text"]
+    assert message.content[0].thinking == THINKING_TEXT
+    assert json.loads(received.response)["content"][0]["signature"] == message.content[0].signature
+
+
+# -- translation, field by field ---------------------------------------------------
+
+
+def test_a_rich_request_is_translated_field_by_field(door_client: anthropic.Anthropic,
+                                                     door_router: Router,
+                                                     upstream: MockUpstream):
+    sent = Sent()
+    messages = [
+        {"role": "user", "content": "What is the weather in Oslo?"},
+        {"role": "assistant", "content": [
+            {"type": "thinking", "thinking": "A tool knows.", "signature": "EqQBsig"},
+            {"type": "text", "text": TOOL_PREAMBLE},
+            {"type": "tool_use", "id": "toolu_01", "name": "get_weather",
+             "input": {"city": "Oslo"}}]},
+        {"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "toolu_01",
+             "content": [{"type": "text", "text": "12 degrees"}]},
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png",
+                                         "data": PNG}},
+            {"type": "text", "text": "And what does this show?"}]},
+    ]
+    with make_door_client(door_router, sent=sent) as client:
+        message = client.messages.create(
+            model="gpt", max_tokens=300,
+            system=[{"type": "text", "text": "Be terse.", "cache_control": {"type": "ephemeral"}},
+                    {"type": "text", "text": "Answer in English."}],
+            messages=messages,
+            tools=[{**WEATHER_TOOL, "cache_control": {"type": "ephemeral"}}],
+            tool_choice={"type": "auto", "disable_parallel_tool_use": True},
+            stop_sequences=["END", "STOP"], metadata={"user_id": "user-42"},
+            # This SDK takes no sampling parameters: sent as extra fields.
+            extra_body={"temperature": 0.5, "top_p": 0.9, "top_k": 40},
+            thinking={"type": "enabled", "budget_tokens": 1024},
+        )
+    assert message.content[0].text == "The tool said: 12 degrees"
+
+    up = upstream.last("/v1/chat/completions")
+    body = dict(up.body)
+    # `input` goes up as the client wrote it.
+    arguments = body["messages"][2]["tool_calls"][0]["function"]["arguments"]
+    assert arguments.encode() in sent.requests[0].content
+    assert json.loads(arguments) == {"city": "Oslo"}
+    assert body.pop("stream", False) is False
+    assert body == {
+        "model": "upstream-gpt",
+        "messages": [
+            {"role": "system", "content": "Be terse.\n\nAnswer in English."},
+            {"role": "user", "content": "What is the weather in Oslo?"},
+            {"role": "assistant", "content": TOOL_PREAMBLE, "tool_calls": [
+                {"id": "toolu_01", "type": "function",
+                 "function": {"name": "get_weather", "arguments": arguments}}]},
+            {"role": "tool", "tool_call_id": "toolu_01", "content": "12 degrees"},
+            {"role": "user", "content": [
+                {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}},
+                {"type": "text", "text": "And what does this show?"}]},
+        ],
+        "max_tokens": 300,
+        "temperature": 0.5,
+        "top_p": 0.9,
+        "stop": ["END", "STOP"],
+        "user": "user-42",
+        "tools": [{"type": "function", "function": {
+            "name": "get_weather", "description": WEATHER_TOOL["description"],
+            "parameters": WEATHER_TOOL["input_schema"]}}],
+        "tool_choice": "auto",
+        "parallel_tool_calls": False,
+    }
+    assert up.headers["authorization"] == f"Bearer {UPSTREAM_KEY}"
+
+
+def test_a_streamed_request_asks_for_usage(door_client: anthropic.Anthropic,
+                                           upstream: MockUpstream):
+    with door_client.messages.stream(model="gpt", max_tokens=64, messages=HELLO) as stream:
+        stream.until_done()
+    body = upstream.last("/v1/chat/completions").body
+    assert body["stream"] is True
+    assert body["stream_options"] == {"include_usage": True}
+    assert body["max_tokens"] == 64
+
+
+# -- the mock's additions --------------------------------------------------------
+
+
+def _mock_post(upstream: MockUpstream, path: str, body: Any,
+               headers: dict[str, str]) -> tuple[int, Any]:
+    with httpx.Client(timeout=CLIENT_TIMEOUT_S) as http:
+        reply = http.post(f"http://127.0.0.1:{upstream.port}{path}", content=json.dumps(body),
+                          headers={"content-type": "application/json", **headers})
+    return reply.status_code, reply.json()
+
+
+MOCK_HEADERS = {"x-api-key": "sk-ant-direct", "anthropic-version": "2023-06-01"}
+
+
+@pytest.mark.parametrize("path, body, headers, says", [
+    ("/v1/messages", {"model": ANTHROPIC_MODEL, "max_tokens": 5, "messages": HELLO,
+                      "future_field": 1}, MOCK_HEADERS, "future_field: Extra inputs"),
+    ("/v1/messages", {"model": ANTHROPIC_MODEL, "max_tokens": 5, "messages": [
+        *HELLO, {"role": "assistant", "content": [{"type": "thinking", "thinking": "x"}]},
+        *HELLO]}, MOCK_HEADERS, "signature: Field required"),
+    ("/v1/messages", {"model": ANTHROPIC_MODEL, "max_tokens": 1024, "messages": HELLO,
+                      "thinking": {"type": "enabled", "budget_tokens": 1024}}, MOCK_HEADERS,
+     "budget_tokens"),
+    ("/v1/messages/count_tokens", {"model": ANTHROPIC_MODEL, "max_tokens": 5,
+                                   "messages": HELLO}, MOCK_HEADERS, "max_tokens: Extra"),
+    ("/v1/messages/count_tokens", {"model": ANTHROPIC_MODEL, "messages": HELLO},
+     {"anthropic-version": "2023-06-01"}, "x-api-key"),
+], ids=["unknown-field", "unsigned-thinking", "budget", "count-max-tokens", "count-no-key"])
+def test_mock_refuses_what_anthropic_refuses(upstream: MockUpstream, path: str, body: Any,
+                                             headers: dict[str, str], says: str):
+    status, answer = _mock_post(upstream, path, body, headers)
+    assert status in (400, 401)
+    assert answer["type"] == "error"
+    assert says in answer["error"]["message"]
+
+
+def test_mock_admits_a_beta_field_under_its_header(upstream: MockUpstream):
+    status, answer = _mock_post(
+        upstream, "/v1/messages",
+        {"model": ANTHROPIC_MODEL, "max_tokens": 5, "messages": HELLO, "future_field": 1},
+        {**MOCK_HEADERS, "anthropic-beta": f"other-beta, {MESSAGES_BETA}"})
+    assert status == 200, answer
+    assert answer["type"] == "message"
+
+
+def test_mock_counts_tokens_as_its_messages_report_them(upstream: MockUpstream):
+    body = {"model": ANTHROPIC_MODEL, "system": "Be terse.", "messages": HELLO}
+    status, answer = _mock_post(upstream, "/v1/messages/count_tokens", body, MOCK_HEADERS)
+    assert status == 200
+    assert answer == {"input_tokens": messages_input_tokens(body)}
+    _, message = _mock_post(upstream, "/v1/messages", {**body, "max_tokens": 64},
+                            MOCK_HEADERS)
+    assert message["usage"]["input_tokens"] == answer["input_tokens"]
