@@ -63,7 +63,11 @@ pub(super) async fn send(
     };
     let (body, signed) = match (native, translated) {
         (Some(native), _) => {
-            let spliced = splice_model(native.body, native.inspected, target.body_model(out.endpoint));
+            let spliced = splice_model(
+                native.body,
+                native.inspected,
+                target.body_model(out.endpoint),
+            );
             (RequestBody::new(spliced.parts), Vec::new())
         }
         (None, Some(request)) => (request.body, request.signed),
@@ -84,7 +88,13 @@ pub(super) async fn send(
         &http::Method::POST,
         uri,
         |head| {
-            headers::upstream_request(out.headers, upstream, out.request_id, native.is_some(), head);
+            headers::upstream_request(
+                out.headers,
+                upstream,
+                out.request_id,
+                native.is_some(),
+                head,
+            );
             for (name, value) in &signed {
                 head.header(name, value);
             }

@@ -190,7 +190,10 @@ impl ResponseBody {
 
 /// The next frame of the answer as Switchyard has it (OpenAI-shaped, or
 /// the client's own protocol for a native answer).
-fn poll_kind(kind: &mut Kind, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+fn poll_kind(
+    kind: &mut Kind,
+    cx: &mut Context<'_>,
+) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
     match kind {
         Kind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
         Kind::Mock(stream) => Pin::new(stream).poll_frame(cx).map(|f| f.map(Ok)),

@@ -345,10 +345,9 @@ impl Passthrough {
                     // Whole events were relayed; the broken one is dropped.
                     self.drop_unsent();
                     let message = format!("The upstream `{}` stream broke off before it finished; the answer is incomplete. Retry the request.", self.upstream);
-                    return Poll::Ready(Some(Ok(Frame::data(self.error_event(
-                        &message,
-                        "upstream_stream_interrupted",
-                    )))));
+                    return Poll::Ready(Some(Ok(Frame::data(
+                        self.error_event(&message, "upstream_stream_interrupted"),
+                    ))));
                 }
                 Poll::Ready(None) => {
                     // A clean end: every byte goes on, a last unterminated event too.
@@ -470,7 +469,10 @@ impl Passthrough {
     /// nothing was relayed or the answer is not a stream.
     pub(super) fn estimated_usage(&self) -> Option<Usage> {
         let reported = self.usage.is_some()
-            || self.native_usage.as_ref().is_some_and(|t| t.usage().is_some());
+            || self
+                .native_usage
+                .as_ref()
+                .is_some_and(|t| t.usage().is_some());
         (self.sse && !reported && self.token_events > 0).then_some(Usage {
             prompt_tokens: 0,
             completion_tokens: self.token_events,

@@ -196,17 +196,20 @@ async fn serve(
             models::get(table, &id)
         }
         Route::Model(endpoint) => {
+            state.registry.metrics().door_openai.inc();
             // Only model requests go to the request log (not probes or scrapes).
             record.sink = state.request_log.load_full();
             auth::authenticate(request.headers(), &table.auth_keys)?;
             proxy::proxy(table, endpoint, request, request_id, record).await
         }
         Route::Messages => {
+            state.registry.metrics().door_anthropic.inc();
             record.sink = state.request_log.load_full();
             auth::authenticate(request.headers(), &table.auth_keys)?;
             messages::messages(table, request, request_id, record).await
         }
         Route::CountTokens => {
+            state.registry.metrics().door_anthropic.inc();
             auth::authenticate(request.headers(), &table.auth_keys)?;
             messages::count_tokens(table, request, request_id, record).await
         }

@@ -75,6 +75,10 @@ pub struct Metrics {
     pub request_log_written: IntCounter,
     /// Request log records dropped because the writer fell behind.
     pub request_log_dropped: IntCounter,
+    /// Model requests through OpenAI's door (`/v1/chat/completions`, …).
+    pub door_openai: IntCounter,
+    /// Model requests through Anthropic's door (`/v1/messages…`).
+    pub door_anthropic: IntCounter,
     /// Client connections.
     pub connections: Arc<ConnectionMetrics>,
     /// How many live handles use each labelled series (see [`Lease`]).
@@ -276,6 +280,12 @@ impl Metrics {
         build
             .with_label_values(&[env!("CARGO_PKG_VERSION"), env!("SWITCHYARD_GIT_SHA")])
             .set(1);
+        let doors = counter_vec(
+            &r,
+            "switchyard_door_requests_total",
+            "Model requests by the API they came in through (openai, anthropic).",
+            &["door"],
+        );
         let metrics = Metrics {
             requests: counter_vec(&r, "switchyard_requests_total", "Requests by model, serving target, status class and outcome.", &["model", "target", "status_class", "outcome"]),
             attempts: counter_vec(&r, "switchyard_attempts_total", "Upstream attempts by model, target and result (ok or an error kind).", &["model", "target", "result"]),
@@ -292,6 +302,8 @@ impl Metrics {
             config_reloads: counter_vec(&r, "switchyard_config_reloads_total", "Config reloads by result (success, failure).", &["result"]),
             request_log_written: register(&r, IntCounter::new("switchyard_request_log_written_total", "Request log records written to disk.").expect("valid metric")),
             request_log_dropped: register(&r, IntCounter::new("switchyard_request_log_dropped_total", "Request log records dropped because the writer fell behind (traffic never waits for the log).").expect("valid metric")),
+            door_openai: doors.with_label_values(&["openai"]),
+            door_anthropic: doors.with_label_values(&["anthropic"]),
             connections: {
                 let closed = counter_vec(&r, "switchyard_connections_closed_total", "Client connections the router closed, by reason (header_timeout, keepalive_timeout, send_timeout, tls_handshake).", &["reason"]);
                 Arc::new(ConnectionMetrics {

@@ -44,7 +44,11 @@ const MESSAGE: &str = r#"{"id":"msg_01","type":"message","role":"assistant","mod
 async fn an_anthropic_target_gets_the_clients_bytes_and_the_client_gets_its_bytes() {
     init_tracing();
     let ant = MockUpstream::start(Behaviour::Json(MESSAGE.into())).await;
-    let oai = MockUpstream::start(Behaviour::Json(chat_completion_json("gpt-4o-mini", "unused"))).await;
+    let oai = MockUpstream::start(Behaviour::Json(chat_completion_json(
+        "gpt-4o-mini",
+        "unused",
+    )))
+    .await;
     let router = Router::start(&config(&ant.base_url(), &oai.base_url(), "")).await;
 
     let reply = post(
@@ -67,7 +71,10 @@ async fn an_anthropic_target_gets_the_clients_bytes_and_the_client_gets_its_byte
     let expected = RICH_REQUEST.replacen("\"claude\"", "\"claude-sonnet-4-5\"", 1);
     assert_eq!(up.text(), expected);
     assert_eq!(up.header("x-api-key").as_deref(), Some(ANTHROPIC_KEY));
-    assert_eq!(up.header("anthropic-version").as_deref(), Some("2023-06-01"));
+    assert_eq!(
+        up.header("anthropic-version").as_deref(),
+        Some("2023-06-01")
+    );
     assert_eq!(
         up.header("anthropic-beta").as_deref(),
         Some("interleaved-thinking-2025-05-14")
@@ -83,13 +90,31 @@ async fn an_anthropic_target_gets_the_clients_bytes_and_the_client_gets_its_byte
 async fn an_anthropic_stream_passes_through_and_its_usage_is_counted() {
     init_tracing();
     let events = [
-        ("message_start", r#"{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","content":[],"model":"claude-sonnet-4-5","stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":25,"output_tokens":1}}}"#),
-        ("content_block_start", r#"{"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":""}}"#),
+        (
+            "message_start",
+            r#"{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","content":[],"model":"claude-sonnet-4-5","stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":25,"output_tokens":1}}}"#,
+        ),
+        (
+            "content_block_start",
+            r#"{"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":""}}"#,
+        ),
         ("ping", r#"{"type": "ping"}"#),
-        ("content_block_delta", r#"{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"Hmm."}}"#),
-        ("content_block_delta", r#"{"type":"content_block_delta","index":0,"delta":{"type":"signature_delta","signature":"EqQBsig"}}"#),
-        ("content_block_stop", r#"{"type":"content_block_stop","index":0}"#),
-        ("message_delta", r#"{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":15}}"#),
+        (
+            "content_block_delta",
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"Hmm."}}"#,
+        ),
+        (
+            "content_block_delta",
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"signature_delta","signature":"EqQBsig"}}"#,
+        ),
+        (
+            "content_block_stop",
+            r#"{"type":"content_block_stop","index":0}"#,
+        ),
+        (
+            "message_delta",
+            r#"{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":15}}"#,
+        ),
         ("message_stop", r#"{"type":"message_stop"}"#),
     ];
     let chunks: Vec<String> = events
@@ -98,7 +123,11 @@ async fn an_anthropic_stream_passes_through_and_its_usage_is_counted() {
         .collect();
     let whole = chunks.concat();
     let ant = MockUpstream::start(Behaviour::sse(chunks)).await;
-    let oai = MockUpstream::start(Behaviour::Json(chat_completion_json("gpt-4o-mini", "unused"))).await;
+    let oai = MockUpstream::start(Behaviour::Json(chat_completion_json(
+        "gpt-4o-mini",
+        "unused",
+    )))
+    .await;
     let router = Router::start(&config(&ant.base_url(), &oai.base_url(), "")).await;
 
     let stream = open_stream(
@@ -110,11 +139,15 @@ async fn an_anthropic_stream_passes_through_and_its_usage_is_counted() {
     let body = String::from_utf8(stream.rest().await.expect("a whole stream").to_vec()).unwrap();
     assert_eq!(body, whole);
 
-    let metrics = crate::support::client::get(&router.url("/metrics")).await.text();
+    let metrics = crate::support::client::get(&router.url("/metrics"))
+        .await
+        .text();
     let tokens = |kind: &str| {
         metrics
             .lines()
-            .find(|l| l.starts_with("switchyard_tokens_total{") && l.contains(&format!("type=\"{kind}\"")))
+            .find(|l| {
+                l.starts_with("switchyard_tokens_total{") && l.contains(&format!("type=\"{kind}\""))
+            })
             .unwrap_or_default()
             .to_owned()
     };
@@ -126,7 +159,11 @@ async fn an_anthropic_stream_passes_through_and_its_usage_is_counted() {
 async fn an_openai_target_gets_a_translated_request_and_the_client_an_anthropic_message() {
     init_tracing();
     let ant = MockUpstream::start(Behaviour::Json(MESSAGE.into())).await;
-    let oai = MockUpstream::start(Behaviour::Json(chat_completion_json("gpt-4o-mini", "Four."))).await;
+    let oai = MockUpstream::start(Behaviour::Json(chat_completion_json(
+        "gpt-4o-mini",
+        "Four.",
+    )))
+    .await;
     let router = Router::start(&config(&ant.base_url(), &oai.base_url(), "")).await;
 
     let reply = post(
@@ -140,7 +177,10 @@ async fn an_openai_target_gets_a_translated_request_and_the_client_an_anthropic_
     assert_eq!(reply.status, 200, "{}", reply.text());
     let sent = oai.last_request().expect("sent").json();
     assert_eq!(sent["model"], "gpt-4o-mini");
-    assert_eq!(sent["messages"][0], json!({"role": "system", "content": "Be terse."}));
+    assert_eq!(
+        sent["messages"][0],
+        json!({"role": "system", "content": "Be terse."})
+    );
     assert_eq!(sent["messages"][1]["role"], "user");
     assert_eq!(sent["stop"], json!(["END"]));
     assert_eq!(sent["user"], "u-1");
@@ -159,7 +199,12 @@ async fn an_openai_target_gets_a_translated_request_and_the_client_an_anthropic_
 async fn an_openai_stream_becomes_anthropics_event_sequence() {
     init_tracing();
     let ant = MockUpstream::start(Behaviour::Json(MESSAGE.into())).await;
-    let oai = MockUpstream::start(Behaviour::sse(chat_chunks("gpt-4o-mini", &["Hel", "lo"], true))).await;
+    let oai = MockUpstream::start(Behaviour::sse(chat_chunks(
+        "gpt-4o-mini",
+        &["Hel", "lo"],
+        true,
+    )))
+    .await;
     let router = Router::start(&config(&ant.base_url(), &oai.base_url(), "")).await;
 
     let stream = open_stream(
@@ -215,11 +260,16 @@ async fn an_overloaded_anthropic_target_fails_over_to_an_openai_one_in_anthropic
     init_tracing();
     let ant = MockUpstream::start(Behaviour::Status {
         status: 529,
-        body: r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#.into(),
+        body: r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#
+            .into(),
         headers: vec![],
     })
     .await;
-    let oai = MockUpstream::start(Behaviour::Json(chat_completion_json("gpt-4o-mini", "from backup"))).await;
+    let oai = MockUpstream::start(Behaviour::Json(chat_completion_json(
+        "gpt-4o-mini",
+        "from backup",
+    )))
+    .await;
     let router = Router::start(&config(&ant.base_url(), &oai.base_url(), "")).await;
 
     let reply = post(
@@ -249,7 +299,13 @@ async fn every_error_the_door_answers_is_in_anthropics_envelope() {
         headers: vec![],
     })
     .await;
-    let oai = MockUpstream::start(openai_error(429, "Rate limit reached", "requests", "rate_limit_exceeded")).await;
+    let oai = MockUpstream::start(openai_error(
+        429,
+        "Rate limit reached",
+        "requests",
+        "rate_limit_exceeded",
+    ))
+    .await;
     let server = "server:\n  auth:\n    keys: [sk-router]\n";
     let router = Router::start(&config(&ant.base_url(), &oai.base_url(), server)).await;
     let key = [("x-api-key", "sk-router")];
@@ -260,24 +316,43 @@ async fn every_error_the_door_answers_is_in_anthropics_envelope() {
         let body = reply.json();
         assert_eq!(body["type"], "error", "{body}");
         assert_eq!(body["error"]["type"], kind, "{body}");
-        assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+        assert!(body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()));
     };
     // The router's own: no key, a wrong key, an unknown model, bad JSON.
     envelope(&post(&router, &[], hi).await, 401, "authentication_error");
-    envelope(&post(&router, &[("x-api-key", "nope")], hi).await, 401, "authentication_error");
+    envelope(
+        &post(&router, &[("x-api-key", "nope")], hi).await,
+        401,
+        "authentication_error",
+    );
     // Recent SDKs send the key as a Bearer token.
     let bearer = post(&router, &[("authorization", "Bearer sk-router")], hi).await;
     assert_eq!(bearer.status, 400, "{}", bearer.text());
     envelope(
-        &post(&router, &key, r#"{"model":"nope","max_tokens":5,"messages":[]}"#).await,
+        &post(
+            &router,
+            &key,
+            r#"{"model":"nope","max_tokens":5,"messages":[]}"#,
+        )
+        .await,
         404,
         "not_found_error",
     );
-    envelope(&post(&router, &key, "{not json").await, 400, "invalid_request_error");
+    envelope(
+        &post(&router, &key, "{not json").await,
+        400,
+        "invalid_request_error",
+    );
     // An Anthropic target's own error passes through as it is.
     let passed = post(&router, &key, hi).await;
     assert_eq!(passed.status, 400);
-    assert!(passed.text().contains("max_tokens: Field required"), "{}", passed.text());
+    assert!(
+        passed.text().contains("max_tokens: Field required"),
+        "{}",
+        passed.text()
+    );
     // An OpenAI target's error is put in Anthropic's envelope.
     let gpt = post(
         &router,
@@ -325,7 +400,8 @@ async fn a_break_after_the_first_token_ends_an_anthropic_stream_with_an_error_ev
         assert!(body.contains("\"text\":\"Hel\""), "{model}: {body}");
         let last = body.trim_end().rsplit("\n\n").next().expect("an event");
         assert!(last.starts_with("event: error\ndata: "), "{model}: {body}");
-        let data: Value = serde_json::from_str(last.trim_start_matches("event: error\ndata: ")).unwrap();
+        let data: Value =
+            serde_json::from_str(last.trim_start_matches("event: error\ndata: ")).unwrap();
         assert_eq!(data["type"], "error", "{model}: {body}");
         assert!(data["error"]["message"].is_string());
         assert!(!body.contains("message_stop"), "{model}: {body}");
@@ -336,10 +412,16 @@ async fn a_break_after_the_first_token_ends_an_anthropic_stream_with_an_error_ev
 async fn count_tokens_goes_to_an_anthropic_target_and_is_estimated_for_others() {
     init_tracing();
     let ant = MockUpstream::start(Behaviour::Json(r#"{"input_tokens":14}"#.into())).await;
-    let oai = MockUpstream::start(Behaviour::Json(chat_completion_json("gpt-4o-mini", "unused"))).await;
+    let oai = MockUpstream::start(Behaviour::Json(chat_completion_json(
+        "gpt-4o-mini",
+        "unused",
+    )))
+    .await;
     let router = Router::start(&config(&ant.base_url(), &oai.base_url(), "")).await;
     let count = |model: &str| {
-        format!(r#"{{"model":"{model}","system":"You are a scientist","messages":[{{"role":"user","content":"Hello, Claude, how many tokens is this?"}}]}}"#)
+        format!(
+            r#"{{"model":"{model}","system":"You are a scientist","messages":[{{"role":"user","content":"Hello, Claude, how many tokens is this?"}}]}}"#
+        )
     };
 
     let counted = send(
@@ -371,4 +453,13 @@ async fn count_tokens_goes_to_an_anthropic_target_and_is_estimated_for_others() 
     let tokens = estimated.json()["input_tokens"].as_u64().expect("a count");
     assert!((5..100).contains(&tokens), "{tokens}");
     assert_eq!(oai.request_count(), 0, "nothing goes to an OpenAI target");
+
+    let metrics = crate::support::client::get(&router.url("/metrics"))
+        .await
+        .text();
+    assert!(
+        metrics.contains("switchyard_door_requests_total{door=\"anthropic\"} 2"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("switchyard_door_requests_total{door=\"openai\"} 0"));
 }

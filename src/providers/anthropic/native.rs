@@ -122,7 +122,9 @@ pub fn usage_of_message(body: &[u8]) -> Option<Usage> {
 /// Anthropic's framing (`event: error`, an `api_error` envelope).
 pub fn error_event(message: &str) -> Bytes {
     let mut out = Vec::with_capacity(message.len() + 80);
-    out.extend_from_slice(b"event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":");
+    out.extend_from_slice(
+        b"event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":",
+    );
     push_json_string(&mut out, message);
     out.extend_from_slice(b"}}\n\n");
     Bytes::from(out)
@@ -171,7 +173,11 @@ mod tests {
         );
         let last = seen.last().and_then(|(_, u)| *u).expect("usage");
         assert_eq!(
-            (last.prompt_tokens, last.completion_tokens, last.total_tokens),
+            (
+                last.prompt_tokens,
+                last.completion_tokens,
+                last.total_tokens
+            ),
             (35, 15, 50)
         );
     }
@@ -180,7 +186,8 @@ mod tests {
     fn an_error_event_is_an_error_by_name_or_by_type() {
         let named = "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n";
         assert_eq!(events(named)[0].0, ChunkKind::Error);
-        let unnamed = "data: {\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":\"x\"}}\n\n";
+        let unnamed =
+            "data: {\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":\"x\"}}\n\n";
         assert_eq!(events(unnamed)[0].0, ChunkKind::Error);
         assert_eq!(events(": keep-alive\n\n")[0].0, ChunkKind::Comment);
         assert_eq!(events("data: not json\n\n")[0].0, ChunkKind::Other);
