@@ -26,6 +26,7 @@ import openai
 import pytest
 
 from mock_upstream import (
+    ANTHROPIC_CUT_STREAM,
     ANTHROPIC_ERROR_MID_STREAM,
     ANTHROPIC_HANG,
     ANTHROPIC_MODEL,
@@ -45,6 +46,7 @@ from mock_upstream import (
     BEDROCK_THROTTLED,
     BEDROCK_UNAVAILABLE,
     CHAT_HANG,
+    CHAT_REASONER,
     GEMINI_3_MODEL,
     GEMINI_BLOCKED,
     GEMINI_CUT_STREAM,
@@ -630,6 +632,8 @@ def door_config(mock: MockUpstream, refused_port: int) -> str:
             targets: [{{ upstream: claude-up, model: {ANTHROPIC_ERROR_MID_STREAM} }}]
           claude-hang:
             targets: [{{ upstream: claude-up, model: {ANTHROPIC_HANG} }}]
+          claude-cut-stream:
+            targets: [{{ upstream: claude-up, model: {ANTHROPIC_CUT_STREAM} }}]
           gpt:
             targets: [{{ upstream: mockup, model: upstream-gpt }}]
           gpt-429:
@@ -644,6 +648,8 @@ def door_config(mock: MockUpstream, refused_port: int) -> str:
             targets: [{{ upstream: mockup, model: cut-stream }}]
           gpt-hang:
             targets: [{{ upstream: mockup, model: {CHAT_HANG} }}]
+          gpt-reasoner:
+            targets: [{{ upstream: mockup, model: {CHAT_REASONER} }}]
           unreachable:
             targets: [{{ upstream: closed }}]
             retry: {{ attempts: 0 }}

@@ -181,8 +181,15 @@ ANTHROPIC_ERROR_MID_STREAM = "claude-error-mid-stream"
 #: Streams its first text delta, then waits for the client to hang up
 #: (noted: `MockUpstream.wait_for_dropped`); answered normally when not streamed.
 ANTHROPIC_HANG = "claude-hang"
-#: The chat model that does the same on `/v1/chat/completions`.
+#: Streams its first text delta, then the connection drops (between events).
+ANTHROPIC_CUT_STREAM = "claude-cut-stream"
+#: The chat model that does the same as `claude-hang` on `/v1/chat/completions`.
 CHAT_HANG = "hang"
+#: A chat model that reasons first, as DeepSeek and vLLM report it:
+#: `message.reasoning_content` (streamed as `delta.reasoning_content`) before
+#: the answer.
+CHAT_REASONER = "reasoner"
+REASONING_TEXT = "The user said ping. I will echo it."
 #: An `anthropic-beta` value the mock knows, and the top-level fields it
 #: admits (as the real API admits a beta's new fields only under its header).
 MESSAGES_BETA = "compat-future-field-2026-01-01"
@@ -693,8 +700,11 @@ class _Handler(BaseHTTPRequestHandler):
         }
         finish = "tool_calls" if tool_call else "stop"
 
+        reasoning = REASONING_TEXT if model == CHAT_REASONER else None
         if not stream:
             message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None}
+            if reasoning:
+                message["reasoning_content"] = reasoning
             if tool_call:
                 message["tool_calls"] = [{
                     "id": tool_call["id"], "type": "function",
@@ -729,6 +739,8 @@ class _Handler(BaseHTTPRequestHandler):
                                                      "function": {"arguments": piece}}]}))
         else:
             events.append(chunk({"role": "assistant", "content": "", "refusal": None}))
+            for piece in _pieces(reasoning) if reasoning else []:
+                events.append(chunk({"reasoning_content": piece}))
             for piece in _pieces(content or ""):
                 events.append(chunk({"content": piece}))
         events.append(chunk({}, finish))
@@ -973,11 +985,14 @@ class _Handler(BaseHTTPRequestHandler):
             events = events[: first_delta + 1] + [{"type": "error", "error": {
                 "type": "overloaded_error", "message": "Overloaded"}}]
         hold_after = None
-        if model == ANTHROPIC_HANG:
-            hold_after = 1 + next(i for i, e in enumerate(events)
-                                  if e["type"] == "content_block_delta")
+        cut_after = None
+        if model in (ANTHROPIC_HANG, ANTHROPIC_CUT_STREAM):
+            first_delta = 1 + next(i for i, e in enumerate(events)
+                                   if e["type"] == "content_block_delta")
+            hold_after = first_delta if model == ANTHROPIC_HANG else None
+            cut_after = first_delta if model == ANTHROPIC_CUT_STREAM else None
         self._send_sse(events, named=True, request_id_header="request-id",
-                       hold_after=hold_after, model=model)
+                       hold_after=hold_after, cut_after=cut_after, model=model)
 
     # -- raw streams (Gemini, Bedrock) ----------------------------------------
 

@@ -39,6 +39,7 @@ from conftest import (
     make_door_client,
 )
 from mock_upstream import (
+    ANTHROPIC_CUT_STREAM,
     ANTHROPIC_ERROR_MID_STREAM,
     ANTHROPIC_HANG,
     ANTHROPIC_MODEL,
@@ -48,6 +49,7 @@ from mock_upstream import (
     CHAT_HANG,
     FAILURES,
     MESSAGES_BETA,
+    REASONING_TEXT,
     THINKING_TEXT,
     TOOL_ARGUMENTS,
     TOOL_PREAMBLE,
@@ -101,6 +103,32 @@ def envelope(body: Any, error_type: str) -> str:
 def no_router_key_upstream(upstream: MockUpstream) -> None:
     for received in upstream.requests:
         assert ROUTER_KEY not in json.dumps(received.headers), received.headers
+
+
+def sse_events(text: str) -> list[dict[str, Any]]:
+    """Anthropic SSE as its events' data, checking that each frame is an
+    `event:` line naming the data's `type` and one `data:` line (the SDK
+    skips frames without an `event:` line)."""
+    events = []
+    for frame in text.split("\n\n"):
+        if not frame.strip():
+            continue
+        lines = frame.split("\n")
+        assert len(lines) == 2, frame
+        assert lines[0].startswith("event: ") and lines[1].startswith("data: "), frame
+        name, data = lines[0][len("event: "):], json.loads(lines[1][len("data: "):])
+        assert data["type"] == name, frame
+        events.append(data)
+    return events
+
+
+def stream_post(router: Router, body: Any) -> tuple[int, dict[str, str], bytes]:
+    """POSTs `body` (JSON, with the router key) and reads the answer raw."""
+    with httpx.Client(timeout=CLIENT_TIMEOUT_S) as http:
+        with http.stream("POST", f"{router.url}/v1/messages", content=json.dumps(body),
+                         headers={"content-type": "application/json", "x-api-key": ROUTER_KEY,
+                                  "anthropic-version": "2023-06-01"}) as reply:
+            return reply.status_code, dict(reply.headers), b"".join(reply.iter_raw())
 
 
 def raw_post(router: Router, body: bytes, headers: dict[str, str],
@@ -256,15 +284,7 @@ def test_openai_stream_becomes_anthropics_event_sequence(door_router: Router,
 
     assert reply.status_code == 200, reply.text
     assert reply.headers["content-type"].startswith("text/event-stream")
-    events = []
-    for frame in reply.text.split("\n\n"):
-        if not frame.strip():
-            continue
-        lines = frame.split("\n")
-        assert lines[0].startswith("event: ") and lines[1].startswith("data: "), frame
-        name, data = lines[0][len("event: "):], json.loads(lines[1][len("data: "):])
-        assert data["type"] == name, frame  # every event named as its data says
-        events.append(data)
+    events = sse_events(reply.text)
     kinds = [e["type"] for e in events]
     deltas = kinds.count("content_block_delta")
     assert kinds == ["message_start", "ping", "content_block_start",
@@ -287,6 +307,43 @@ def test_openai_stream_becomes_anthropics_event_sequence(door_router: Router,
     assert "chat.completion" not in reply.text  # no OpenAI chunk leaks
 
 
+def test_streamed_tool_call_becomes_a_tool_use_block(door_router: Router):
+    status, _, got = stream_post(door_router, {
+        "model": "gpt", "max_tokens": 64, "stream": True, "messages": WEATHER,
+        "tools": [WEATHER_TOOL]})
+    assert status == 200, got
+    events = [e for e in sse_events(got.decode()) if e["type"] != "ping"]
+    start = events[1]
+    assert start["type"] == "content_block_start" and start["index"] == 0
+    block = start["content_block"]
+    assert (block["type"], block["name"], block["input"]) == ("tool_use", "get_weather", {})
+    assert block["id"].startswith("call_mock")
+    deltas = [e for e in events if e["type"] == "content_block_delta"]
+    assert deltas and all(e["index"] == 0 and e["delta"]["type"] == "input_json_delta"
+                          for e in deltas)
+    assert "".join(e["delta"]["partial_json"] for e in deltas) == TOOL_ARGUMENTS
+    assert [e["type"] for e in events[-3:]] == ["content_block_stop", "message_delta",
+                                                "message_stop"]
+    assert events[-2]["delta"]["stop_reason"] == "tool_use"
+
+
+def test_reasoning_becomes_a_thinking_block(door_client: anthropic.Anthropic):
+    message = door_client.messages.create(model="gpt-reasoner", max_tokens=64, messages=HELLO)
+    assert [b.type for b in message.content] == ["thinking", "text"]
+    assert message.content[0].thinking == REASONING_TEXT
+    assert message.content[0].signature == ""  # none to give
+    assert message.content[1].text == EXPECTED_TEXT
+
+    with door_client.messages.stream(model="gpt-reasoner", max_tokens=64,
+                                     messages=HELLO) as stream:
+        events = list(stream)
+        final = stream.get_final_message()
+    assert [(b.type, getattr(b, "thinking", None) or getattr(b, "text", None))
+            for b in final.content] == [("thinking", REASONING_TEXT), ("text", EXPECTED_TEXT)]
+    starts = [e for e in events if e.type == "content_block_start"]
+    assert [(e.index, e.content_block.type) for e in starts] == [(0, "thinking"), (1, "text")]
+
+
 def test_error_event_of_an_anthropic_stream_reaches_the_sdk(door_client: anthropic.Anthropic,
                                                             upstream: MockUpstream):
     text = []
@@ -298,6 +355,36 @@ def test_error_event_of_an_anthropic_stream_reaches_the_sdk(door_client: anthrop
     assert text == ["Hello"]  # the first delta, then the error
     envelope(raised.value.body, "overloaded_error")
     assert upstream.count(ANTHROPIC_ERROR_MID_STREAM) == 1
+
+
+def test_error_event_of_an_anthropic_stream_passes_through_as_it_is(door_router: Router,
+                                                                   upstream: MockUpstream):
+    status, _, got = stream_post(door_router, {"model": "claude-cut", "max_tokens": 64,
+                                               "stream": True, "messages": HELLO})
+    assert status == 200
+    assert got == bytes(upstream.last("/v1/messages").response)
+
+
+def test_cut_anthropic_stream_ends_with_an_error_event(door_router: Router,
+                                                       door_client: anthropic.Anthropic,
+                                                       upstream: MockUpstream):
+    status, _, got = stream_post(door_router, {"model": "claude-cut-stream", "max_tokens": 64,
+                                               "stream": True, "messages": HELLO})
+    assert status == 200
+    mock_sent = bytes(upstream.last("/v1/messages").response)
+    assert got.startswith(mock_sent)  # what came, untouched
+    events = sse_events(got[len(mock_sent):].decode())
+    assert [e["type"] for e in events] == ["error"]
+    envelope(events[0], "api_error")
+
+    text = []
+    with pytest.raises(anthropic.APIStatusError):
+        with door_client.messages.stream(model="claude-cut-stream", max_tokens=64,
+                                         messages=HELLO) as stream:
+            for piece in stream.text_stream:
+                text.append(piece)
+    assert text == ["Hello"]
+    assert upstream.count(ANTHROPIC_CUT_STREAM) == 2
 
 
 def test_cut_openai_stream_ends_with_an_error_event(door_client: anthropic.Anthropic):
@@ -624,6 +711,7 @@ def test_overloaded_anthropic_target_fails_over_when_streamed(door_client: anthr
         text = "".join(stream.text_stream)
         final = stream.get_final_message()
     assert text == EXPECTED_TEXT
+    assert final.model == "claude-overloaded"  # what the client asked
     assert final.stop_reason == "end_turn"
     assert upstream.count(ANTHROPIC_OVERLOADED) >= 1
     assert upstream.count("upstream-gpt") == 1
