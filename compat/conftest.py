@@ -628,6 +628,8 @@ def door_config(mock: MockUpstream, refused_port: int) -> str:
           claude-overloaded-alone:
             targets: [{{ upstream: claude-up, model: {ANTHROPIC_OVERLOADED} }}]
             retry: {{ attempts: 0 }}
+          claude-overloaded-retried:  # the router's own retry, then the 529
+            targets: [{{ upstream: claude-up, model: {ANTHROPIC_OVERLOADED} }}]
           claude-cut:
             targets: [{{ upstream: claude-up, model: {ANTHROPIC_ERROR_MID_STREAM} }}]
           claude-hang:
@@ -639,6 +641,8 @@ def door_config(mock: MockUpstream, refused_port: int) -> str:
           gpt-429:
             targets: [{{ upstream: mockup, model: fail-429 }}]
             retry: {{ attempts: 0 }}
+          gpt-429-retried:
+            targets: [{{ upstream: mockup, model: fail-429 }}]
           gpt-500:
             targets: [{{ upstream: mockup, model: fail-500 }}]
             retry: {{ attempts: 0 }}

@@ -220,6 +220,27 @@ def test_system_prompt_reaches_either_target(door_client: anthropic.Anthropic,
         {"role": "system", "content": joined}, *HELLO]
 
 
+def test_url_image_and_an_error_tool_result_on_an_openai_target(
+        door_client: anthropic.Anthropic, upstream: MockUpstream):
+    first = door_client.messages.create(model="gpt", max_tokens=64, messages=WEATHER,
+                                        tools=[WEATHER_TOOL])
+    call = first.content[0]
+    door_client.messages.create(model="gpt", max_tokens=64, tools=[WEATHER_TOOL], messages=[
+        *WEATHER,
+        {"role": "assistant", "content": [_as_param(call)]},
+        {"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": call.id, "is_error": True,
+             "content": "city not found"},
+            {"type": "image", "source": {"type": "url", "url": "https://example.com/a.png"}},
+        ]}])
+    sent = upstream.last("/v1/chat/completions").body["messages"]
+    assert sent[2:] == [
+        {"role": "tool", "tool_call_id": call.id, "content": "Error: city not found"},
+        {"role": "user", "content": [
+            {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}]},
+    ]
+
+
 def test_base64_image_reaches_either_target(door_client: anthropic.Anthropic,
                                             upstream: MockUpstream):
     image = {"type": "image", "source": {"type": "base64", "media_type": "image/png",
@@ -431,13 +452,15 @@ def test_tool_choice_on_an_anthropic_target(door_client: anthropic.Anthropic,
     ({"type": "tool", "name": "get_weather"},
      {"type": "function", "function": {"name": "get_weather"}}),
     ({"type": "auto"}, "auto"),
-], ids=["any", "tool", "auto"])
+    ({"type": "none"}, "none"),
+], ids=["any", "tool", "auto", "none"])
 def test_tool_choice_on_an_openai_target(door_client: anthropic.Anthropic,
                                          upstream: MockUpstream, choice: dict[str, Any],
                                          expected: Any):
     message = door_client.messages.create(model="gpt", max_tokens=256, messages=WEATHER,
                                           tools=[WEATHER_TOOL, TIME_TOOL], tool_choice=choice)
 
+    # (The chat mock calls the first tool whatever the choice.)
     assert message.stop_reason == "tool_use"
     assert [b.type for b in message.content] == ["tool_use"]
     call = message.content[0]
@@ -633,6 +656,43 @@ def test_an_unreachable_upstream_is_an_api_error(door_client: anthropic.Anthropi
     envelope(raised.value.body, kind)
 
 
+@pytest.mark.parametrize("model, upstream_model, error", [
+    ("gpt-429-retried", "fail-429", anthropic.RateLimitError),
+    ("claude-overloaded-retried", ANTHROPIC_OVERLOADED, anthropic.OverloadedError),
+])
+def test_router_retries_replace_the_sdks(door_router: Router, upstream: MockUpstream,
+                                         model: str, upstream_model: str,
+                                         error: type[Exception]):
+    """The router retries once itself, then says `x-should-retry: false`,
+    which the Anthropic SDK obeys as the OpenAI one does."""
+    sent = Sent()
+    with make_door_client(door_router, max_retries=2, sent=sent) as client:
+        with pytest.raises(error) as raised:
+            client.messages.create(model=model, max_tokens=64, messages=HELLO)
+    assert len(sent) == 1
+    assert upstream.count(upstream_model) == 2
+    assert raised.value.response.headers["x-should-retry"] == "false"
+    if model.startswith("claude"):  # Anthropic's error, as it was
+        assert raised.value.response.content == bytes(upstream.last("/v1/messages").response)
+
+
+@pytest.mark.parametrize("model, upstream_model, error", [
+    ("gpt-429", "fail-429", anthropic.RateLimitError),
+    ("claude-overloaded-alone", ANTHROPIC_OVERLOADED, anthropic.OverloadedError),
+])
+def test_sdk_retries_reach_the_upstream(door_router: Router, upstream: MockUpstream,
+                                        model: str, upstream_model: str,
+                                        error: type[Exception]):
+    """With `retry: {attempts: 0}` the router leaves retrying to the SDK."""
+    sent = Sent()
+    with make_door_client(door_router, max_retries=2, sent=sent) as client:
+        with pytest.raises(error) as raised:
+            client.messages.create(model=model, max_tokens=64, messages=HELLO)
+    assert len(sent) == 3
+    assert upstream.count(upstream_model) == 3
+    assert "x-should-retry" not in raised.value.response.headers
+
+
 def test_bad_json_is_an_invalid_request_error(door_router: Router):
     reply = raw_post(door_router, b"{not json", {"x-api-key": ROUTER_KEY})
     assert reply.status_code == 400
@@ -764,6 +824,42 @@ def test_passthrough_is_byte_exact_both_ways(door_router: Router, upstream: Mock
     assert reply_headers["content-type"] == (
         "text/event-stream; charset=utf-8" if stream else "application/json")
     assert THINKING_TEXT.split()[0].encode() in got and b'"signature' in got
+
+
+@pytest.mark.parametrize("path, body, expected", [
+    # The top-level `model` last, after a nested `"model": "claude"` that must stay.
+    ("/v1/messages",
+     '{"max_tokens": 64, "messages": [{"role": "user", "content": "hi"}, {"role": "assistant",'
+     ' "content": [{"type": "tool_use", "id": "toolu_1", "name": "pick", "input":'
+     ' {"model": "claude"}}]}, {"role": "user", "content": [{"type": "tool_result",'
+     ' "tool_use_id": "toolu_1", "content": "ok"}]}], "tools": [{"name": "pick",'
+     ' "input_schema": {"type": "object"}}], "tool_choice": {"type": "none"},'
+     ' "model": "claude"}',
+     '{"max_tokens": 64, "messages": [{"role": "user", "content": "hi"}, {"role": "assistant",'
+     ' "content": [{"type": "tool_use", "id": "toolu_1", "name": "pick", "input":'
+     ' {"model": "claude"}}]}, {"role": "user", "content": [{"type": "tool_result",'
+     ' "tool_use_id": "toolu_1", "content": "ok"}]}], "tools": [{"name": "pick",'
+     ' "input_schema": {"type": "object"}}], "tool_choice": {"type": "none"},'
+     f' "model": "{ANTHROPIC_MODEL}"}}'),
+    # A model name written with an escape: the whole string is replaced.
+    ("/v1/messages",
+     '{ "model" : "cl\\u0061ude" , "max_tokens": 64, "messages": [{"role": "user",'
+     ' "content": "hi"}] }',
+     f'{{ "model" : "{ANTHROPIC_MODEL}" , "max_tokens": 64, "messages": [{{"role": "user",'
+     ' "content": "hi"}] }'),
+    ("/v1/messages/count_tokens",
+     '{"messages":[ {"role":"user","content":"hi"} ],\n"model":"claude"}',
+     f'{{"messages":[ {{"role":"user","content":"hi"}} ],\n"model":"{ANTHROPIC_MODEL}"}}'),
+], ids=["nested-model-first", "escaped-model", "count-tokens"])
+def test_passthrough_splices_only_the_top_level_model(door_router: Router,
+                                                      upstream: MockUpstream, path: str,
+                                                      body: str, expected: str):
+    reply = raw_post(door_router, body.encode(), {"x-api-key": ROUTER_KEY,
+                                                  "anthropic-version": "2023-06-01"}, path)
+    assert reply.status_code == 200, reply.text
+    received = upstream.last(path)
+    assert received.raw_body.decode() == expected
+    assert reply.content == bytes(received.response)
 
 
 def test_passthrough_through_the_sdks_raw_response(door_router: Router,
