@@ -30,7 +30,12 @@ Endpoints, all under ``/v1``:
   ``input`` fits the tool's ``input_schema`` when ``tools`` are given and
   ``tool_choice`` is not ``none`` (the first tool, or the one named; with
   ``auto`` a short text block comes first, as Claude does), and "The tool
-  said: ..." once the last user turn holds a ``tool_result``. Usage always
+  said: ..." once the last user turn holds a ``tool_result``. With
+  ``thinking: {"type": "enabled"}`` (``budget_tokens`` at least 1024 and
+  below ``max_tokens``) a signed ``thinking`` block (:data:`THINKING_TEXT`)
+  comes first; a ``thinking`` block sent back needs its ``signature``.
+  Fields a beta adds are admitted only under its ``anthropic-beta`` header
+  (:data:`MESSAGES_BETA_FIELDS`). Usage always
   reports :data:`CACHE_CREATION_INPUT_TOKENS` and
   :data:`CACHE_READ_INPUT_TOKENS` on top of ``input_tokens`` (see
   :func:`messages_input_tokens`). ``stream: true`` gives the documented
@@ -38,6 +43,9 @@ Endpoints, all under ``/v1``:
   ``content_block_delta`` / ``content_block_stop`` per block,
   ``message_delta``, ``message_stop``), every event named by an ``event:``
   line. Responses carry Anthropic's ``request-id`` header.
+- ``POST /v1/messages/count_tokens``: the same headers and checks (no
+  ``max_tokens``, ``stream`` or sampling fields), answered
+  ``{"input_tokens": n}`` with the count a Messages answer would report.
 - ``POST /v1beta/models/{model}:generateContent`` and
   ``:streamGenerateContent?alt=sse``: Google's Gemini API, for
   ``provider: gemini`` upstreams. The key must be :data:`GEMINI_KEY` in
@@ -107,6 +115,14 @@ and on ``/v1/messages``, in Anthropic's shapes:
 - :data:`ANTHROPIC_ERROR_MID_STREAM` (``claude-error-mid-stream``): a stream
   that sends an ``error`` event (``overloaded_error``) right after its first
   text delta, then ends; answered normally when not streamed.
+- :data:`ANTHROPIC_CUT_STREAM` (``claude-cut-stream``): the connection drops
+  right after the first text delta.
+- :data:`ANTHROPIC_HANG` (``claude-hang``): the first text delta, then it
+  waits for the client to hang up (:meth:`MockUpstream.wait_for_dropped`).
+
+and on ``/v1/chat/completions``, :data:`CHAT_HANG` (``hang``) does the same
+after its first content chunk, and :data:`CHAT_REASONER` (``reasoner``)
+answers with ``reasoning_content`` (:data:`REASONING_TEXT`) before the text.
 
 on the Gemini routes (each answered normally when not streamed, unless it
 always fails):
@@ -134,7 +150,9 @@ the first text delta), :data:`BEDROCK_STREAM_THROTTLED` (a
 
 Every request is recorded (:class:`Received`) and counted per model (for
 Gemini and Bedrock, the model in the path), so tests can check what the
-router forwarded and how often the SDK retried.
+router forwarded and how often the SDK retried; the record keeps the
+response body the mock wrote (``Received.response``), so tests can compare
+it byte for byte with what the client got.
 """
 
 from __future__ import annotations
