@@ -598,6 +598,7 @@ def door_config(mock: MockUpstream, refused_port: int) -> str:
     return textwrap.dedent(f"""\
         # Written by compat/conftest.py.
         server:
+          max_body_bytes: {MAX_BODY_BYTES}
           auth:
             keys: [{ROUTER_KEY!r}]
         upstreams:
@@ -619,6 +620,17 @@ def door_config(mock: MockUpstream, refused_port: int) -> str:
             health_check: false
             circuit_breaker: false
             timeouts: {{ connect: 5s, first_byte: 20s }}
+          slowup:
+            provider: openai-compatible
+            base_url: {mock.base_url}
+            health_check: false
+            circuit_breaker: false
+            timeouts: {{ first_byte: {FIRST_BYTE_TIMEOUT_MS}ms }}
+          keyless:
+            provider: openai-compatible
+            base_url: {mock.base_url}
+            api_key: ${{{UNSET_VAR}}}
+            health_check: false
         models:
           claude:
             targets: [{{ upstream: claude-up, model: {ANTHROPIC_MODEL} }}]
@@ -657,6 +669,11 @@ def door_config(mock: MockUpstream, refused_port: int) -> str:
           unreachable:
             targets: [{{ upstream: closed }}]
             retry: {{ attempts: 0 }}
+          slow:
+            targets: [{{ upstream: slowup }}]
+            retry: {{ attempts: 0 }}
+          needs-key:
+            targets: [{{ upstream: keyless }}]
         """)
 
 

@@ -32,6 +32,8 @@ import pytest
 from conftest import (
     ANTHROPIC_KEY,
     CLIENT_TIMEOUT_S,
+    MAX_BODY_BYTES,
+    UNSET_VAR,
     ROUTER_KEY,
     UPSTREAM_KEY,
     Router,
@@ -691,6 +693,36 @@ def test_sdk_retries_reach_the_upstream(door_router: Router, upstream: MockUpstr
     assert len(sent) == 3
     assert upstream.count(upstream_model) == 3
     assert "x-should-retry" not in raised.value.response.headers
+
+
+def test_an_upstream_without_its_key_is_a_503_the_sdk_does_not_retry(
+        door_router: Router, upstream: MockUpstream):
+    sent = Sent()
+    with make_door_client(door_router, max_retries=2, sent=sent) as client:
+        with pytest.raises(anthropic.ServiceUnavailableError) as raised:
+            client.messages.create(model="needs-key", max_tokens=64, messages=HELLO)
+    assert raised.value.status_code == 503
+    assert UNSET_VAR in envelope(raised.value.body, "overloaded_error")
+    assert raised.value.response.headers["x-should-retry"] == "false"
+    assert len(sent) == 1
+    assert upstream.requests == []
+
+
+def test_an_upstream_slower_than_first_byte_is_a_timeout_error(door_client: anthropic.Anthropic):
+    with pytest.raises(anthropic.GatewayTimeoutError) as raised:
+        door_client.messages.create(model="slow", max_tokens=64, messages=HELLO)
+    assert raised.value.status_code == 504
+    envelope(raised.value.body, "timeout_error")
+
+
+def test_a_body_over_the_limit_is_request_too_large(door_client: anthropic.Anthropic,
+                                                    upstream: MockUpstream):
+    with pytest.raises(anthropic.ContentTooLargeError) as raised:
+        door_client.messages.create(model="claude", max_tokens=64, messages=[
+            {"role": "user", "content": "x" * (MAX_BODY_BYTES + 1)}])
+    assert raised.value.status_code == 413
+    envelope(raised.value.body, "request_too_large")
+    assert upstream.requests == []
 
 
 def test_bad_json_is_an_invalid_request_error(door_router: Router):
