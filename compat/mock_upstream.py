@@ -9,8 +9,10 @@ Endpoints, all under ``/v1``:
   with ``data: [DONE]``; with ``stream_options.include_usage`` the chunk
   before it has ``"choices": []`` and the usage. With ``tools`` in the
   request it calls the first tool with ``{"city":"Oslo"}`` (streamed as
-  OpenAI streams tool-call deltas); once the messages hold a ``role: tool``
-  message it answers with text quoting that tool result.
+  OpenAI streams tool-call deltas; when the last user text holds
+  :data:`PARALLEL_TRIGGER`, :data:`TOOL_PREAMBLE` then every tool at once);
+  once the messages hold a ``role: tool`` message it answers with text
+  quoting the results of the last run of tool messages.
   ``response_format`` ``json_object`` / ``json_schema`` makes the content a
   JSON document (for ``json_schema``, one that fits the schema's properties).
 - ``POST /v1/responses``: a one-message Responses API answer, or its SSE
@@ -697,37 +699,50 @@ class _Handler(BaseHTTPRequestHandler):
         cid = f"chatcmpl-mock{self.mock.next_id()}"
         created = int(time.time())
 
-        tool_message = next((m for m in reversed(messages) if m.get("role") == "tool"), None)
+        last_tool = next((i for i in range(len(messages) - 1, -1, -1)
+                          if messages[i].get("role") == "tool"), None)
         tools = request.get("tools") or []
-        tool_call = None
-        if tool_message is not None:
-            content = f"The tool said: {_text(tool_message.get('content'))}"
+        tool_calls: list[dict[str, str]] = []
+        if last_tool is not None:
+            # The run of tool messages that ends with the last one (parallel
+            # calls answer in one run), quoted in order.
+            first = last_tool
+            while first > 0 and messages[first - 1].get("role") == "tool":
+                first -= 1
+            results = "; ".join(_text(m.get("content")) for m in messages[first:last_tool + 1])
+            content = f"The tool said: {results}"
         elif tools:
-            name = tools[0].get("function", {}).get("name", "tool")
-            tool_call = {"id": f"call_mock{self.mock.next_id()}", "name": name}
-            content = None
+            last_user = next((_text(m.get("content")) for m in reversed(messages)
+                              if m.get("role") == "user"), "")
+            # Every tool at once, after a short text, for PARALLEL_TRIGGER.
+            every = PARALLEL_TRIGGER in last_user
+            for tool in tools if every else tools[:1]:
+                tool_calls.append({"id": f"call_mock{self.mock.next_id()}",
+                                   "name": tool.get("function", {}).get("name", "tool")})
+            content = TOOL_PREAMBLE if every else None
         else:
             content = _answer_text(request, messages)
 
         prompt_tokens = sum(len(_text(m.get("content")).split()) for m in messages) + 1
-        completion_tokens = len((content or TOOL_ARGUMENTS).split())
+        completion_tokens = (len((content or "").split())
+                             + len(tool_calls) * len(TOOL_ARGUMENTS.split()))
         usage = {
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
             "total_tokens": prompt_tokens + completion_tokens,
         }
-        finish = "tool_calls" if tool_call else "stop"
+        finish = "tool_calls" if tool_calls else "stop"
 
         reasoning = REASONING_TEXT if model == CHAT_REASONER else None
         if not stream:
             message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None}
             if reasoning:
                 message["reasoning_content"] = reasoning
-            if tool_call:
+            if tool_calls:
                 message["tool_calls"] = [{
-                    "id": tool_call["id"], "type": "function",
-                    "function": {"name": tool_call["name"], "arguments": TOOL_ARGUMENTS},
-                }]
+                    "id": call["id"], "type": "function",
+                    "function": {"name": call["name"], "arguments": TOOL_ARGUMENTS},
+                } for call in tool_calls]
             self._send_json(200, {
                 "id": cid, "object": "chat.completion", "created": created, "model": model,
                 "choices": [{"index": 0, "message": message, "logprobs": None,
@@ -748,13 +763,18 @@ class _Handler(BaseHTTPRequestHandler):
             return c
 
         events: list[Any] = []
-        if tool_call:
-            events.append(chunk({"role": "assistant", "content": None, "tool_calls": [{
-                "index": 0, "id": tool_call["id"], "type": "function",
-                "function": {"name": tool_call["name"], "arguments": ""}}]}))
-            for piece in _split_arguments(TOOL_ARGUMENTS):
-                events.append(chunk({"tool_calls": [{"index": 0,
-                                                     "function": {"arguments": piece}}]}))
+        if tool_calls:
+            if content:
+                events.append(chunk({"role": "assistant", "content": "", "refusal": None}))
+                events.extend(chunk({"content": piece}) for piece in _pieces(content))
+            for k, call in enumerate(tool_calls):
+                head = {"role": "assistant", "content": None} if k == 0 and not content else {}
+                events.append(chunk({**head, "tool_calls": [{
+                    "index": k, "id": call["id"], "type": "function",
+                    "function": {"name": call["name"], "arguments": ""}}]}))
+                for piece in _split_arguments(TOOL_ARGUMENTS):
+                    events.append(chunk({"tool_calls": [{"index": k,
+                                                         "function": {"arguments": piece}}]}))
         else:
             events.append(chunk({"role": "assistant", "content": "", "refusal": None}))
             for piece in _pieces(reasoning) if reasoning else []:

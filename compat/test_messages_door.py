@@ -51,6 +51,7 @@ from mock_upstream import (
     CHAT_HANG,
     FAILURES,
     MESSAGES_BETA,
+    PARALLEL_TRIGGER,
     REASONING_TEXT,
     THINKING_TEXT,
     TOOL_ARGUMENTS,
@@ -348,6 +349,70 @@ def test_streamed_tool_call_becomes_a_tool_use_block(door_router: Router):
     assert [e["type"] for e in events[-3:]] == ["content_block_stop", "message_delta",
                                                 "message_stop"]
     assert events[-2]["delta"]["stop_reason"] == "tool_use"
+
+
+PARALLEL = [{"role": "user", "content": f"Oslo, with {PARALLEL_TRIGGER}."}]
+
+
+def test_text_and_parallel_tool_calls_become_three_blocks(door_router: Router,
+                                                          door_client: anthropic.Anthropic):
+    """Streamed, a text run then two tool calls: three blocks, each closed
+    before the next opens, each tool's input on its own index."""
+    status, _, got = stream_post(door_router, {
+        "model": "gpt", "max_tokens": 64, "stream": True, "messages": PARALLEL,
+        "tools": [WEATHER_TOOL, TIME_TOOL]})
+    assert status == 200, got
+    events = [e for e in sse_events(got.decode()) if e["type"] not in ("ping",)]
+    blocks: dict[int, list[str]] = {}
+    open_index = None
+    for event in events:
+        if event["type"] == "content_block_start":
+            assert open_index is None, events  # the previous block was closed
+            open_index = event["index"]
+            blocks[open_index] = [event["content_block"]["type"]]
+        elif event["type"] == "content_block_delta":
+            assert event["index"] == open_index, event
+            delta = event["delta"]
+            blocks[open_index].append(delta.get("text") or delta.get("partial_json") or "")
+        elif event["type"] == "content_block_stop":
+            assert event["index"] == open_index, event
+            open_index = None
+    assert open_index is None
+    assert {i: (b[0], "".join(b[1:])) for i, b in blocks.items()} == {
+        0: ("text", TOOL_PREAMBLE), 1: ("tool_use", TOOL_ARGUMENTS),
+        2: ("tool_use", TOOL_ARGUMENTS)}
+    assert events[-2]["delta"]["stop_reason"] == "tool_use"
+
+    message = door_client.messages.create(model="gpt", max_tokens=64, messages=PARALLEL,
+                                          tools=[WEATHER_TOOL, TIME_TOOL])
+    assert [(b.type, getattr(b, "name", None)) for b in message.content] == [
+        ("text", None), ("tool_use", "get_weather"), ("tool_use", "get_time")]
+    assert message.stop_reason == "tool_use"
+
+
+def test_parallel_tool_results_go_up_as_tool_messages_in_order(door_client: anthropic.Anthropic,
+                                                               upstream: MockUpstream):
+    first = door_client.messages.create(model="gpt", max_tokens=64, messages=PARALLEL,
+                                        tools=[WEATHER_TOOL, TIME_TOOL])
+    calls = [b for b in first.content if b.type == "tool_use"]
+    history = [*PARALLEL,
+               {"role": "assistant", "content": [_as_param(b) for b in first.content]},
+               {"role": "user", "content": [
+                   {"type": "tool_result", "tool_use_id": calls[0].id, "content": "12 degrees"},
+                   {"type": "tool_result", "tool_use_id": calls[1].id, "content": "noon"},
+                   {"type": "text", "text": "Thanks."}]}]
+    second = door_client.messages.create(model="gpt", max_tokens=64, messages=history,
+                                         tools=[WEATHER_TOOL, TIME_TOOL])
+
+    assert second.content[0].text == "The tool said: 12 degrees; noon"
+    sent = upstream.last("/v1/chat/completions").body["messages"]
+    assert sent[1]["content"] == TOOL_PREAMBLE
+    assert [c["id"] for c in sent[1]["tool_calls"]] == [c.id for c in calls]
+    assert sent[2:] == [
+        {"role": "tool", "tool_call_id": calls[0].id, "content": "12 degrees"},
+        {"role": "tool", "tool_call_id": calls[1].id, "content": "noon"},
+        {"role": "user", "content": "Thanks."},
+    ]
 
 
 def test_reasoning_becomes_a_thinking_block(door_client: anthropic.Anthropic):
