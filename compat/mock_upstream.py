@@ -13,6 +13,8 @@ Endpoints, all under ``/v1``:
   :data:`PARALLEL_TRIGGER`, :data:`TOOL_PREAMBLE` then every tool at once);
   once the messages hold a ``role: tool`` message it answers with text
   quoting the results of the last run of tool messages.
+  A text answer ends before a ``stop`` string, or after ``max_tokens`` (or
+  ``max_completion_tokens``) words with ``finish_reason: length``.
   ``response_format`` ``json_object`` / ``json_schema`` makes the content a
   JSON document (for ``json_schema``, one that fits the schema's properties).
 - ``POST /v1/responses``: a one-message Responses API answer, or its SSE
@@ -722,6 +724,17 @@ class _Handler(BaseHTTPRequestHandler):
             content = TOOL_PREAMBLE if every else None
         else:
             content = _answer_text(request, messages)
+        finish = "tool_calls" if tool_calls else "stop"
+        if content and not tool_calls:
+            # As OpenAI: the text ends before a `stop` string (the finish
+            # reason stays `stop`) or after the token limit (`length`).
+            stops = request.get("stop")
+            for seq in [stops] if isinstance(stops, str) else stops or []:
+                if seq and seq in content:
+                    content = content[:content.find(seq)]
+            limit = request.get("max_completion_tokens") or request.get("max_tokens")
+            if isinstance(limit, int) and len(content.split(" ")) > limit:
+                content, finish = " ".join(content.split(" ")[:limit]), "length"
 
         prompt_tokens = sum(len(_text(m.get("content")).split()) for m in messages) + 1
         completion_tokens = (len((content or "").split())
@@ -731,7 +744,6 @@ class _Handler(BaseHTTPRequestHandler):
             "completion_tokens": completion_tokens,
             "total_tokens": prompt_tokens + completion_tokens,
         }
-        finish = "tool_calls" if tool_calls else "stop"
 
         reasoning = REASONING_TEXT if model == CHAT_REASONER else None
         if not stream:

@@ -271,6 +271,24 @@ def test_stop_sequence_and_max_tokens_on_an_anthropic_target(door_client: anthro
     assert cut.stop_reason == "max_tokens"
 
 
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+def test_stop_sequence_and_max_tokens_on_an_openai_target(door_client: anthropic.Anthropic,
+                                                          stream: bool):
+    def ask(**options: Any) -> Any:
+        if not stream:
+            return door_client.messages.create(model="gpt", messages=HELLO, **options)
+        with door_client.messages.stream(model="gpt", messages=HELLO, **options) as s:
+            return s.get_final_message()
+
+    stopped = ask(max_tokens=64, stop_sequences=["mock"])
+    assert stopped.content[0].text == "Hello from the "
+    # OpenAI does not say which stop sequence matched: an end of turn.
+    assert (stopped.stop_reason, stopped.stop_sequence) == ("end_turn", None)
+    cut = ask(max_tokens=3)
+    assert cut.content[0].text == "Hello from the"
+    assert cut.stop_reason == "max_tokens"
+
+
 # -- messages.stream ------------------------------------------------------------
 
 
