@@ -45,7 +45,10 @@ from mock_upstream import (
     BEDROCK_STREAM_THROTTLED,
     BEDROCK_THROTTLED,
     BEDROCK_UNAVAILABLE,
+    CHAT_ERROR_MID_STREAM,
+    CHAT_FILTERED,
     CHAT_HANG,
+    CHAT_NO_DONE,
     CHAT_REASONER,
     GEMINI_3_MODEL,
     GEMINI_BLOCKED,
@@ -666,6 +669,12 @@ def door_config(mock: MockUpstream, refused_port: int) -> str:
             targets: [{{ upstream: mockup, model: {CHAT_HANG} }}]
           gpt-reasoner:
             targets: [{{ upstream: mockup, model: {CHAT_REASONER} }}]
+          gpt-error-mid-stream:
+            targets: [{{ upstream: mockup, model: {CHAT_ERROR_MID_STREAM} }}]
+          gpt-no-done:
+            targets: [{{ upstream: mockup, model: {CHAT_NO_DONE} }}]
+          gpt-filtered:
+            targets: [{{ upstream: mockup, model: {CHAT_FILTERED} }}]
           unreachable:
             targets: [{{ upstream: closed }}]
             retry: {{ attempts: 0 }}

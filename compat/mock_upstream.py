@@ -212,6 +212,14 @@ CHAT_HANG = "hang"
 #: the answer.
 CHAT_REASONER = "reasoner"
 REASONING_TEXT = "The user said ping. I will echo it."
+#: Chat models whose streams end unusually: an `{"error": ...}` event after
+#: the first content chunk (as OpenAI sends when a stream fails), then the
+#: end; a clean end without `data: [DONE]` (as some servers do); and a
+#: content filter that stops the answer after two words (`content_filter`).
+CHAT_ERROR_MID_STREAM = "error-mid-stream"
+CHAT_ERROR_MESSAGE = "The server had an error while processing your request. Sorry about that!"
+CHAT_NO_DONE = "no-done"
+CHAT_FILTERED = "filtered"
 #: An `anthropic-beta` value the mock knows, and the top-level fields it
 #: admits (as the real API admits a beta's new fields only under its header).
 MESSAGES_BETA = "compat-future-field-2026-01-01"
@@ -595,13 +603,15 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_sse(self, events: list[Any], *, cut_after: int | None = None,
                   mid_event: bool = False, named: bool = False,
                   request_id_header: str = "x-request-id",
-                  hold_after: int | None = None, model: str = "") -> None:
+                  hold_after: int | None = None, model: str = "",
+                  done: bool = True) -> None:
         """Streams `events` (JSON values) as OpenAI does, then `[DONE]`.
 
         `cut_after`: drop the connection after that many events instead
         (`mid_event`: after half of the next event too), with no final chunk.
         `named`: Responses- and Anthropic-style frames with an `event:` line
-        and no `[DONE]`. `hold_after`: after that many events, wait for the
+        and no `[DONE]` (`done=False`: no `[DONE]` either). `hold_after`:
+        after that many events, wait for the
         client to hang up (noted under `model`, see `_hold_until_dropped`)
         and stop there if it did.
         """
@@ -616,7 +626,7 @@ class _Handler(BaseHTTPRequestHandler):
             data = json.dumps(e, separators=(",", ":"))
             event = f"event: {e['type']}\n" if named else ""
             frames.append(f"{event}data: {data}\n\n".encode())
-        if not named:
+        if not named and done:
             frames.append(b"data: [DONE]\n\n")
         if cut_after is not None:
             partial = frames[cut_after][: len(frames[cut_after]) // 2] if mid_event else b""
@@ -725,7 +735,9 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             content = _answer_text(request, messages)
         finish = "tool_calls" if tool_calls else "stop"
-        if content and not tool_calls:
+        if model == CHAT_FILTERED and content:
+            content, finish = " ".join(content.split(" ")[:2]), "content_filter"
+        elif content and not tool_calls:
             # As OpenAI: the text ends before a `stop` string (the finish
             # reason stays `stop`) or after the token limit (`length`).
             stops = request.get("stop")
@@ -805,6 +817,12 @@ class _Handler(BaseHTTPRequestHandler):
         elif model == CHAT_HANG:
             # role chunk + one content chunk, then wait for the client to leave.
             self._send_sse(events, hold_after=2, model=model)
+        elif model == CHAT_ERROR_MID_STREAM:
+            self._send_sse([*events[:2], {"error": {
+                "message": CHAT_ERROR_MESSAGE, "type": "server_error", "param": None,
+                "code": None}}], done=False)
+        elif model == CHAT_NO_DONE:
+            self._send_sse(events, done=False)
         else:
             self._send_sse(events)
 

@@ -48,6 +48,7 @@ from mock_upstream import (
     ANTHROPIC_OVERLOADED,
     CACHE_CREATION_INPUT_TOKENS,
     CACHE_READ_INPUT_TOKENS,
+    CHAT_ERROR_MESSAGE,
     CHAT_HANG,
     FAILURES,
     MESSAGES_BETA,
@@ -491,6 +492,48 @@ def test_cut_anthropic_stream_ends_with_an_error_event(door_router: Router,
                 text.append(piece)
     assert text == ["Hello"]
     assert upstream.count(ANTHROPIC_CUT_STREAM) == 2
+
+
+def test_openai_error_event_mid_stream_becomes_an_anthropic_error_event(
+        door_router: Router, door_client: anthropic.Anthropic):
+    status, _, got = stream_post(door_router, {"model": "gpt-error-mid-stream",
+                                               "max_tokens": 64, "stream": True,
+                                               "messages": HELLO})
+    assert status == 200
+    events = [e for e in sse_events(got.decode()) if e["type"] != "ping"]
+    assert [e["type"] for e in events] == ["message_start", "content_block_start",
+                                           "content_block_delta", "error"]
+    assert events[2]["delta"] == {"type": "text_delta", "text": "Hello"}
+    assert envelope(events[-1], "api_error") == CHAT_ERROR_MESSAGE
+
+    with pytest.raises(anthropic.APIStatusError) as raised:
+        with door_client.messages.stream(model="gpt-error-mid-stream", max_tokens=64,
+                                         messages=HELLO) as stream:
+            stream.until_done()
+    assert envelope(raised.value.body, "api_error") == CHAT_ERROR_MESSAGE
+
+
+def test_openai_stream_without_done_still_ends_the_message(door_client: anthropic.Anthropic):
+    with door_client.messages.stream(model="gpt-no-done", max_tokens=64,
+                                     messages=HELLO) as stream:
+        kinds = [e.type for e in stream]
+        final = stream.get_final_message()
+    assert kinds[-1] == "message_stop"
+    assert final.content[0].text == EXPECTED_TEXT
+    assert final.stop_reason == "end_turn"
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+def test_content_filter_is_a_refusal(door_client: anthropic.Anthropic, stream: bool):
+    if stream:
+        with door_client.messages.stream(model="gpt-filtered", max_tokens=64,
+                                         messages=HELLO) as s:
+            message = s.get_final_message()
+    else:
+        message = door_client.messages.create(model="gpt-filtered", max_tokens=64,
+                                              messages=HELLO)
+    assert message.stop_reason == "refusal"
+    assert message.content[0].text == "Hello from"
 
 
 def test_cut_openai_stream_ends_with_an_error_event(door_client: anthropic.Anthropic):
