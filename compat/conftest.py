@@ -26,11 +26,13 @@ import openai
 import pytest
 
 from mock_upstream import (
+    ANTHROPIC_CUT_EARLY,
     ANTHROPIC_CUT_STREAM,
     ANTHROPIC_ERROR_MID_STREAM,
     ANTHROPIC_HANG,
     ANTHROPIC_MODEL,
     ANTHROPIC_OVERLOADED,
+    ANTHROPIC_STREAM_OVERLOADED,
     BEDROCK_ACCESS_KEY_ID,
     BEDROCK_API_KEY,
     BEDROCK_CLAUDE,
@@ -651,6 +653,12 @@ def door_config(mock: MockUpstream, refused_port: int) -> str:
             targets: [{{ upstream: claude-up, model: {ANTHROPIC_HANG} }}]
           claude-cut-stream:
             targets: [{{ upstream: claude-up, model: {ANTHROPIC_CUT_STREAM} }}]
+          claude-stream-overloaded:  # fails before its first token
+            targets: [{{ upstream: claude-up, model: {ANTHROPIC_STREAM_OVERLOADED} }}]
+            fallbacks: [gpt]
+          claude-cut-early:
+            targets: [{{ upstream: claude-up, model: {ANTHROPIC_CUT_EARLY} }}]
+            fallbacks: [gpt]
           gpt:
             targets: [{{ upstream: mockup, model: upstream-gpt }}]
           gpt-429:

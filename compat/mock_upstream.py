@@ -121,6 +121,10 @@ and on ``/v1/messages``, in Anthropic's shapes:
   text delta, then ends; answered normally when not streamed.
 - :data:`ANTHROPIC_CUT_STREAM` (``claude-cut-stream``): the connection drops
   right after the first text delta.
+- :data:`ANTHROPIC_STREAM_OVERLOADED` (``claude-stream-overloaded``) and
+  :data:`ANTHROPIC_CUT_EARLY` (``claude-cut-early``): streams that fail
+  before any content, after ``message_start`` and ``ping``: an ``error``
+  event (``overloaded_error``), or the connection drops.
 - :data:`ANTHROPIC_HANG` (``claude-hang``): the first text delta, then it
   waits for the client to hang up (:meth:`MockUpstream.wait_for_dropped`).
 
@@ -205,6 +209,11 @@ ANTHROPIC_ERROR_MID_STREAM = "claude-error-mid-stream"
 ANTHROPIC_HANG = "claude-hang"
 #: Streams its first text delta, then the connection drops (between events).
 ANTHROPIC_CUT_STREAM = "claude-cut-stream"
+#: Before any content (after `message_start` and `ping`): an `error` event
+#: (`overloaded_error`, as Anthropic sends when it is overloaded mid-request),
+#: or the connection drops.
+ANTHROPIC_STREAM_OVERLOADED = "claude-stream-overloaded"
+ANTHROPIC_CUT_EARLY = "claude-cut-early"
 #: The chat model that does the same as `claude-hang` on `/v1/chat/completions`.
 CHAT_HANG = "hang"
 #: A chat model that reasons first, as DeepSeek and vLLM report it:
@@ -1052,6 +1061,12 @@ class _Handler(BaseHTTPRequestHandler):
                                if e["type"] == "content_block_delta")
             events = events[: first_delta + 1] + [{"type": "error", "error": {
                 "type": "overloaded_error", "message": "Overloaded"}}]
+        if model == ANTHROPIC_STREAM_OVERLOADED:
+            events = events[:2] + [{"type": "error", "error": {
+                "type": "overloaded_error", "message": "Overloaded"}}]
+        if model == ANTHROPIC_CUT_EARLY:
+            self._send_sse(events, named=True, request_id_header="request-id", cut_after=2)
+            return
         hold_after = None
         cut_after = None
         if model in (ANTHROPIC_HANG, ANTHROPIC_CUT_STREAM):

@@ -41,11 +41,13 @@ from conftest import (
     make_door_client,
 )
 from mock_upstream import (
+    ANTHROPIC_CUT_EARLY,
     ANTHROPIC_CUT_STREAM,
     ANTHROPIC_ERROR_MID_STREAM,
     ANTHROPIC_HANG,
     ANTHROPIC_MODEL,
     ANTHROPIC_OVERLOADED,
+    ANTHROPIC_STREAM_OVERLOADED,
     CACHE_CREATION_INPUT_TOKENS,
     CACHE_READ_INPUT_TOKENS,
     CHAT_ERROR_MESSAGE,
@@ -932,6 +934,30 @@ def test_overloaded_anthropic_target_fails_over_when_streamed(door_client: anthr
     assert final.model == "claude-overloaded"  # what the client asked
     assert final.stop_reason == "end_turn"
     assert upstream.count(ANTHROPIC_OVERLOADED) >= 1
+    assert upstream.count("upstream-gpt") == 1
+
+
+@pytest.mark.parametrize("model, upstream_model", [
+    ("claude-stream-overloaded", ANTHROPIC_STREAM_OVERLOADED),
+    ("claude-cut-early", ANTHROPIC_CUT_EARLY),
+], ids=["error-event", "cut"])
+def test_anthropic_stream_failing_before_its_first_token_fails_over(
+        door_router: Router, upstream: MockUpstream, model: str, upstream_model: str):
+    """Nothing reached the client yet (`message_start` and `ping` carry no
+    content), so the fallback answers, and the client sees one message."""
+    status, headers, got = stream_post(door_router, {"model": model, "max_tokens": 64,
+                                                     "stream": True, "messages": HELLO})
+    assert status == 200, got
+    events = [e for e in sse_events(got.decode()) if e["type"] != "ping"]
+    kinds = [e["type"] for e in events]
+    assert kinds.count("message_start") == 1 and "error" not in kinds, kinds
+    assert kinds[-1] == "message_stop"
+    assert not events[0]["message"]["id"].startswith("msg_mock")  # not the failed attempt
+    text = "".join(e["delta"].get("text", "") for e in events
+                   if e["type"] == "content_block_delta")
+    assert text == EXPECTED_TEXT
+    assert headers["x-switchyard-target"] == TARGET["gpt"]
+    assert upstream.count(upstream_model) >= 1
     assert upstream.count("upstream-gpt") == 1
 
 
