@@ -41,7 +41,9 @@ pub fn error_type(status: u16) -> &'static str {
 /// body gives a message naming the status.
 pub fn error_from_openai(status: u16, body: &[u8]) -> Vec<u8> {
     let kind = error_type(status);
-    let parsed = serde_json::from_slice::<OpenAiError<'_>>(body).ok();
+    let parsed = super::is_object(body)
+        .then(|| serde_json::from_slice::<OpenAiError<'_>>(body).ok())
+        .flatten();
     let message = parsed.as_ref().map(OpenAiError::message);
     let generic;
     let message = match message {

@@ -164,11 +164,20 @@ pub fn peek(body: &[u8]) -> Option<Peek> {
         #[serde(borrow)]
         stream: Option<&'a RawValue>,
     }
+    if !is_object(body) {
+        return None;
+    }
     let head: Head<'_> = serde_json::from_slice(body).ok()?;
     Some(Peek {
         model: head.model?.into_owned(),
         stream: head.stream.is_some_and(|s| s.get() == "true"),
     })
+}
+
+/// Whether `json` starts (after whitespace) as an object: serde reads a
+/// struct from an array too, and every body and event here is an object.
+fn is_object(json: &[u8]) -> bool {
+    crate::json::skip_ws(json).first() == Some(&b'{')
 }
 
 #[cfg(test)]

@@ -130,7 +130,10 @@ impl MessageStream {
         if data.starts_with(b"[DONE]") {
             return self.end(out);
         }
-        let Ok(chunk) = serde_json::from_slice::<Chunk<'_>>(data) else {
+        let chunk = super::is_object(data)
+            .then(|| serde_json::from_slice::<Chunk<'_>>(data).ok())
+            .flatten();
+        let Some(chunk) = chunk else {
             if event.event == Some("error") {
                 self.error(None, out);
             }
