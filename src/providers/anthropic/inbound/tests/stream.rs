@@ -147,7 +147,7 @@ fn a_stream_without_done_ends_when_told() {
     let (events, finished) = translate(&STREAM[..cut]);
     assert!(!finished);
     assert_eq!(events, EXPECTED[..12]);
-    let (events, finished) = translate_chunks(&[STREAM[..cut].as_bytes()], true);
+    let (events, finished) = translate_chunks(&[&STREAM.as_bytes()[..cut]], true);
     assert!(finished);
     assert_eq!(events, EXPECTED);
 }
