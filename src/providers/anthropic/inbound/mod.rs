@@ -108,7 +108,8 @@
 //! A block of another kind (or a new tool call) first closes the open one
 //! with `content_block_stop`; block `index` counts from 0. A delta for a
 //! tool call whose block was already closed is dropped (Anthropic blocks
-//! cannot reopen; no known server interleaves calls).
+//! cannot reopen; no known server interleaves calls). A new `id` starts a
+//! new call when the `index` is left out or repeated.
 //!
 //! # Decisions where the protocols differ
 //!

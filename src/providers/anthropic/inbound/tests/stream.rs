@@ -412,3 +412,32 @@ fn a_late_piece_of_a_closed_tool_call_is_dropped() {
                 .contains(r#""index":1,"delta":{"type":"input_json_delta","partial_json":"}"}"#))
     );
 }
+
+#[test]
+fn calls_sent_whole_at_one_index_are_told_apart_by_their_ids() {
+    let stream = concat!(
+        r#"data: {"choices":[{"delta":{"tool_calls":[{"index":0,"id":"c0","function":{"name":"a","arguments":"{\"x\":1}"}}]}}]}"#,
+        "\n\n",
+        r#"data: {"choices":[{"delta":{"tool_calls":[{"index":0,"id":"c1","function":{"name":"b","arguments":"{}"}}]}}]}"#,
+        "\n\ndata: [DONE]\n\n"
+    );
+    let (events, _) = translate(stream);
+    assert!(
+        events[2].contains(r#""index":0,"content_block":{"type":"tool_use","id":"c0","name":"a""#)
+    );
+    assert!(
+        events[3].contains(
+            r#""index":0,"delta":{"type":"input_json_delta","partial_json":"{\"x\":1}"}"#
+        ),
+        "{}",
+        events[3]
+    );
+    assert!(
+        events[5].contains(r#""index":1,"content_block":{"type":"tool_use","id":"c1","name":"b""#),
+        "{}",
+        events[5]
+    );
+    assert!(
+        events[6].contains(r#""index":1,"delta":{"type":"input_json_delta","partial_json":"{}"}"#)
+    );
+}
