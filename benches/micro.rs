@@ -18,6 +18,11 @@
 //! - `anthropic translate`: `providers::anthropic` on a ~2 KiB chat request,
 //!   a typical non-stream answer, and a 50-event Anthropic text stream fed
 //!   to a `StreamTranslator` event by event (the events already scanned).
+//! - `anthropic inbound`: `providers::anthropic::inbound`, the Anthropic
+//!   front door: a ~2 KiB Messages request to a chat-completions body, a
+//!   typical `chat.completion` answer to a `message`, and a 50-event
+//!   chat.completion.chunk text stream fed to a `MessageStream` event by
+//!   event.
 //! - `gemini translate`: `providers::gemini` on the same request, a typical
 //!   `generateContent` answer, and a 50-event `alt=sse` text stream.
 //! - `bedrock translate`: `providers::bedrock` on the same request, a typical
@@ -36,6 +41,7 @@ use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use switchyard::json::{inspect, splice_model};
 use switchyard::openai::{classify, usage_of_body, usage_of_event, ChunkKind, Usage};
+use switchyard::providers::anthropic::inbound;
 use switchyard::providers::anthropic::{
     translate_request, translate_response, Options, StreamTranslator,
 };
@@ -577,6 +583,107 @@ fn bench_anthropic(c: &mut Criterion) {
 }
 
 // ---------------------------------------------------------------------------
+// anthropic inbound
+// ---------------------------------------------------------------------------
+
+/// A typical non-stream OpenAI answer: a paragraph, usage with cached tokens.
+const OPENAI_ANSWER: &str = r#"{"id":"chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT","object":"chat.completion","created":1741569952,"model":"gpt-4o-2024-08-06","choices":[{"index":0,"message":{"role":"assistant","content":"A reverse proxy sits in front of one or more servers and forwards client requests to them, often adding TLS termination, caching or authentication. A load balancer spreads requests over several equivalent servers to share load and survive failures. Example: nginx terminating TLS for a single app server is a reverse proxy; HAProxy spreading traffic over three identical API servers is a load balancer.","refusal":null,"annotations":[]},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":1436,"completion_tokens":86,"total_tokens":1522,"prompt_tokens_details":{"cached_tokens":1024,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0}},"service_tier":"default","system_fingerprint":"fp_f33640a400"}"#;
+
+/// OpenAI stream events: a role chunk, 46 text pieces, the finish, the
+/// usage chunk, `[DONE]`: 50 events.
+const OPENAI_EVENTS: usize = 50;
+
+fn openai_events() -> Vec<Event<'static>> {
+    let event = |data: String| Event {
+        raw: Bytes::from(format!("data: {data}\n\n")),
+        event: None,
+        data: Cow::Owned(data.into_bytes()),
+        has_data: true,
+        comment_only: false,
+    };
+    let head = r#"{"id":"chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT","object":"chat.completion.chunk","created":1741569952,"model":"gpt-4o-2024-08-06","system_fingerprint":"fp_f33640a400","choices":[{"index":0,"delta":"#;
+    let mut events = vec![event(format!(
+        r#"{head}{{"role":"assistant","content":"","refusal":null}},"logprobs":null,"finish_reason":null}}],"usage":null}}"#
+    ))];
+    for i in 0..OPENAI_EVENTS - 4 {
+        let word = serde_json::to_string(WORDS[i % WORDS.len()]).unwrap();
+        events.push(event(format!(
+            r#"{head}{{"content":{word}}},"logprobs":null,"finish_reason":null}}],"usage":null}}"#
+        )));
+    }
+    events.push(event(format!(
+        r#"{head}{{}},"logprobs":null,"finish_reason":"stop"}}],"usage":null}}"#
+    )));
+    events.push(event(r#"{"id":"chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT","object":"chat.completion.chunk","created":1741569952,"model":"gpt-4o-2024-08-06","choices":[],"usage":{"prompt_tokens":1436,"completion_tokens":46,"total_tokens":1482,"prompt_tokens_details":{"cached_tokens":1024}}}"#.to_owned()));
+    events.push(event("[DONE]".to_owned()));
+    assert_eq!(events.len(), OPENAI_EVENTS);
+    events
+}
+
+/// One stream through a fresh `MessageStream`; returns the bytes it wrote.
+fn inbound_stream(events: &[Event<'_>], out: &mut Vec<Bytes>) -> usize {
+    let mut stream = inbound::MessageStream::new(ANTHROPIC_MODEL);
+    out.clear();
+    for event in events {
+        stream.event(event, out);
+    }
+    assert!(stream.finished());
+    out.iter().map(Bytes::len).sum()
+}
+
+fn bench_anthropic_inbound(c: &mut Criterion) {
+    // The ~2 KiB chat request, as the Messages request a Claude client sends.
+    let request = translate_request(
+        &chat_body(2 << 10, true),
+        ANTHROPIC_MODEL,
+        &Options::default(),
+    )
+    .expect("translates");
+    assert!(
+        (1 << 10..3 << 10).contains(&request.len()),
+        "{}",
+        request.len()
+    );
+    let translated = inbound::request_to_openai(&request).expect("translates back");
+    let translated: serde_json::Value = serde_json::from_slice(&translated).unwrap();
+    assert_eq!(translated["messages"][0]["role"], "system");
+    assert!(translated["messages"].as_array().unwrap().len() >= 8);
+
+    let answer = inbound::response_from_openai(OPENAI_ANSWER.as_bytes(), ANTHROPIC_MODEL)
+        .expect("a chat completion");
+    let answer: serde_json::Value = serde_json::from_slice(&answer).unwrap();
+    assert_eq!(answer["usage"]["input_tokens"], 412);
+    assert_eq!(answer["usage"]["cache_read_input_tokens"], 1024);
+
+    let events = openai_events();
+    let mut out = Vec::new();
+    inbound_stream(&events, &mut out);
+    // message_start, ping, block start, 46 deltas, block stop, message_delta, message_stop.
+    assert_eq!(out.len(), OPENAI_EVENTS + 2);
+    assert!(out[out.len() - 2].starts_with(b"event: message_delta"));
+
+    let mut group = c.benchmark_group("anthropic inbound");
+    group.throughput(Throughput::Bytes(request.len() as u64));
+    group.bench_function("request 2KiB", |b| {
+        b.iter(|| black_box(inbound::request_to_openai(black_box(&request))))
+    });
+    group.throughput(Throughput::Bytes(OPENAI_ANSWER.len() as u64));
+    group.bench_function("response", |b| {
+        b.iter(|| {
+            black_box(inbound::response_from_openai(
+                black_box(OPENAI_ANSWER.as_bytes()),
+                ANTHROPIC_MODEL,
+            ))
+        })
+    });
+    group.throughput(Throughput::Elements(OPENAI_EVENTS as u64));
+    group.bench_function("stream 50 events", |b| {
+        b.iter(|| black_box(inbound_stream(black_box(&events), &mut out)))
+    });
+    group.finish();
+}
+
+// ---------------------------------------------------------------------------
 // gemini translate
 // ---------------------------------------------------------------------------
 
@@ -832,6 +939,6 @@ criterion_group! {
     config = Criterion::default()
         .measurement_time(Duration::from_secs(3))
         .warm_up_time(Duration::from_secs(1));
-    targets = bench_inspect_splice, bench_sse, bench_plan, bench_anthropic, bench_gemini, bench_bedrock
+    targets = bench_inspect_splice, bench_sse, bench_plan, bench_anthropic, bench_anthropic_inbound, bench_gemini, bench_bedrock
 }
 criterion_main!(micro);

@@ -41,12 +41,7 @@ pub const REPLY_PRIMING_TOKENS: u64 = 3;
 /// The [`RequestError`] [`super::request_to_openai`] would give: a request
 /// that cannot be sent to the target is not counted either.
 pub fn estimate_input_tokens(body: &[u8]) -> Result<u64, RequestError> {
-    let fields: Fields<'_> = serde_json::from_slice(body).map_err(|e| {
-        RequestError::whole(format!(
-            "The request body cannot be counted for an OpenAI-compatible target: {}. Send a Messages request: a JSON object with `model` and `messages`.",
-            request::without_position(&e)
-        ))
-    })?;
+    let fields: Fields<'_> = request::read(body, "counted")?;
     let messages = request::messages(&fields)?;
     let out = request::translate(&fields, &messages)?;
     Ok(estimate(&out))

@@ -19,7 +19,6 @@ pub const MAX_MESSAGE_BYTES: usize = 4096;
 /// Anthropic's error type for an HTTP status.
 pub fn error_type(status: u16) -> &'static str {
     match status {
-        400 => "invalid_request_error",
         401 => "authentication_error",
         402 => "billing_error",
         403 => "permission_error",
@@ -28,6 +27,7 @@ pub fn error_type(status: u16) -> &'static str {
         429 => "rate_limit_error",
         503 | 529 => "overloaded_error",
         504 => "timeout_error",
+        // 400 and every other 4xx.
         400..=499 => "invalid_request_error",
         _ => "api_error",
     }
@@ -41,7 +41,9 @@ pub fn error_type(status: u16) -> &'static str {
 /// body gives a message naming the status.
 pub fn error_from_openai(status: u16, body: &[u8]) -> Vec<u8> {
     let kind = error_type(status);
-    let parsed = serde_json::from_slice::<OpenAiError<'_>>(body).ok();
+    let parsed = super::is_object(body)
+        .then(|| serde_json::from_slice::<OpenAiError<'_>>(body).ok())
+        .flatten();
     let message = parsed.as_ref().map(OpenAiError::message);
     let generic;
     let message = match message {

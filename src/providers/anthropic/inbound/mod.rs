@@ -108,7 +108,8 @@
 //! A block of another kind (or a new tool call) first closes the open one
 //! with `content_block_stop`; block `index` counts from 0. A delta for a
 //! tool call whose block was already closed is dropped (Anthropic blocks
-//! cannot reopen; no known server interleaves calls).
+//! cannot reopen; no known server interleaves calls). A new `id` starts a
+//! new call when the `index` is left out or repeated.
 //!
 //! # Decisions where the protocols differ
 //!
@@ -164,11 +165,20 @@ pub fn peek(body: &[u8]) -> Option<Peek> {
         #[serde(borrow)]
         stream: Option<&'a RawValue>,
     }
+    if !is_object(body) {
+        return None;
+    }
     let head: Head<'_> = serde_json::from_slice(body).ok()?;
     Some(Peek {
         model: head.model?.into_owned(),
         stream: head.stream.is_some_and(|s| s.get() == "true"),
     })
+}
+
+/// Whether `json` starts (after whitespace) as an object: serde reads a
+/// struct from an array too, and every body and event here is an object.
+fn is_object(json: &[u8]) -> bool {
+    crate::json::skip_ws(json).first() == Some(&b'{')
 }
 
 #[cfg(test)]

@@ -39,12 +39,7 @@ pub(super) const ERROR_PREFIX: &str = "Error: ";
 /// [`RequestError`] when the body is not a Messages request or asks for
 /// something an OpenAI-compatible target cannot do.
 pub fn request_to_openai(body: &[u8]) -> Result<Vec<u8>, RequestError> {
-    let fields: Fields<'_> = serde_json::from_slice(body).map_err(|e| {
-        RequestError::whole(format!(
-            "The request body cannot be translated for an OpenAI-compatible target: {}. Send a Messages request: a JSON object with `model`, `max_tokens` and `messages`.",
-            without_position(&e)
-        ))
-    })?;
+    let fields = read(body, "translated")?;
     let messages = messages(&fields)?;
     let out = translate(&fields, &messages)?;
     serde_json::to_vec(&out).map_err(|e| {
@@ -52,6 +47,19 @@ pub fn request_to_openai(body: &[u8]) -> Result<Vec<u8>, RequestError> {
             "The request could not be written for an OpenAI-compatible target: {e}."
         ))
     })
+}
+
+/// The top level of a Messages request; `what` the caller does with it.
+pub(super) fn read<'a>(body: &'a [u8], what: &str) -> Result<Fields<'a>, RequestError> {
+    let whole = |why: String| {
+        RequestError::whole(format!(
+            "The request body cannot be {what} for an OpenAI-compatible target: {why}. Send a Messages request: a JSON object with `model`, `max_tokens` and `messages`."
+        ))
+    };
+    if !super::is_object(body) {
+        return Err(whole("it is not a JSON object".to_owned()));
+    }
+    serde_json::from_slice(body).map_err(|e| whole(without_position(&e)))
 }
 
 /// The request's `messages`, parsed (the translation borrows from them).
@@ -628,30 +636,31 @@ fn tool_choice<'a>(
     let Some(choice) = choice else {
         return Ok((None, None));
     };
-    let out =
-        match &*choice.kind {
-            "auto" => OutToolChoice::Mode("auto"),
-            "any" => OutToolChoice::Mode("required"),
-            "none" => OutToolChoice::Mode("none"),
-            "tool" => match choice.name {
-                Some(name) => OutToolChoice::Function {
-                    kind: "function",
-                    function: Named { name },
-                },
-                None => {
-                    return Err(RequestError::new(
-                        "`tool_choice` of type `tool` needs the tool's `name`.",
-                        "tool_choice",
-                    ))
-                }
+    let out = match &*choice.kind {
+        "auto" => OutToolChoice::Mode("auto"),
+        "any" => OutToolChoice::Mode("required"),
+        "none" => OutToolChoice::Mode("none"),
+        "tool" => match choice.name {
+            Some(name) => OutToolChoice::Function {
+                kind: "function",
+                function: Named { name },
             },
-            other => return Err(RequestError::new(
+            None => {
+                return Err(RequestError::new(
+                    "`tool_choice` of type `tool` needs the tool's `name`.",
+                    "tool_choice",
+                ))
+            }
+        },
+        other => {
+            return Err(RequestError::new(
                 format!(
                     "`tool_choice` must be of type `auto`, `any`, `tool` or `none`, not `{other}`."
                 ),
                 "tool_choice",
-            )),
-        };
+            ))
+        }
+    };
     if !has_tools {
         // OpenAI refuses a `tool_choice` without `tools`.
         return match out {

@@ -26,6 +26,9 @@ pub(super) const MAX_STOP_BYTES: usize = 1024;
 /// object with a `choices` array); the caller then reports an upstream
 /// protocol error. Only choice 0 is read. The module docs give the mapping.
 pub fn response_from_openai(body: &[u8], model: &str) -> Option<Vec<u8>> {
+    if !super::is_object(body) {
+        return None;
+    }
     let completion: Completion<'_> = serde_json::from_slice(body).ok()?;
     let choice = completion
         .choices

@@ -130,7 +130,10 @@ impl MessageStream {
         if data.starts_with(b"[DONE]") {
             return self.end(out);
         }
-        let Ok(chunk) = serde_json::from_slice::<Chunk<'_>>(data) else {
+        let chunk = super::is_object(data)
+            .then(|| serde_json::from_slice::<Chunk<'_>>(data).ok())
+            .flatten();
+        let Some(chunk) = chunk else {
             if event.event == Some("error") {
                 self.error(None, out);
             }
@@ -262,12 +265,18 @@ impl MessageStream {
             }) => Some((*index, id.as_str())),
             _ => None,
         };
-        // OpenAI numbers tool calls with `index`; a server that leaves it
-        // out starts a new call with a new id.
+        // OpenAI numbers tool calls with `index`. A new id starts a new call
+        // when the index is left out or repeated (servers that send each
+        // call whole, all at index 0).
+        let new_id = id.is_some_and(|id| {
+            open_tool.is_none_or(|(_, open_id)| prefix_within(id, MAX_ID_BYTES) != open_id)
+        });
+        let next = self.last_tool.map_or(0, |last| last.saturating_add(1));
         let index = match (call.index.0, open_tool) {
+            (Some(index), Some((open, _))) if index == open && new_id => next,
             (Some(index), _) => index,
-            (None, Some((open, open_id))) if id.is_none_or(|id| id == open_id) => open,
-            (None, _) => self.last_tool.map_or(0, |last| last.saturating_add(1)),
+            (None, Some((open, _))) if !new_id => open,
+            (None, _) => next,
         };
         let function = call.function.as_ref();
         if open_tool.map(|(open, _)| open) != Some(index) {
