@@ -47,6 +47,7 @@ from mock_upstream import (
     BEDROCK_STREAM_THROTTLED,
     BEDROCK_THROTTLED,
     BEDROCK_UNAVAILABLE,
+    CHAT_CALLS_AT_INDEX_ZERO,
     CHAT_ERROR_MID_STREAM,
     CHAT_FILTERED,
     CHAT_HANG,
@@ -683,6 +684,8 @@ def door_config(mock: MockUpstream, refused_port: int) -> str:
             targets: [{{ upstream: mockup, model: {CHAT_NO_DONE} }}]
           gpt-filtered:
             targets: [{{ upstream: mockup, model: {CHAT_FILTERED} }}]
+          gpt-calls-at-index-zero:
+            targets: [{{ upstream: mockup, model: {CHAT_CALLS_AT_INDEX_ZERO} }}]
           unreachable:
             targets: [{{ upstream: closed }}]
             retry: {{ attempts: 0 }}

@@ -129,8 +129,11 @@ and on ``/v1/messages``, in Anthropic's shapes:
   waits for the client to hang up (:meth:`MockUpstream.wait_for_dropped`).
 
 and on ``/v1/chat/completions``, :data:`CHAT_HANG` (``hang``) does the same
-after its first content chunk, and :data:`CHAT_REASONER` (``reasoner``)
-answers with ``reasoning_content`` (:data:`REASONING_TEXT`) before the text.
+after its first content chunk, :data:`CHAT_REASONER` (``reasoner``)
+answers with ``reasoning_content`` (:data:`REASONING_TEXT`) before the text,
+:data:`CHAT_ERROR_MID_STREAM`, :data:`CHAT_NO_DONE` and :data:`CHAT_FILTERED`
+end their streams unusually, and :data:`CHAT_CALLS_AT_INDEX_ZERO` streams
+each parallel tool call whole at index 0.
 
 on the Gemini routes (each answered normally when not streamed, unless it
 always fails):
@@ -229,6 +232,9 @@ CHAT_ERROR_MID_STREAM = "error-mid-stream"
 CHAT_ERROR_MESSAGE = "The server had an error while processing your request. Sorry about that!"
 CHAT_NO_DONE = "no-done"
 CHAT_FILTERED = "filtered"
+#: Streams parallel tool calls each whole in one chunk, all at `index` 0
+#: (as some OpenAI-compatible servers do), told apart only by their ids.
+CHAT_CALLS_AT_INDEX_ZERO = "calls-at-index-zero"
 #: An `anthropic-beta` value the mock knows, and the top-level fields it
 #: admits (as the real API admits a beta's new fields only under its header).
 MESSAGES_BETA = "compat-future-field-2026-01-01"
@@ -802,6 +808,11 @@ class _Handler(BaseHTTPRequestHandler):
                 events.extend(chunk({"content": piece}) for piece in _pieces(content))
             for k, call in enumerate(tool_calls):
                 head = {"role": "assistant", "content": None} if k == 0 and not content else {}
+                if model == CHAT_CALLS_AT_INDEX_ZERO:
+                    events.append(chunk({**head, "tool_calls": [{
+                        "index": 0, "id": call["id"], "type": "function",
+                        "function": {"name": call["name"], "arguments": TOOL_ARGUMENTS}}]}))
+                    continue
                 events.append(chunk({**head, "tool_calls": [{
                     "index": k, "id": call["id"], "type": "function",
                     "function": {"name": call["name"], "arguments": ""}}]}))

@@ -247,6 +247,30 @@ def test_url_image_and_an_error_tool_result_on_an_openai_target(
     ]
 
 
+def test_an_image_in_a_tool_result_moves_to_the_next_user_message(
+        door_client: anthropic.Anthropic, upstream: MockUpstream):
+    first = door_client.messages.create(model="gpt", max_tokens=64, messages=WEATHER,
+                                        tools=[WEATHER_TOOL])
+    call = first.content[0]
+    image = {"type": "image", "source": {"type": "base64", "media_type": "image/png",
+                                         "data": PNG}}
+    door_client.messages.create(model="gpt", max_tokens=64, tools=[WEATHER_TOOL], messages=[
+        *WEATHER,
+        {"role": "assistant", "content": [_as_param(call)]},
+        {"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": call.id,
+             "content": [{"type": "text", "text": "The radar:"}, image]},
+            {"type": "text", "text": "Is it raining?"}]}])
+    sent = upstream.last("/v1/chat/completions").body["messages"]
+    assert sent[2:] == [
+        {"role": "tool", "tool_call_id": call.id,
+         "content": "The radar:\n\n[image: see the next user message]"},
+        {"role": "user", "content": [
+            {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}},
+            {"type": "text", "text": "Is it raining?"}]},
+    ]
+
+
 def test_base64_image_reaches_either_target(door_client: anthropic.Anthropic,
                                             upstream: MockUpstream):
     image = {"type": "image", "source": {"type": "base64", "media_type": "image/png",
@@ -347,8 +371,12 @@ def test_openai_stream_becomes_anthropics_event_sequence(door_router: Router,
                for e in events if e["type"] == "content_block_delta")
     assert events[-3] == {"type": "content_block_stop", "index": 0}
     delta = events[-2]
-    assert delta["delta"]["stop_reason"] == "end_turn"
-    assert delta["usage"]["output_tokens"] == len(EXPECTED_TEXT.split())
+    assert delta["delta"] == {"stop_reason": "end_turn", "stop_sequence": None}
+    # The usage chunk's counts (asked for with include_usage), all four.
+    prompt = chat_prompt_tokens(upstream.last("/v1/chat/completions").body["messages"])
+    assert delta["usage"] == {"input_tokens": prompt, "cache_creation_input_tokens": 0,
+                              "cache_read_input_tokens": 0,
+                              "output_tokens": len(EXPECTED_TEXT.split())}
     assert "chat.completion" not in reply.text  # no OpenAI chunk leaks
 
 
@@ -409,6 +437,18 @@ def test_text_and_parallel_tool_calls_become_three_blocks(door_router: Router,
     assert [(b.type, getattr(b, "name", None)) for b in message.content] == [
         ("text", None), ("tool_use", "get_weather"), ("tool_use", "get_time")]
     assert message.stop_reason == "tool_use"
+
+
+def test_calls_sent_whole_at_index_zero_become_separate_blocks(door_client: anthropic.Anthropic):
+    with door_client.messages.stream(model="gpt-calls-at-index-zero", max_tokens=64,
+                                     messages=PARALLEL, tools=[WEATHER_TOOL, TIME_TOOL]) as s:
+        final = s.get_final_message()
+    assert [(b.type, getattr(b, "name", None), getattr(b, "input", None))
+            for b in final.content] == [
+        ("text", None, None),
+        ("tool_use", "get_weather", json.loads(TOOL_ARGUMENTS)),
+        ("tool_use", "get_time", json.loads(TOOL_ARGUMENTS))]
+    assert final.content[1].id != final.content[2].id
 
 
 def test_parallel_tool_results_go_up_as_tool_messages_in_order(door_client: anthropic.Anthropic,
@@ -674,6 +714,23 @@ def test_count_tokens_on_an_anthropic_target_is_the_upstreams(door_client: anthr
     assert received.body == {"model": ANTHROPIC_MODEL, "system": "Be terse.", "messages": HELLO}
     assert received.headers["x-api-key"] == ANTHROPIC_KEY
     assert raw.http_response.content == bytes(received.response)  # passed through
+
+
+def test_count_tokens_estimate_counts_tools_and_images(door_router: Router,
+                                                      upstream: MockUpstream):
+    image = {"type": "image", "source": {"type": "base64", "media_type": "image/png",
+                                         "data": PNG}}
+    body = {"model": "gpt", "tools": [WEATHER_TOOL],
+            "messages": [{"role": "user", "content": [image, {"type": "text", "text": "Hi"}]}]}
+    reply = raw_post(door_router, json.dumps(body).encode(),
+                     {"x-api-key": ROUTER_KEY, "anthropic-version": "2023-06-01"},
+                     "/v1/messages/count_tokens")
+    assert reply.status_code == 200, reply.text
+    assert reply.headers["x-switchyard-token-count"] == "estimated"
+    characters = (len("Hi") + len(WEATHER_TOOL["name"]) + len(WEATHER_TOOL["description"])
+                  + len(json.dumps(WEATHER_TOOL["input_schema"])))  # as written
+    assert reply.json() == {"input_tokens": math.ceil(characters / 4) + 4 * 1 + 1600 + 3}
+    assert upstream.requests == []
 
 
 def test_count_tokens_on_an_openai_target_is_an_estimate(door_client: anthropic.Anthropic,
