@@ -53,6 +53,7 @@ from mock_upstream import (
     CHAT_HANG,
     CHAT_NO_DONE,
     CHAT_REASONER,
+    CHAT_REFUSER,
     GEMINI_3_MODEL,
     GEMINI_BLOCKED,
     GEMINI_CUT_STREAM,
@@ -684,6 +685,8 @@ def door_config(mock: MockUpstream, refused_port: int) -> str:
             targets: [{{ upstream: mockup, model: {CHAT_NO_DONE} }}]
           gpt-filtered:
             targets: [{{ upstream: mockup, model: {CHAT_FILTERED} }}]
+          gpt-refuser:
+            targets: [{{ upstream: mockup, model: {CHAT_REFUSER} }}]
           gpt-calls-at-index-zero:
             targets: [{{ upstream: mockup, model: {CHAT_CALLS_AT_INDEX_ZERO} }}]
           unreachable:

@@ -132,7 +132,7 @@ and on ``/v1/chat/completions``, :data:`CHAT_HANG` (``hang``) does the same
 after its first content chunk, :data:`CHAT_REASONER` (``reasoner``)
 answers with ``reasoning_content`` (:data:`REASONING_TEXT`) before the text,
 :data:`CHAT_ERROR_MID_STREAM`, :data:`CHAT_NO_DONE` and :data:`CHAT_FILTERED`
-end their streams unusually, and :data:`CHAT_CALLS_AT_INDEX_ZERO` streams
+end their streams unusually, :data:`CHAT_REFUSER` answers only a ``refusal``, and :data:`CHAT_CALLS_AT_INDEX_ZERO` streams
 each parallel tool call whole at index 0.
 
 on the Gemini routes (each answered normally when not streamed, unless it
@@ -232,6 +232,10 @@ CHAT_ERROR_MID_STREAM = "error-mid-stream"
 CHAT_ERROR_MESSAGE = "The server had an error while processing your request. Sorry about that!"
 CHAT_NO_DONE = "no-done"
 CHAT_FILTERED = "filtered"
+#: Refuses every request: `content: null` and a `refusal`, as OpenAI's
+#: structured-output refusals read (streamed as `delta.refusal`).
+CHAT_REFUSER = "refuser"
+REFUSAL_TEXT = "I'm sorry, I can't help with that."
 #: Streams parallel tool calls each whole in one chunk, all at `index` 0
 #: (as some OpenAI-compatible servers do), told apart only by their ids.
 CHAT_CALLS_AT_INDEX_ZERO = "calls-at-index-zero"
@@ -750,6 +754,9 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             content = _answer_text(request, messages)
         finish = "tool_calls" if tool_calls else "stop"
+        refusal = None
+        if model == CHAT_REFUSER and not tool_calls:
+            content, refusal = None, REFUSAL_TEXT
         if model == CHAT_FILTERED and content:
             content, finish = " ".join(content.split(" ")[:2]), "content_filter"
         elif content and not tool_calls:
@@ -774,7 +781,8 @@ class _Handler(BaseHTTPRequestHandler):
 
         reasoning = REASONING_TEXT if model == CHAT_REASONER else None
         if not stream:
-            message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None}
+            message: dict[str, Any] = {"role": "assistant", "content": content,
+                                       "refusal": refusal}
             if reasoning:
                 message["reasoning_content"] = reasoning
             if tool_calls:
@@ -821,6 +829,8 @@ class _Handler(BaseHTTPRequestHandler):
                                                          "function": {"arguments": piece}}]}))
         else:
             events.append(chunk({"role": "assistant", "content": "", "refusal": None}))
+            for piece in _pieces(refusal) if refusal else []:
+                events.append(chunk({"refusal": piece}))
             for piece in _pieces(reasoning) if reasoning else []:
                 events.append(chunk({"reasoning_content": piece}))
             for piece in _pieces(content or ""):

@@ -55,6 +55,7 @@ from mock_upstream import (
     FAILURES,
     MESSAGES_BETA,
     PARALLEL_TRIGGER,
+    REFUSAL_TEXT,
     REASONING_TEXT,
     THINKING_TEXT,
     TOOL_ARGUMENTS,
@@ -1203,6 +1204,77 @@ def test_a_rich_request_is_translated_field_by_field(door_client: anthropic.Anth
         "parallel_tool_calls": False,
     }
     assert up.headers["authorization"] == f"Bearer {UPSTREAM_KEY}"
+
+
+def test_fields_as_written_and_nulls_as_absent(door_router: Router, upstream: MockUpstream):
+    body = ('{"model": "gpt", "max_tokens": 64, "temperature": 0.50, "top_p": 1e-1,'
+            ' "system": null, "stop_sequences": null, "tools": null, "tool_choice": null,'
+            ' "metadata": null, "thinking": null, "stream": null,'
+            ' "messages": [{"role": "user", "content": "ping from the door"}]}')
+    reply = raw_post(door_router, body.encode(), {"x-api-key": ROUTER_KEY,
+                                                  "anthropic-version": "2023-06-01"})
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["content"] == [{"type": "text", "text": EXPECTED_TEXT}]
+    up = upstream.last("/v1/chat/completions")
+    assert up.body == {"model": "upstream-gpt", "max_tokens": 64, "temperature": 0.5,
+                       "top_p": 0.1, "messages": HELLO}
+    # The numbers as the client wrote them.
+    assert b'"temperature":0.50' in up.raw_body.replace(b" ", b"")
+    assert b'"top_p":1e-1' in up.raw_body.replace(b" ", b"")
+
+
+@pytest.mark.parametrize("extra, names", [
+    ({"temperature": 1.5}, "temperature"),
+    ({"container": "container_011"}, "container"),
+    ({"mcp_servers": [{"type": "url", "url": "https://mcp.example.com/sse",
+                       "name": "example"}]}, "mcp_servers"),
+    ({"tool_choice": {"type": "any"}}, "tool_choice"),
+], ids=["temperature", "container", "mcp-servers", "lone-tool-choice"])
+def test_what_an_openai_target_cannot_do_is_a_400_naming_it(door_client: anthropic.Anthropic,
+                                                            upstream: MockUpstream,
+                                                            extra: dict[str, Any], names: str):
+    with pytest.raises(anthropic.BadRequestError) as raised:
+        door_client.messages.create(model="gpt", max_tokens=64, messages=HELLO,
+                                    extra_body=extra)
+    assert names in envelope(raised.value.body, "invalid_request_error")
+    assert upstream.requests == []
+
+
+def test_output_format_becomes_a_json_schema_response_format(door_client: anthropic.Anthropic,
+                                                             upstream: MockUpstream):
+    schema = {"type": "object", "properties": {"city": {"type": "string"},
+                                               "celsius": {"type": "number"}},
+              "required": ["city", "celsius"], "additionalProperties": False}
+    message = door_client.messages.create(
+        model="gpt", max_tokens=64, messages=HELLO,
+        extra_body={"output_format": {"type": "json_schema", "schema": schema}})
+    answer = json.loads(message.content[0].text)
+    assert set(answer) == {"city", "celsius"}
+    assert upstream.last("/v1/chat/completions").body["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "output", "schema": schema, "strict": True}}
+
+
+def test_a_prefilled_assistant_turn_goes_up_last(door_client: anthropic.Anthropic,
+                                                 upstream: MockUpstream):
+    door_client.messages.create(model="gpt", max_tokens=64, messages=[
+        *HELLO, {"role": "assistant", "content": "Hello"}])
+    assert upstream.last("/v1/chat/completions").body["messages"] == [
+        *HELLO, {"role": "assistant", "content": "Hello"}]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+def test_a_refusal_becomes_text_with_stop_reason_refusal(door_client: anthropic.Anthropic,
+                                                         stream: bool):
+    if stream:
+        with door_client.messages.stream(model="gpt-refuser", max_tokens=64,
+                                         messages=HELLO) as s:
+            message = s.get_final_message()
+    else:
+        message = door_client.messages.create(model="gpt-refuser", max_tokens=64,
+                                              messages=HELLO)
+    assert [(b.type, b.text) for b in message.content] == [("text", REFUSAL_TEXT)]
+    assert message.stop_reason == "refusal"
 
 
 def test_a_streamed_request_asks_for_usage(door_client: anthropic.Anthropic,
