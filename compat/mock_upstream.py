@@ -689,15 +689,16 @@ class _Handler(BaseHTTPRequestHandler):
             self._bedrock(received)  # Bedrock Converse: SigV4, checks, event streams
             return
         request = received.body
-        if not isinstance(request, dict) and not self.path.startswith("/v1/messages"):
+        if not isinstance(request, dict) and not route.startswith("/v1/messages"):
             self._send(400, _error_body(
                 "We could not parse the JSON body of your request.",
                 "invalid_request_error", None, None))
             return
-        if self.path == "/v1/messages":
+        # Anthropic's API takes a query (the SDKs' beta client adds `?beta=true`).
+        if route == "/v1/messages":
             self._messages(received)  # Anthropic: its own checks and failures
             return
-        if self.path == "/v1/messages/count_tokens":
+        if route == "/v1/messages/count_tokens":
             self._count_tokens(received)
             return
         model = request.get("model")

@@ -1136,6 +1136,65 @@ def test_passthrough_through_the_sdks_raw_response(door_router: Router,
     assert json.loads(received.response)["content"][0]["signature"] == message.content[0].signature
 
 
+@pytest.mark.parametrize("path", ["/v1/messages?beta=true",
+                                  "/v1/messages/count_tokens?beta=true"])
+@pytest.mark.parametrize("model", ["claude", "gpt"])
+def test_the_beta_query_of_anthropics_clients_is_served(door_router: Router,
+                                                        upstream: MockUpstream,
+                                                        path: str, model: str):
+    """Anthropic's TypeScript SDK and Claude Code call `?beta=true`."""
+    body: dict[str, Any] = {"model": model, "messages": HELLO}
+    if "count_tokens" not in path:
+        body["max_tokens"] = 64
+    reply = raw_post(door_router, json.dumps(body).encode(),
+                     {"x-api-key": ROUTER_KEY, "anthropic-version": "2023-06-01"}, path)
+    assert reply.status_code == 200, reply.text
+    if "count_tokens" in path:
+        assert reply.json()["input_tokens"] > 0
+    else:
+        assert reply.json()["content"] == [{"type": "text", "text": EXPECTED_TEXT}]
+
+
+@pytest.mark.parametrize("model", ["claude", "gpt"])
+def test_the_sdks_beta_client_works(door_client: anthropic.Anthropic, upstream: MockUpstream,
+                                    model: str):
+    message = door_client.beta.messages.create(model=model, max_tokens=64, messages=HELLO,
+                                               betas=[MESSAGES_BETA])
+    assert [(b.type, b.text) for b in message.content] == [("text", EXPECTED_TEXT)]
+    if model == "claude":
+        assert upstream.last("/v1/messages").headers["anthropic-beta"] == MESSAGES_BETA
+
+
+def test_several_anthropic_beta_lines_all_go_up(door_router: Router, upstream: MockUpstream):
+    body = json.dumps({"model": "claude", "max_tokens": 64, "messages": HELLO,
+                       "future_field": True}).encode()
+    with httpx.Client(timeout=CLIENT_TIMEOUT_S) as http:
+        reply = http.post(f"{door_router.url}/v1/messages", content=body, headers=[
+            ("content-type", "application/json"), ("x-api-key", ROUTER_KEY),
+            ("anthropic-version", "2023-06-01"), ("anthropic-beta", "other-2025-01-01"),
+            ("anthropic-beta", MESSAGES_BETA)])
+    assert reply.status_code == 200, reply.text  # the mock saw the beta that admits the field
+    # As two lines or one joined with commas, both in order.
+    values = [v.strip() for n, line in upstream.last("/v1/messages").header_lines
+              if n.lower() == "anthropic-beta" for v in line.split(",")]
+    assert values == ["other-2025-01-01", MESSAGES_BETA]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+@pytest.mark.parametrize("model", ["claude", "gpt"])
+def test_non_ascii_text_survives_both_ways(door_client: anthropic.Anthropic, model: str,
+                                           stream: bool):
+    said = "ping 🚀 ünïcödé 日本語 \u2028 \"quoted\""
+    messages = [{"role": "user", "content": said}]
+    if stream:
+        with door_client.messages.stream(model=model, max_tokens=64, messages=messages) as s:
+            text = s.get_final_message().content[0].text
+    else:
+        text = door_client.messages.create(model=model, max_tokens=64,
+                                           messages=messages).content[0].text
+    assert text == f"Hello from the mock upstream! You said: {said}"
+
+
 # -- translation, field by field ---------------------------------------------------
 
 
