@@ -600,8 +600,13 @@ def door_config(mock: MockUpstream, refused_port: int) -> str:
     """The Messages-door router (`POST /v1/messages`, Anthropic's SDK as the
     client), with router keys on: `claude*` models on the mock's Anthropic
     API (passthrough), `gpt*` models on its OpenAI API (translated), a
-    Claude that is always overloaded with an OpenAI fallback, and one whose
-    upstream refuses connections."""
+    Claude that is always overloaded with an OpenAI fallback, one whose
+    upstream refuses connections, and models on the other translating
+    providers (Gemini, Bedrock with SigV4, the built-in mock), which the
+    door reaches through the OpenAI translation."""
+    bedrock_keys = (f"{{ region: {BEDROCK_REGION}, access_key_id: {BEDROCK_ACCESS_KEY_ID}, "
+                    f"secret_access_key: {json.dumps(BEDROCK_SECRET_ACCESS_KEY)}, "
+                    f"session_token: {json.dumps(BEDROCK_SESSION_TOKEN)} }}")
     return textwrap.dedent(f"""\
         # Written by compat/conftest.py.
         server:
@@ -638,6 +643,18 @@ def door_config(mock: MockUpstream, refused_port: int) -> str:
             base_url: {mock.base_url}
             api_key: ${{{UNSET_VAR}}}
             health_check: false
+          gem:
+            provider: gemini
+            base_url: http://127.0.0.1:{mock.port}
+            api_key: {GEMINI_KEY}
+            circuit_breaker: false
+          br:
+            provider: bedrock
+            base_url: http://127.0.0.1:{mock.port}
+            bedrock: {bedrock_keys}
+            circuit_breaker: false
+          builtin:
+            provider: mock
         models:
           claude:
             targets: [{{ upstream: claude-up, model: {ANTHROPIC_MODEL} }}]
@@ -697,6 +714,14 @@ def door_config(mock: MockUpstream, refused_port: int) -> str:
             retry: {{ attempts: 0 }}
           needs-key:
             targets: [{{ upstream: keyless }}]
+          gemini:
+            targets: [{{ upstream: gem, model: {GEMINI_MODEL} }}]
+          gemini-3:
+            targets: [{{ upstream: gem, model: {GEMINI_3_MODEL} }}]
+          bedrock:
+            targets: [{{ upstream: br, model: {json.dumps(BEDROCK_CLAUDE)} }}]
+          demo:
+            targets: [{{ upstream: builtin }}]
         """)
 
 

@@ -53,6 +53,9 @@ from mock_upstream import (
     CHAT_ERROR_MESSAGE,
     CHAT_HANG,
     FAILURES,
+    GEMINI_3_MODEL,
+    GEMINI_KEY,
+    GEMINI_MODEL,
     MESSAGES_BETA,
     PARALLEL_TRIGGER,
     REFUSAL_TEXT,
@@ -1193,6 +1196,96 @@ def test_non_ascii_text_survives_both_ways(door_client: anthropic.Anthropic, mod
         text = door_client.messages.create(model=model, max_tokens=64,
                                            messages=messages).content[0].text
     assert text == f"Hello from the mock upstream! You said: {said}"
+
+
+# -- the other translating providers behind the door -------------------------------
+
+#: Door model -> the path suffix of the mock's route that serves it.
+OTHER_PROVIDERS = {
+    "gemini": f"{GEMINI_MODEL}:generateContent",
+    "gemini-3": f"{GEMINI_3_MODEL}:generateContent",
+    "bedrock": "/converse",
+}
+
+
+def _check_upstream_auth(upstream: MockUpstream, model: str) -> None:
+    for received in upstream.requests:
+        if model == "bedrock" and received.path.startswith("/model/"):
+            assert received.auth is not None and received.auth.ok, received.auth
+            assert received.auth.scheme == "sigv4"
+        elif model.startswith("gemini") and received.path.startswith("/v1beta/"):
+            assert received.headers["x-goog-api-key"] == GEMINI_KEY
+    no_router_key_upstream(upstream)
+
+
+@pytest.mark.parametrize("model", [*OTHER_PROVIDERS, "demo"])
+def test_other_providers_answer_a_claude_client(door_client: anthropic.Anthropic,
+                                               upstream: MockUpstream, model: str):
+    message = door_client.messages.create(model=model, max_tokens=64, system="Be terse.",
+                                          messages=HELLO)
+    assert message.type == "message" and message.role == "assistant"
+    assert message.model == model
+    assert message.stop_reason == "end_turn"
+    assert [b.type for b in message.content] == ["text"]
+    assert message.usage.output_tokens > 0
+    if model != "demo":
+        assert message.content[0].text == EXPECTED_TEXT
+        assert upstream.requests, "nothing reached the mock"
+        assert upstream.requests[-1].path.split("?")[0].endswith(OTHER_PROVIDERS[model])
+    _check_upstream_auth(upstream, model)
+
+
+@pytest.mark.parametrize("model", [*OTHER_PROVIDERS, "demo"])
+def test_other_providers_stream_to_a_claude_client(door_client: anthropic.Anthropic,
+                                                  upstream: MockUpstream, model: str):
+    with door_client.messages.stream(model=model, max_tokens=64, messages=HELLO) as stream:
+        pieces = list(stream.text_stream)
+        final = stream.get_final_message()
+    assert "".join(pieces) == final.content[0].text
+    assert final.stop_reason == "end_turn"
+    assert final.usage.output_tokens > 0
+    if model != "demo":
+        assert final.content[0].text == EXPECTED_TEXT
+        assert final.usage.input_tokens > 0
+    _check_upstream_auth(upstream, model)
+
+
+@pytest.mark.parametrize("model", list(OTHER_PROVIDERS))
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+def test_other_providers_tool_round_trip(door_client: anthropic.Anthropic,
+                                         upstream: MockUpstream, model: str, stream: bool):
+    """A tool call, then its result: on Gemini 3 the call's thought signature
+    must survive the trip through Anthropic's shapes (or be stood in for)."""
+    def ask(messages: list[Any]) -> Any:
+        if not stream:
+            return door_client.messages.create(model=model, max_tokens=256, messages=messages,
+                                               tools=[WEATHER_TOOL])
+        with door_client.messages.stream(model=model, max_tokens=256, messages=messages,
+                                         tools=[WEATHER_TOOL]) as s:
+            return s.get_final_message()
+
+    first = ask(WEATHER)
+    assert first.stop_reason == "tool_use"
+    calls = [b for b in first.content if b.type == "tool_use"]
+    assert [c.name for c in calls] == ["get_weather"]
+    assert isinstance(calls[0].input, dict) and calls[0].input
+    second = ask([*WEATHER,
+                  {"role": "assistant", "content": [_as_param(b) for b in first.content]},
+                  {"role": "user", "content": [{"type": "tool_result",
+                                                "tool_use_id": calls[0].id,
+                                                "content": "12 degrees"}]}])
+    assert second.stop_reason == "end_turn"
+    assert "12 degrees" in "".join(b.text for b in second.content if b.type == "text")
+    _check_upstream_auth(upstream, model)
+
+
+@pytest.mark.parametrize("model", [*OTHER_PROVIDERS, "demo"])
+def test_other_providers_count_tokens_is_estimated(door_client: anthropic.Anthropic,
+                                                   upstream: MockUpstream, model: str):
+    raw = door_client.messages.with_raw_response.count_tokens(model=model, messages=HELLO)
+    assert raw.headers["x-switchyard-token-count"] == "estimated"
+    assert raw.parse().input_tokens == math.ceil(len(HELLO[0]["content"]) / 4) + 4 + 3
+    assert upstream.requests == []
 
 
 # -- translation, field by field ---------------------------------------------------
