@@ -722,6 +722,16 @@ def door_config(mock: MockUpstream, refused_port: int) -> str:
             targets: [{{ upstream: br, model: {json.dumps(BEDROCK_CLAUDE)} }}]
           demo:
             targets: [{{ upstream: builtin }}]
+          gemini-error-mid-stream:
+            targets: [{{ upstream: gem, model: {GEMINI_ERROR_MID_STREAM} }}]
+          gemini-quota:
+            targets: [{{ upstream: gem, model: {GEMINI_QUOTA} }}]
+            retry: {{ attempts: 0 }}
+          bedrock-stream-exception:
+            targets: [{{ upstream: br, model: {json.dumps(BEDROCK_STREAM_EXCEPTION)} }}]
+          bedrock-throttled:
+            targets: [{{ upstream: br, model: {json.dumps(BEDROCK_THROTTLED)} }}]
+            retry: {{ attempts: 0 }}
         """)
 
 

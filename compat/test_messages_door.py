@@ -48,6 +48,8 @@ from mock_upstream import (
     ANTHROPIC_MODEL,
     ANTHROPIC_OVERLOADED,
     ANTHROPIC_STREAM_OVERLOADED,
+    BEDROCK_STREAM_ERROR_MESSAGE,
+    BEDROCK_THROTTLED_MESSAGE,
     CACHE_CREATION_INPUT_TOKENS,
     CACHE_READ_INPUT_TOKENS,
     CHAT_ERROR_MESSAGE,
@@ -56,6 +58,8 @@ from mock_upstream import (
     GEMINI_3_MODEL,
     GEMINI_KEY,
     GEMINI_MODEL,
+    GEMINI_OVERLOADED_MESSAGE,
+    GEMINI_QUOTA_MESSAGE,
     MESSAGES_BETA,
     PARALLEL_TRIGGER,
     REFUSAL_TEXT,
@@ -1286,6 +1290,53 @@ def test_other_providers_count_tokens_is_estimated(door_client: anthropic.Anthro
     assert raw.headers["x-switchyard-token-count"] == "estimated"
     assert raw.parse().input_tokens == math.ceil(len(HELLO[0]["content"]) / 4) + 4 + 3
     assert upstream.requests == []
+
+
+@pytest.mark.parametrize("model, message", [
+    ("gemini-quota", GEMINI_QUOTA_MESSAGE),
+    ("bedrock-throttled", BEDROCK_THROTTLED_MESSAGE),
+])
+def test_other_providers_429_is_a_rate_limit_error(door_client: anthropic.Anthropic,
+                                                   model: str, message: str):
+    with pytest.raises(anthropic.RateLimitError) as raised:
+        door_client.messages.create(model=model, max_tokens=64, messages=HELLO)
+    assert envelope(raised.value.body, "rate_limit_error") == message
+
+
+def _stream_error(router: Router, model: str) -> tuple[str, dict[str, Any]]:
+    """The text before a stream's `error` event, and that event."""
+    status, _, got = stream_post(router, {"model": model, "max_tokens": 64, "stream": True,
+                                          "messages": HELLO})
+    assert status == 200, got
+    events = sse_events(got.decode())
+    assert events[-1]["type"] == "error", events
+    assert "message_stop" not in [e["type"] for e in events]
+    text = "".join(e["delta"].get("text", "") for e in events
+                   if e["type"] == "content_block_delta")
+    return text, events[-1]
+
+
+def test_bedrock_stream_exception_after_the_first_token_is_an_error_event(door_router: Router):
+    text, error = _stream_error(door_router, "bedrock-stream-exception")
+    assert text == "Hello"
+    assert envelope(error, "api_error") == BEDROCK_STREAM_ERROR_MESSAGE
+
+
+def test_gemini_error_after_the_first_token_is_an_error_event(door_router: Router):
+    text, error = _stream_error(door_router, "gemini-error-mid-stream")
+    assert text == "Hello"
+    assert error["error"]["message"] == GEMINI_OVERLOADED_MESSAGE
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "router: Gemini's mid-stream {error: {code: 503, status: UNAVAILABLE}} reaches the "
+    "Anthropic door as an OpenAI error frame of type `upstream_error`, code `UNAVAILABLE`, "
+    "which the door's word match (rate_limit/overload/timeout/...) does not know, so the "
+    "Claude client gets `api_error`, where a 503 is `overloaded_error` everywhere else on "
+    "this door (the status table) and Claude clients retry on `overloaded_error`"))
+def test_gemini_overloaded_mid_stream_is_an_overloaded_error(door_router: Router):
+    _, error = _stream_error(door_router, "gemini-error-mid-stream")
+    envelope(error, "overloaded_error")
 
 
 # -- translation, field by field ---------------------------------------------------
