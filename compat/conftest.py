@@ -732,6 +732,9 @@ def door_config(mock: MockUpstream, refused_port: int) -> str:
           bedrock-throttled:
             targets: [{{ upstream: br, model: {json.dumps(BEDROCK_THROTTLED)} }}]
             retry: {{ attempts: 0 }}
+          bedrock-stream-throttled:  # a throttlingException frame before any content
+            targets: [{{ upstream: br, model: {json.dumps(BEDROCK_STREAM_THROTTLED)} }}]
+            retry: {{ attempts: 0 }}
         """)
 
 

@@ -35,6 +35,7 @@ from conftest import (
     MAX_BODY_BYTES,
     UNSET_VAR,
     ROUTER_KEY,
+    SECRETS,
     UPSTREAM_KEY,
     Router,
     Sent,
@@ -1316,6 +1317,23 @@ def _stream_error(router: Router, model: str) -> tuple[str, dict[str, Any]]:
     return text, events[-1]
 
 
+def test_bedrock_throttled_before_the_first_token_is_a_retryable_error(
+        door_router: Router, upstream: MockUpstream):
+    """Nothing was streamed yet and nothing is left to try: an HTTP error in
+    Anthropic's envelope that the SDK retries (429 or 5xx), quoting Bedrock."""
+    sent = Sent()
+    with make_door_client(door_router, max_retries=1, sent=sent) as client:
+        with pytest.raises((anthropic.RateLimitError, anthropic.InternalServerError)) as raised:
+            with client.messages.stream(model="bedrock-stream-throttled", max_tokens=64,
+                                        messages=HELLO) as stream:
+                stream.until_done()
+    error = raised.value
+    assert error.status_code in (429, 502, 503)
+    kind = {429: "rate_limit_error", 502: "api_error", 503: "overloaded_error"}
+    assert BEDROCK_THROTTLED_MESSAGE in envelope(error.body, kind[error.status_code])
+    assert len(sent) == 2  # the SDK retried it
+
+
 def test_bedrock_stream_exception_after_the_first_token_is_an_error_event(door_router: Router):
     text, error = _stream_error(door_router, "bedrock-stream-exception")
     assert text == "Hello"
@@ -1337,6 +1355,25 @@ def test_gemini_error_after_the_first_token_is_an_error_event(door_router: Route
 def test_gemini_overloaded_mid_stream_is_an_overloaded_error(door_router: Router):
     _, error = _stream_error(door_router, "gemini-error-mid-stream")
     envelope(error, "overloaded_error")
+
+
+def test_no_secret_reaches_the_client(door_router: Router, upstream: MockUpstream):
+    """Across answers, errors and streams of every kind of target, neither an
+    upstream's key (Anthropic, OpenAI, Gemini, AWS) nor the router key comes
+    back, in a body or a header."""
+    secrets = {**SECRETS, "Anthropic key": ANTHROPIC_KEY, "router key": ROUTER_KEY}
+    secrets.pop("client key")  # the door's clients use the router key
+    models = ["claude", "gpt", "gemini", "bedrock", "claude-overloaded-alone", "gpt-429",
+              "gpt-500", "unreachable", "needs-key", "gemini-quota", "bedrock-throttled",
+              "bedrock-stream-throttled", "claude-cut-stream", "gpt-cut",
+              "gemini-error-mid-stream", "bedrock-stream-exception", "no-such-model"]
+    for model in models:
+        for stream in (False, True):
+            status, headers, got = stream_post(door_router, {
+                "model": model, "max_tokens": 64, "stream": stream, "messages": HELLO})
+            seen = got.decode(errors="replace") + json.dumps(headers)
+            for name, secret in secrets.items():
+                assert secret not in seen, f"the {name} is in the answer for {model}"
 
 
 # -- translation, field by field ---------------------------------------------------
