@@ -1376,6 +1376,34 @@ def test_no_secret_reaches_the_client(door_router: Router, upstream: MockUpstrea
                 assert secret not in seen, f"the {name} is in the answer for {model}"
 
 
+def _door_requests(router: Router) -> dict[str, float]:
+    with httpx.Client(timeout=CLIENT_TIMEOUT_S) as http:
+        reply = http.get(f"{router.url}/metrics",
+                         headers={"authorization": f"Bearer {ROUTER_KEY}"})
+    assert reply.status_code == 200, reply.text
+    counts = {"openai": 0.0, "anthropic": 0.0}
+    for line in reply.text.splitlines():
+        if line.startswith("switchyard_door_requests_total{"):
+            labels, value = line.rsplit(" ", 1)
+            door = labels.split('door="', 1)[1].split('"', 1)[0]
+            counts[door] = float(value)
+    return counts
+
+
+def test_door_requests_are_counted_by_door(door_router: Router,
+                                           door_client: anthropic.Anthropic):
+    before = _door_requests(door_router)
+    door_client.messages.create(model="gpt", max_tokens=64, messages=HELLO)
+    door_client.messages.count_tokens(model="claude", messages=HELLO)
+    with make_door_client(door_router, api_key="sk-wrong") as client:
+        with pytest.raises(anthropic.AuthenticationError):
+            client.messages.create(model="claude", max_tokens=64, messages=HELLO)
+    after = _door_requests(door_router)
+    # The wrong key counts too: the door is counted before the key is checked.
+    assert after["anthropic"] - before["anthropic"] == 3
+    assert after["openai"] == before["openai"]
+
+
 # -- translation, field by field ---------------------------------------------------
 
 
