@@ -54,6 +54,7 @@ from mock_upstream import (
     CHAT_NO_DONE,
     CHAT_REASONER,
     CHAT_REFUSER,
+    CHAT_TERSE_STREAM,
     GEMINI_3_MODEL,
     GEMINI_BLOCKED,
     GEMINI_CUT_STREAM,
@@ -702,6 +703,8 @@ def door_config(mock: MockUpstream, refused_port: int) -> str:
             targets: [{{ upstream: mockup, model: {CHAT_NO_DONE} }}]
           gpt-filtered:
             targets: [{{ upstream: mockup, model: {CHAT_FILTERED} }}]
+          gpt-terse-stream:
+            targets: [{{ upstream: mockup, model: {CHAT_TERSE_STREAM} }}]
           gpt-refuser:
             targets: [{{ upstream: mockup, model: {CHAT_REFUSER} }}]
           gpt-calls-at-index-zero:

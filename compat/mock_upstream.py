@@ -132,7 +132,9 @@ and on ``/v1/chat/completions``, :data:`CHAT_HANG` (``hang``) does the same
 after its first content chunk, :data:`CHAT_REASONER` (``reasoner``)
 answers with ``reasoning_content`` (:data:`REASONING_TEXT`) before the text,
 :data:`CHAT_ERROR_MID_STREAM`, :data:`CHAT_NO_DONE` and :data:`CHAT_FILTERED`
-end their streams unusually, :data:`CHAT_REFUSER` answers only a ``refusal``, and :data:`CHAT_CALLS_AT_INDEX_ZERO` streams
+end their streams unusually, :data:`CHAT_REFUSER` answers only a ``refusal``,
+:data:`CHAT_TERSE_STREAM` packs the last piece, the finish reason and the
+usage into one chunk (and finishes tool calls with ``stop``), and :data:`CHAT_CALLS_AT_INDEX_ZERO` streams
 each parallel tool call whole at index 0.
 
 on the Gemini routes (each answered normally when not streamed, unless it
@@ -232,6 +234,11 @@ CHAT_ERROR_MID_STREAM = "error-mid-stream"
 CHAT_ERROR_MESSAGE = "The server had an error while processing your request. Sorry about that!"
 CHAT_NO_DONE = "no-done"
 CHAT_FILTERED = "filtered"
+#: Streams as some OpenAI-compatible servers do: the last text piece in the
+#: chunk that carries `finish_reason`, with the usage in that same chunk
+#: (no `choices: []` usage chunk); and finishes tool calls with `stop`
+#: instead of `tool_calls` (as Ollama does).
+CHAT_TERSE_STREAM = "terse-stream"
 #: Refuses every request: `content: null` and a `refusal`, as OpenAI's
 #: structured-output refusals read (streamed as `delta.refusal`).
 CHAT_REFUSER = "refuser"
@@ -754,7 +761,7 @@ class _Handler(BaseHTTPRequestHandler):
             content = TOOL_PREAMBLE if every else None
         else:
             content = _answer_text(request, messages)
-        finish = "tool_calls" if tool_calls else "stop"
+        finish = "tool_calls" if tool_calls and model != CHAT_TERSE_STREAM else "stop"
         refusal = None
         if model == CHAT_REFUSER and not tool_calls:
             content, refusal = None, REFUSAL_TEXT
@@ -837,7 +844,14 @@ class _Handler(BaseHTTPRequestHandler):
             for piece in _pieces(content or ""):
                 events.append(chunk({"content": piece}))
         events.append(chunk({}, finish))
-        if include_usage:
+        if model == CHAT_TERSE_STREAM:
+            last = events.pop()
+            if events[-1]["choices"][0]["delta"].get("content"):
+                last = events.pop()
+                last["choices"][0]["finish_reason"] = finish
+            last["usage"] = usage
+            events.append(last)
+        elif include_usage:
             events.append({
                 "id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
                 "system_fingerprint": "fp_mock", "choices": [], "usage": usage,

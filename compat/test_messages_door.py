@@ -564,6 +564,36 @@ def test_openai_error_event_mid_stream_becomes_an_anthropic_error_event(
     assert envelope(raised.value.body, "api_error") == CHAT_ERROR_MESSAGE
 
 
+def test_last_piece_finish_and_usage_in_one_chunk(door_router: Router, upstream: MockUpstream):
+    status, _, got = stream_post(door_router, {"model": "gpt-terse-stream", "max_tokens": 64,
+                                               "stream": True, "messages": HELLO})
+    assert status == 200, got
+    events = sse_events(got.decode())
+    text = "".join(e["delta"].get("text", "") for e in events
+                   if e["type"] == "content_block_delta")
+    assert text == EXPECTED_TEXT  # the piece beside the finish reason is kept
+    assert [e["type"] for e in events[-3:]] == ["content_block_stop", "message_delta",
+                                                "message_stop"]
+    prompt = chat_prompt_tokens(upstream.last("/v1/chat/completions").body["messages"])
+    assert events[-2]["usage"]["input_tokens"] == prompt
+    assert events[-2]["usage"]["output_tokens"] == len(EXPECTED_TEXT.split())
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+def test_tool_calls_finished_with_stop_are_tool_use(door_client: anthropic.Anthropic,
+                                                    stream: bool):
+    """Ollama finishes tool calls with `stop`; Claude clients loop on `tool_use`."""
+    options: dict[str, Any] = {"model": "gpt-terse-stream", "max_tokens": 64,
+                               "messages": WEATHER, "tools": [WEATHER_TOOL]}
+    if stream:
+        with door_client.messages.stream(**options) as s:
+            message = s.get_final_message()
+    else:
+        message = door_client.messages.create(**options)
+    assert message.stop_reason == "tool_use"
+    assert [(b.type, b.name) for b in message.content] == [("tool_use", "get_weather")]
+
+
 def test_openai_stream_without_done_still_ends_the_message(door_client: anthropic.Anthropic):
     with door_client.messages.stream(model="gpt-no-done", max_tokens=64,
                                      messages=HELLO) as stream:
