@@ -115,7 +115,7 @@ client received):
 and on ``/v1/messages``, in Anthropic's shapes:
 
 - :data:`ANTHROPIC_OVERLOADED` (``claude-overloaded-529``): 529
-  ``overloaded_error``.
+  ``overloaded_error`` (on ``count_tokens`` too).
 - :data:`ANTHROPIC_ERROR_MID_STREAM` (``claude-error-mid-stream``): a stream
   that sends an ``error`` event (``overloaded_error``) right after its first
   text delta, then ends; answered normally when not streamed.
@@ -984,6 +984,9 @@ class _Handler(BaseHTTPRequestHandler):
         problem = _messages_problem({**request, "max_tokens": 1 << 30})
         if problem is not None:
             self._anthropic_error(400, "invalid_request_error", problem)
+            return
+        if request["model"] == ANTHROPIC_OVERLOADED:
+            self._anthropic_error(529, "overloaded_error", "Overloaded")
             return
         self._send(200, json.dumps({"input_tokens": messages_input_tokens(request)}).encode(),
                    request_id_header="request-id")
