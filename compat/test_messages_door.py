@@ -1576,6 +1576,25 @@ def test_output_format_becomes_a_json_schema_response_format(door_client: anthro
         "json_schema": {"name": "output", "schema": schema, "strict": True}}
 
 
+def test_thinking_is_dropped_and_an_emptied_turn_with_it(door_client: anthropic.Anthropic,
+                                                          upstream: MockUpstream):
+    door_client.messages.create(model="gpt", max_tokens=64, messages=[
+        {"role": "user", "content": "first"},
+        {"role": "assistant", "content": [
+            {"type": "thinking", "thinking": "Hmm.", "signature": "EqQBsig"},
+            {"type": "redacted_thinking", "data": "EmwKAhgBEgy3va3pzix/LafPsn4a"}]},
+        {"role": "user", "content": "second"},
+        {"role": "assistant", "content": [
+            {"type": "redacted_thinking", "data": "EmwKAhgBEgy3va3pzix/LafPsn4a"},
+            {"type": "text", "text": "kept"}]},
+        *HELLO])
+    assert upstream.last("/v1/chat/completions").body["messages"] == [
+        {"role": "user", "content": "first"},
+        {"role": "user", "content": "second"},  # consecutive turns are not merged
+        {"role": "assistant", "content": "kept"},
+        *HELLO]
+
+
 def test_a_prefilled_assistant_turn_goes_up_last(door_client: anthropic.Anthropic,
                                                  upstream: MockUpstream):
     door_client.messages.create(model="gpt", max_tokens=64, messages=[
