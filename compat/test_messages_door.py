@@ -23,6 +23,7 @@ import base64
 import json
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import anthropic
@@ -626,6 +627,20 @@ def test_cut_openai_stream_ends_with_an_error_event(door_client: anthropic.Anthr
                 text.append(piece)
     assert "".join(text) == "Hello from"  # two pieces, then the cut
     envelope(raised.value.body, "api_error")
+
+
+def test_concurrent_streams_keep_to_their_own_answers(door_client: anthropic.Anthropic):
+    """Streams to both kinds of target at once: each client gets its own text."""
+    def one(n: int) -> tuple[str, str]:
+        said = f"request number {n}"
+        with door_client.messages.stream(model=("claude", "gpt")[n % 2], max_tokens=64,
+                                         messages=[{"role": "user", "content": said}]) as s:
+            return said, "".join(s.text_stream)
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        results = list(pool.map(one, range(24)))
+    for said, text in results:
+        assert text == f"Hello from the mock upstream! You said: {said}"
 
 
 # -- tools ------------------------------------------------------------------------
