@@ -758,7 +758,8 @@ def test_tool_result_round_trip(door_client: anthropic.Anthropic, upstream: Mock
 def test_count_tokens_on_an_anthropic_target_is_the_upstreams(door_client: anthropic.Anthropic,
                                                               upstream: MockUpstream):
     raw = door_client.messages.with_raw_response.count_tokens(
-        model="claude", system="Be terse.", messages=HELLO)
+        model="claude", system="Be terse.", messages=HELLO,
+        extra_headers={"anthropic-beta": "token-counting-2024-11-01"})
     counted = raw.parse()
 
     expected = messages_input_tokens({"system": "Be terse.", "messages": HELLO})
@@ -767,6 +768,7 @@ def test_count_tokens_on_an_anthropic_target_is_the_upstreams(door_client: anthr
     received = upstream.last("/v1/messages/count_tokens")
     assert received.body == {"model": ANTHROPIC_MODEL, "system": "Be terse.", "messages": HELLO}
     assert received.headers["x-api-key"] == ANTHROPIC_KEY
+    assert received.headers["anthropic-beta"] == "token-counting-2024-11-01"
     assert raw.http_response.content == bytes(received.response)  # passed through
 
 
