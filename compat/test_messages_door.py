@@ -699,6 +699,28 @@ def test_tool_choice_on_an_openai_target(door_client: anthropic.Anthropic,
         for t in (WEATHER_TOOL, TIME_TOOL)]
 
 
+def test_tool_definitions_go_up_as_functions(door_router: Router, upstream: MockUpstream):
+    schema = '{"type":"object","required":["zone"],"properties":{"zone":{"type":"string"}}}'
+    body = ('{"model":"gpt","max_tokens":64,"messages":[{"role":"user","content":"hi"}],'
+            '"tools":[{"name":"strict_one","description":"d","input_schema":' + schema + ','
+            '"strict":true,"cache_control":{"type":"ephemeral"}},'
+            '{"type":"custom","name":"custom_one","input_schema":{"type":"object"}},'
+            '{"name":"bare_one"}]}')
+    reply = raw_post(door_router, body.encode(), {"x-api-key": ROUTER_KEY,
+                                                  "anthropic-version": "2023-06-01"})
+    assert reply.status_code == 200, reply.text
+    up = upstream.last("/v1/chat/completions")
+    assert up.body["tools"] == [
+        {"type": "function", "function": {"name": "strict_one", "description": "d",
+                                          "parameters": json.loads(schema), "strict": True}},
+        {"type": "function", "function": {"name": "custom_one",
+                                          "parameters": {"type": "object"}}},
+        {"type": "function", "function": {"name": "bare_one", "parameters": {
+            "type": "object", "properties": {}}}},
+    ]
+    assert schema.encode() in up.raw_body  # the schema as written, key order kept
+
+
 def test_streamed_tool_call_from_an_openai_target(door_client: anthropic.Anthropic):
     with door_client.messages.stream(model="gpt", max_tokens=256, messages=WEATHER,
                                      tools=[WEATHER_TOOL]) as stream:
