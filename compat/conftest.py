@@ -32,6 +32,7 @@ from mock_upstream import (
     ANTHROPIC_HANG,
     ANTHROPIC_MODEL,
     ANTHROPIC_OVERLOADED,
+    ANTHROPIC_RATE_LIMITED,
     ANTHROPIC_STREAM_OVERLOADED,
     BEDROCK_ACCESS_KEY_ID,
     BEDROCK_API_KEY,
@@ -673,6 +674,8 @@ def door_config(mock: MockUpstream, refused_port: int) -> str:
             targets: [{{ upstream: claude-up, model: {ANTHROPIC_HANG} }}]
           claude-cut-stream:
             targets: [{{ upstream: claude-up, model: {ANTHROPIC_CUT_STREAM} }}]
+          claude-rate-limited:
+            targets: [{{ upstream: claude-up, model: {ANTHROPIC_RATE_LIMITED} }}]
           claude-stream-overloaded:  # fails before its first token
             targets: [{{ upstream: claude-up, model: {ANTHROPIC_STREAM_OVERLOADED} }}]
             fallbacks: [gpt]

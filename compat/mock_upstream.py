@@ -125,6 +125,9 @@ and on ``/v1/messages``, in Anthropic's shapes:
   :data:`ANTHROPIC_CUT_EARLY` (``claude-cut-early``): streams that fail
   before any content, after ``message_start`` and ``ping``: an ``error``
   event (``overloaded_error``), or the connection drops.
+- :data:`ANTHROPIC_RATE_LIMITED` (``claude-rate-limited``): 429
+  ``rate_limit_error`` with ``retry-after: 0`` and Anthropic's
+  ``anthropic-ratelimit-*`` headers.
 - :data:`ANTHROPIC_HANG` (``claude-hang``): the first text delta, then it
   waits for the client to hang up (:meth:`MockUpstream.wait_for_dropped`).
 
@@ -219,6 +222,16 @@ ANTHROPIC_CUT_STREAM = "claude-cut-stream"
 #: or the connection drops.
 ANTHROPIC_STREAM_OVERLOADED = "claude-stream-overloaded"
 ANTHROPIC_CUT_EARLY = "claude-cut-early"
+#: 429 `rate_limit_error` with Anthropic's rate-limit headers.
+ANTHROPIC_RATE_LIMITED = "claude-rate-limited"
+ANTHROPIC_RATE_LIMIT_MESSAGE = ("This request would exceed the rate limit for your "
+                                "organization of 50 requests per minute.")
+ANTHROPIC_RATE_LIMIT_HEADERS = {
+    "retry-after": "0",
+    "anthropic-ratelimit-requests-limit": "50",
+    "anthropic-ratelimit-requests-remaining": "0",
+    "anthropic-ratelimit-requests-reset": "2026-12-07T00:00:01Z",
+}
 #: The chat model that does the same as `claude-hang` on `/v1/chat/completions`.
 CHAT_HANG = "hang"
 #: A chat model that reasons first, as DeepSeek and vLLM report it:
@@ -944,11 +957,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- Anthropic messages -----------------------------------------------
 
-    def _anthropic_error(self, status: int, type_: str, message: str) -> None:
+    def _anthropic_error(self, status: int, type_: str, message: str,
+                         headers: dict[str, str] | None = None) -> None:
         """An error in Anthropic's envelope, with its `request-id` header."""
         body = {"type": "error", "error": {"type": type_, "message": message},
                 "request_id": f"req_mock{self.mock.next_id()}"}
-        self._send(status, json.dumps(body).encode(), request_id_header="request-id")
+        self._send(status, json.dumps(body).encode(), headers, request_id_header="request-id")
 
     def _anthropic_request(self, received: Received) -> dict[str, Any] | None:
         """The body of an Anthropic request whose headers pass, else None
@@ -1004,6 +1018,10 @@ class _Handler(BaseHTTPRequestHandler):
         model = request["model"]
         if model == ANTHROPIC_OVERLOADED:
             self._anthropic_error(529, "overloaded_error", "Overloaded")
+            return
+        if model == ANTHROPIC_RATE_LIMITED:
+            self._anthropic_error(429, "rate_limit_error", ANTHROPIC_RATE_LIMIT_MESSAGE,
+                                  ANTHROPIC_RATE_LIMIT_HEADERS)
             return
 
         messages = request["messages"]

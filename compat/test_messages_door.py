@@ -49,6 +49,8 @@ from mock_upstream import (
     ANTHROPIC_HANG,
     ANTHROPIC_MODEL,
     ANTHROPIC_OVERLOADED,
+    ANTHROPIC_RATE_LIMIT_HEADERS,
+    ANTHROPIC_RATE_LIMITED,
     ANTHROPIC_STREAM_OVERLOADED,
     BEDROCK_STREAM_ERROR_MESSAGE,
     BEDROCK_THROTTLED_MESSAGE,
@@ -895,6 +897,22 @@ def test_an_anthropic_targets_400_passes_through_as_it_is(door_client: anthropic
                                     extra_body={"temperature": 1.5})
     assert "temperature" in envelope(raised.value.body, "invalid_request_error")
     assert raised.value.response.content == bytes(upstream.last("/v1/messages").response)
+
+
+def test_an_anthropic_targets_429_passes_through_with_its_headers(
+        door_router: Router, upstream: MockUpstream):
+    sent = Sent()
+    with make_door_client(door_router, max_retries=2, sent=sent) as client:
+        with pytest.raises(anthropic.RateLimitError) as raised:
+            client.messages.create(model="claude-rate-limited", max_tokens=64, messages=HELLO)
+    response = raised.value.response
+    assert response.content == bytes(upstream.last("/v1/messages").response)
+    for name, value in ANTHROPIC_RATE_LIMIT_HEADERS.items():
+        assert response.headers[name] == value, name
+    # retry-after: 0 lets the router retry once itself; then the SDK must not.
+    assert upstream.count(ANTHROPIC_RATE_LIMITED) == 2
+    assert response.headers["x-should-retry"] == "false"
+    assert len(sent) == 1
 
 
 def test_an_openai_targets_400_is_put_in_the_envelope(door_client: anthropic.Anthropic):
