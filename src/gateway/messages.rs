@@ -19,8 +19,8 @@ use crate::forward::body::ResponseBody;
 use crate::forward::{self, AttemptError, Native, Outbound};
 use crate::json::inspect;
 use crate::providers::anthropic::inbound;
-use crate::providers::Endpoint;
-use crate::routing::Table;
+use crate::providers::{Endpoint, Protocol};
+use crate::routing::{Model, Table};
 use crate::telemetry::access_log::AccessRecord;
 
 /// Serves `POST /v1/messages`.
@@ -138,32 +138,65 @@ pub(super) async fn count_tokens(
             untranslatable: None,
         }),
     };
+    // When the Anthropic targets cannot count (none, or every one failed
+    // as a request to /v1/messages would fail over), the model's other
+    // targets would serve the messages: answer the estimate for them.
+    let others = serves_elsewhere(model);
     match forward::forward(outbound).await {
         Ok((mut response, served)) => {
+            let status = response.status().as_u16();
+            if others && (status == 429 || status >= 500) {
+                return Ok(estimate(&body, record));
+            }
             note_served(&mut response, served, record);
             Ok(response)
         }
         Err(exhausted)
-            if exhausted
-                .failures
-                .iter()
-                .all(|f| matches!(f, AttemptError::Unsupported { .. })) =>
+            if others
+                || exhausted
+                    .failures
+                    .iter()
+                    .all(|f| matches!(f, AttemptError::Unsupported { .. })) =>
         {
-            record.entry.attempts = 0;
-            let (status, body) = match inbound::estimate_input_tokens(&body) {
-                Ok(tokens) => (200, format!("{{\"input_tokens\":{tokens}}}").into_bytes()),
-                Err(err) => (400, inbound::error_body(400, &err.message)),
-            };
-            let mut response = Response::new(ResponseBody::full(body));
-            *response.status_mut() = http::StatusCode::from_u16(status).unwrap_or_default();
-            let headers = response.headers_mut();
-            headers.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            headers.insert(X_TOKEN_COUNT, HeaderValue::from_static("estimated"));
-            Ok(response)
+            Ok(estimate(&body, record))
         }
         Err(exhausted) => Ok(exhausted_response(exhausted, record, true)),
     }
+}
+
+/// Whether `model` (or a fallback) has a target that does not speak
+/// Anthropic's protocol.
+fn serves_elsewhere(model: &Model) -> bool {
+    std::iter::once(model)
+        .chain(model.fallbacks.iter().map(|m| &**m))
+        .flat_map(|m| &m.targets)
+        .any(|t| {
+            t.upstream
+                .provider
+                .is_none_or(|p| p.protocol() != Protocol::Anthropic)
+        })
+}
+
+/// The `count_tokens` estimate for `body`, marked as one.
+fn estimate(body: &[u8], record: &mut AccessRecord) -> Response<ResponseBody> {
+    record.entry.error = None;
+    let (status, body) = match inbound::estimate_input_tokens(body) {
+        Ok(tokens) => (
+            http::StatusCode::OK,
+            format!("{{\"input_tokens\":{tokens}}}").into_bytes(),
+        ),
+        Err(err) => (
+            http::StatusCode::BAD_REQUEST,
+            inbound::error_body(400, &err.message),
+        ),
+    };
+    let mut response = Response::new(ResponseBody::full(body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(X_TOKEN_COUNT, HeaderValue::from_static("estimated"));
+    response
 }

@@ -33,9 +33,13 @@ async fn records(dir: &Path, n: usize) -> Vec<Value> {
         let lines: Vec<Value> = files
             .iter()
             .flat_map(|f| {
-                std::fs::read_to_string(f)
-                    .unwrap_or_default()
+                // Only whole lines: the writer may be in the middle of one
+                // (a 1 MiB record takes more than one write).
+                let text = std::fs::read_to_string(f).unwrap_or_default();
+                let whole = text.rfind('\n').map_or("", |end| &text[..end]);
+                whole
                     .lines()
+                    .filter(|l| !l.is_empty())
                     .map(str::to_owned)
                     .collect::<Vec<_>>()
             })

@@ -6,7 +6,7 @@
 //! - [`translate_request`]: the client's chat-completions body → a Messages
 //!   body (`request.rs`; `messages` in `messages.rs`, tools in `tools.rs`,
 //!   `response_format` in `structured.rs`). A request that cannot be expressed is a
-//!   [`RequestError`], answered to the client as a 400.
+//!   [`RequestError`](crate::providers::RequestError), answered to the client as a 400.
 //! - [`translate_response`]: a 2xx Messages answer → a `chat.completion`
 //!   body (`response.rs`).
 //! - [`StreamTranslator`]: Anthropic's SSE events → `chat.completion.chunk`

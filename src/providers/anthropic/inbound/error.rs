@@ -153,10 +153,18 @@ pub(super) fn type_of_stream_error(error: Option<&StreamError<'_>>) -> &'static 
     };
     for word in [code, kind.as_deref().unwrap_or_default()] {
         let word = prefix_within(word, 64).to_ascii_lowercase();
+        // Codes of the translated providers too: Gemini's `UNAVAILABLE`,
+        // `RESOURCE_EXHAUSTED`, `DEADLINE_EXCEEDED`; Bedrock's
+        // `throttlingException`, `serviceUnavailableException`,
+        // `modelTimeoutException`.
         let found = [
             ("rate_limit", "rate_limit_error"),
+            ("resource_exhausted", "rate_limit_error"),
+            ("throttl", "rate_limit_error"),
             ("overload", "overloaded_error"),
+            ("unavailable", "overloaded_error"),
             ("timeout", "timeout_error"),
+            ("deadline_exceeded", "timeout_error"),
             ("invalid_request", "invalid_request_error"),
             ("authentication", "authentication_error"),
             ("permission", "permission_error"),

@@ -329,6 +329,19 @@ fn an_error_frame_becomes_an_anthropic_error_event_and_the_end() {
             r#"{"error":{"message":"gone","code":404}}"#,
             "not_found_error",
         ),
+        // The translated providers' own codes, as their translations pass them on.
+        (
+            r#"{"error":{"message":"busy","type":"upstream_error","code":"UNAVAILABLE"}}"#,
+            "overloaded_error",
+        ),
+        (
+            r#"{"error":{"message":"quota","type":"upstream_error","code":"RESOURCE_EXHAUSTED"}}"#,
+            "rate_limit_error",
+        ),
+        (
+            r#"{"error":{"message":"slow","type":"upstream_error","code":"throttlingException"}}"#,
+            "rate_limit_error",
+        ),
         (r#"{"error":"plain text"}"#, "api_error"),
         (r#"{"error":{}}"#, "api_error"),
     ] {
