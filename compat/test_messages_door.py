@@ -804,15 +804,11 @@ def test_count_tokens_of_an_overloaded_anthropic_target_passes_its_529(
         upstream.last("/v1/messages/count_tokens").response)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "router: count_tokens for `claude-overloaded` (Anthropic target answering 529, "
-    "fallback `gpt` on an OpenAI target) answers the Anthropic 529 with "
-    "x-should-retry: false after 3 attempts, although /v1/messages for the same model is "
-    "served by the fallback and count_tokens for an OpenAI-only model is estimated; "
-    "expected the estimate (200, x-switchyard-token-count: estimated) once no Anthropic "
-    "target could count"))
 def test_count_tokens_falls_back_to_the_estimate_when_the_anthropic_target_fails(
         door_client: anthropic.Anthropic, upstream: MockUpstream):
+    """The Anthropic target is overloaded and the fallback is OpenAI's, which
+    would serve the message: the count is the estimate, not the 529 (a bug
+    this suite found, fixed in the router)."""
     raw = door_client.messages.with_raw_response.count_tokens(model="claude-overloaded",
                                                               messages=HELLO)
     assert raw.headers["x-switchyard-token-count"] == "estimated"
@@ -1456,13 +1452,10 @@ def test_gemini_error_after_the_first_token_is_an_error_event(door_router: Route
     assert error["error"]["message"] == GEMINI_OVERLOADED_MESSAGE
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "router: Gemini's mid-stream {error: {code: 503, status: UNAVAILABLE}} reaches the "
-    "Anthropic door as an OpenAI error frame of type `upstream_error`, code `UNAVAILABLE`, "
-    "which the door's word match (rate_limit/overload/timeout/...) does not know, so the "
-    "Claude client gets `api_error`, where a 503 is `overloaded_error` everywhere else on "
-    "this door (the status table) and Claude clients retry on `overloaded_error`"))
 def test_gemini_overloaded_mid_stream_is_an_overloaded_error(door_router: Router):
+    """Gemini's UNAVAILABLE (its 503) mid-stream is `overloaded_error`, as a
+    503 is on this door, so Claude clients retry it (a bug this suite found,
+    fixed in the router)."""
     _, error = _stream_error(door_router, "gemini-error-mid-stream")
     envelope(error, "overloaded_error")
 
