@@ -92,6 +92,7 @@ pub(super) async fn send(
                 out.headers,
                 upstream,
                 out.request_id,
+                out.native.is_some(),
                 native.is_some(),
                 head,
             );

@@ -44,6 +44,8 @@ fn connection_listed(headers: &HeaderMap) -> Vec<HeaderName> {
 
 /// Writes the headers of the upstream request into its head.
 ///
+/// `anthropic_door`: the request came in through Anthropic's door; its
+/// `anthropic-*` headers go only to Anthropic targets.
 /// `native`: the client's own Anthropic request goes to an Anthropic target,
 /// so its `anthropic-version` and `anthropic-beta` (which say how to read
 /// its body) go up instead of the upstream's configured ones.
@@ -51,6 +53,7 @@ pub(super) fn upstream_request(
     client: &HeaderMap,
     upstream: &Upstream,
     request_id: &str,
+    anthropic_door: bool,
     native: bool,
     out: &mut HeadWriter<'_>,
 ) {
@@ -60,9 +63,9 @@ pub(super) fn upstream_request(
         Vec::new()
     };
     // Ours win: a client header the router sets itself is left out.
-    let clients_protocol = |name: &HeaderName| {
-        native && matches!(name.as_str(), "anthropic-version" | "anthropic-beta")
-    };
+    let anthropic_header =
+        |name: &HeaderName| matches!(name.as_str(), "anthropic-version" | "anthropic-beta");
+    let clients_protocol = |name: &HeaderName| native && anthropic_header(name);
     let ours = |name: &HeaderName| {
         (upstream.headers.contains_key(name) && !clients_protocol(name))
             || upstream.credential.as_ref().is_some_and(|(n, _)| n == name)
@@ -86,7 +89,10 @@ pub(super) fn upstream_request(
                     | "openai-project"
             )
             || listed.contains(name)
-            || ours(name);
+            || ours(name)
+            // An Anthropic client's protocol headers mean nothing to a
+            // target it reaches through translation.
+            || (anthropic_door && !native && anthropic_header(name));
         if !drop {
             out.header(name, value);
         }

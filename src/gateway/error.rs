@@ -155,7 +155,7 @@ impl GatewayError {
             ),
             E::Unauthorized { key_sent: true } => (
                 StatusCode::UNAUTHORIZED, INVALID, None, "invalid_api_key",
-                "The API key is not one of this router's keys. Check the key you configured as `api_key` (or OPENAI_API_KEY) in your client.".into(),
+                "The API key is not one of this router's keys. Check the key your client sends (its `api_key`, OPENAI_API_KEY or ANTHROPIC_API_KEY).".into(),
             ),
             E::ModelNotFound { model, available } => {
                 let names: Vec<String> = available.iter().map(|n| format!("`{n}`")).collect();

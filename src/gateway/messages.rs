@@ -197,6 +197,8 @@ fn estimate(body: &[u8], record: &mut AccessRecord) -> Response<ResponseBody> {
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    headers.insert(X_TOKEN_COUNT, HeaderValue::from_static("estimated"));
+    if status.is_success() {
+        headers.insert(X_TOKEN_COUNT, HeaderValue::from_static("estimated"));
+    }
     response
 }

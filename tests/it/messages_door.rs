@@ -168,14 +168,21 @@ async fn an_openai_target_gets_a_translated_request_and_the_client_an_anthropic_
 
     let reply = post(
         &router,
-        &[],
+        &[
+            ("anthropic-version", "2023-06-01"),
+            ("anthropic-beta", "prompt-caching-2024-07-31"),
+        ],
         r#"{"model":"gpt","max_tokens":64,"system":"Be terse.","stop_sequences":["END"],"metadata":{"user_id":"u-1"},
             "messages":[{"role":"user","content":[{"type":"text","text":"2+2?"}]}]}"#,
     )
     .await;
 
     assert_eq!(reply.status, 200, "{}", reply.text());
-    let sent = oai.last_request().expect("sent").json();
+    let up = oai.last_request().expect("sent");
+    // Anthropic's protocol headers mean nothing to an OpenAI target.
+    assert_eq!(up.header("anthropic-version"), None);
+    assert_eq!(up.header("anthropic-beta"), None);
+    let sent = up.json();
     assert_eq!(sent["model"], "gpt-4o-mini");
     assert_eq!(
         sent["messages"][0],
