@@ -30,6 +30,7 @@ use super::messages::{convert_messages, InMessage, OutMessage, SystemBlock};
 use super::structured::answer_tool;
 use super::tools::{tool_config, InTool, ToolConfig};
 use super::Options;
+use crate::providers::request_error::{parse, positive, without_position};
 use crate::providers::RequestError;
 
 /// OpenAI chat-completions request body -> Converse request body (JSON bytes).
@@ -204,36 +205,6 @@ fn refuse_unsupported(fields: &Fields<'_>) -> Result<(), RequestError> {
         Some((_, param, what)) => Err(RequestError::unsupported(param, what, "Bedrock")),
         None => Ok(()),
     }
-}
-
-/// One field, read on its own so that an error names it.
-fn parse<'a, T: Deserialize<'a>>(
-    raw: Option<&'a RawValue>,
-    param: &'static str,
-) -> Result<Option<T>, RequestError> {
-    raw.map(|raw| {
-        serde_json::from_str(raw.get()).map_err(|e| {
-            RequestError::new(
-                format!("`{param}` is malformed: {}.", without_position(&e)),
-                param,
-            )
-        })
-    })
-    .transpose()
-}
-
-/// serde_json's message without " at line 1 column 42", which would point
-/// into the field rather than the body.
-fn without_position(e: &serde_json::Error) -> String {
-    let text = e.to_string();
-    match text.rfind(" at line ") {
-        Some(at) => text[..at].to_owned(),
-        None => text,
-    }
-}
-
-fn positive(param: &'static str) -> RequestError {
-    RequestError::new(format!("`{param}` must be at least 1."), param)
 }
 
 /// `stop` as an array of sequences; empty strings are left out (Converse

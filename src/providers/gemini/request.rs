@@ -17,6 +17,7 @@ use serde_json::Value;
 
 use super::contents::{convert_messages, InMessage, OutContent, SystemInstruction};
 use super::tools::{tools_and_config, InTool, OutTool, ToolConfig};
+use crate::providers::request_error::{parse, positive, stop_sequences, without_position};
 use crate::providers::RequestError;
 
 /// Most candidates Gemini generates for one request (`candidateCount`).
@@ -319,47 +320,6 @@ fn response_format(
 }
 
 const JSON: &str = "application/json";
-
-/// One field, read on its own so that an error names it.
-pub(super) fn parse<'a, T: Deserialize<'a>>(
-    raw: Option<&'a RawValue>,
-    param: &'static str,
-) -> Result<Option<T>, RequestError> {
-    raw.map(|raw| {
-        serde_json::from_str(raw.get()).map_err(|e| {
-            RequestError::new(
-                format!("`{param}` is malformed: {}.", without_position(&e)),
-                param,
-            )
-        })
-    })
-    .transpose()
-}
-
-/// serde_json's message without " at line 1 column 42", which would point
-/// into the field rather than the body.
-fn without_position(e: &serde_json::Error) -> String {
-    let text = e.to_string();
-    match text.rfind(" at line ") {
-        Some(at) => text[..at].to_owned(),
-        None => text,
-    }
-}
-
-fn positive(param: &'static str) -> RequestError {
-    RequestError::new(format!("`{param}` must be at least 1."), param)
-}
-
-/// `stop` as an array of sequences.
-fn stop_sequences(stop: Option<&Value>) -> Result<Vec<&str>, RequestError> {
-    let bad = || RequestError::new("`stop` must be a string or an array of strings.", "stop");
-    match stop {
-        None => Ok(Vec::new()),
-        Some(Value::String(one)) => Ok(vec![one.as_str()]),
-        Some(Value::Array(many)) => many.iter().map(|s| s.as_str().ok_or_else(bad)).collect(),
-        Some(_) => Err(bad()),
-    }
-}
 
 // --- the Gemini body ----------------------------------------------------------
 

@@ -14,6 +14,7 @@ use serde::de::{self, Deserializer, IgnoredAny, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use crate::providers::request_error::{parse, without_position};
 use crate::providers::RequestError;
 
 /// The separator put between the text blocks of one system prompt, user
@@ -183,32 +184,6 @@ fn refuse_unsupported(fields: &Fields<'_>) -> Result<(), RequestError> {
         ));
     }
     Ok(())
-}
-
-/// One field, read on its own so that an error names it.
-pub(super) fn parse<'a, T: Deserialize<'a>>(
-    raw: Option<&'a RawValue>,
-    param: &'static str,
-) -> Result<Option<T>, RequestError> {
-    raw.map(|raw| {
-        serde_json::from_str(raw.get()).map_err(|e| {
-            RequestError::new(
-                format!("`{param}` is malformed: {}.", without_position(&e)),
-                param,
-            )
-        })
-    })
-    .transpose()
-}
-
-/// serde_json's message without " at line 1 column 42", which would point
-/// into the field rather than the body.
-pub(super) fn without_position(e: &impl fmt::Display) -> String {
-    let text = e.to_string();
-    match text.rfind(" at line ") {
-        Some(at) => text[..at].to_owned(),
-        None => text,
-    }
 }
 
 /// A number from 0 to 1 (Anthropic's range for `temperature` and
