@@ -7,11 +7,14 @@
 //! A provider that speaks another protocol gets a folder of its own here,
 //! translating between the OpenAI shape and its wire format with the leaves
 //! (`json`, `sse`, `openai`); it sits below `routing`, whose table holds
-//! each upstream's kind.
+//! each upstream's kind. What the translations share is here once: `chat`
+//! (the OpenAI request's messages as they read them) and `request_error`
+//! (a request a provider cannot express, and reading its fields).
 
 pub mod anthropic;
 mod azure;
 pub mod bedrock;
+mod chat;
 mod compatible;
 pub mod gemini;
 pub mod mock;

@@ -14,10 +14,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-use super::messages::{convert_messages, InMessage, OutMessage};
+use super::messages::{convert_messages, OutMessage};
 use super::structured::answer_tool;
 use super::tools::{tools_and_choice, InTool, OutTool, OutToolChoice};
 use super::Options;
+use crate::providers::chat::InMessage;
 use crate::providers::request_error::{parse, positive, stop_sequences, without_position};
 use crate::providers::RequestError;
 

@@ -26,10 +26,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-use super::messages::{convert_messages, InMessage, OutMessage, SystemBlock};
+use super::messages::{convert_messages, OutMessage, SystemBlock};
 use super::structured::answer_tool;
 use super::tools::{tool_config, InTool, ToolConfig};
 use super::Options;
+use crate::providers::chat::InMessage;
 use crate::providers::request_error::{parse, positive, without_position};
 use crate::providers::RequestError;
 

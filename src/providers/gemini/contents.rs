@@ -8,128 +8,13 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::fmt;
 
-use serde::de::{self, Deserializer, IgnoredAny, SeqAccess, Visitor};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::value::RawValue;
 
 use super::ids::{carried, FOREIGN_CALL_SIGNATURE};
+use crate::providers::chat::{Content, InFile, InMessage, InToolCall, InputAudio};
 use crate::providers::RequestError;
-
-/// One message of the request.
-#[derive(Deserialize)]
-pub(super) struct InMessage<'a> {
-    #[serde(borrow)]
-    role: Cow<'a, str>,
-    #[serde(default, borrow)]
-    content: Content<'a>,
-    #[serde(borrow)]
-    tool_calls: Option<Vec<InToolCall<'a>>>,
-    #[serde(borrow)]
-    tool_call_id: Option<Cow<'a, str>>,
-    function_call: Option<IgnoredAny>,
-}
-
-/// A message's `content`: a string, an array of parts, or null/absent.
-#[derive(Default)]
-enum Content<'a> {
-    #[default]
-    Absent,
-    Text(Cow<'a, str>),
-    Parts(Vec<InPart<'a>>),
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for Content<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Content<'a>, D::Error> {
-        struct V<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
-            type Value = Content<'a>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string, an array of content parts, or null")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Content<'a>, E> {
-                Ok(Content::Text(Cow::Borrowed(v)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Content<'a>, E> {
-                Ok(Content::Text(Cow::Owned(v.to_owned())))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Content<'a>, E> {
-                Ok(Content::Text(Cow::Owned(v)))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Content<'a>, E> {
-                Ok(Content::Absent)
-            }
-            fn visit_none<E: de::Error>(self) -> Result<Content<'a>, E> {
-                Ok(Content::Absent)
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Content<'a>, A::Error> {
-                let mut parts = Vec::with_capacity(seq.size_hint().unwrap_or(1).min(64));
-                while let Some(part) = seq.next_element()? {
-                    parts.push(part);
-                }
-                Ok(Content::Parts(parts))
-            }
-        }
-        d.deserialize_any(V(std::marker::PhantomData))
-    }
-}
-
-/// A content part; fields of the other part types are skipped.
-#[derive(Deserialize)]
-struct InPart<'a> {
-    #[serde(rename = "type", borrow)]
-    kind: Cow<'a, str>,
-    #[serde(borrow)]
-    text: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    refusal: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    image_url: Option<ImageUrl<'a>>,
-    #[serde(borrow)]
-    input_audio: Option<InputAudio<'a>>,
-    #[serde(borrow)]
-    file: Option<InFile<'a>>,
-}
-
-#[derive(Deserialize)]
-struct ImageUrl<'a> {
-    #[serde(borrow)]
-    url: Cow<'a, str>,
-}
-
-#[derive(Deserialize)]
-struct InputAudio<'a> {
-    #[serde(borrow)]
-    data: Cow<'a, str>,
-    #[serde(borrow)]
-    format: Cow<'a, str>,
-}
-
-#[derive(Deserialize)]
-struct InFile<'a> {
-    #[serde(borrow)]
-    file_data: Option<Cow<'a, str>>,
-    file_id: Option<IgnoredAny>,
-}
-
-#[derive(Deserialize)]
-struct InToolCall<'a> {
-    #[serde(borrow)]
-    id: Cow<'a, str>,
-    #[serde(rename = "type", borrow)]
-    kind: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    function: Option<InFunctionCall<'a>>,
-}
-
-#[derive(Deserialize)]
-struct InFunctionCall<'a> {
-    #[serde(borrow)]
-    name: Cow<'a, str>,
-    #[serde(default, borrow)]
-    arguments: Cow<'a, str>,
-}
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Role {

@@ -15,8 +15,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-use super::contents::{convert_messages, InMessage, OutContent, SystemInstruction};
+use super::contents::{convert_messages, OutContent, SystemInstruction};
 use super::tools::{tools_and_config, InTool, OutTool, ToolConfig};
+use crate::providers::chat::InMessage;
 use crate::providers::request_error::{parse, positive, stop_sequences, without_position};
 use crate::providers::RequestError;
 
