@@ -18,6 +18,7 @@
 
 use bytes::Bytes;
 use http::{header, response::Parts, Response};
+use http_body::Body as _;
 use http_body_util::BodyExt;
 use tokio::time::Instant;
 
@@ -34,6 +35,10 @@ use crate::sse::SseScanner;
 pub const MAX_HELD_CHUNKS: usize = 64;
 /// Most bytes held before commit, for the same reason.
 pub const MAX_HELD_BYTES: usize = 256 * 1024;
+
+/// Most of a whole (non-stream) answer read before it commits: the same as
+/// the relay keeps to read its `usage`, so holding it costs no more memory.
+pub const MAX_WHOLE_ANSWER: usize = 4 << 20;
 
 /// An attempt that became the answer.
 pub struct Committed {
@@ -110,6 +115,42 @@ pub async fn await_commit(
                 }
             }
             Ok(None) => {}
+        }
+        // A whole answer is generated before its head is sent, so the rest
+        // is already on its way: read it before committing, and an answer
+        // cut short fails over to the next target instead of reaching the
+        // client broken. Larger answers commit at the cap and stream on.
+        let mut held_bytes: usize = held.iter().map(Bytes::len).sum();
+        while !body.is_end_stream() && held_bytes < MAX_WHOLE_ANSWER {
+            let idle = target.timeouts.idle;
+            match tokio::time::timeout(idle, body.frame()).await {
+                Err(_) => {
+                    return Err(AttemptError::Transport {
+                        upstream: upstream.name.clone(),
+                        address: upstream.base_url.clone(),
+                        detail: format!(
+                            "its answer stopped for {} before its end (`timeouts.idle`)",
+                            crate::units::format_duration(idle)
+                        ),
+                    })
+                }
+                Ok(Some(Err(err))) => {
+                    return Err(AttemptError::Transport {
+                        upstream: upstream.name.clone(),
+                        address: upstream.base_url.clone(),
+                        detail: format!("its answer broke off before its end: {err}"),
+                    })
+                }
+                Ok(Some(Ok(frame))) => {
+                    if let Ok(data) = frame.into_data() {
+                        held_bytes += data.len();
+                        if !data.is_empty() {
+                            held.push(data);
+                        }
+                    }
+                }
+                Ok(None) => break,
+            }
         }
         return Ok(Committed {
             head,

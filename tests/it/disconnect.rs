@@ -256,7 +256,7 @@ async fn an_http2_client_that_resets_its_stream_cancels_the_upstream_stream() {
 }
 
 #[tokio::test]
-async fn a_non_stream_answer_cut_short_reaches_the_client_as_an_error_not_a_short_200() {
+async fn a_non_stream_answer_cut_short_fails_over_to_the_next_target_not_a_short_200() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     init_tracing();
     // A bare upstream that promises 200 bytes of JSON, sends 12, and closes.
@@ -265,35 +265,45 @@ async fn a_non_stream_answer_cut_short_reaches_the_client_as_an_error_not_a_shor
         .unwrap();
     let upstream = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move {
-        let (mut socket, _) = listener.accept().await.unwrap();
-        let mut buf = vec![0u8; 16 * 1024];
-        let mut got = Vec::new();
-        while !got.windows(4).any(|w| w == b"\r\n\r\n") {
-            let n = socket.read(&mut buf).await.unwrap();
-            assert!(n > 0);
-            got.extend_from_slice(&buf[..n]);
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let mut buf = vec![0u8; 16 * 1024];
+            let mut got = Vec::new();
+            while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = socket.read(&mut buf).await.unwrap();
+                assert!(n > 0);
+                got.extend_from_slice(&buf[..n]);
+            }
+            socket
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 200\r\n\r\n{\"id\":\"chat")
+                .await
+                .unwrap();
+            socket.shutdown().await.unwrap();
         }
-        socket
-            .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 200\r\n\r\n{\"id\":\"chat")
-            .await
-            .unwrap();
-        socket.shutdown().await.unwrap();
     });
-    let router = Router::start(&one_model(
-        "openai-compatible",
-        &format!("{upstream}/v1"),
-        "",
+    let backup =
+        MockUpstream::start(Behaviour::Json(support::chat_completion_json("b", "whole"))).await;
+    let router = Router::start(&format!(
+        "upstreams:\n  cut:\n    provider: openai-compatible\n    base_url: {upstream}/v1\n    health_check: false\n  backup:\n    provider: openai-compatible\n    base_url: {}/v1\n    health_check: false\nmodels:\n  m:\n    strategy: priority\n    targets: [{{ upstream: cut }}, {{ upstream: backup, model: b }}]\n",
+        backup.base_url()
     ))
     .await;
 
-    let outcome = try_send(
+    // The cut answer is read to its end before it commits, so the next
+    // target answers instead: the client gets one whole answer.
+    let reply = support::client::send(
         "POST",
         &router.url("/v1/chat/completions"),
         &[("content-type", "application/json")],
         r#"{"model":"m","messages":[]}"#,
     )
     .await;
-
-    let err = outcome.expect_err("a truncated answer must not look complete");
-    assert!(err.contains("body error after status 200"), "{err}");
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(
+        reply.header("x-switchyard-target").as_deref(),
+        Some("backup/b")
+    );
+    assert_eq!(reply.json()["choices"][0]["message"]["content"], "whole");
 }
