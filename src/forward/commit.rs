@@ -16,6 +16,9 @@
 //! Never retries (that is the attempt loop) and never edits a byte: held
 //! chunks are released exactly as received.
 
+use std::future::Future;
+use std::task::Poll;
+
 use bytes::Bytes;
 use http::{header, response::Parts, Response};
 use http_body::Body as _;
@@ -123,7 +126,16 @@ pub async fn await_commit(
         let mut held_bytes: usize = held.iter().map(Bytes::len).sum();
         while !body.is_end_stream() && held_bytes < MAX_WHOLE_ANSWER {
             let idle = target.timeouts.idle;
-            match tokio::time::timeout(idle, body.frame()).await {
+            // Usually already read: a timer only when it has to wait.
+            let mut next = body.frame();
+            let ready =
+                std::future::poll_fn(|cx| Poll::Ready(std::pin::Pin::new(&mut next).poll(cx)))
+                    .await;
+            let frame = match ready {
+                Poll::Ready(frame) => Ok(frame),
+                Poll::Pending => tokio::time::timeout(idle, next).await,
+            };
+            match frame {
                 Err(_) => {
                     return Err(AttemptError::Transport {
                         upstream: upstream.name.clone(),
