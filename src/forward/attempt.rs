@@ -163,7 +163,7 @@ pub(super) fn pass_through(
         // An error event may be appended, or the key masked: the length changes.
         parts.headers.remove(header::CONTENT_LENGTH);
     }
-    let native_usage = body.is_native().then(NativeUsage::default);
+    let native_usage = body.is_native().then(Box::<NativeUsage>::default);
     let stream = Stream {
         held: Vec::new(),
         body,

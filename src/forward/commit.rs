@@ -64,7 +64,7 @@ pub struct Committed {
     pub token_events: u64,
     /// The usage read so far of a passed-through Anthropic stream
     /// (`Some` exactly for native answers; continued by the relay).
-    pub native_usage: Option<NativeUsage>,
+    pub native_usage: Option<Box<NativeUsage>>,
 }
 
 fn is_sse(head: &Parts) -> bool {
@@ -173,12 +173,12 @@ pub async fn await_commit(
             usage: None,
             usage_only: Vec::new(),
             token_events: 0,
-            native_usage: native.then(NativeUsage::default),
+            native_usage: native.then(Box::<NativeUsage>::default),
         });
     }
     let mut scanner = SseScanner::new();
     let mut token_events = 0;
-    let mut native_usage = native.then(NativeUsage::default);
+    let mut native_usage = native.then(Box::<NativeUsage>::default);
     let mut held: Vec<Bytes> = Vec::new();
     let mut held_bytes = 0usize;
     // Stream offset where the last complete event ends, the last usage seen,

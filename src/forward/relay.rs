@@ -58,7 +58,7 @@ pub struct Stream {
     pub(crate) token_events: u64,
     /// The usage of a passed-through Anthropic answer, read so far (`Some`
     /// exactly for native answers: their events and errors are Anthropic's).
-    pub(crate) native_usage: Option<NativeUsage>,
+    pub(crate) native_usage: Option<Box<NativeUsage>>,
     /// Hides the upstream's key in an error answer passed through.
     pub(crate) mask: Option<super::mask::Masker>,
 }
@@ -99,7 +99,7 @@ pub(super) struct Passthrough {
     /// The last `usage` seen in the stream.
     usage: Option<Usage>,
     /// See [`Stream::native_usage`].
-    native_usage: Option<NativeUsage>,
+    native_usage: Option<Box<NativeUsage>>,
     /// Events relayed that count as a token ([`openai::counts_as_token`]),
     /// for the estimate of a stream that ends without usage.
     token_events: u64,
