@@ -8,14 +8,16 @@
 //! translating between the OpenAI shape and its wire format with the leaves
 //! (`json`, `sse`, `openai`); it sits below `routing`, whose table holds
 //! each upstream's kind. What the translations share is here once: `chat`
-//! (the OpenAI request's messages as they read them) and `request_error`
-//! (a request a provider cannot express, and reading its fields).
+//! (the OpenAI request's messages as they read them), `completion` (the
+//! `chat.completion` and `usage` they answer with) and `request_error` (a
+//! request a provider cannot express, and reading its fields).
 
 pub mod anthropic;
 mod azure;
 pub mod bedrock;
 mod chat;
 mod compatible;
+mod completion;
 pub mod gemini;
 pub mod mock;
 mod ollama;

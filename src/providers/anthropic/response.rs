@@ -2,12 +2,14 @@
 //! stream shares with it: `finish_reason`, usage, the clock.
 
 use std::borrow::Cow;
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::structured::{self, ANSWER_TOOL};
+use crate::providers::completion::{
+    unix_now, Choice, Completion, FunctionCall, OpenAiUsage, OutMessage, ToolCall,
+};
 
 /// Anthropic non-stream 2xx message JSON -> OpenAI `chat.completion` JSON bytes.
 ///
@@ -94,13 +96,6 @@ pub(super) fn finish_reason(stop_reason: Option<&str>) -> &'static str {
     }
 }
 
-/// Seconds since the Unix epoch, for `created`.
-pub(super) fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 /// Anthropic's `usage` (missing or null counts are 0).
 #[derive(Debug, Clone, Copy, Default, Deserialize)]
 #[serde(default)]
@@ -135,29 +130,8 @@ impl AnthropicUsage {
             .saturating_add(self.cache_creation_input_tokens.unwrap_or(0))
             .saturating_add(cached);
         let completion = self.output_tokens.unwrap_or(0);
-        OpenAiUsage {
-            prompt_tokens: prompt,
-            completion_tokens: completion,
-            total_tokens: prompt.saturating_add(completion),
-            prompt_tokens_details: PromptTokensDetails {
-                cached_tokens: cached,
-            },
-        }
+        OpenAiUsage::new(prompt, cached, completion, None)
     }
-}
-
-/// OpenAI's `usage` object.
-#[derive(Debug, Serialize)]
-pub(super) struct OpenAiUsage {
-    pub(super) prompt_tokens: u64,
-    pub(super) completion_tokens: u64,
-    pub(super) total_tokens: u64,
-    prompt_tokens_details: PromptTokensDetails,
-}
-
-#[derive(Debug, Serialize)]
-struct PromptTokensDetails {
-    cached_tokens: u64,
 }
 
 // --- Anthropic's message -------------------------------------------------------
@@ -190,47 +164,4 @@ struct Block<'a> {
     name: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     input: Option<&'a RawValue>,
-}
-
-// --- OpenAI's chat.completion ----------------------------------------------------
-
-#[derive(Serialize)]
-struct Completion<'a> {
-    id: &'a str,
-    object: &'static str,
-    created: u64,
-    model: &'a str,
-    choices: [Choice<'a>; 1],
-    usage: OpenAiUsage,
-}
-
-#[derive(Serialize)]
-struct Choice<'a> {
-    index: u32,
-    message: OutMessage<'a>,
-    logprobs: Option<()>,
-    finish_reason: &'static str,
-}
-
-#[derive(Serialize)]
-struct OutMessage<'a> {
-    role: &'static str,
-    content: Option<Cow<'a, str>>,
-    refusal: Option<()>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    tool_calls: Vec<ToolCall<'a>>,
-}
-
-#[derive(Serialize)]
-struct ToolCall<'a> {
-    id: &'a str,
-    #[serde(rename = "type")]
-    kind: &'static str,
-    function: FunctionCall<'a>,
-}
-
-#[derive(Serialize)]
-struct FunctionCall<'a> {
-    name: &'a str,
-    arguments: &'a str,
 }

@@ -28,10 +28,11 @@ use bytes::Bytes;
 use serde::Deserialize;
 
 use super::error::ErrorDetail;
-use super::response::{unix_now, AnthropicUsage};
+use super::response::AnthropicUsage;
 use super::structured::{finish_reason, ANSWER_TOOL};
 use crate::json::push_json_string;
 use crate::openai::ErrorBody;
+use crate::providers::completion::unix_now;
 use crate::sse::Event;
 
 /// Turns an Anthropic SSE stream into OpenAI `chat.completion.chunk` SSE events, event by event.

@@ -18,10 +18,13 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::structured::{self, ANSWER_TOOL};
+use crate::providers::completion::{
+    unix_now, Choice, Completion, FunctionCall, OpenAiUsage, OutMessage, ToolCall,
+};
 
 /// Converse non-stream 2xx answer JSON -> OpenAI `chat.completion` JSON bytes.
 ///
@@ -109,13 +112,6 @@ pub(super) fn finish_reason(stop_reason: Option<&str>) -> &'static str {
     }
 }
 
-/// Seconds since the Unix epoch, for `created`.
-pub(super) fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 /// A fresh completion id: `chatcmpl-` and 24 hex digits (33 bytes).
 ///
 /// Converse answers carry no id (only the `x-amzn-RequestId` header, which
@@ -160,29 +156,8 @@ impl BedrockUsage {
             .saturating_add(self.cache_write_input_tokens.unwrap_or(0))
             .saturating_add(cached);
         let completion = self.output_tokens.unwrap_or(0);
-        OpenAiUsage {
-            prompt_tokens: prompt,
-            completion_tokens: completion,
-            total_tokens: prompt.saturating_add(completion),
-            prompt_tokens_details: PromptTokensDetails {
-                cached_tokens: cached,
-            },
-        }
+        OpenAiUsage::new(prompt, cached, completion, None)
     }
-}
-
-/// OpenAI's `usage` object.
-#[derive(Debug, Serialize)]
-pub(super) struct OpenAiUsage {
-    pub(super) prompt_tokens: u64,
-    pub(super) completion_tokens: u64,
-    pub(super) total_tokens: u64,
-    prompt_tokens_details: PromptTokensDetails,
-}
-
-#[derive(Debug, Serialize)]
-struct PromptTokensDetails {
-    cached_tokens: u64,
 }
 
 // --- Converse's answer -----------------------------------------------------------
@@ -229,47 +204,4 @@ pub(super) struct ToolUse<'a> {
     pub(super) name: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     input: Option<&'a RawValue>,
-}
-
-// --- OpenAI's chat.completion ----------------------------------------------------
-
-#[derive(Serialize)]
-struct Completion<'a> {
-    id: &'a str,
-    object: &'static str,
-    created: u64,
-    model: &'a str,
-    choices: [Choice<'a>; 1],
-    usage: OpenAiUsage,
-}
-
-#[derive(Serialize)]
-struct Choice<'a> {
-    index: u32,
-    message: OutMessage<'a>,
-    logprobs: Option<()>,
-    finish_reason: &'static str,
-}
-
-#[derive(Serialize)]
-struct OutMessage<'a> {
-    role: &'static str,
-    content: Option<Cow<'a, str>>,
-    refusal: Option<()>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    tool_calls: Vec<ToolCall<'a>>,
-}
-
-#[derive(Serialize)]
-struct ToolCall<'a> {
-    id: &'a str,
-    #[serde(rename = "type")]
-    kind: &'static str,
-    function: FunctionCall<'a>,
-}
-
-#[derive(Serialize)]
-struct FunctionCall<'a> {
-    name: &'a str,
-    arguments: &'a str,
 }

@@ -31,10 +31,11 @@ use serde::Deserialize;
 
 use super::error::WireError;
 use super::eventstream::StreamMessage;
-use super::response::{completion_id, unix_now, BedrockUsage};
+use super::response::{completion_id, BedrockUsage};
 use super::structured::{finish_reason, ANSWER_TOOL};
 use crate::json::push_json_string;
 use crate::openai::ErrorBody;
+use crate::providers::completion::unix_now;
 use crate::text::{lossy_prefix, prefix_within};
 
 /// Longest exception message relayed, in bytes.

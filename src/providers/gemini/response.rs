@@ -3,13 +3,13 @@
 //! refusals, usage, ids, the clock.
 
 use std::borrow::Cow;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::ids::{response_tag, tool_call_id};
+use crate::providers::completion::{unix_now, OpenAiUsage};
 use crate::text::prefix_within;
 
 /// Longest part of Gemini's `responseId` put in the OpenAI `id`, in bytes.
@@ -192,13 +192,6 @@ pub(super) fn model_name<'a>(version: Option<&'a str>, model: &'a str) -> &'a st
     }
 }
 
-/// Seconds since the Unix epoch, for `created`.
-pub(super) fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 /// Gemini's `usageMetadata` (missing counts are 0).
 #[derive(Debug, Clone, Copy, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
@@ -220,38 +213,13 @@ impl GeminiUsage {
             .candidates_token_count
             .unwrap_or(0)
             .saturating_add(reasoning);
-        OpenAiUsage {
-            prompt_tokens: prompt,
-            completion_tokens: completion,
-            total_tokens: prompt.saturating_add(completion),
-            prompt_tokens_details: PromptTokensDetails {
-                cached_tokens: self.cached_content_token_count.unwrap_or(0),
-            },
-            completion_tokens_details: CompletionTokensDetails {
-                reasoning_tokens: reasoning,
-            },
-        }
+        OpenAiUsage::new(
+            prompt,
+            self.cached_content_token_count.unwrap_or(0),
+            completion,
+            Some(reasoning),
+        )
     }
-}
-
-/// OpenAI's `usage` object.
-#[derive(Debug, Serialize)]
-pub(super) struct OpenAiUsage {
-    pub(super) prompt_tokens: u64,
-    pub(super) completion_tokens: u64,
-    pub(super) total_tokens: u64,
-    prompt_tokens_details: PromptTokensDetails,
-    completion_tokens_details: CompletionTokensDetails,
-}
-
-#[derive(Debug, Serialize)]
-struct PromptTokensDetails {
-    cached_tokens: u64,
-}
-
-#[derive(Debug, Serialize)]
-struct CompletionTokensDetails {
-    reasoning_tokens: u64,
 }
 
 // --- Gemini's GenerateContentResponse ----------------------------------------------

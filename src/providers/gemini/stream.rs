@@ -34,11 +34,12 @@ use bytes::Bytes;
 use super::error::{Envelope, ErrorDetail};
 use super::ids::{response_tag, tool_call_id};
 use super::response::{
-    answer_refusal, completion_id, finish_reason, model_name, prompt_refusal, unix_now,
-    GeminiUsage, Response, MAX_CHOICES,
+    answer_refusal, completion_id, finish_reason, model_name, prompt_refusal, GeminiUsage,
+    Response, MAX_CHOICES,
 };
 use crate::json::push_json_string;
 use crate::openai::ErrorBody;
+use crate::providers::completion::unix_now;
 use crate::sse::Event;
 use crate::text::prefix_within;
 
