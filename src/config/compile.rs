@@ -112,6 +112,9 @@ pub fn compile(
             headers,
             timeouts: u.timeouts,
             inject_stream_usage: u.inject_stream_usage,
+            prefill: u
+                .prefill
+                .unwrap_or_else(|| crate::routing::Prefill::default_for(u.provider)),
             mock: (u.provider == ProviderKind::Mock).then(|| u.mock.clone()),
             translation,
             unresolved: u.unresolved.as_ref().map(|u| u.var.clone()),
@@ -239,6 +242,7 @@ pub fn compile(
                     max_backoff: m.retry.max_backoff,
                     max_attempts: m.max_attempts,
                     deadline: m.deadline,
+                    resume: m.resume,
                 },
             }),
         );

@@ -167,6 +167,7 @@ impl ResponseBody {
                     usage = pass.estimated_usage();
                     record.entry.usage_estimated = usage.is_some();
                 }
+                record.entry.resumes = pass.take_resumes();
                 (usage, pass.failure)
             }
             _ => (self.usage.take(), None),

@@ -28,6 +28,7 @@ mod headers;
 pub mod mask;
 mod outward;
 mod relay;
+mod resume;
 pub(crate) mod stream_usage;
 mod translate;
 
@@ -61,7 +62,7 @@ const MAX_ERROR_BODY: usize = 64 * 1024;
 /// What the client asked for, ready to send.
 pub struct Outbound<'a> {
     /// The resolved model.
-    pub model: &'a Model,
+    pub model: &'a Arc<Model>,
     /// Which endpoint.
     pub endpoint: Endpoint,
     /// The client's body, as received.
@@ -251,6 +252,7 @@ pub async fn forward(out: Outbound<'_>) -> Result<(Response<ResponseBody>, Serve
                             attempts.load(Ordering::Relaxed),
                             upstream_started.unwrap_or(started),
                         );
+                        let resume = resumable(&out, &committed, &targets, index);
                         return Ok((
                             attempt::committed_response(
                                 committed,
@@ -258,6 +260,7 @@ pub async fn forward(out: Outbound<'_>) -> Result<(Response<ResponseBody>, Serve
                                 in_flight,
                                 started,
                                 stream_usage::injects(&target.upstream, out.body, out.inspected),
+                                resume,
                             ),
                             served,
                         ));
@@ -325,6 +328,37 @@ pub async fn forward(out: Outbound<'_>) -> Result<(Response<ResponseBody>, Serve
         limit_reached,
         attempts: made,
     })
+}
+
+/// What a committed stream keeps to be resumed, for a streamed chat
+/// completion of a model with `resume` on: the client's request and the
+/// targets after the one that answered (then those before it), in plan order.
+fn resumable(
+    out: &Outbound<'_>,
+    committed: &Committed,
+    targets: &[&Target],
+    index: usize,
+) -> Option<Box<resume::Resume>> {
+    let policy = out.model.policy.resume?;
+    let answer_is_native = committed.native_usage.is_some();
+    if out.endpoint != Endpoint::ChatCompletions || !committed.sse || answer_is_native {
+        return None;
+    }
+    let candidates = targets[index + 1..]
+        .iter()
+        .chain(&targets[..index.min(targets.len())])
+        .filter_map(|t| routing::locate(out.model, t))
+        .collect();
+    Some(Box::new(resume::Resume::new(
+        out.model.clone(),
+        policy,
+        candidates,
+        out.body.clone(),
+        out.headers,
+        out.native.is_some(),
+        out.request_id,
+        stream_usage::client_asked(out.body, out.inspected),
+    )))
 }
 
 fn served(target: &Target, attempts: u32, upstream_started: Instant) -> Served {

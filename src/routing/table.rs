@@ -217,6 +217,8 @@ pub struct Upstream {
     pub timeouts: Timeouts,
     /// `inject_stream_usage`.
     pub inject_stream_usage: bool,
+    /// How it continues a partial answer (`prefill`), for resumes.
+    pub prefill: super::Prefill,
     /// Mock settings, for `provider: mock`.
     pub mock: Option<MockConfig>,
     /// How requests and answers are translated, for an upstream that does

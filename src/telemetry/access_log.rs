@@ -159,6 +159,7 @@ impl AccessRecord {
             completion_tokens = usage.completion_tokens,
             cost_usd = e.cost_usd.unwrap_or(0.0),
             usage_estimated = e.usage_estimated,
+            resumes = e.resumes.iter().filter(|r| r.target.is_some()).count(),
             "request"
         );
     }
@@ -181,7 +182,11 @@ impl AccessRecord {
             .int("prompt_tokens", usage.prompt_tokens)
             .int("completion_tokens", usage.completion_tokens)
             .float("cost_usd", e.cost_usd.unwrap_or(0.0))
-            .flag("usage_estimated", e.usage_estimated);
+            .flag("usage_estimated", e.usage_estimated)
+            .int(
+                "resumes",
+                e.resumes.iter().filter(|r| r.target.is_some()).count() as u64,
+            );
         line
     }
 }
@@ -234,7 +239,7 @@ mod tests {
             "request request_id=req_1 method=POST path=/v1/chat/completions model=\"gpt-4o\" \
              target=\"openai/gpt-4o\" attempts=2 status=200 outcome=\"completed\" \
              duration_ms=84.73 ttft_ms=3.46 bytes=452 prompt_tokens=24 completion_tokens=50 \
-             cost_usd=0.000125 usage_estimated=false\n"
+             cost_usd=0.000125 usage_estimated=false resumes=0\n"
         );
     }
 

@@ -59,6 +59,7 @@ pub struct Metrics {
     requests: IntCounterVec,
     attempts: IntCounterVec,
     fallbacks: IntCounterVec,
+    resumes: IntCounterVec,
     duration: HistogramVec,
     ttft: HistogramVec,
     overhead: HistogramVec,
@@ -290,6 +291,7 @@ impl Metrics {
             requests: counter_vec(&r, "switchyard_requests_total", "Requests by model, serving target, status class and outcome.", &["model", "target", "status_class", "outcome"]),
             attempts: counter_vec(&r, "switchyard_attempts_total", "Upstream attempts by model, target and result (ok or an error kind).", &["model", "target", "result"]),
             fallbacks: counter_vec(&r, "switchyard_fallbacks_total", "Requests answered by a fallback model instead of the model asked for.", &["model", "served_by"]),
+            resumes: counter_vec(&r, "switchyard_stream_resumes_total", "Streams that broke after their first token and were continued on another target (resumed), or could not be (failed), by model asked for.", &["model", "outcome"]),
             duration: histogram_vec(&r, "switchyard_request_duration_seconds", "Time from request arrival to the last byte of the answer.", &["model", "target"], &LATENCY_BUCKETS),
             ttft: histogram_vec(&r, "switchyard_time_to_first_token_seconds", "Time from request arrival to the response headers, sent at the commit point (first token of a stream; whole answer otherwise).", &["model", "target"], &LATENCY_BUCKETS),
             overhead: histogram_vec(&r, "switchyard_overhead_microseconds", "Time Switchyard itself spent on a request outside upstream waits: before the first upstream send, and from the commit to the response headers.", &["model"], &OVERHEAD_BUCKETS),
@@ -339,9 +341,13 @@ impl Metrics {
                 )
             })
             .collect();
+        let resumed = lease.counter(&self.resumes, "resumes", &[model, "resumed"]);
+        let resume_failed = lease.counter(&self.resumes, "resumes", &[model, "failed"]);
         Arc::new(ModelMetrics {
             in_flight,
             overhead,
+            resumed,
+            resume_failed,
             unserved: RequestCounters::new(self, model, NO_TARGET),
             fallbacks,
             _lease: lease,
@@ -516,10 +522,22 @@ pub struct ModelMetrics {
     /// Requests that no target answered (router errors).
     pub unserved: RequestCounters,
     fallbacks: Vec<(String, IntCounter)>,
+    resumed: IntCounter,
+    resume_failed: IntCounter,
     _lease: Lease,
 }
 
 impl ModelMetrics {
+    /// Counts a stream that broke after its first token: `true` when it
+    /// was continued on another target.
+    pub fn resume(&self, resumed: bool) {
+        if resumed {
+            self.resumed.inc();
+        } else {
+            self.resume_failed.inc();
+        }
+    }
+
     /// Counts an answer from fallback model `served_by`.
     pub fn fallback(&self, served_by: &str) {
         if let Some((_, counter)) = self.fallbacks.iter().find(|(name, _)| name == served_by) {

@@ -87,6 +87,22 @@ pub struct Entry {
     pub request_body: Option<Bytes>,
     /// The answer's content, captured only for `include_content`.
     pub response_content: Option<String>,
+    /// Each time the stream broke after its first token and a continuation
+    /// was looked for (`models.<name>.resume`), in order.
+    pub resumes: Vec<Resumed>,
+}
+
+/// One break of a committed stream, and the continuation found for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resumed {
+    /// How the stream broke: `stream_interrupted`, `idle_timeout`,
+    /// `error_event` or `stream_cut` (ended without finishing).
+    pub after: &'static str,
+    /// `upstream/model` that continued the answer; `None` when none could.
+    pub target: Option<String>,
+    /// From the break to the continuation's first token (or to giving up),
+    /// in milliseconds.
+    pub ms: f64,
 }
 
 /// A running request log.
@@ -256,6 +272,13 @@ fn render(e: &Entry, ts: String) -> Value {
         "error": e.error,
         "bytes": e.bytes,
     });
+    if !e.resumes.is_empty() {
+        v["resumes"] = e
+            .resumes
+            .iter()
+            .map(|r| json!({"after": r.after, "target": r.target, "ms": round2(r.ms)}))
+            .collect();
+    }
     if let Some(body) = &e.request_body {
         // Re-serialised compactly so a pretty-printed body stays on one line.
         v["request"] = serde_json::from_slice::<Value>(body).unwrap_or(Value::Null);

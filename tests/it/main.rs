@@ -36,6 +36,7 @@ mod providers;
 mod reload;
 mod request_log;
 mod resilience;
+mod resume;
 mod smoke;
 mod status_page;
 mod strategies;

@@ -96,6 +96,8 @@ pub struct ModelConfig {
     pub timeouts: TimeoutOverrides,
     /// `pricing`
     pub pricing: Option<crate::telemetry::metrics::Pricing>,
+    /// `resume`: continue a stream that broke after its first token.
+    pub resume: Option<crate::routing::ResumePolicy>,
     /// The path of this entry.
     pub path: KeyPath,
 }
@@ -128,6 +130,7 @@ const MODEL_KEYS: &[&str] = &[
     "deadline",
     "timeouts",
     "pricing",
+    "resume",
 ];
 
 const TARGET_KEYS: &[&str] = &["upstream", "model", "deployment", "weight"];
@@ -248,9 +251,13 @@ pub(super) fn read_model(
             output_per_million: output?,
         })
     });
+    let resume = fields
+        .get("resume")
+        .and_then(|(v, p)| read_resume(walk, v, &p));
     Some(ModelConfig {
         name,
         targets,
+        resume,
         fallbacks,
         context_window_fallbacks,
         pricing,
@@ -262,6 +269,44 @@ pub(super) fn read_model(
         timeouts,
         path,
     })
+}
+
+/// `resume`: `true`, `false`, or `{ max_resumes, max_text }`.
+fn read_resume(
+    walk: &mut Walk<'_>,
+    v: &Value,
+    p: &KeyPath,
+) -> Option<crate::routing::ResumePolicy> {
+    use crate::routing::ResumePolicy;
+    match v {
+        Value::Bool(true) => Some(ResumePolicy::default()),
+        Value::Bool(false) => None,
+        Value::Mapping(_) => {
+            let f = walk.fields(v, p, &["max_resumes", "max_text"])?;
+            let mut policy = ResumePolicy::default();
+            if let Some(n) = f
+                .get("max_resumes")
+                .and_then(|(v, p)| walk.number(v, &p, 0..=10))
+            {
+                policy.max_resumes = n as u32;
+            }
+            if let Some(n) = f.get("max_text").and_then(|(v, p)| walk.bytes(v, &p)) {
+                if n == 0 || n > 16 << 20 {
+                    walk.error(&p.key("max_text"), "must be between 1 byte and 16MiB");
+                } else {
+                    policy.max_text = n as usize;
+                }
+            }
+            (policy.max_resumes > 0).then_some(policy)
+        }
+        _ => {
+            walk.error(
+                p,
+                "expected true, false or { max_resumes: 2, max_text: 128KiB }",
+            );
+            None
+        }
+    }
 }
 
 /// `strategy`, plus its `race` / `hedge` settings.
