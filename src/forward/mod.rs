@@ -186,8 +186,9 @@ pub async fn forward(out: Outbound<'_>) -> Result<(Response<ResponseBody>, Serve
                 }
             }
             upstream_started.get_or_insert_with(Instant::now);
+            let more = !queue.is_empty();
             running.push(Box::pin(attempt_target(
-                &out, target, index, &attempts, deadline,
+                &out, target, index, &attempts, deadline, more,
             )));
         }
         if running.is_empty() {
@@ -236,6 +237,7 @@ pub async fn forward(out: Outbound<'_>) -> Result<(Response<ResponseBody>, Serve
                             index,
                             &attempts,
                             deadline,
+                            !queue.is_empty(),
                         )));
                     }
                 }
@@ -372,15 +374,17 @@ fn served(target: &Target, attempts: u32, upstream_started: Instant) -> Served {
     }
 }
 
-/// Every attempt at one target: the first, and same-target retries.
+/// Every attempt at one target: the first, and same-target retries; `more`
+/// when the plan has somewhere else to go after it.
 async fn attempt_target(
     out: &Outbound<'_>,
     target: &Target,
     index: usize,
     attempts: &AtomicU32,
     deadline: Instant,
+    more: bool,
 ) -> (usize, Outcome) {
-    let outcome = attempt_target_inner(out, target, attempts, deadline).await;
+    let outcome = attempt_target_inner(out, target, attempts, deadline, more).await;
     match &outcome {
         Outcome::Committed(..) | Outcome::Final(_) | Outcome::ContextWindow(_) => {
             note(target, None)
@@ -404,6 +408,7 @@ async fn attempt_target_inner(
     target: &Target,
     attempts: &AtomicU32,
     deadline: Instant,
+    more: bool,
 ) -> Outcome {
     let upstream = &target.upstream;
     let policy = &out.model.policy;
@@ -464,7 +469,10 @@ async fn attempt_target_inner(
         upstream.state.mark_up();
         let status = response.status();
         if status.is_success() {
-            return match commit::await_commit(response, target, sent_at).await {
+            let first_token = target
+                .timeouts
+                .first_token_for(more, target.state.ttft_p95());
+            return match commit::await_commit(response, target, sent_at, first_token).await {
                 Ok(committed) => {
                     admission.success();
                     target.state.observe_ttft(sent_at.elapsed());

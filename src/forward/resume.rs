@@ -294,7 +294,11 @@ async fn search(
             }
             continue;
         }
-        match commit::await_commit(response, target, sent_at).await {
+        let more = tried < candidates.len();
+        let first_token = target
+            .timeouts
+            .first_token_for(more, target.state.ttft_p95());
+        match commit::await_commit(response, target, sent_at, first_token).await {
             Ok(committed) => {
                 admission.success();
                 tried_all(&mut candidates, tried);

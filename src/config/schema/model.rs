@@ -52,6 +52,7 @@ impl TimeoutOverrides {
             connect: base.connect,
             first_byte: self.first_byte.unwrap_or(base.first_byte),
             first_token: self.first_token.unwrap_or(base.first_token),
+            first_token_auto: self.first_token.is_none() && base.first_token_auto,
             idle: self.idle.unwrap_or(base.idle),
             total: self.total.unwrap_or(base.total),
         }

@@ -409,6 +409,7 @@ fn read_timeouts(walk: &mut Walk<'_>, fields: &Fields<'_>) -> Timeouts {
         read("connect", &mut timeouts.connect);
         read("first_byte", &mut timeouts.first_byte);
         read("first_token", &mut timeouts.first_token);
+        timeouts.first_token_auto = t.get("first_token").is_none();
         read("idle", &mut timeouts.idle);
         read("total", &mut timeouts.total);
     }
