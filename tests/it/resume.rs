@@ -401,3 +401,31 @@ async fn a_continuation_that_breaks_too_is_resumed_again_up_to_max_resumes() {
     );
     assert_eq!(resumes(&router, "resumed").await, 2.0);
 }
+
+#[tokio::test]
+async fn an_anthropic_target_continues_the_prefill_natively() {
+    init_tracing();
+    let a = MockUpstream::start(Behaviour::SseCut {
+        chunks: primary_start(),
+    })
+    .await;
+    let claude = MockUpstream::start(Behaviour::sse(crate::anthropic::text_stream(&[
+        " friend", "!",
+    ])))
+    .await;
+    let yaml = format!(
+        "upstreams:\n  a:\n    provider: openai-compatible\n    base_url: {}/v1\n    health_check: false\n  claude:\n    provider: anthropic\n    base_url: {}\n    api_key: sk-ant-test\nmodels:\n  m:\n    strategy: priority\n    targets: [{{ upstream: a, model: a-model }}, {{ upstream: claude, model: claude-sonnet-4-5 }}]\n    resume: true\n",
+        a.base_url(),
+        claude.base_url()
+    );
+    let router = Router::start(&yaml).await;
+    let stream = open_stream(&router.url("/v1/chat/completions"), &[], CHAT_STREAM).await;
+    let text = String::from_utf8(stream.rest().await.unwrap().to_vec()).unwrap();
+    assert_one_answer(&text, "Hello there friend!");
+    let sent = continuation_request(&claude);
+    assert_eq!(claude.last_request().unwrap().path(), "/v1/messages");
+    let messages = sent["messages"].as_array().unwrap();
+    assert_eq!(messages.last().unwrap()["role"], "assistant", "{sent}");
+    assert_eq!(messages.last().unwrap()["content"], "Hello there", "{sent}");
+    assert_eq!(sent["max_tokens"], 48);
+}
