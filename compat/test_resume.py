@@ -283,15 +283,6 @@ def test_the_stream_helper_gets_the_whole_completion(sdk: openai.OpenAI, model: 
     assert final.choices[0].finish_reason == "stop"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "router bug: an error event read in the same chunk as the first content event "
-    "(held at the commit, src/forward/commit.rs) is relayed as it is: Passthrough::new "
-    "feeds the held events to the transcript but never checks them for an error event "
-    "to hold back (only events read after the commit are). The client gets role, "
-    "'Hello', the upstream's {\"error\": ...} event, and then, since the body ends "
-    "unfinished, the continuation spliced after it (' from ... [DONE]'): the SDK "
-    "raises APIError at the error event. It should hold the error back and resume "
-    "exactly as when the error event arrives on its own (`resume-error`)."))
 def test_an_error_event_read_with_the_first_token_is_held_back_too(sdk: openai.OpenAI,
                                                                    tee: TeeTransport,
                                                                    upstream: MockUpstream):

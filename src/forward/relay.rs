@@ -197,13 +197,23 @@ impl Passthrough {
             }
         };
         let mut resume = stream.resume.filter(|_| stream.sse);
+        let mut error_at = None;
         if let Some(resume) = resume.as_mut() {
-            // The events before the commit: the answer's start.
+            // The events read with the commit: the answer's start, and
+            // perhaps (in the same read) an error event that ends it.
             let mut scanner = SseScanner::new();
             let max = resume.max_text();
+            let mut offset = 0u64;
             for chunk in &stream.held {
                 let _ = scanner.feed(chunk, |event| {
-                    if event.has_data {
+                    let start = offset;
+                    offset += event.raw.len() as u64;
+                    if error_at.is_some() {
+                        return;
+                    }
+                    if resume.possible() && openai::classify(&event) == ChunkKind::Error {
+                        error_at = Some((start, event.raw.clone()));
+                    } else if event.has_data {
                         resume.transcript.observe(&event.data, max);
                     }
                 });
@@ -212,7 +222,10 @@ impl Passthrough {
         let unsent_len: usize = stream.held.iter().map(Bytes::len).sum();
         // A JSON answer's first chunk is read at the commit: its usage counts.
         let json = (stream.json && unsent_len <= MAX_USAGE_BODY).then(|| stream.held.clone());
-        let ready = unsent_len - scanner.as_ref().map_or(0, |s| s.pending().min(unsent_len));
+        let mut ready = unsent_len - scanner.as_ref().map_or(0, |s| s.pending().min(unsent_len));
+        if let Some((start, _)) = &error_at {
+            ready = ready.min(*start as usize);
+        }
         Passthrough {
             inner: stream.body,
             sse: stream.sse,
@@ -247,7 +260,7 @@ impl Passthrough {
             resume,
             continuing: None,
             broken: None,
-            error_at: None,
+            error_at,
             splicing: false,
         }
     }

@@ -429,3 +429,24 @@ async fn an_anthropic_target_continues_the_prefill_natively() {
     assert_eq!(messages.last().unwrap()["content"], "Hello there", "{sent}");
     assert_eq!(sent["max_tokens"], 48);
 }
+
+#[tokio::test]
+async fn an_error_event_read_together_with_the_first_token_is_held_back_too() {
+    init_tracing();
+    // One upstream read: the role chunk, the first tokens and the error.
+    let mut first = primary_start();
+    first.push(
+        "data: {\"error\":{\"message\":\"model crashed\",\"type\":\"server_error\"}}\n\n".into(),
+    );
+    let a = MockUpstream::start(Behaviour::sse(vec![first.concat()])).await;
+    let b = MockUpstream::start(Behaviour::sse(continuation(&[" friend"]))).await;
+    let router = Router::start(&config(
+        &[("a", &a, PREFILL), ("b", &b, PREFILL)],
+        "    resume: true\n",
+    ))
+    .await;
+    let stream = open_stream(&router.url("/v1/chat/completions"), &[], CHAT_STREAM).await;
+    let text = String::from_utf8(stream.rest().await.unwrap().to_vec()).unwrap();
+    assert_one_answer(&text, "Hello there friend");
+    assert!(!text.contains("model crashed"), "{text}");
+}
