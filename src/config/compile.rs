@@ -244,6 +244,7 @@ pub fn compile(
                     deadline: m.deadline,
                     resume: m.resume,
                 },
+                requests: m.requests.clone(),
             }),
         );
     }
@@ -292,6 +293,7 @@ pub fn compile(
                 cycle: base.cycle.clone(),
                 cursor: AtomicUsize::new(0),
                 policy: base.policy.clone(),
+                requests: base.requests.clone(),
             }))
         })
         .collect();

@@ -108,6 +108,9 @@ pub struct Served {
     pub upstream_started: Instant,
     /// When the answer committed (its headers are then ours to send).
     pub committed_at: Instant,
+    /// Every target failed: the answer is the last upstream error that was
+    /// moved past, passed through (a model's `on_exhausted` replaces it).
+    pub exhausted: bool,
 }
 
 /// How one target's attempts ended.
@@ -316,7 +319,8 @@ pub async fn forward(out: Outbound<'_>) -> Result<(Response<ResponseBody>, Serve
         .then_some(policy.max_attempts);
     if let Some((answer, index)) = held {
         let target = targets[index];
-        let served = served(target, made, upstream_started.unwrap_or(started));
+        let mut served = served(target, made, upstream_started.unwrap_or(started));
+        served.exhausted = true;
         return Ok((answer, served));
     }
     if failures.is_empty() {
@@ -371,6 +375,7 @@ fn served(target: &Target, attempts: u32, upstream_started: Instant) -> Served {
         metrics: target.metrics.clone(),
         upstream_started,
         committed_at: Instant::now(),
+        exhausted: false,
     }
 }
 

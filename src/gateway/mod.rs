@@ -13,6 +13,7 @@ pub mod dispatch;
 pub mod error;
 mod messages;
 mod models;
+mod policy;
 mod proxy;
 mod state;
 mod stats;

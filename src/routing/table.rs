@@ -124,6 +124,8 @@ pub struct Model {
     pub cursor: AtomicUsize,
     /// Same-target retries, backoff and status sets.
     pub policy: AttemptPolicy,
+    /// System prompt, parameter defaults and clamps, `on_exhausted`.
+    pub requests: super::RequestPolicy,
     /// Metric handles.
     pub metrics: Arc<ModelMetrics>,
 }

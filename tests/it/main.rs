@@ -32,6 +32,7 @@ mod metrics;
 mod mock_upstream_selftest;
 mod models_and_health;
 mod passthrough;
+mod policies;
 mod providers;
 mod reload;
 mod request_log;

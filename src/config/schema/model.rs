@@ -99,6 +99,8 @@ pub struct ModelConfig {
     pub pricing: Option<crate::telemetry::metrics::Pricing>,
     /// `resume`: continue a stream that broke after its first token.
     pub resume: Option<crate::routing::ResumePolicy>,
+    /// `system_prompt`, `defaults`, `clamp`, `on_exhausted`.
+    pub requests: crate::routing::RequestPolicy,
     /// The path of this entry.
     pub path: KeyPath,
 }
@@ -132,6 +134,10 @@ const MODEL_KEYS: &[&str] = &[
     "timeouts",
     "pricing",
     "resume",
+    "system_prompt",
+    "defaults",
+    "clamp",
+    "on_exhausted",
 ];
 
 const TARGET_KEYS: &[&str] = &["upstream", "model", "deployment", "weight"];
@@ -255,10 +261,12 @@ pub(super) fn read_model(
     let resume = fields
         .get("resume")
         .and_then(|(v, p)| read_resume(walk, v, &p));
+    let requests = read_request_policy(walk, &fields);
     Some(ModelConfig {
         name,
         targets,
         resume,
+        requests,
         fallbacks,
         context_window_fallbacks,
         pricing,
@@ -270,6 +278,142 @@ pub(super) fn read_model(
         timeouts,
         path,
     })
+}
+
+/// Most bytes of a `system_prompt` or `on_exhausted` text.
+const MAX_POLICY_TEXT: usize = 64 * 1024;
+
+/// `system_prompt`, `defaults`, `clamp` and `on_exhausted`.
+fn read_request_policy(walk: &mut Walk<'_>, fields: &Fields<'_>) -> crate::routing::RequestPolicy {
+    use crate::routing::{Clamp, RequestPolicy, SystemPrompt, SystemPromptMode};
+    let mut policy = RequestPolicy::default();
+    let text = |walk: &mut Walk<'_>, v: &Value, p: &KeyPath| -> Option<String> {
+        let t = walk.strict_text(v, p)?;
+        if t.trim().is_empty() {
+            walk.error(p, "is empty: write the text, or remove the key");
+            return None;
+        }
+        if t.len() > MAX_POLICY_TEXT {
+            walk.error(p, "is longer than 64KiB");
+            return None;
+        }
+        Some(t)
+    };
+    if let Some((v, p)) = fields.get("system_prompt") {
+        policy.system_prompt = match v {
+            Value::Mapping(_) => walk.fields(v, &p, &["text", "mode"]).and_then(|f| {
+                let mode = match f.get("mode") {
+                    None => SystemPromptMode::IfMissing,
+                    Some((v, p)) => match walk.strict_text(v, &p).as_deref() {
+                        Some("if_missing") => SystemPromptMode::IfMissing,
+                        Some("always") => SystemPromptMode::Always,
+                        Some(other) => {
+                            walk.error(&p, format!("unknown mode {other:?}: `if_missing` (the default) or `always`"));
+                            SystemPromptMode::IfMissing
+                        }
+                        None => SystemPromptMode::IfMissing,
+                    },
+                };
+                match f.get("text") {
+                    Some((v, p)) => text(walk, v, &p).map(|text| SystemPrompt { text, mode }),
+                    None => {
+                        walk.error(&p.key("text"), "missing: the system prompt's text");
+                        None
+                    }
+                }
+            }),
+            _ => text(walk, v, &p).map(|text| SystemPrompt {
+                text,
+                mode: SystemPromptMode::IfMissing,
+            }),
+        };
+    }
+    if let Some((v, p)) = fields.get("defaults") {
+        match v {
+            Value::Mapping(map) => {
+                for (key, value) in map {
+                    let Some(key) = key.as_str() else {
+                        walk.error(&p, "keys must be request member names, e.g. temperature");
+                        continue;
+                    };
+                    let kp = p.key(key);
+                    if matches!(key, "model" | "messages" | "stream" | "input" | "prompt") {
+                        walk.error(
+                            &kp,
+                            "is the request itself, not a parameter: it can't have a default",
+                        );
+                        continue;
+                    }
+                    match serde_json::to_string(value) {
+                        Ok(json) if !value.is_null() => {
+                            policy.defaults.push((key.to_owned(), json))
+                        }
+                        _ => walk.error(
+                            &kp,
+                            "expected a JSON value (a number, string, true/false, list or mapping)",
+                        ),
+                    }
+                }
+            }
+            _ => walk.error(
+                &p,
+                "expected a mapping, e.g. { temperature: 0.2, max_tokens: 1024 }",
+            ),
+        }
+    }
+    if let Some((v, p)) = fields.get("clamp") {
+        match v {
+            Value::Mapping(map) => {
+                for (key, value) in map {
+                    let Some(key) = key.as_str() else {
+                        walk.error(&p, "keys must be request member names, e.g. max_tokens");
+                        continue;
+                    };
+                    let kp = p.key(key);
+                    let (min, max) = match value {
+                        Value::Number(_) => (None, walk.float(value, &kp)),
+                        Value::Mapping(_) => match walk.fields(value, &kp, &["min", "max"]) {
+                            Some(f) => (
+                                f.get("min").and_then(|(v, p)| walk.float(v, &p)),
+                                f.get("max").and_then(|(v, p)| walk.float(v, &p)),
+                            ),
+                            None => continue,
+                        },
+                        _ => {
+                            walk.error(
+                                &kp,
+                                "expected a highest value (max_tokens: 4096) or { min, max }",
+                            );
+                            continue;
+                        }
+                    };
+                    if min.is_none() && max.is_none() {
+                        walk.error(&kp, "give `min`, `max` or both");
+                        continue;
+                    }
+                    if let (Some(lo), Some(hi)) = (min, max) {
+                        if lo > hi {
+                            walk.error(&kp, "`min` is above `max`");
+                            continue;
+                        }
+                    }
+                    policy.clamps.push(Clamp {
+                        key: key.to_owned(),
+                        min,
+                        max,
+                    });
+                }
+            }
+            _ => walk.error(
+                &p,
+                "expected a mapping, e.g. { max_tokens: 4096, temperature: { max: 1 } }",
+            ),
+        }
+    }
+    if let Some((v, p)) = fields.get("on_exhausted") {
+        policy.on_exhausted = text(walk, v, &p);
+    }
+    policy
 }
 
 /// `resume`: `true`, `false`, or `{ max_resumes, max_text }`.
