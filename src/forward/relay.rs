@@ -15,7 +15,7 @@ use tokio::time::Instant;
 
 use super::answer::AnswerBody;
 use super::capture::{event_text, push_capped, MAX_CAPTURE};
-use super::resume::{Continuation, Continuing, Resume};
+use super::resume::{Broken, Continuation, Resume};
 use crate::openai::{self, ChunkKind, Usage};
 use crate::providers::anthropic::{self, native::NativeUsage};
 use crate::sse::SseScanner;
@@ -129,25 +129,9 @@ pub(super) struct Passthrough {
     metrics: Option<Arc<UpstreamMetrics>>,
     /// Hides the upstream's key (error answers passed through; see `mask`).
     mask: Option<super::mask::Masker>,
-    /// See [`Stream::resume`].
+    /// See [`Stream::resume`]; it also holds the state of a resume in
+    /// progress (boxed: a stream without `resume` pays one pointer).
     resume: Option<Box<Resume>>,
-    /// The search for a continuation, after a break.
-    continuing: Option<Continuing>,
-    /// The break being resumed.
-    broken: Option<Broken>,
-    /// An upstream error event at this stream offset ends the answer: held
-    /// back while a resume is possible.
-    error_at: Option<(u64, Bytes)>,
-    /// Relaying a continuation: events are rewritten (`resume::Splice`).
-    splicing: bool,
-}
-
-/// A break after the commit that a resume is trying to mend.
-struct Broken {
-    kind: &'static str,
-    at: Instant,
-    /// What the client gets if nothing continues the stream.
-    event: Bytes,
 }
 
 /// Largest JSON answer kept for reading its `usage` (larger ones are
@@ -226,6 +210,9 @@ impl Passthrough {
         if let Some((start, _)) = &error_at {
             ready = ready.min(*start as usize);
         }
+        if let Some(resume) = resume.as_mut() {
+            resume.error_at = error_at;
+        }
         Passthrough {
             inner: stream.body,
             sse: stream.sse,
@@ -258,10 +245,6 @@ impl Passthrough {
             metrics: stream.metrics,
             mask: stream.mask,
             resume,
-            continuing: None,
-            broken: None,
-            error_at,
-            splicing: false,
         }
     }
 
@@ -293,8 +276,10 @@ impl Passthrough {
     /// Every byte went on and nothing more will come.
     pub(super) fn is_end_stream(&self) -> bool {
         self.unsent.is_empty()
-            && self.continuing.is_none()
-            && self.error_at.is_none()
+            && self
+                .resume
+                .as_ref()
+                .is_none_or(|r| r.continuing.is_none() && r.error_at.is_none())
             && (self.done || (self.inner.is_end_stream() && !self.ends_unfinished()))
             && self.mask.as_ref().is_none_or(|m| m.is_empty())
     }
@@ -328,13 +313,13 @@ impl Passthrough {
             if let Some(chunk) = self.take_ready() {
                 return Poll::Ready(Some(Ok(Frame::data(chunk))));
             }
-            if self.continuing.is_some() {
+            if self.resume.as_ref().is_some_and(|r| r.continuing.is_some()) {
                 match self.poll_continuing(cx) {
                     Some(poll) => return poll,
                     None => continue,
                 }
             }
-            if let Some((_, event)) = self.error_at.take() {
+            if let Some((_, event)) = self.resume.as_mut().and_then(|r| r.error_at.take()) {
                 // Everything before the upstream's error event went on.
                 tracing::warn!(upstream = %self.upstream, "upstream sent an error event after the answer started");
                 return self.on_break("error_event", event, cx);
@@ -351,7 +336,7 @@ impl Passthrough {
                         Ok(data) => data,
                         Err(frame) => return Poll::Ready(Some(Ok(frame))),
                     };
-                    if self.splicing {
+                    if self.resume.as_ref().is_some_and(|r| r.splicing) {
                         self.feed_spliced(&frame);
                         continue;
                     }
@@ -379,9 +364,9 @@ impl Passthrough {
                     let capture = &mut self.capture;
                     let (strip, events_end, skips) =
                         (self.strip_usage, &mut self.events_end, &mut self.skips);
-                    let (resume, error_at) = (&mut self.resume, &mut self.error_at);
+                    let resume = &mut self.resume;
                     let scanned = scanner.feed(&frame, |event| {
-                        if error_at.is_some() {
+                        if resume.as_ref().is_some_and(|r| r.error_at.is_some()) {
                             // The answer ends at the error event before.
                             return;
                         }
@@ -389,7 +374,7 @@ impl Passthrough {
                         *events_end += event.raw.len() as u64;
                         if let Some(resume) = resume.as_mut() {
                             if resume.possible() && openai::classify(&event) == ChunkKind::Error {
-                                *error_at = Some((start, event.raw.clone()));
+                                resume.error_at = Some((start, event.raw.clone()));
                                 return;
                             }
                             if event.has_data {
@@ -431,7 +416,8 @@ impl Passthrough {
                             self.ready = self.unsent_len;
                         }
                     }
-                    if let Some((start, _)) = &self.error_at {
+                    if let Some((start, _)) = self.resume.as_ref().and_then(|r| r.error_at.as_ref())
+                    {
                         self.ready = (start - self.sent) as usize;
                     }
                 }
@@ -613,17 +599,17 @@ impl Passthrough {
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         self.fail(kind);
         self.drop_unsent();
-        self.error_at = None;
         self.timer = None;
         if let Some(resume) = self.resume.as_mut() {
+            resume.error_at = None;
             match resume.start(self.token_events, self.total_deadline) {
                 Some(search) => {
                     tracing::info!(request_id = resume.request_id(), upstream = %self.upstream, kind, "the stream broke after its first token; looking for a target to continue it");
                     // Dropping the body closes the broken (or stalled) connection.
                     self.inner = AnswerBody::Gone;
                     self._in_flight = None;
-                    self.continuing = Some(search);
-                    self.broken = Some(Broken {
+                    resume.continuing = Some(search);
+                    resume.broken = Some(Broken {
                         kind,
                         at: Instant::now(),
                         event,
@@ -654,13 +640,13 @@ impl Passthrough {
     /// Polls the search for a continuation: `None` once one is relaying,
     /// else what to return (pending, or the original failure's event).
     fn poll_continuing(&mut self, cx: &mut Context<'_>) -> Option<Polled> {
-        let search = self.continuing.as_mut()?;
+        let resume = self.resume.as_mut()?;
+        let search = resume.continuing.as_mut()?;
         let Poll::Ready(found) = search.as_mut().poll(cx) else {
             return Some(Poll::Pending);
         };
-        self.continuing = None;
-        let broken = self.broken.take()?;
-        let resume = self.resume.as_mut()?;
+        resume.continuing = None;
+        let broken = resume.broken.take()?;
         resume.searched(found.candidates);
         let ms = broken.at.elapsed().as_secs_f64() * 1000.0;
         let target = found.continuation.as_ref().map(|c| c.label.clone());
@@ -716,7 +702,9 @@ impl Passthrough {
         self.timer = None;
         self.failure = None;
         self.done = false;
-        self.splicing = true;
+        if let Some(resume) = self.resume.as_mut() {
+            resume.splicing = true;
+        }
         self.scanner = Some(SseScanner::new());
         self.skips.clear();
         self.strip_usage = false;
@@ -785,7 +773,9 @@ impl Passthrough {
         }
         self.token_events += tokens;
         if let Some(raw) = error {
-            self.error_at = Some((self.events_end, raw));
+            if let Some(resume) = self.resume.as_mut() {
+                resume.error_at = Some((self.events_end, raw));
+            }
         }
     }
 

@@ -67,6 +67,23 @@ pub(crate) struct Resume {
     pub(super) splice: Option<Splice>,
     /// Every break and what became of it, for the access and request logs.
     pub(super) log: Vec<Resumed>,
+    /// The search for a continuation, after a break.
+    pub(super) continuing: Option<Continuing>,
+    /// The break being resumed.
+    pub(super) broken: Option<Broken>,
+    /// An upstream error event at this stream offset ends the answer: held
+    /// back while a resume is possible.
+    pub(super) error_at: Option<(u64, Bytes)>,
+    /// Relaying a continuation: events are rewritten (`Splice`).
+    pub(super) splicing: bool,
+}
+
+/// A break after the commit that a resume is trying to mend.
+pub(super) struct Broken {
+    pub kind: &'static str,
+    pub at: Instant,
+    /// What the client gets if nothing continues the stream.
+    pub event: Bytes,
 }
 
 /// A continuation being looked for.
@@ -124,6 +141,10 @@ impl Resume {
             transcript: Transcript::default(),
             splice: None,
             log: Vec::new(),
+            continuing: None,
+            broken: None,
+            error_at: None,
+            splicing: false,
         }
     }
 
