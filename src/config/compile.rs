@@ -245,6 +245,7 @@ pub fn compile(
                     resume: m.resume,
                 },
                 requests: m.requests.clone(),
+                cache_ttl: m.cache,
             }),
         );
     }
@@ -294,6 +295,7 @@ pub fn compile(
                 cursor: AtomicUsize::new(0),
                 policy: base.policy.clone(),
                 requests: base.requests.clone(),
+                cache_ttl: base.cache_ttl,
             }))
         })
         .collect();
@@ -315,7 +317,7 @@ pub fn compile(
                 .collect(),
         )
     };
-    Table::new(
+    let table = Table::new(
         generation,
         RequestLimits {
             max_body_bytes: config.server.max_body_bytes,
@@ -326,7 +328,13 @@ pub fn compile(
         models,
         upstream_list,
         registry.metrics().unknown_model(),
-    )
+    );
+    if config.models.iter().any(|m| m.cache.is_some()) {
+        let cache = registry.cache(config.cache.max_bytes);
+        table.with_cache(cache, config.cache.max_entry_bytes)
+    } else {
+        table
+    }
 }
 
 /// Fallback models of `name`, depth-first in declared order, each once, never

@@ -8,6 +8,7 @@
 //! [`handle`] on each connection.
 
 pub mod auth;
+mod cache;
 pub mod cors;
 pub mod dispatch;
 pub mod error;

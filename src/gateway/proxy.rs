@@ -6,6 +6,7 @@ use http::{header, HeaderValue, Request, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
 
+use super::cache;
 use super::error::GatewayError;
 use super::policy::{self, Shape};
 use crate::forward::body::ResponseBody;
@@ -65,12 +66,25 @@ pub(super) async fn proxy(
         request_id,
         native: None,
     };
+    let stream = inspected.stream == Some(true);
+    let include_usage = || stream && crate::forward::stream_usage::client_asked(body, inspected);
+    let cached = cache::lookup(
+        table,
+        model,
+        endpoint,
+        &parts.headers,
+        body,
+        inspected,
+        include_usage,
+    );
+    if let Some(hit) = cached.as_ref().and_then(|c| c.hit(record)) {
+        record.entry.served_model = Some(model.name.clone());
+        return Ok(hit);
+    }
     let on_exhausted_text = match endpoint {
         Endpoint::ChatCompletions => model.requests.on_exhausted.as_deref(),
         _ => None,
     };
-    let stream = inspected.stream == Some(true);
-    let include_usage = || stream && crate::forward::stream_usage::client_asked(body, inspected);
     match forward::forward(outbound).await {
         Ok((response, served)) if served.exhausted && on_exhausted_text.is_some() => {
             let text = on_exhausted_text.unwrap_or_default();
@@ -87,6 +101,9 @@ pub(super) async fn proxy(
         }
         Ok((mut response, served)) => {
             note_served(&mut response, served, record);
+            if let Some(cached) = cached {
+                cached.store(&mut response);
+            }
             Ok(response)
         }
         Err(exhausted) => match on_exhausted_text {

@@ -74,6 +74,11 @@ impl AccessRecord {
         }
     }
 
+    /// The metrics of the model asked for, once it is known.
+    pub fn model_metrics(&self) -> Option<&Arc<ModelMetrics>> {
+        self.model_metrics.as_ref()
+    }
+
     /// Attaches the metrics of the target that answered.
     pub fn set_target_metrics(&mut self, metrics: Arc<TargetMetrics>) {
         self.target_metrics = Some(metrics);
@@ -111,7 +116,9 @@ impl AccessRecord {
             }
         }
         if let Some(model) = &self.model_metrics {
-            if self.target_metrics.is_none() {
+            if entry.cache == Some("hit") {
+                model.cached.count(entry.status, outcome);
+            } else if self.target_metrics.is_none() {
                 model.unserved.count(entry.status, outcome);
             }
             if let (Some(asked), Some(served)) = (&entry.model, &entry.served_model) {
@@ -160,6 +167,7 @@ impl AccessRecord {
             cost_usd = e.cost_usd.unwrap_or(0.0),
             usage_estimated = e.usage_estimated,
             resumes = e.resumes.iter().filter(|r| r.target.is_some()).count(),
+            cache = e.cache.unwrap_or("-"),
             "request"
         );
     }
@@ -186,7 +194,8 @@ impl AccessRecord {
             .int(
                 "resumes",
                 e.resumes.iter().filter(|r| r.target.is_some()).count() as u64,
-            );
+            )
+            .quoted("cache", e.cache.unwrap_or("-"));
         line
     }
 }
@@ -239,7 +248,7 @@ mod tests {
             "request request_id=req_1 method=POST path=/v1/chat/completions model=\"gpt-4o\" \
              target=\"openai/gpt-4o\" attempts=2 status=200 outcome=\"completed\" \
              duration_ms=84.73 ttft_ms=3.46 bytes=452 prompt_tokens=24 completion_tokens=50 \
-             cost_usd=0.000125 usage_estimated=false resumes=0\n"
+             cost_usd=0.000125 usage_estimated=false resumes=0 cache=\"-\"\n"
         );
     }
 

@@ -52,6 +52,8 @@ pub const ERROR_KINDS: [&str; 11] = [
 pub const UNKNOWN_MODEL: &str = "(unknown)";
 /// Label used for the target of a request that no target answered.
 pub const NO_TARGET: &str = "(none)";
+/// The `target` label of answers replayed from the response cache.
+pub const CACHE_TARGET: &str = "(cache)";
 
 /// The process's metrics. One per server; shared by every table.
 pub struct Metrics {
@@ -60,6 +62,11 @@ pub struct Metrics {
     attempts: IntCounterVec,
     fallbacks: IntCounterVec,
     resumes: IntCounterVec,
+    cache_lookups: IntCounterVec,
+    /// Entries in the response cache.
+    pub cache_entries: IntGauge,
+    /// Bytes the response cache holds.
+    pub cache_bytes: IntGauge,
     duration: HistogramVec,
     ttft: HistogramVec,
     overhead: HistogramVec,
@@ -291,6 +298,9 @@ impl Metrics {
             requests: counter_vec(&r, "switchyard_requests_total", "Requests by model, serving target, status class and outcome.", &["model", "target", "status_class", "outcome"]),
             attempts: counter_vec(&r, "switchyard_attempts_total", "Upstream attempts by model, target and result (ok or an error kind).", &["model", "target", "result"]),
             fallbacks: counter_vec(&r, "switchyard_fallbacks_total", "Requests answered by a fallback model instead of the model asked for.", &["model", "served_by"]),
+            cache_lookups: counter_vec(&r, "switchyard_cache_lookups_total", "Response-cache lookups of models with `cache` on, by model and result (hit, miss; requests that said Cache-Control: no-cache or no-store count as bypass).", &["model", "result"]),
+            cache_entries: register(&r, IntGauge::new("switchyard_cache_entries", "Answers held in the response cache now.").expect("valid metric")),
+            cache_bytes: register(&r, IntGauge::new("switchyard_cache_bytes", "Bytes of answers held in the response cache now (bounded by cache.max_bytes).").expect("valid metric")),
             resumes: counter_vec(&r, "switchyard_stream_resumes_total", "Streams that broke after their first token and were continued on another target (resumed), or could not be (failed), by model asked for.", &["model", "outcome"]),
             duration: histogram_vec(&r, "switchyard_request_duration_seconds", "Time from request arrival to the last byte of the answer.", &["model", "target"], &LATENCY_BUCKETS),
             ttft: histogram_vec(&r, "switchyard_time_to_first_token_seconds", "Time from request arrival to the response headers, sent at the commit point (first token of a stream; whole answer otherwise).", &["model", "target"], &LATENCY_BUCKETS),
@@ -348,6 +358,10 @@ impl Metrics {
             overhead,
             resumed,
             resume_failed,
+            cached: RequestCounters::new(self, model, CACHE_TARGET),
+            cache_lookups: std::array::from_fn(|_| LazyCounter::new()),
+            cache_vec: self.cache_lookups.clone(),
+            name: model.to_owned(),
             unserved: RequestCounters::new(self, model, NO_TARGET),
             fallbacks,
             _lease: lease,
@@ -458,7 +472,7 @@ impl RequestCounters {
             cells: std::array::from_fn(|_| std::array::from_fn(|_| LazyCounter::new())),
             lease: Lease::new(&metrics.book),
         };
-        if target != NO_TARGET {
+        if target != NO_TARGET && target != CACHE_TARGET {
             counters.cell(1, 0);
         }
         counters
@@ -524,10 +538,30 @@ pub struct ModelMetrics {
     fallbacks: Vec<(String, IntCounter)>,
     resumed: IntCounter,
     resume_failed: IntCounter,
+    /// Requests answered from the response cache (`target="(cache)"`).
+    pub cached: RequestCounters,
+    cache_lookups: [LazyCounter; 3],
+    cache_vec: IntCounterVec,
+    name: String,
     _lease: Lease,
 }
 
 impl ModelMetrics {
+    /// Counts a response-cache lookup: `hit`, `miss` or `bypass`.
+    pub fn cache_lookup(&self, result: &'static str) {
+        let i = match result {
+            "hit" => 0,
+            "miss" => 1,
+            _ => 2,
+        };
+        self.cache_lookups[i]
+            .get(|| {
+                self._lease
+                    .counter(&self.cache_vec, "cache_lookups", &[&self.name, result])
+            })
+            .inc();
+    }
+
     /// Counts a stream that broke after its first token: `true` when it
     /// was continued on another target.
     pub fn resume(&self, resumed: bool) {

@@ -90,6 +90,10 @@ pub struct Entry {
     /// Each time the stream broke after its first token and a continuation
     /// was looked for (`models.<name>.resume`), in order.
     pub resumes: Vec<Resumed>,
+    /// The response cache's part: `hit` (answered from it), `miss` (looked
+    /// up, not found; the answer may be stored) or `bypass` (the request
+    /// said `Cache-Control: no-cache`/`no-store`). `None`: not cached.
+    pub cache: Option<&'static str>,
 }
 
 /// One break of a committed stream, and the continuation found for it.
@@ -272,6 +276,9 @@ fn render(e: &Entry, ts: String) -> Value {
         "error": e.error,
         "bytes": e.bytes,
     });
+    if let Some(cache) = e.cache {
+        v["cache"] = json!(cache);
+    }
     if !e.resumes.is_empty() {
         v["resumes"] = e
             .resumes

@@ -21,6 +21,8 @@ type Key = (String, String);
 pub struct Registry {
     inner: Mutex<Inner>,
     metrics: Arc<Metrics>,
+    /// The response cache, made when a table first needs one.
+    cache: Mutex<Option<Arc<crate::cache::Cache>>>,
 }
 
 #[derive(Default)]
@@ -34,6 +36,15 @@ impl Registry {
     /// The process's metrics (handles are resolved from it at compile time).
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
+    }
+
+    /// The response cache, bounded by `max_bytes` (the same cache for
+    /// every table, so its entries outlive reloads).
+    pub fn cache(&self, max_bytes: usize) -> Arc<crate::cache::Cache> {
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        let cache = cache.get_or_insert_with(|| Arc::new(crate::cache::Cache::new(max_bytes)));
+        cache.set_max_bytes(max_bytes);
+        cache.clone()
     }
 
     /// The state for upstream `name` at `base_url`.

@@ -15,6 +15,7 @@ mod access_log_lines;
 mod anthropic;
 mod bedrock;
 mod broken_upstreams;
+mod cache;
 mod commit_point;
 mod config_check;
 mod cors;

@@ -6,6 +6,7 @@
 //! are checked in `validate`; this file only reads what each key says.
 
 mod bedrock;
+mod cache;
 mod model;
 mod request_log;
 mod server;
@@ -18,6 +19,7 @@ use serde_yaml::Value;
 use super::keypath::KeyPath;
 use super::walk::{Fields, Walk};
 
+pub use cache::*;
 pub use model::*;
 pub use request_log::*;
 pub use server::*;
@@ -34,6 +36,8 @@ pub struct Config {
     pub models: Vec<ModelConfig>,
     /// `request_log:` (off when absent).
     pub request_log: Option<crate::telemetry::request_log::RequestLogConfig>,
+    /// `cache:` (its bounds; models opt in).
+    pub cache: CacheConfig,
 }
 
 /// Shortest timeout, deadline or breaker cooldown accepted.
@@ -42,7 +46,7 @@ const MIN_TIMEOUT: Duration = Duration::from_millis(1);
 /// Shortest health-check interval accepted.
 const MIN_HEALTH_INTERVAL: Duration = Duration::from_millis(50);
 
-const TOP_KEYS: &[&str] = &["server", "upstreams", "models", "request_log"];
+const TOP_KEYS: &[&str] = &["server", "upstreams", "models", "request_log", "cache"];
 
 /// Most models one config may declare.
 pub const MAX_MODELS: usize = 20_000;
@@ -107,10 +111,14 @@ pub fn read(walk: &mut Walk<'_>, doc: &Value) -> Config {
     };
     let request_log =
         get("request_log").and_then(|(value, path)| read_request_log(walk, value, &path));
+    let cache = get("cache")
+        .map(|(value, path)| read_cache(walk, value, &path))
+        .unwrap_or_default();
     Config {
         server,
         upstreams,
         models,
         request_log,
+        cache,
     }
 }

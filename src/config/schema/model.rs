@@ -101,6 +101,8 @@ pub struct ModelConfig {
     pub resume: Option<crate::routing::ResumePolicy>,
     /// `system_prompt`, `defaults`, `clamp`, `on_exhausted`.
     pub requests: crate::routing::RequestPolicy,
+    /// `cache`: how long its answers are kept (off when `None`).
+    pub cache: Option<Duration>,
     /// The path of this entry.
     pub path: KeyPath,
 }
@@ -138,6 +140,7 @@ const MODEL_KEYS: &[&str] = &[
     "defaults",
     "clamp",
     "on_exhausted",
+    "cache",
 ];
 
 const TARGET_KEYS: &[&str] = &["upstream", "model", "deployment", "weight"];
@@ -262,7 +265,11 @@ pub(super) fn read_model(
         .get("resume")
         .and_then(|(v, p)| read_resume(walk, v, &p));
     let requests = read_request_policy(walk, &fields);
+    let cache = fields
+        .get("cache")
+        .and_then(|(v, p)| read_model_cache(walk, v, &p));
     Some(ModelConfig {
+        cache,
         name,
         targets,
         resume,
@@ -278,6 +285,28 @@ pub(super) fn read_model(
         timeouts,
         path,
     })
+}
+
+/// How long a model's answers are cached with `cache: true`.
+pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(300);
+
+/// `cache`: `true`, `false`, or `{ ttl }`.
+fn read_model_cache(walk: &mut Walk<'_>, v: &Value, p: &KeyPath) -> Option<Duration> {
+    match v {
+        Value::Bool(true) => Some(DEFAULT_CACHE_TTL),
+        Value::Bool(false) => None,
+        Value::Mapping(_) => {
+            let f = walk.fields(v, p, &["ttl"])?;
+            match f.get("ttl") {
+                Some((v, p)) => walk.duration_at_least(v, &p, Duration::from_secs(1)),
+                None => Some(DEFAULT_CACHE_TTL),
+            }
+        }
+        _ => {
+            walk.error(p, "expected true, false or { ttl: 10m }");
+            None
+        }
+    }
 }
 
 /// Most bytes of a `system_prompt` or `on_exhausted` text.
