@@ -35,6 +35,7 @@ pub mod providers;
 pub mod routing;
 pub mod secret;
 pub mod server;
+pub mod shared;
 pub mod sse;
 pub mod telemetry;
 pub mod text;

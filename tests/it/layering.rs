@@ -22,6 +22,7 @@ const LAYERS: &[&str] = &[
     "h1",
     // The layers of the request path, from the wire up.
     "telemetry",
+    "shared",
     "upstream",
     "providers",
     "routing",
