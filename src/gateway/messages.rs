@@ -13,7 +13,9 @@ use bytes::Bytes;
 use http::{header, HeaderValue, Request, Response};
 use hyper::body::Incoming;
 
+use super::dispatch::Caller;
 use super::error::GatewayError;
+use super::limits;
 use super::proxy::{exhausted_response, note_served, read_body, resolve};
 use crate::forward::body::ResponseBody;
 use crate::forward::{self, AttemptError, Native, Outbound};
@@ -29,6 +31,7 @@ pub(super) async fn messages(
     request: Request<Incoming>,
     request_id: &str,
     record: &mut AccessRecord,
+    caller: Caller<'_>,
 ) -> Result<Response<ResponseBody>, GatewayError> {
     record.set_model_metrics(table.unknown_model.clone());
     let (parts, body) = request.into_parts();
@@ -46,6 +49,7 @@ pub(super) async fn messages(
         .as_deref()
         .ok_or(GatewayError::MissingModel)?;
     let model = resolve(table, name, record)?;
+    let rates = limits::admit(caller.metrics, caller.key, name, &body, record)?;
     // Translated once for every target that is not Anthropic's; a request
     // that cannot be (a server tool) can still go to Anthropic targets.
     let (openai, untranslatable) = match inbound::request_to_openai(&body) {
@@ -69,7 +73,7 @@ pub(super) async fn messages(
             untranslatable: untranslatable.as_ref(),
         }),
     };
-    match forward::forward(outbound).await {
+    let mut response = match forward::forward(outbound).await {
         Ok((response, served)) => {
             let mut response = if response.body().is_native() {
                 response
@@ -77,10 +81,14 @@ pub(super) async fn messages(
                 to_anthropic(response, name)
             };
             note_served(&mut response, served, record);
-            Ok(response)
+            response
         }
-        Err(exhausted) => Ok(exhausted_response(exhausted, record, true)),
+        Err(exhausted) => exhausted_response(exhausted, record, true),
+    };
+    if let Some(rates) = &rates {
+        limits::apply_headers(response.headers_mut(), rates);
     }
+    Ok(response)
 }
 
 /// An OpenAI-shaped answer (any status) as Anthropic's.

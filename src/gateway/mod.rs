@@ -11,6 +11,7 @@ pub mod auth;
 pub mod cors;
 pub mod dispatch;
 pub mod error;
+pub mod limits;
 mod messages;
 mod models;
 mod proxy;

@@ -6,7 +6,9 @@ use http::{header, HeaderValue, Request, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
 
+use super::dispatch::Caller;
 use super::error::GatewayError;
+use super::limits;
 use crate::forward::body::ResponseBody;
 use crate::forward::{self, Exhausted, Outbound, Served};
 use crate::json::inspect;
@@ -26,6 +28,7 @@ pub(super) async fn proxy(
     request: Request<Incoming>,
     request_id: &str,
     record: &mut AccessRecord,
+    caller: Caller<'_>,
 ) -> Result<Response<ResponseBody>, GatewayError> {
     // Counted under `(unknown)` until the body names a model we serve.
     record.set_model_metrics(table.unknown_model.clone());
@@ -44,6 +47,7 @@ pub(super) async fn proxy(
         .as_deref()
         .ok_or(GatewayError::MissingModel)?;
     let model = resolve(table, name, record)?;
+    let rates = limits::admit(caller.metrics, caller.key, name, &body, record)?;
     let outbound = Outbound {
         model,
         endpoint,
@@ -53,13 +57,17 @@ pub(super) async fn proxy(
         request_id,
         native: None,
     };
-    match forward::forward(outbound).await {
+    let mut response = match forward::forward(outbound).await {
         Ok((mut response, served)) => {
             note_served(&mut response, served, record);
-            Ok(response)
+            response
         }
-        Err(exhausted) => Ok(exhausted_response(exhausted, record, false)),
+        Err(exhausted) => exhausted_response(exhausted, record, false),
+    };
+    if let Some(rates) = &rates {
+        limits::apply_headers(response.headers_mut(), rates);
     }
+    Ok(response)
 }
 
 /// The model `name` names, counted under its metrics from here on.

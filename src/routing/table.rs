@@ -19,7 +19,7 @@ use crate::h1::UpstreamClient;
 use crate::providers::mock::MockConfig;
 use crate::providers::{anthropic, bedrock, ProviderKind};
 use crate::providers::{Endpoint, Provider};
-use crate::secret::Secret;
+use crate::quota::KeySet;
 use crate::telemetry::metrics::{ModelMetrics, TargetMetrics, UpstreamMetrics};
 use crate::upstream::{BreakerPolicy, TargetState, UpstreamState};
 
@@ -40,8 +40,8 @@ pub struct Table {
     pub loaded_at: SystemTime,
     /// What a request may send.
     pub limits: RequestLimits,
-    /// Router keys; empty means open.
-    pub auth_keys: Vec<Secret>,
+    /// Router keys (`keys:` and `server.auth.keys`); empty means open.
+    pub keys: KeySet,
     /// CORS policy.
     pub cors: Cors,
     /// Models in file order (for `/v1/models`).
@@ -58,7 +58,7 @@ impl Table {
     pub(crate) fn new(
         generation: u64,
         limits: RequestLimits,
-        auth_keys: Vec<Secret>,
+        keys: KeySet,
         cors: Cors,
         models: Vec<Arc<Model>>,
         upstreams: Vec<Arc<Upstream>>,
@@ -69,7 +69,7 @@ impl Table {
             generation,
             loaded_at: SystemTime::now(),
             limits,
-            auth_keys,
+            keys,
             cors,
             models,
             upstreams,

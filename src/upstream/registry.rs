@@ -21,6 +21,7 @@ type Key = (String, String);
 pub struct Registry {
     inner: Mutex<Inner>,
     metrics: Arc<Metrics>,
+    quota: Arc<crate::quota::Store>,
 }
 
 #[derive(Default)]
@@ -34,6 +35,11 @@ impl Registry {
     /// The process's metrics (handles are resolved from it at compile time).
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
+    }
+
+    /// Router keys' runtime state (limits, spend), kept by key name.
+    pub fn quota(&self) -> &Arc<crate::quota::Store> {
+        &self.quota
     }
 
     /// The state for upstream `name` at `base_url`.

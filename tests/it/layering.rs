@@ -19,6 +19,7 @@ const LAYERS: &[&str] = &[
     "sse",
     "openai",
     "h1",
+    "quota",
     // The layers of the request path, from the wire up.
     "telemetry",
     "upstream",

@@ -6,6 +6,7 @@
 //! are checked in `validate`; this file only reads what each key says.
 
 mod bedrock;
+mod keys;
 mod model;
 mod request_log;
 mod server;
@@ -18,6 +19,7 @@ use serde_yaml::Value;
 use super::keypath::KeyPath;
 use super::walk::{Fields, Walk};
 
+pub use keys::*;
 pub use model::*;
 pub use request_log::*;
 pub use server::*;
@@ -34,6 +36,10 @@ pub struct Config {
     pub models: Vec<ModelConfig>,
     /// `request_log:` (off when absent).
     pub request_log: Option<crate::telemetry::request_log::RequestLogConfig>,
+    /// `keys:`, in file order.
+    pub keys: Vec<KeyConfig>,
+    /// `state:`
+    pub state: StateConfig,
 }
 
 /// Shortest timeout, deadline or breaker cooldown accepted.
@@ -42,7 +48,14 @@ const MIN_TIMEOUT: Duration = Duration::from_millis(1);
 /// Shortest health-check interval accepted.
 const MIN_HEALTH_INTERVAL: Duration = Duration::from_millis(50);
 
-const TOP_KEYS: &[&str] = &["server", "upstreams", "models", "request_log"];
+const TOP_KEYS: &[&str] = &[
+    "server",
+    "upstreams",
+    "models",
+    "request_log",
+    "keys",
+    "state",
+];
 
 /// Most models one config may declare.
 pub const MAX_MODELS: usize = 20_000;
@@ -107,10 +120,18 @@ pub fn read(walk: &mut Walk<'_>, doc: &Value) -> Config {
     };
     let request_log =
         get("request_log").and_then(|(value, path)| read_request_log(walk, value, &path));
+    let keys = get("keys")
+        .map(|(value, path)| read_keys(walk, value, &path))
+        .unwrap_or_default();
+    let state = get("state")
+        .map(|(value, path)| read_state(walk, value, &path))
+        .unwrap_or_default();
     Config {
         server,
         upstreams,
         models,
         request_log,
+        keys,
+        state,
     }
 }

@@ -1,0 +1,188 @@
+//! A key's permissions and limits, applied to one model request: may it
+//! call the model, is there room under its limits, and the
+//! `x-ratelimit-*` headers its answers carry.
+//!
+//! Admission happens once the body is read and the model resolved, so the
+//! token estimate can read the body. The permit rides on the access record
+//! and is settled with the observed usage when the answer ends
+//! (`telemetry::access_log::Settle`), which releases the parallel slot and
+//! corrects the token reservation.
+
+use std::sync::Arc;
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+use super::error::GatewayError;
+use crate::json::member;
+use crate::openai::Usage;
+use crate::quota::store::Rate;
+use crate::quota::{KeySpec, Permit, RateHeaders, Reason, Store};
+use crate::telemetry::access_log::{AccessRecord, Settle};
+use crate::telemetry::metrics::Metrics;
+
+/// Completion tokens reserved for a request that sets no `max_tokens`
+/// (nor `max_completion_tokens`, `max_output_tokens`): a long chat answer.
+/// The reservation is corrected by the observed usage when the answer ends.
+pub const DEFAULT_COMPLETION_ESTIMATE: u64 = 1024;
+
+/// Prompt bytes per token in the estimate (English text and JSON run at 3
+/// to 4; the request's JSON framing is counted too, so this errs high).
+pub const BYTES_PER_TOKEN: u64 = 4;
+
+/// The tokens a request is expected to use, reserved against `tpm`: its
+/// prompt at [`BYTES_PER_TOKEN`] per token (the whole body), plus its
+/// completion limit or [`DEFAULT_COMPLETION_ESTIMATE`].
+pub fn estimate_tokens(body: &[u8]) -> u64 {
+    let completion = ["max_completion_tokens", "max_tokens", "max_output_tokens"]
+        .iter()
+        .find_map(|key| {
+            let at = member(body, key.as_bytes())?;
+            let digits = body[at..].iter().take_while(|b| b.is_ascii_digit()).count();
+            std::str::from_utf8(&body[at..at + digits])
+                .ok()?
+                .parse::<u64>()
+                .ok()
+        })
+        .unwrap_or(DEFAULT_COMPLETION_ESTIMATE);
+    (body.len() as u64).div_ceil(BYTES_PER_TOKEN) + completion
+}
+
+/// The permit, carried by the access record until the answer ends.
+struct Hold(Permit);
+
+impl Settle for Hold {
+    fn settle(&mut self, usage: Option<Usage>, cost_usd: Option<f64>) {
+        let tokens = usage.map(|u| u.total_tokens.max(u.prompt_tokens + u.completion_tokens));
+        self.0.settle(tokens, cost_usd);
+    }
+}
+
+/// Checks that `key` may call `model` and admits the request under its
+/// limits. Returns the headers every answer to it carries (`None` for a
+/// key without rate limits, or no key on an open router).
+///
+/// # Errors
+/// [`GatewayError::ModelNotAllowed`] or [`GatewayError::RateLimited`].
+pub(super) fn admit(
+    metrics: &Metrics,
+    key: Option<&Arc<KeySpec>>,
+    model: &str,
+    body: &[u8],
+    record: &mut AccessRecord,
+) -> Result<Option<RateHeaders>, GatewayError> {
+    let Some(key) = key else {
+        return Ok(None);
+    };
+    let count = |result: &str| {
+        metrics
+            .key_requests
+            .with_label_values(&[key.name.as_str(), result])
+            .inc()
+    };
+    if !key.allows(model) {
+        count("model_not_allowed");
+        return Err(GatewayError::ModelNotAllowed {
+            model: model.to_owned(),
+        });
+    }
+    if !key.limits.any() {
+        count("admitted");
+        return Ok(None);
+    }
+    let tokens = if key.limits.tpm.is_some() {
+        estimate_tokens(body)
+    } else {
+        0
+    };
+    match Store::admit(key, tokens) {
+        Ok(permit) => {
+            count("admitted");
+            let headers = permit.headers;
+            record.settle = Some(Box::new(Hold(permit)));
+            Ok(Some(headers))
+        }
+        Err(denied) => {
+            count(match denied.reason {
+                Reason::Budget { .. } => "quota_exceeded",
+                _ => "rate_limited",
+            });
+            Err(GatewayError::RateLimited(Box::new(denied)))
+        }
+    }
+}
+
+/// Names the key on the access record (never the key itself).
+pub(super) fn note_key(key: Option<&Arc<KeySpec>>, record: &mut AccessRecord) {
+    if let Some(key) = key {
+        record.entry.key = Some(key.name.clone());
+        if !key.labels.is_empty() {
+            record.entry.key_labels = Some(key.labels.clone());
+        }
+    }
+}
+
+const LIMIT_REQUESTS: HeaderName = HeaderName::from_static("x-ratelimit-limit-requests");
+const REMAINING_REQUESTS: HeaderName = HeaderName::from_static("x-ratelimit-remaining-requests");
+const RESET_REQUESTS: HeaderName = HeaderName::from_static("x-ratelimit-reset-requests");
+const LIMIT_TOKENS: HeaderName = HeaderName::from_static("x-ratelimit-limit-tokens");
+const REMAINING_TOKENS: HeaderName = HeaderName::from_static("x-ratelimit-remaining-tokens");
+const RESET_TOKENS: HeaderName = HeaderName::from_static("x-ratelimit-reset-tokens");
+
+/// Sets the `x-ratelimit-*` headers OpenAI's API sends, for the limits the
+/// key has.
+pub fn apply_headers(headers: &mut HeaderMap, rates: &RateHeaders) {
+    let mut set = |rate: Option<Rate>, names: [HeaderName; 3]| {
+        if let Some(rate) = rate {
+            let [limit, remaining, reset] = names;
+            headers.insert(limit, HeaderValue::from(rate.limit));
+            headers.insert(remaining, HeaderValue::from(rate.remaining));
+            if let Ok(value) = HeaderValue::from_str(&reset_text(rate.reset)) {
+                headers.insert(reset, value);
+            }
+        }
+    };
+    set(
+        rates.requests,
+        [LIMIT_REQUESTS, REMAINING_REQUESTS, RESET_REQUESTS],
+    );
+    set(rates.tokens, [LIMIT_TOKENS, REMAINING_TOKENS, RESET_TOKENS]);
+}
+
+/// A reset time as OpenAI writes it: `250ms`, `6s`, `1m30s`.
+pub fn reset_text(secs: f64) -> String {
+    if secs < 1.0 {
+        return format!("{}ms", (secs * 1000.0).ceil() as u64);
+    }
+    let secs = secs.ceil() as u64;
+    if secs < 60 {
+        format!("{secs}s")
+    } else {
+        format!("{}m{}s", secs / 60, secs % 60)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_estimate_reads_the_completion_limit() {
+        let body = br#"{"model":"m","max_tokens":100,"messages":[]}"#;
+        assert_eq!(estimate_tokens(body), (body.len() as u64).div_ceil(4) + 100);
+        let body = br#"{"model":"m","max_completion_tokens": 7}"#;
+        assert_eq!(estimate_tokens(body), (body.len() as u64).div_ceil(4) + 7);
+        let body = br#"{"model":"m","messages":[{"max_tokens":5}]}"#;
+        assert_eq!(
+            estimate_tokens(body),
+            (body.len() as u64).div_ceil(4) + DEFAULT_COMPLETION_ESTIMATE
+        );
+    }
+
+    #[test]
+    fn reset_texts() {
+        assert_eq!(reset_text(0.0), "0ms");
+        assert_eq!(reset_text(0.2501), "251ms");
+        assert_eq!(reset_text(5.2), "6s");
+        assert_eq!(reset_text(90.0), "1m30s");
+    }
+}

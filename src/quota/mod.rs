@@ -1,0 +1,19 @@
+//! Router keys with limits: who may call, which models, how much.
+//!
+//! - [`key`]: keys as compiled (SHA-256 digests, model globs, limits,
+//!   expiry, labels), the key set and its one lookup, new keys.
+//! - [`bucket`]: the rate arithmetic (GCRA as a leaky bucket per minute).
+//! - [`store`]: per-key runtime state in memory, admission and settlement,
+//!   the state file that keeps budgets across restarts.
+//! - [`calendar`]: UTC days and months for budgets.
+//!
+//! `gateway` authenticates with the key set and admits through the store;
+//! `telemetry`'s access record settles the permit when the answer ends.
+
+pub mod bucket;
+pub mod calendar;
+pub mod key;
+pub mod store;
+
+pub use key::{Budget, Glob, KeySet, KeySpec, Limits};
+pub use store::{Denied, KeyState, Period, Permit, RateHeaders, Reason, Store};
