@@ -1,11 +1,14 @@
 //! Router keys: who may call the router.
 //!
-//! With `server.auth.keys` empty the router is open (the startup log says
-//! so). Otherwise a request must carry one of the keys as
+//! With no keys (neither `server.auth.keys` nor `keys:`) the router is open
+//! (the startup log says so). Otherwise a request must carry one of the keys as
 //! `Authorization: Bearer <key>` (what the OpenAI SDKs and recent Anthropic
 //! SDKs send), `api-key: <key>` (Azure-style clients) or `x-api-key: <key>`
 //! (Anthropic's clients). The caller's key is never forwarded:
-//! `forward::headers` removes all three headers.
+//! `forward::headers` removes all three headers. Keys are compared as
+//! SHA-256 digests, one hash-map lookup per request (`quota::key` says why
+//! that is safe); which models a key may call and its limits are applied
+//! in `limits` once the body names the model.
 
 use std::sync::Arc;
 use std::time::SystemTime;
