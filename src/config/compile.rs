@@ -211,6 +211,10 @@ pub fn compile(
                         upstream,
                         upstream_model,
                         weight: t.weight,
+                        rates: crate::quota::Rates {
+                            rpm: t.rates.rpm.or(m.rates.rpm),
+                            tpm: t.rates.tpm.or(m.rates.tpm),
+                        },
                         urls,
                     })
                 })
@@ -396,6 +400,7 @@ fn rebuild_targets(targets: &[Target]) -> Vec<Target> {
             upstream_model: t.upstream_model.clone(),
             responses_model: t.responses_model.clone(),
             weight: t.weight,
+            rates: t.rates,
             urls: t.urls.clone(),
             label: t.label.clone(),
         })

@@ -48,9 +48,10 @@ pub use error::AttemptError;
 
 use crate::json::Inspected;
 use crate::providers::{mock, Endpoint, RequestError};
+use crate::quota;
 use crate::routing::{self, HedgeDelay, Model, Strategy, Target};
 use crate::telemetry::metrics::TargetMetrics;
-use crate::upstream::{Circuit, InFlight};
+use crate::upstream::{Circuit, InFlight, TargetHold};
 use body::ResponseBody;
 use classify::Verdict;
 use commit::Committed;
@@ -107,6 +108,9 @@ pub struct Served {
     pub upstream_started: Instant,
     /// When the answer committed (its headers are then ours to send).
     pub committed_at: Instant,
+    /// The served target's token reservation against its `tpm`, to be
+    /// settled with the answer's usage.
+    pub rate_hold: Option<TargetHold>,
 }
 
 /// How one target's attempts ended.
@@ -250,6 +254,7 @@ pub async fn forward(out: Outbound<'_>) -> Result<(Response<ResponseBody>, Serve
                             target,
                             attempts.load(Ordering::Relaxed),
                             upstream_started.unwrap_or(started),
+                            out.body,
                         );
                         return Ok((
                             attempt::committed_response(
@@ -267,6 +272,7 @@ pub async fn forward(out: Outbound<'_>) -> Result<(Response<ResponseBody>, Serve
                             target,
                             attempts.load(Ordering::Relaxed),
                             upstream_started.unwrap_or(started),
+                            out.body,
                         );
                         return Ok((response, served));
                     }
@@ -296,6 +302,7 @@ pub async fn forward(out: Outbound<'_>) -> Result<(Response<ResponseBody>, Serve
                                     target,
                                     attempts.load(Ordering::Relaxed),
                                     upstream_started.unwrap_or(started),
+                                    out.body,
                                 );
                                 return Ok((answer, served));
                             }
@@ -311,7 +318,7 @@ pub async fn forward(out: Outbound<'_>) -> Result<(Response<ResponseBody>, Serve
         .then_some(policy.max_attempts);
     if let Some((answer, index)) = held {
         let target = targets[index];
-        let served = served(target, made, upstream_started.unwrap_or(started));
+        let served = served(target, made, upstream_started.unwrap_or(started), out.body);
         return Ok((answer, served));
     }
     if failures.is_empty() {
@@ -327,8 +334,13 @@ pub async fn forward(out: Outbound<'_>) -> Result<(Response<ResponseBody>, Serve
     })
 }
 
-fn served(target: &Target, attempts: u32, upstream_started: Instant) -> Served {
+fn served(target: &Target, attempts: u32, upstream_started: Instant, body: &[u8]) -> Served {
     Served {
+        rate_hold: target.rates.tpm.map(|_| TargetHold {
+            state: target.state.clone(),
+            rates: target.rates,
+            reserved: quota::estimate_tokens(body),
+        }),
         model: target.model.clone(),
         target: target.label.clone(),
         attempts,
@@ -351,7 +363,12 @@ async fn attempt_target(
         Outcome::Committed(..) | Outcome::Final(_) | Outcome::ContextWindow(_) => {
             note(target, None)
         }
-        Outcome::Failed(AttemptError::AttemptLimit { .. } | AttemptError::Deadline { .. }, _) => {}
+        Outcome::Failed(
+            AttemptError::AttemptLimit { .. }
+            | AttemptError::Deadline { .. }
+            | AttemptError::RateLimited { .. },
+            _,
+        ) => {}
         Outcome::Failed(err, _) => note(target, Some(err.kind())),
     }
     (index, outcome)
@@ -384,6 +401,23 @@ async fn attempt_target_inner(
     }
     let mut retry = 0;
     loop {
+        // A target at its own rpm/tpm is skipped like an open circuit
+        // (before an attempt is counted): the request moves on.
+        if target.rates.any() {
+            let tokens = target
+                .rates
+                .tpm
+                .map_or(0, |_| quota::estimate_tokens(out.body));
+            if let Err(wait) = target.state.rate.take(target.rates, tokens) {
+                return Outcome::Failed(
+                    AttemptError::RateLimited {
+                        target: target.label.clone(),
+                        wait: Duration::from_secs_f64(wait.max(0.0)),
+                    },
+                    None,
+                );
+            }
+        }
         if attempts.fetch_add(1, Ordering::Relaxed) >= policy.max_attempts {
             attempts.fetch_sub(1, Ordering::Relaxed);
             return Outcome::Failed(

@@ -107,6 +107,21 @@ pub enum GatewayError {
     },
 }
 
+/// Whole seconds until the soonest rate-limited target has room, at least 1.
+fn upstream_retry_after(failures: &[AttemptError]) -> u64 {
+    failures
+        .iter()
+        .filter_map(|f| match f {
+            AttemptError::RateLimited { wait, .. } => {
+                Some((wait.as_secs_f64() - 1e-6).ceil() as u64)
+            }
+            _ => None,
+        })
+        .min()
+        .unwrap_or(1)
+        .max(1)
+}
+
 impl From<Exhausted> for GatewayError {
     fn from(exhausted: Exhausted) -> GatewayError {
         GatewayError::Upstream {
@@ -242,6 +257,7 @@ impl GatewayError {
                         (StatusCode::BAD_GATEWAY, "upstream_failed")
                     }
                     AttemptError::AttemptLimit { .. } => (StatusCode::SERVICE_UNAVAILABLE, "upstream_unavailable"),
+                    AttemptError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limit_exceeded"),
                 };
                 let advice = match last {
                     AttemptError::NotConfigured { var, .. } => format!(" Set {var} in Switchyard's environment and restart it."),
@@ -251,6 +267,7 @@ impl GatewayError {
                     AttemptError::FirstByteTimeout { .. } | AttemptError::FirstTokenTimeout { .. } | AttemptError::Deadline { .. } => {
                         " The upstream may be overloaded or still loading the model; retry later or raise the timeout.".to_owned()
                     }
+                    AttemptError::RateLimited { .. } => format!(" Retry after {} s.", upstream_retry_after(failures)),
                     AttemptError::Transport { .. }
                     | AttemptError::ErrorEvent { .. }
                     | AttemptError::EmptyStream { .. }
@@ -277,7 +294,11 @@ impl GatewayError {
                 let causes = causes.trim_end_matches('.');
                 (
                     status,
-                    if status == StatusCode::BAD_REQUEST { INVALID } else { "upstream_error" },
+                    match status {
+                        StatusCode::BAD_REQUEST => INVALID,
+                        StatusCode::TOO_MANY_REQUESTS => "requests",
+                        _ => "upstream_error",
+                    },
                     param,
                     code,
                     format!("The model `{model}` could not be served: {causes}.{advice}"),
@@ -346,6 +367,15 @@ impl GatewayError {
                 if matches!(failures.last(), Some(AttemptError::NotConfigured { .. })) =>
             {
                 headers.insert("x-should-retry", HeaderValue::from_static("false"));
+            }
+            // Every target left was at its own rpm/tpm: when the first has room.
+            GatewayError::Upstream { failures, .. }
+                if matches!(failures.last(), Some(AttemptError::RateLimited { .. })) =>
+            {
+                headers.insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(upstream_retry_after(failures)),
+                );
             }
             GatewayError::RateLimited(denied) => {
                 super::limits::apply_headers(headers, &denied.headers);

@@ -13,39 +13,11 @@ use std::sync::Arc;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use super::error::GatewayError;
-use crate::json::member;
 use crate::openai::Usage;
 use crate::quota::store::Rate;
-use crate::quota::{KeySpec, Permit, RateHeaders, Reason, Store};
+use crate::quota::{estimate_tokens, KeySpec, Permit, RateHeaders, Reason, Store};
 use crate::telemetry::access_log::{AccessRecord, Settle};
 use crate::telemetry::metrics::Metrics;
-
-/// Completion tokens reserved for a request that sets no `max_tokens`
-/// (nor `max_completion_tokens`, `max_output_tokens`): a long chat answer.
-/// The reservation is corrected by the observed usage when the answer ends.
-pub const DEFAULT_COMPLETION_ESTIMATE: u64 = 1024;
-
-/// Prompt bytes per token in the estimate (English text and JSON run at 3
-/// to 4; the request's JSON framing is counted too, so this errs high).
-pub const BYTES_PER_TOKEN: u64 = 4;
-
-/// The tokens a request is expected to use, reserved against `tpm`: its
-/// prompt at [`BYTES_PER_TOKEN`] per token (the whole body), plus its
-/// completion limit or [`DEFAULT_COMPLETION_ESTIMATE`].
-pub fn estimate_tokens(body: &[u8]) -> u64 {
-    let completion = ["max_completion_tokens", "max_tokens", "max_output_tokens"]
-        .iter()
-        .find_map(|key| {
-            let at = member(body, key.as_bytes())?;
-            let digits = body[at..].iter().take_while(|b| b.is_ascii_digit()).count();
-            std::str::from_utf8(&body[at..at + digits])
-                .ok()?
-                .parse::<u64>()
-                .ok()
-        })
-        .unwrap_or(DEFAULT_COMPLETION_ESTIMATE);
-    (body.len() as u64).div_ceil(BYTES_PER_TOKEN) + completion
-}
 
 /// The permit, carried by the access record until the answer ends.
 struct Hold(Permit);
@@ -98,7 +70,7 @@ pub(super) fn admit(
         Ok(permit) => {
             count("admitted");
             let headers = permit.headers;
-            record.settle = Some(Box::new(Hold(permit)));
+            record.settle.push(Box::new(Hold(permit)));
             Ok(Some(headers))
         }
         Err(denied) => {
@@ -164,19 +136,6 @@ pub fn reset_text(secs: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_estimate_reads_the_completion_limit() {
-        let body = br#"{"model":"m","max_tokens":100,"messages":[]}"#;
-        assert_eq!(estimate_tokens(body), (body.len() as u64).div_ceil(4) + 100);
-        let body = br#"{"model":"m","max_completion_tokens": 7}"#;
-        assert_eq!(estimate_tokens(body), (body.len() as u64).div_ceil(4) + 7);
-        let body = br#"{"model":"m","messages":[{"max_tokens":5}]}"#;
-        assert_eq!(
-            estimate_tokens(body),
-            (body.len() as u64).div_ceil(4) + DEFAULT_COMPLETION_ESTIMATE
-        );
-    }
 
     #[test]
     fn reset_texts() {

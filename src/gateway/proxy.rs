@@ -116,6 +116,9 @@ pub(super) fn note_served(
         let after = served.committed_at.elapsed();
         record.overhead_us = Some((before + after).as_micros() as u64);
     }
+    if let Some(hold) = served.rate_hold {
+        record.settle.push(Box::new(hold));
+    }
     record.entry.target = Some(served.target);
     record.entry.served_model = Some(served.model);
     record.set_target_metrics(served.metrics);

@@ -110,6 +110,22 @@ fn glob_match(pattern: &[u8], name: &[u8]) -> bool {
     pattern[p..].iter().all(|&c| c == b'*')
 }
 
+/// Requests and tokens per minute of one target (the upstream's own quota).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Rates {
+    /// Requests per minute.
+    pub rpm: Option<u64>,
+    /// Tokens per minute.
+    pub tpm: Option<u64>,
+}
+
+impl Rates {
+    /// Whether either is set.
+    pub fn any(&self) -> bool {
+        self.rpm.is_some() || self.tpm.is_some()
+    }
+}
+
 /// Spend limits in US dollars, from the models' `pricing`.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Budget {

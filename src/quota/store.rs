@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use super::bucket::{Bucket, Wait};
 use super::calendar;
-use super::key::{KeySpec, Limits};
+use super::key::{KeySpec, Limits, Rates};
 
 /// Largest state file read, in bytes (a few hundred bytes per key: far
 /// more than the most keys a config may declare need).
@@ -486,6 +486,58 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
+/// The per-minute buckets of one target (`models.<m>.targets[].rpm`/`tpm`),
+/// kept with the target's runtime state across reloads.
+#[derive(Debug, Default)]
+pub struct RateState {
+    buckets: Mutex<(Bucket, Bucket)>,
+}
+
+impl RateState {
+    /// Takes one request and `tokens` when both fit; else the seconds until
+    /// they would (nothing is taken then).
+    pub fn take(&self, rates: Rates, tokens: u64) -> Result<(), f64> {
+        self.take_at(rates, tokens, clock())
+    }
+
+    /// [`RateState::take`] at monotonic `now`.
+    pub fn take_at(&self, rates: Rates, tokens: u64, now: f64) -> Result<(), f64> {
+        let mut guard = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let (mut requests, mut token_bucket) = *guard;
+        if let Some(rpm) = rates.rpm {
+            requests.take(rpm, 1.0, now).map_err(|Wait(w)| w)?;
+        }
+        if let Some(tpm) = rates.tpm {
+            token_bucket
+                .take(tpm, tokens.min(tpm) as f64, now)
+                .map_err(|Wait(w)| w)?;
+        }
+        *guard = (requests, token_bucket);
+        Ok(())
+    }
+
+    /// Whether one more request (of no tokens) would fit now.
+    pub fn has_room(&self, rates: Rates) -> bool {
+        let now = clock();
+        let mut guard = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let (requests, tokens) = &mut *guard;
+        rates
+            .rpm
+            .is_none_or(|rpm| requests.remaining(rpm, now) >= 1)
+            && rates.tpm.is_none_or(|tpm| tokens.remaining(tpm, now) >= 1)
+    }
+
+    /// Replaces a reservation of `reserved` tokens by the `used` ones.
+    pub fn reconcile(&self, rates: Rates, reserved: u64, used: u64) {
+        if let Some(tpm) = rates.tpm {
+            let mut guard = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+            guard
+                .1
+                .adjust(tpm, used as f64 - reserved.min(tpm) as f64, clock());
+        }
+    }
+}
+
 /// How often spend is written to the state file while the server runs.
 pub const SAVE_EVERY: Duration = Duration::from_secs(10);
 
@@ -613,6 +665,23 @@ mod tests {
         );
         let feb1 = WALL + Duration::from_secs(31 * 86_400);
         assert!(admit_at(&k, 0, 0.0, feb1).is_ok());
+    }
+
+    #[test]
+    fn a_target_rate_takes_nothing_when_either_bucket_is_full() {
+        let state = RateState::default();
+        let rates = Rates {
+            rpm: Some(2),
+            tpm: Some(100),
+        };
+        assert!(state.take_at(rates, 60, 0.0).is_ok());
+        // 60 + 60 is over the tpm: refused, and the request is not charged.
+        assert!(state.take_at(rates, 60, 0.0).is_err());
+        state.reconcile(rates, 60, 10);
+        assert!(state.take_at(rates, 60, 0.0).is_ok());
+        // Two requests were admitted: the rpm is full now.
+        let wait = state.take_at(rates, 0, 0.0).unwrap_err();
+        assert!((wait - 30.0).abs() < 1e-6, "{wait}");
     }
 
     #[test]

@@ -150,6 +150,9 @@ pub struct Target {
     pub responses_model: String,
     /// Relative share of traffic.
     pub weight: u32,
+    /// `rpm`/`tpm` of this target (the upstream's quota); at its limit the
+    /// target is skipped like an open circuit.
+    pub rates: crate::quota::Rates,
     /// Upstream URL for each endpoint, indexed by [`Endpoint::index`], then
     /// the URL of each for a streamed request, at `Endpoint::ALL.len() +
     /// index` (the same URL unless the provider streams elsewhere; empty for

@@ -35,8 +35,9 @@ pub struct AccessRecord {
     pub overhead_us: Option<u64>,
     /// Where the request-log record goes, when the log is on.
     pub sink: Option<Arc<RequestLog>>,
-    /// Settled when the record finishes (see [`Settle`]).
-    pub settle: Option<Box<dyn Settle>>,
+    /// Settled when the record finishes (see [`Settle`]): the key's permit,
+    /// the served target's token reservation.
+    pub settle: Vec<Box<dyn Settle>>,
     model_metrics: Option<Arc<ModelMetrics>>,
     target_metrics: Option<Arc<TargetMetrics>>,
     finished: bool,
@@ -136,7 +137,7 @@ impl AccessRecord {
             }
             model.in_flight.dec();
         }
-        if let Some(mut hold) = self.settle.take() {
+        for mut hold in std::mem::take(&mut self.settle) {
             hold.settle(entry.usage, entry.cost_usd);
         }
         self.write_access_line(outcome, duration_ms);

@@ -681,3 +681,54 @@ fn check_refuses_a_clear_key_and_says_how_to_hash_it() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn a_target_at_its_rpm_is_skipped_and_traffic_spills_to_the_next() {
+    init_tracing();
+    let (a, b) = (json_mock().await, json_mock().await);
+    let yaml = format!(
+        "upstreams:\n  a:\n    provider: openai-compatible\n    base_url: {}/v1\n    health_check: false\n\
+         \x20 b:\n    provider: openai-compatible\n    base_url: {}/v1\n    health_check: false\n\
+         models:\n  m:\n    strategy: priority\n    targets:\n      - {{ upstream: a, model: upstream-model, rpm: 2 }}\n      - {{ upstream: b, model: upstream-model }}\n\
+         \x20 solo:\n    rpm: 1\n    targets: [{{ upstream: a, model: solo-model }}]\n",
+        a.base_url(),
+        b.base_url()
+    );
+    let router = Router::start(&yaml).await;
+    let url = router.url("/v1/chat/completions");
+    for i in 0..5 {
+        let reply = crate::support::client::post_json(&url, &body("m")).await;
+        assert_eq!(reply.status, 200, "request {i}: {}", reply.text());
+        let expected = if i < 2 {
+            "a/upstream-model"
+        } else {
+            "b/upstream-model"
+        };
+        assert_eq!(
+            reply.header("x-switchyard-target").as_deref(),
+            Some(expected)
+        );
+    }
+    assert_eq!((a.requests().len(), b.requests().len()), (2, 3));
+
+    // Nothing left to spill to: 429 with when the target has room again.
+    assert_eq!(
+        crate::support::client::post_json(&url, &body("solo"))
+            .await
+            .status,
+        200
+    );
+    let reply = crate::support::client::post_json(&url, &body("solo")).await;
+    let error = assert_openai_error(&reply, 429, "rate_limit_exceeded");
+    assert!(
+        error["message"].as_str().unwrap().contains("a/solo-model"),
+        "{error}"
+    );
+    let retry: u64 = reply.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    assert_eq!(
+        a.requests().len(),
+        3,
+        "a target at its limit is not sent to"
+    );
+}

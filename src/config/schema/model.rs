@@ -96,6 +96,8 @@ pub struct ModelConfig {
     pub timeouts: TimeoutOverrides,
     /// `pricing`
     pub pricing: Option<crate::telemetry::metrics::Pricing>,
+    /// `rpm`/`tpm`: the default limits of each of its targets.
+    pub rates: crate::quota::Rates,
     /// The path of this entry.
     pub path: KeyPath,
 }
@@ -111,6 +113,8 @@ pub struct TargetConfig {
     pub deployment: Option<String>,
     /// `weight`
     pub weight: u32,
+    /// `rpm`/`tpm` of this target (each unset one falls back to the model's).
+    pub rates: crate::quota::Rates,
     /// The path of this entry.
     pub path: KeyPath,
 }
@@ -128,9 +132,23 @@ const MODEL_KEYS: &[&str] = &[
     "deadline",
     "timeouts",
     "pricing",
+    "rpm",
+    "tpm",
 ];
 
-const TARGET_KEYS: &[&str] = &["upstream", "model", "deployment", "weight"];
+const TARGET_KEYS: &[&str] = &["upstream", "model", "deployment", "weight", "rpm", "tpm"];
+
+/// `rpm` and `tpm` of a model or target entry.
+fn read_rates(walk: &mut Walk<'_>, fields: &Fields<'_>) -> crate::quota::Rates {
+    crate::quota::Rates {
+        rpm: fields
+            .get("rpm")
+            .and_then(|(v, p)| walk.number(v, &p, 1..=100_000_000)),
+        tpm: fields
+            .get("tpm")
+            .and_then(|(v, p)| walk.number(v, &p, 1..=100_000_000_000)),
+    }
+}
 
 pub(super) fn read_model(
     walk: &mut Walk<'_>,
@@ -248,8 +266,10 @@ pub(super) fn read_model(
             output_per_million: output?,
         })
     });
+    let rates = read_rates(walk, &fields);
     Some(ModelConfig {
         name,
+        rates,
         targets,
         fallbacks,
         context_window_fallbacks,
@@ -359,6 +379,7 @@ pub(super) fn read_target(
             model: None,
             deployment: None,
             weight: 1,
+            rates: crate::quota::Rates::default(),
             path,
         });
     }
@@ -384,11 +405,13 @@ pub(super) fn read_target(
         .and_then(|(v, p)| walk.number(v, &p, 0..=1_000_000))
         .map(|w| w as u32)
         .unwrap_or(1);
+    let rates = read_rates(walk, &fields);
     Some(TargetConfig {
         upstream,
         model,
         deployment,
         weight,
+        rates,
         path,
     })
 }
