@@ -229,7 +229,7 @@ fn new_key(name: &str) -> ExitCode {
             println!();
             println!("# Give the key above to its user; it is not stored anywhere.");
             println!("# Add this entry under `keys:` in router.yaml:");
-            println!("  - {{ name: {name}, sha256: {digest} }}");
+            println!("  - {{ name: {name}, sha256: \"{digest}\" }}");
             ExitCode::SUCCESS
         }
         Err(err) => {

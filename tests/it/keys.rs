@@ -641,7 +641,7 @@ fn key_new_prints_a_random_key_and_the_line_with_its_hash() {
         "{a}"
     );
     assert_ne!(key, b.lines().next().unwrap(), "two keys must differ");
-    let line = format!("- {{ name: ci-bot, sha256: {} }}", digest(key));
+    let line = format!("- {{ name: ci-bot, sha256: \"{}\" }}", digest(key));
     assert!(a.contains(&line), "{a}\nexpected {line}");
 }
 
@@ -731,4 +731,85 @@ async fn a_target_at_its_rpm_is_skipped_and_traffic_spills_to_the_next() {
         3,
         "a target at its limit is not sent to"
     );
+}
+
+#[tokio::test]
+async fn a_streamed_answer_settles_tpm_and_spend_with_its_usage_event() {
+    init_tracing();
+    let mock = MockUpstream::start(Behaviour::sse(chat_chunks(
+        "upstream-model",
+        &["Hel", "lo"],
+        true,
+    )))
+    .await;
+    let keys = format!(
+        "  - {{ name: streamer, sha256: {}, tpm: 5000, budget: {{ monthly_usd: 1000 }} }}\n",
+        digest(LIMITED)
+    );
+    let router = Router::start(&config(&mock, &keys, "")).await;
+    let body = r#"{"model":"m","stream":true,"stream_options":{"include_usage":true},"max_tokens":100,"messages":[{"role":"user","content":"hi"}]}"#;
+    for _ in 0..2 {
+        let reply = chat_body(&router, LIMITED, body).await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        assert!(reply.text().contains("[DONE]"));
+        assert_eq!(
+            reply.header("x-ratelimit-limit-tokens").as_deref(),
+            Some("5000")
+        );
+    }
+    let stats = authed_get(&router, "/stats", LIMITED).await.json();
+    let key = &stats["keys"][0];
+    assert_eq!(key["tokens"], 36, "{stats}");
+    assert_eq!(key["spend_this_month_usd"], 36.0, "{stats}");
+    assert_eq!(key["in_flight"], 0, "{stats}");
+    // Two reservations were replaced by 18 tokens each.
+    let left = key["remaining_tokens"].as_u64().unwrap();
+    assert!((4964..=4970).contains(&left), "{stats}");
+}
+
+#[tokio::test]
+async fn the_anthropic_door_answers_a_limit_in_its_own_envelope_with_the_headers() {
+    init_tracing();
+    let mock = json_mock().await;
+    let keys = format!(
+        "  - {{ name: claude-user, sha256: {}, rpm: 1, models: [m] }}\n",
+        digest(LIMITED)
+    );
+    let router = Router::start(&config(&mock, &keys, "")).await;
+    let messages = |model: &str| {
+        format!(
+            r#"{{"model":"{model}","max_tokens":5,"messages":[{{"role":"user","content":"hi"}}]}}"#
+        )
+    };
+    let send_messages = |model: String| {
+        let url = router.url("/v1/messages");
+        async move {
+            send(
+                "POST",
+                &url,
+                &[("content-type", "application/json"), ("x-api-key", LIMITED)],
+                model,
+            )
+            .await
+        }
+    };
+    let ok = send_messages(messages("m")).await;
+    assert_eq!(ok.status, 200, "{}", ok.text());
+    assert_eq!(
+        ok.header("x-ratelimit-remaining-requests").as_deref(),
+        Some("0")
+    );
+    let limited = send_messages(messages("m")).await;
+    assert_eq!(limited.status, 429);
+    let body = limited.json();
+    assert_eq!(body["type"], "error", "{body}");
+    assert_eq!(body["error"]["type"], "rate_limit_error", "{body}");
+    assert!(limited.header("retry-after").is_some());
+    assert_eq!(
+        limited.header("x-ratelimit-limit-requests").as_deref(),
+        Some("1")
+    );
+    let denied = send_messages(messages("other")).await;
+    assert_eq!(denied.status, 403);
+    assert_eq!(denied.json()["error"]["type"], "permission_error");
 }

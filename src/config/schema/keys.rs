@@ -121,6 +121,14 @@ fn read_key(walk: &mut Walk<'_>, value: &Value, path: KeyPath) -> Option<KeyConf
             walk.error(&p, "give either `sha256` or `key`, not both");
             None
         }
+        (Some((Value::Number(_), p)), None) => {
+            // A digest of only digits (or digits and one `e`) reads as a number.
+            walk.error(
+                &p,
+                "YAML reads this digest as a number: quote it (sha256: \"…\")",
+            );
+            None
+        }
         (Some((v, p)), None) => {
             let text = walk.strict_text(v, &p)?;
             let digest = parse_digest(&text);
