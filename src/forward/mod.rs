@@ -277,6 +277,10 @@ pub async fn forward(out: Outbound<'_>) -> Result<(Response<ResponseBody>, Serve
                         return Ok((response, served));
                     }
                     Outcome::Failed(AttemptError::AttemptLimit { .. }, _) => limit_hit = true,
+                    Outcome::Failed(error @ AttemptError::RateLimited { .. }, _) => {
+                        tracing::debug!(request_id = out.request_id, target = %target.label, "target at its rpm/tpm; skipped");
+                        failures.push(error);
+                    }
                     Outcome::Failed(error, answer) => {
                         tracing::warn!(
                             request_id = out.request_id, target = %target.label, kind = error.kind(),

@@ -203,7 +203,8 @@ impl Store {
     }
 
     /// Uses `path` as the state file; the first time a path is set, the
-    /// spend it holds is restored.
+    /// spend it holds is restored to the keys already known (call it after
+    /// the table that names them has compiled).
     ///
     /// # Errors
     /// Why an existing file could not be read (the store keeps no spend from it).
@@ -219,9 +220,13 @@ impl Store {
             Ok(None) => return Ok(()),
             Err(err) => return Err(err),
         };
-        let mut keys = self.keys();
+        // Only keys the config names (their state exists by now): a name
+        // the file has and the config does not is not brought back.
+        let keys = self.keys();
         for (name, spend) in saved.keys {
-            keys.entry(name).or_default().lock().spend = spend;
+            if let Some(state) = keys.get(&name) {
+                state.lock().spend = spend;
+            }
         }
         Ok(())
     }
@@ -701,11 +706,11 @@ mod tests {
         p.settle(None, Some(0.25));
         store.save(false).unwrap();
         let again = Store::default();
-        again.open(&path).unwrap();
         let restored = KeySpec {
             state: again.state("a"),
             ..key(Limits::default())
         };
+        again.open(&path).unwrap();
         assert!((usage(&restored).spend.day_usd - 0.25).abs() < 1e-12);
         let _ = std::fs::remove_dir_all(&dir);
     }
