@@ -189,8 +189,8 @@ async fn serve(
             Ok(status::ready(state, table, true))
         }
         Route::ModelList => {
-            authenticate(state, request.headers(), keys)?;
-            Ok(models::list(table))
+            let key = authenticate(state, request.headers(), keys)?;
+            Ok(models::list(table, key.as_deref()))
         }
         Route::ModelGet(id) => {
             authenticate(state, request.headers(), keys)?;

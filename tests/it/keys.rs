@@ -813,3 +813,39 @@ async fn the_anthropic_door_answers_a_limit_in_its_own_envelope_with_the_headers
     assert_eq!(denied.status, 403);
     assert_eq!(denied.json()["error"]["type"], "permission_error");
 }
+
+#[tokio::test]
+async fn the_request_log_names_the_key_and_its_labels_never_the_key() {
+    init_tracing();
+    let mock = json_mock().await;
+    let dir = temp_dir("reqlog");
+    let keys = format!(
+        "  - {{ name: labelled, sha256: {}, labels: {{ team: search, tier: gold }} }}\n",
+        digest(LIMITED)
+    );
+    let extra = format!("request_log:\n  dir: {}\n", dir.join("log").display());
+    let router = Router::start(&config(&mock, &keys, &extra)).await;
+    assert_eq!(chat(&router, LIMITED, "m").await.status, 200);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let text = loop {
+        let text: String = std::fs::read_dir(dir.join("log"))
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if text.ends_with('\n') || tokio::time::Instant::now() > deadline {
+            break text;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let record: serde_json::Value =
+        serde_json::from_str(text.lines().next().expect("a record")).unwrap();
+    assert_eq!(record["key"], "labelled", "{record}");
+    assert_eq!(record["key_labels"]["team"], "search", "{record}");
+    assert_eq!(record["key_labels"]["tier"], "gold", "{record}");
+    assert!(!text.contains(LIMITED), "{text}");
+    drop(router);
+    let _ = std::fs::remove_dir_all(&dir);
+}
