@@ -957,6 +957,7 @@ fn bench_keys(c: &mut Criterion) {
             expires: None,
             labels: Arc::new([]),
             state: Arc::default(),
+            counters: None,
         })
     };
     // Limits that never refuse, so every iteration pays the whole admission.

@@ -349,17 +349,20 @@ fn compile_keys(config: &Config, registry: &Registry) -> KeySet {
             expires: k.expires,
             labels: k.labels.clone().into(),
             state: registry.quota().state(&k.name),
+            counters: Some(registry.metrics().key_counters(&k.name)),
         };
         all.push((k.digest, Arc::new(spec)));
     }
     for (i, key) in config.server.auth_keys.iter().enumerate() {
+        let name = format!("server.auth.keys[{i}]");
         let spec = KeySpec {
-            name: format!("server.auth.keys[{i}]"),
+            name: name.clone(),
             models: Vec::new(),
             limits: Limits::default(),
             expires: None,
             labels: Arc::new([]),
             state: Arc::default(),
+            counters: Some(registry.metrics().key_counters(&name)),
         };
         all.push((sha256(key.expose().as_bytes()), Arc::new(spec)));
     }

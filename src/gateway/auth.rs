@@ -83,6 +83,7 @@ mod tests {
                         expires: None,
                         labels: Arc::new([]),
                         state: Arc::default(),
+                        counters: None,
                     };
                     (crate::quota::key::sha256(k.as_bytes()), Arc::new(spec))
                 })

@@ -202,10 +202,7 @@ async fn serve(
             record.sink = state.request_log.load_full();
             let key = authenticate(state, request.headers(), keys)?;
             limits::note_key(key.as_ref(), record);
-            let caller = Caller {
-                key: key.as_ref(),
-                metrics: state.registry.metrics(),
-            };
+            let caller = Caller { key: key.as_ref() };
             proxy::proxy(table, endpoint, request, request_id, record, caller).await
         }
         Route::Messages => {
@@ -213,10 +210,7 @@ async fn serve(
             record.sink = state.request_log.load_full();
             let key = authenticate(state, request.headers(), keys)?;
             limits::note_key(key.as_ref(), record);
-            let caller = Caller {
-                key: key.as_ref(),
-                metrics: state.registry.metrics(),
-            };
+            let caller = Caller { key: key.as_ref() };
             messages::messages(table, request, request_id, record, caller).await
         }
         Route::CountTokens => {
@@ -233,8 +227,6 @@ async fn serve(
 pub(super) struct Caller<'a> {
     /// The key, when keys are configured.
     pub key: Option<&'a Arc<crate::quota::KeySpec>>,
-    /// Where key results are counted.
-    pub metrics: &'a crate::telemetry::metrics::Metrics,
 }
 
 /// [`auth::authenticate`], counting an expired key under its name.

@@ -17,7 +17,6 @@ use crate::openai::Usage;
 use crate::quota::store::Rate;
 use crate::quota::{estimate_tokens, KeySpec, Permit, RateHeaders, Reason, Store};
 use crate::telemetry::access_log::{AccessRecord, Settle};
-use crate::telemetry::metrics::Metrics;
 
 /// The permit, carried by the access record until the answer ends.
 struct Hold(Permit);
@@ -36,7 +35,6 @@ impl Settle for Hold {
 /// # Errors
 /// [`GatewayError::ModelNotAllowed`] or [`GatewayError::RateLimited`].
 pub(super) fn admit(
-    metrics: &Metrics,
     key: Option<&Arc<KeySpec>>,
     model: &str,
     body: &[u8],
@@ -45,20 +43,20 @@ pub(super) fn admit(
     let Some(key) = key else {
         return Ok(None);
     };
-    let count = |result: &str| {
-        metrics
-            .key_requests
-            .with_label_values(&[key.name.as_str(), result])
-            .inc()
-    };
+    // Indices into `telemetry::metrics::KEY_RESULTS`.
+    const ADMITTED: usize = 0;
+    const RATE_LIMITED: usize = 1;
+    const QUOTA_EXCEEDED: usize = 2;
+    const MODEL_NOT_ALLOWED: usize = 3;
+    let count = |result: usize| key.count(result);
     if !key.allows(model) {
-        count("model_not_allowed");
+        count(MODEL_NOT_ALLOWED);
         return Err(GatewayError::ModelNotAllowed {
             model: model.to_owned(),
         });
     }
     if !key.limits.any() {
-        count("admitted");
+        count(ADMITTED);
         return Ok(None);
     }
     let tokens = if key.limits.tpm.is_some() {
@@ -68,15 +66,15 @@ pub(super) fn admit(
     };
     match Store::admit(key, tokens) {
         Ok(permit) => {
-            count("admitted");
+            count(ADMITTED);
             let headers = permit.headers;
             record.settle.push(Box::new(Hold(permit)));
             Ok(Some(headers))
         }
         Err(denied) => {
             count(match denied.reason {
-                Reason::Budget { .. } => "quota_exceeded",
-                _ => "rate_limited",
+                Reason::Budget { .. } => QUOTA_EXCEEDED,
+                _ => RATE_LIMITED,
             });
             Err(GatewayError::RateLimited(Box::new(denied)))
         }

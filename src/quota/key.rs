@@ -174,12 +174,24 @@ pub struct KeySpec {
     pub labels: Arc<[(String, String)]>,
     /// Runtime state, kept across reloads by name.
     pub state: Arc<KeyState>,
+    /// `switchyard_key_requests_total{key=name}` for each result, in the
+    /// order of `telemetry::metrics::KEY_RESULTS`, resolved when the table
+    /// compiles (none in tests and benches).
+    pub counters: Option<Arc<[prometheus::IntCounter]>>,
 }
 
 impl KeySpec {
     /// Whether the key may call `model`.
     pub fn allows(&self, model: &str) -> bool {
         self.models.is_empty() || self.models.iter().any(|g| g.matches(model))
+    }
+
+    /// Counts one request of this key with `result` (an index into
+    /// `telemetry::metrics::KEY_RESULTS`).
+    pub fn count(&self, result: usize) {
+        if let Some(counter) = self.counters.as_deref().and_then(|c| c.get(result)) {
+            counter.inc();
+        }
     }
 
     /// Whether the key has expired at `now`.

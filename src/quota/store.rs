@@ -559,6 +559,7 @@ mod tests {
             expires: None,
             labels: Arc::new([]),
             state: Arc::default(),
+            counters: None,
         }
     }
 

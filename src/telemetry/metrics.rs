@@ -336,6 +336,15 @@ impl Metrics {
         metrics
     }
 
+    /// `switchyard_key_requests_total` of key `name`, one per result of
+    /// [`KEY_RESULTS`], in that order.
+    pub fn key_counters(&self, name: &str) -> Arc<[IntCounter]> {
+        KEY_RESULTS
+            .iter()
+            .map(|result| self.key_requests.with_label_values(&[name, result]))
+            .collect()
+    }
+
     /// Handles for one model, which may be answered by `fallbacks`.
     pub fn model(&self, model: &str, fallbacks: &[&str]) -> Arc<ModelMetrics> {
         let lease = Lease::new(&self.book);
