@@ -984,7 +984,8 @@ fn bench_keys(c: &mut Criterion) {
     let found = keys.lookup(presented).expect("the key is in the set");
     assert_eq!(found.name, "key-500");
     assert!(keys.lookup("sk-sy-not-a-key").is_none());
-    let mut permit = Store::admit(found, estimate_tokens(body)).expect("admitted");
+    let store = Store::default();
+    let mut permit = store.admit(found, estimate_tokens(body)).expect("admitted");
     permit.settle(Some(74), Some(0.0001));
     drop(permit);
 
@@ -997,8 +998,9 @@ fn bench_keys(c: &mut Criterion) {
         |b| {
             b.iter(|| {
                 let key = keys.lookup(black_box(presented)).expect("key");
-                let mut permit =
-                    Store::admit(key, estimate_tokens(black_box(body))).expect("admitted");
+                let mut permit = store
+                    .admit(key, estimate_tokens(black_box(body)))
+                    .expect("admitted");
                 permit.settle(Some(74), Some(0.0001));
             })
         },

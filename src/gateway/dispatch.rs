@@ -202,7 +202,10 @@ async fn serve(
             record.sink = state.request_log.load_full();
             let key = authenticate(state, request.headers(), keys)?;
             limits::note_key(key.as_ref(), record);
-            let caller = Caller { key: key.as_ref() };
+            let caller = Caller {
+                key: key.as_ref(),
+                store: state.registry.quota(),
+            };
             proxy::proxy(table, endpoint, request, request_id, record, caller).await
         }
         Route::Messages => {
@@ -210,7 +213,10 @@ async fn serve(
             record.sink = state.request_log.load_full();
             let key = authenticate(state, request.headers(), keys)?;
             limits::note_key(key.as_ref(), record);
-            let caller = Caller { key: key.as_ref() };
+            let caller = Caller {
+                key: key.as_ref(),
+                store: state.registry.quota(),
+            };
             messages::messages(table, request, request_id, record, caller).await
         }
         Route::CountTokens => {
@@ -227,6 +233,8 @@ async fn serve(
 pub(super) struct Caller<'a> {
     /// The key, when keys are configured.
     pub key: Option<&'a Arc<crate::quota::KeySpec>>,
+    /// Where its limits are kept and admissions decided.
+    pub store: &'a crate::quota::Store,
 }
 
 /// [`auth::authenticate`], counting an expired key under its name.

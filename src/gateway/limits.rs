@@ -35,6 +35,7 @@ impl Settle for Hold {
 /// # Errors
 /// [`GatewayError::ModelNotAllowed`] or [`GatewayError::RateLimited`].
 pub(super) fn admit(
+    store: &Store,
     key: Option<&Arc<KeySpec>>,
     model: &str,
     body: &[u8],
@@ -64,7 +65,7 @@ pub(super) fn admit(
     } else {
         0
     };
-    match Store::admit(key, tokens) {
+    match store.admit(key, tokens) {
         Ok(permit) => {
             count(ADMITTED);
             let headers = permit.headers;

@@ -49,7 +49,7 @@ pub(super) async fn messages(
         .as_deref()
         .ok_or(GatewayError::MissingModel)?;
     let model = resolve(table, name, record)?;
-    let rates = limits::admit(caller.key, name, &body, record)?;
+    let rates = limits::admit(caller.store, caller.key, name, &body, record)?;
     // Translated once for every target that is not Anthropic's; a request
     // that cannot be (a server tool) can still go to Anthropic targets.
     let (openai, untranslatable) = match inbound::request_to_openai(&body) {

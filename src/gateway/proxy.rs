@@ -47,7 +47,7 @@ pub(super) async fn proxy(
         .as_deref()
         .ok_or(GatewayError::MissingModel)?;
     let model = resolve(table, name, record)?;
-    let rates = limits::admit(caller.key, name, &body, record)?;
+    let rates = limits::admit(caller.store, caller.key, name, &body, record)?;
     let outbound = Outbound {
         model,
         endpoint,

@@ -263,10 +263,13 @@ impl Store {
     }
 
     /// Admits a request of key `spec` expected to use `tokens` tokens, now.
+    /// Every admission goes through the store, so a shared store can take
+    /// this call over; in memory the state is the one `spec` holds (from
+    /// [`Store::state`]).
     ///
     /// # Errors
     /// [`Denied`] when a limit says no; nothing is reserved then.
-    pub fn admit(spec: &KeySpec, tokens: u64) -> Result<Permit, Denied> {
+    pub fn admit(&self, spec: &KeySpec, tokens: u64) -> Result<Permit, Denied> {
         admit_at(spec, tokens, clock(), SystemTime::now())
     }
 }
@@ -703,7 +706,7 @@ mod tests {
             state: store.state("a"),
             ..key(Limits::default())
         };
-        let mut p = Store::admit(&spec, 0).unwrap();
+        let mut p = store.admit(&spec, 0).unwrap();
         p.settle(None, Some(0.25));
         store.save(false).unwrap();
         let again = Store::default();
