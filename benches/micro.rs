@@ -29,6 +29,12 @@
 //!   Converse answer, and a 50-message ConverseStream body (binary
 //!   event-stream frames) decoded and translated message by message.
 //!
+//! - `key admission`: what a router key adds per request in memory mode:
+//!   `quota::KeySet::lookup` (SHA-256 of the presented key, one hash-map
+//!   probe among 1,000 digests), then for a key with limits the token
+//!   estimate, `Store::admit` (budget, max_parallel, rpm, tpm) and the
+//!   permit's settlement with the usage.
+//!
 //! Each bench checks its result once before measuring, so a broken bench
 //! fails instead of timing nothing. See docs/benchmarks.md.
 
@@ -934,11 +940,79 @@ fn bench_bedrock(c: &mut Criterion) {
     group.finish();
 }
 
+// ---------------------------------------------------------------------------
+// key admission
+// ---------------------------------------------------------------------------
+
+fn bench_keys(c: &mut Criterion) {
+    use std::sync::Arc;
+    use switchyard::quota::key::sha256;
+    use switchyard::quota::{estimate_tokens, Budget, KeySet, KeySpec, Limits, Store};
+
+    let spec = |i: usize, limits: Limits| {
+        Arc::new(KeySpec {
+            name: format!("key-{i}"),
+            models: Vec::new(),
+            limits,
+            expires: None,
+            labels: Arc::new([]),
+            state: Arc::default(),
+            counters: None,
+        })
+    };
+    // Limits that never refuse, so every iteration pays the whole admission.
+    let limited = Limits {
+        rpm: Some(100_000_000),
+        tpm: Some(100_000_000_000),
+        max_parallel: Some(1_000_000),
+        budget: Budget {
+            daily_usd: Some(1e12),
+            monthly_usd: Some(1e12),
+        },
+    };
+    let keys = KeySet::new(
+        (0..1000)
+            .map(|i| {
+                let key = format!("sk-sy-bench-{i:04}-0123456789abcdef0123456789abcdef");
+                let limits = if i == 500 { limited } else { Limits::default() };
+                (sha256(key.as_bytes()), spec(i, limits))
+            })
+            .collect(),
+    );
+    let presented = "sk-sy-bench-0500-0123456789abcdef0123456789abcdef";
+    let body = br#"{"model":"gpt-4o","max_tokens":256,"messages":[{"role":"user","content":"Say hello in one word."}]}"#;
+    let found = keys.lookup(presented).expect("the key is in the set");
+    assert_eq!(found.name, "key-500");
+    assert!(keys.lookup("sk-sy-not-a-key").is_none());
+    let store = Store::default();
+    let mut permit = store.admit(found, estimate_tokens(body)).expect("admitted");
+    permit.settle(Some(74), Some(0.0001));
+    drop(permit);
+
+    let mut group = c.benchmark_group("key admission");
+    group.bench_function("lookup (sha256 + map, 1000 keys)", |b| {
+        b.iter(|| keys.lookup(black_box(presented)).is_some())
+    });
+    group.bench_function(
+        "lookup + admit + settle (rpm, tpm, parallel, budget)",
+        |b| {
+            b.iter(|| {
+                let key = keys.lookup(black_box(presented)).expect("key");
+                let mut permit = store
+                    .admit(key, estimate_tokens(black_box(body)))
+                    .expect("admitted");
+                permit.settle(Some(74), Some(0.0001));
+            })
+        },
+    );
+    group.finish();
+}
+
 criterion_group! {
     name = micro;
     config = Criterion::default()
         .measurement_time(Duration::from_secs(3))
         .warm_up_time(Duration::from_secs(1));
-    targets = bench_inspect_splice, bench_sse, bench_plan, bench_anthropic, bench_anthropic_inbound, bench_gemini, bench_bedrock
+    targets = bench_inspect_splice, bench_sse, bench_plan, bench_keys, bench_anthropic, bench_anthropic_inbound, bench_gemini, bench_bedrock
 }
 criterion_main!(micro);

@@ -9,7 +9,8 @@
 //!   config), [`secret`] (a credential that never prints), [`json`] (the
 //!   request inspector, the model splice, structural reads), [`sse`] (event
 //!   framing), [`openai`] (chunk kinds, token usage, the error body), [`h1`]
-//!   (the pooled HTTP/1.1 client).
+//!   (the pooled HTTP/1.1 client), [`quota`] (router keys as digests, their
+//!   limits, the in-memory limiter and the budget state file).
 //! - [`telemetry`]: metrics, the access log and the request log.
 //! - [`upstream`]: per-upstream runtime state that outlives a table: health,
 //!   breakers, in-flight counts, and the registry of pooled clients.
@@ -32,6 +33,7 @@ pub mod h1;
 pub mod json;
 pub mod openai;
 pub mod providers;
+pub mod quota;
 pub mod routing;
 pub mod secret;
 pub mod server;

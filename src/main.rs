@@ -16,6 +16,7 @@ switchyard — an OpenAI-compatible proxy and model router
 usage:
   switchyard [--config PATH] [--listen ADDR] [--log-format text|json]
   switchyard check [PATH]
+  switchyard key new NAME
   switchyard healthcheck [URL]
   switchyard --version | --help
 
@@ -27,6 +28,8 @@ options:
 commands:
   check [PATH]         validate a config, print the compiled model table;
                        exits 1 and prints every error when it is invalid
+  key new NAME         print a new random router key and the `keys:` entry
+                       (its SHA-256) to paste into router.yaml
   healthcheck [URL]    GET URL (default http://127.0.0.1:8000/health) and exit 0
                        on a 2xx answer, 1 otherwise (for container HEALTHCHECKs)
 
@@ -36,6 +39,7 @@ environment:
 
 struct Args {
     check: Option<PathBuf>,
+    new_key: Option<String>,
     healthcheck: Option<String>,
     config: PathBuf,
     listen: Option<SocketAddr>,
@@ -45,6 +49,7 @@ struct Args {
 fn parse_args() -> Result<Option<Args>, String> {
     let mut args = Args {
         check: None,
+        new_key: None,
         healthcheck: None,
         config: std::env::var_os("SWITCHYARD_CONFIG")
             .map(PathBuf::from)
@@ -88,6 +93,15 @@ fn parse_args() -> Result<Option<Args>, String> {
                     .map_err(|e| format!("--log-format: {e}"))?
             }
             "check" if !checking => checking = true,
+            "key" if !checking && args.new_key.is_none() => match it.next().as_deref() {
+                Some("new") => {
+                    let name = it
+                        .next()
+                        .ok_or("key new needs a NAME (e.g. switchyard key new ci-bot)")?;
+                    args.new_key = Some(name);
+                }
+                _ => return Err("key: the only subcommand is `key new NAME`".to_owned()),
+            },
             "healthcheck" if !checking && args.healthcheck.is_none() => {
                 args.healthcheck = Some(
                     it.next()
@@ -141,6 +155,9 @@ fn main() -> ExitCode {
     if let Some(url) = &args.healthcheck {
         return healthcheck(url);
     }
+    if let Some(name) = &args.new_key {
+        return new_key(name);
+    }
     if let Some(path) = &args.check {
         // `check` builds no clients that connect, but the runtime is needed for timers.
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -188,6 +205,38 @@ fn main() -> ExitCode {
         server.stopped().await;
         ExitCode::SUCCESS
     })
+}
+
+/// `switchyard key new NAME`: a fresh key on stdout's first line, then the
+/// `keys:` entry holding only its SHA-256 (the router never needs the key).
+fn new_key(name: &str) -> ExitCode {
+    use switchyard::quota::key;
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if !ok {
+        eprintln!(
+            "switchyard: {name:?} is not a key name: use 1 to 64 letters, digits, `.`, `_` or `-`"
+        );
+        return ExitCode::from(2);
+    }
+    match key::new_key() {
+        Ok(secret) => {
+            let digest = key::hex(&key::sha256(secret.as_bytes()));
+            println!("{secret}");
+            println!();
+            println!("# Give the key above to its user; it is not stored anywhere.");
+            println!("# Add this entry under `keys:` in router.yaml:");
+            println!("  - {{ name: {name}, sha256: \"{digest}\" }}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("switchyard: {err}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// How long `healthcheck` waits for the whole answer.

@@ -14,6 +14,8 @@ use crate::providers::{anthropic, bedrock, ProviderKind};
 use crate::routing::StatusPolicy;
 use std::sync::atomic::AtomicUsize;
 
+use crate::quota::key::sha256;
+use crate::quota::{Glob, KeySet, KeySpec, Limits};
 use crate::routing::strategy::weighted_cycle;
 use crate::routing::RequestLimits;
 use crate::routing::{AttemptPolicy, Cors, Model, Signing, Table, Target, Translation, Upstream};
@@ -212,6 +214,10 @@ pub fn compile(
                         upstream,
                         upstream_model,
                         weight: t.weight,
+                        rates: crate::quota::Rates {
+                            rpm: t.rates.rpm.or(m.rates.rpm),
+                            tpm: t.rates.tpm.or(m.rates.tpm),
+                        },
                         urls,
                     })
                 })
@@ -299,8 +305,15 @@ pub fn compile(
             }))
         })
         .collect();
+    let keys = compile_keys(config, registry);
     if walk.errors.is_empty() {
         registry.retain(&keep, &target_ids);
+        let names: Vec<&str> = config.keys.iter().map(|k| k.name.as_str()).collect();
+        let persist = config
+            .keys
+            .iter()
+            .any(|k| k.limits.budget.daily_usd.is_some() || k.limits.budget.monthly_usd.is_some());
+        registry.quota().retain(&names, persist);
     }
 
     let cors = if config.server.cors_origins.iter().any(|o| o == "*") {
@@ -323,7 +336,7 @@ pub fn compile(
             max_body_bytes: config.server.max_body_bytes,
             body_timeout: config.server.body_timeout,
         },
-        config.server.auth_keys.clone(),
+        keys,
         cors,
         models,
         upstream_list,
@@ -335,6 +348,39 @@ pub fn compile(
     } else {
         table
     }
+}
+
+/// The key set: the `keys:` entries, with their state from the registry's
+/// store (kept by name across reloads), then the flat `server.auth.keys`
+/// as keys without limits (their state is never looked at).
+fn compile_keys(config: &Config, registry: &Registry) -> KeySet {
+    let mut all = Vec::new();
+    for k in &config.keys {
+        let spec = KeySpec {
+            name: k.name.clone(),
+            models: k.models.iter().map(|(m, _)| Glob(m.clone())).collect(),
+            limits: k.limits,
+            expires: k.expires,
+            labels: k.labels.clone().into(),
+            state: registry.quota().state(&k.name),
+            counters: Some(registry.metrics().key_counters(&k.name)),
+        };
+        all.push((k.digest, Arc::new(spec)));
+    }
+    for (i, key) in config.server.auth_keys.iter().enumerate() {
+        let name = format!("server.auth.keys[{i}]");
+        let spec = KeySpec {
+            name: name.clone(),
+            models: Vec::new(),
+            limits: Limits::default(),
+            expires: None,
+            labels: Arc::new([]),
+            state: Arc::default(),
+            counters: Some(registry.metrics().key_counters(&name)),
+        };
+        all.push((sha256(key.expose().as_bytes()), Arc::new(spec)));
+    }
+    KeySet::new(all)
 }
 
 /// Fallback models of `name`, depth-first in declared order, each once, never
@@ -371,6 +417,7 @@ fn rebuild_targets(targets: &[Target]) -> Vec<Target> {
             upstream_model: t.upstream_model.clone(),
             responses_model: t.responses_model.clone(),
             weight: t.weight,
+            rates: t.rates,
             urls: t.urls.clone(),
             label: t.label.clone(),
         })

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 pub use interpolate::{from_env, interpolate, InterpolateError, Interpolated};
 pub use keypath::KeyPath;
-pub use schema::{ConnectionLimits, TlsFiles, DEFAULT_MAX_CONNECTIONS_CAP};
+pub use schema::{ConnectionLimits, TlsFiles, DEFAULT_MAX_CONNECTIONS_CAP, DEFAULT_STATE_FILE};
 pub use walk::ConfigError;
 
 use crate::routing::Table;
@@ -48,6 +48,8 @@ pub struct Loaded {
     pub tls: Option<TlsFiles>,
     /// `request_log:`.
     pub request_log: Option<crate::telemetry::request_log::RequestLogConfig>,
+    /// `state.file` as written (`None`: the default beside the config).
+    pub state_file: Option<std::path::PathBuf>,
 }
 
 /// A config that did not load: every error found.
@@ -163,6 +165,7 @@ pub fn load_str(
         connections: config.server.connections.clone(),
         tls: config.server.tls.clone(),
         request_log: config.request_log,
+        state_file: config.state.file,
     })
 }
 

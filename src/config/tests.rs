@@ -498,3 +498,127 @@ fn resume_prefill_and_policies_compile_with_their_defaults() {
     );
     assert!(!model.requests.edits_requests());
 }
+
+/// `yaml` with the mock model `m` (priced) and `keys:` as given.
+fn with_keys(keys: &str) -> String {
+    format!(
+        "upstreams:\n  u:\n    provider: mock\nmodels:\n  m:\n    targets: [u]\n    pricing: {{ input_per_million: 1, output_per_million: 2 }}\n  free:\n    targets: [u]\nkeys:\n{keys}"
+    )
+}
+
+const ZEROS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+#[test]
+fn keys_are_read_with_their_limits_and_hashed() {
+    let yaml = with_keys(&format!(
+        "  - {{ name: a, sha256: {ZEROS}, models: [\"m*\"], rpm: 5, tpm: 100, max_parallel: 2, budget: {{ daily_usd: 1.5, monthly_usd: 20 }}, expires: \"2030-01-02T03:04:05Z\", labels: {{ team: x }} }}\n  - {{ name: b, key: \"${{B_KEY}}\" }}\n"
+    ));
+    let loaded = load(&yaml, &[("B_KEY", "sk-b")]).unwrap_or_else(|e| panic!("{e}"));
+    let keys = &loaded.table.keys;
+    let a = &keys.list[0];
+    assert_eq!(a.name, "a");
+    assert_eq!(a.limits.rpm, Some(5));
+    assert_eq!(a.limits.tpm, Some(100));
+    assert_eq!(a.limits.max_parallel, Some(2));
+    assert_eq!(a.limits.budget.daily_usd, Some(1.5));
+    assert_eq!(a.limits.budget.monthly_usd, Some(20.0));
+    assert!(a.allows("m") && a.allows("mini") && !a.allows("free"));
+    assert_eq!(&*a.labels, &[("team".to_owned(), "x".to_owned())]);
+    assert!(a.expires.is_some());
+    assert_eq!(keys.lookup("sk-b").map(|k| k.name.as_str()), Some("b"));
+    assert!(keys.lookup("sk-c").is_none());
+    // A budget with an unpriced model in the file: a warning, not an error.
+    assert!(loaded.warnings.iter().any(|w| w
+        .to_string()
+        .starts_with("keys[0].budget: some models have no `pricing`")));
+}
+
+#[test]
+fn key_mistakes_are_reported_under_their_paths() {
+    let cases: &[(&str, &str)] = &[
+        ("  - { name: a, key: sk-literal }\n", "keys[0].key: a clear key is not written in router.yaml"),
+        ("  - { name: a, key: \"${UNSET_KEY}\" }\n", "keys[0].key: environment variable UNSET_KEY is not set"),
+        ("  - { name: a }\n", "keys[0]: missing: give the key as `sha256: <hex>` or `key: ${VAR}`"),
+        ("  - { name: \"a b\", sha256: 00 }\n", "keys[0].name: \"a b\" is not a key name"),
+        ("  - { name: a, sha256: ab }\n", "keys[0].sha256: expected 64 hex digits"),
+        ("  - { name: a, sha256: 12 }\n", "keys[0].sha256: YAML reads this digest as a number: quote it"),
+        ("  - { name: a, sha256: ZZ, key: \"${K}\" }\n", "keys[0].key: give either `sha256` or `key`, not both"),
+        ("  - { name: a, sha256: Z, tpm: 0 }\n", "keys[0].tpm: expected a whole number from 1"),
+        ("  - { name: a, sha256: Z, expires: soon }\n", "keys[0].expires: \"soon\" is not an RFC 3339 UTC time"),
+        ("  - { name: a, sha256: Z, models: [] }\n", "keys[0].models: is empty"),
+        ("  - { name: a, sha256: Z, colour: red }\n", "keys[0].colour: unknown key"),
+        ("  - { name: a, sha256: Z, labels: { a: 1, b: 2, c: 3, d: 4, e: 5, f: 6, g: 7, h: 8, i: 9 } }\n", "keys[0].labels: 9 labels; a key may have at most 8"),
+    ];
+    for (keys, expected) in cases {
+        let all = errors(&with_keys(keys), &[("K", "x")]);
+        assert!(
+            all.iter().any(|e| e.starts_with(expected)),
+            "{keys}: expected {expected:?} in {all:#?}"
+        );
+    }
+    let long = "v".repeat(65);
+    let all = errors(
+        &with_keys(&format!(
+            "  - {{ name: a, sha256: {ZEROS}, labels: {{ team: {long} }} }}\n"
+        )),
+        &[],
+    );
+    assert!(
+        all.iter()
+            .any(|e| e.contains("keys[0].labels.team: is 65 bytes")),
+        "{all:?}"
+    );
+}
+
+#[test]
+fn key_names_and_keys_are_unique_across_both_lists() {
+    let yaml = format!(
+        "{}  - {{ name: a, sha256: {ZEROS} }}\n  - {{ name: b, key: \"${{FLAT}}\" }}\nserver:\n  auth:\n    keys: [\"${{FLAT}}\"]\n",
+        with_keys(&format!("  - {{ name: a, sha256: \"{}\" }}\n", "1".repeat(64)))
+    );
+    let all = errors(&yaml, &[("FLAT", "sk-flat")]);
+    assert!(
+        all.iter()
+            .any(|e| e.starts_with("keys[1].name: the name \"a\" is already used at keys[0]")),
+        "{all:#?}"
+    );
+    assert!(
+        all.iter()
+            .any(|e| e.starts_with("keys[2]: this key is the same key as server.auth.keys[0]")),
+        "{all:#?}"
+    );
+}
+
+#[test]
+fn a_models_pattern_that_matches_nothing_is_a_warning() {
+    let loaded = load(
+        &with_keys(&format!(
+            "  - {{ name: a, sha256: {ZEROS}, models: [gtp-*] }}\n"
+        )),
+        &[],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        loaded.warnings.iter().any(|w| w
+            .to_string()
+            .starts_with("keys[0].models[0]: \"gtp-*\" matches no model")),
+        "{:?}",
+        loaded.warnings
+    );
+}
+
+#[test]
+fn target_and_model_rates_compile_onto_each_target() {
+    let loaded = load(
+        "upstreams:\n  u:\n    provider: mock\nmodels:\n  m:\n    rpm: 10\n    tpm: 1000\n    targets:\n      - { upstream: u, model: a, rpm: 3 }\n      - { upstream: u, model: b }\n",
+        &[],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let m = loaded.table.model("m").unwrap();
+    let rates: Vec<_> = m
+        .targets
+        .iter()
+        .map(|t| (t.rates.rpm, t.rates.tpm))
+        .collect();
+    assert_eq!(rates, [(Some(3), Some(1000)), (Some(10), Some(1000))]);
+}

@@ -67,6 +67,7 @@ pub fn validate(walk: &mut Walk<'_>, config: &Config) {
     }
 
     report_fallback_cycles(walk, config, &models);
+    validate_keys(walk, config);
 
     for upstream in &config.upstreams {
         let t = &upstream.timeouts;
@@ -161,6 +162,62 @@ fn report_fallback_cycles(
             if stack.len() <= config.models.len() {
                 stack.push((child, 0));
             }
+        }
+    }
+}
+
+/// `keys:`: names and keys are unique (also against `server.auth.keys`);
+/// a `models` pattern that matches no model is probably a typo; a budget
+/// needs prices to count against.
+fn validate_keys(walk: &mut Walk<'_>, config: &Config) {
+    use crate::quota::key::{sha256, Glob};
+    let mut names: HashMap<&str, &super::keypath::KeyPath> = HashMap::new();
+    let mut digests: HashMap<[u8; 32], String> = config
+        .server
+        .auth_keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            (
+                sha256(k.expose().as_bytes()),
+                format!("server.auth.keys[{i}]"),
+            )
+        })
+        .collect();
+    for key in &config.keys {
+        if let Some(first) = names.insert(&key.name, &key.path) {
+            walk.error(
+                &key.path.key("name"),
+                format!(
+                    "the name {:?} is already used at {first}; key names must be unique",
+                    key.name
+                ),
+            );
+        }
+        if let Some(other) = digests.insert(key.digest, key.path.to_string()) {
+            walk.error(
+                &key.path,
+                format!("this key is the same key as {other}; give each key its own value"),
+            );
+        }
+        for (pattern, path) in &key.models {
+            let glob = Glob(pattern.clone());
+            if !config.models.iter().any(|m| glob.matches(&m.name)) {
+                let hint = suggest::hint(pattern, config.models.iter().map(|m| m.name.as_str()));
+                walk.warn(
+                    path,
+                    format!("{pattern:?} matches no model of this config{hint}"),
+                );
+            }
+        }
+        let budget = key.limits.budget;
+        if (budget.daily_usd.is_some() || budget.monthly_usd.is_some())
+            && config.models.iter().any(|m| m.pricing.is_none())
+        {
+            walk.warn(
+                &key.path.key("budget"),
+                "some models have no `pricing`: requests to them cost nothing against this budget",
+            );
         }
     }
 }

@@ -111,6 +111,14 @@ pub enum AttemptError {
         /// The request field at fault.
         param: Option<&'static str>,
     },
+    /// The target is at its own `rpm`/`tpm` (skipped, nothing was sent).
+    #[error("target `{target}` is at its rate limit (`rpm`/`tpm`); it has room again in {}", format_duration(*wait))]
+    RateLimited {
+        /// `upstream/model`.
+        target: String,
+        /// Until one more request fits.
+        wait: Duration,
+    },
     /// A `${VAR}` the upstream needs is unset.
     #[error("upstream `{upstream}` is not configured: environment variable {var} is not set")]
     NotConfigured {
@@ -137,6 +145,7 @@ impl AttemptError {
             AttemptError::Status { .. } => "status",
             AttemptError::Deadline { .. } => "deadline",
             AttemptError::AttemptLimit { .. } => "attempt_limit",
+            AttemptError::RateLimited { .. } => "rate_limited",
         }
     }
 }

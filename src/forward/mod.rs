@@ -49,9 +49,10 @@ pub use error::AttemptError;
 
 use crate::json::Inspected;
 use crate::providers::{mock, Endpoint, RequestError};
+use crate::quota;
 use crate::routing::{self, HedgeDelay, Model, Strategy, Target};
 use crate::telemetry::metrics::TargetMetrics;
-use crate::upstream::{Circuit, InFlight};
+use crate::upstream::{Circuit, InFlight, TargetHold};
 use body::ResponseBody;
 use classify::Verdict;
 use commit::Committed;
@@ -111,6 +112,9 @@ pub struct Served {
     /// Every target failed: the answer is the last upstream error that was
     /// moved past, passed through (a model's `on_exhausted` replaces it).
     pub exhausted: bool,
+    /// The served target's token reservation against its `tpm`, to be
+    /// settled with the answer's usage.
+    pub rate_hold: Option<TargetHold>,
 }
 
 /// How one target's attempts ended.
@@ -256,6 +260,7 @@ pub async fn forward(out: Outbound<'_>) -> Result<(Response<ResponseBody>, Serve
                             target,
                             attempts.load(Ordering::Relaxed),
                             upstream_started.unwrap_or(started),
+                            out.body,
                         );
                         let resume = resumable(&out, &committed, &targets, index);
                         return Ok((
@@ -275,10 +280,15 @@ pub async fn forward(out: Outbound<'_>) -> Result<(Response<ResponseBody>, Serve
                             target,
                             attempts.load(Ordering::Relaxed),
                             upstream_started.unwrap_or(started),
+                            out.body,
                         );
                         return Ok((response, served));
                     }
                     Outcome::Failed(AttemptError::AttemptLimit { .. }, _) => limit_hit = true,
+                    Outcome::Failed(error @ AttemptError::RateLimited { .. }, _) => {
+                        tracing::debug!(request_id = out.request_id, target = %target.label, "target at its rpm/tpm; skipped");
+                        failures.push(error);
+                    }
                     Outcome::Failed(error, answer) => {
                         tracing::warn!(
                             request_id = out.request_id, target = %target.label, kind = error.kind(),
@@ -304,6 +314,7 @@ pub async fn forward(out: Outbound<'_>) -> Result<(Response<ResponseBody>, Serve
                                     target,
                                     attempts.load(Ordering::Relaxed),
                                     upstream_started.unwrap_or(started),
+                                    out.body,
                                 );
                                 return Ok((answer, served));
                             }
@@ -319,7 +330,7 @@ pub async fn forward(out: Outbound<'_>) -> Result<(Response<ResponseBody>, Serve
         .then_some(policy.max_attempts);
     if let Some((answer, index)) = held {
         let target = targets[index];
-        let mut served = served(target, made, upstream_started.unwrap_or(started));
+        let mut served = served(target, made, upstream_started.unwrap_or(started), out.body);
         served.exhausted = true;
         return Ok((answer, served));
     }
@@ -367,8 +378,13 @@ fn resumable(
     )))
 }
 
-fn served(target: &Target, attempts: u32, upstream_started: Instant) -> Served {
+fn served(target: &Target, attempts: u32, upstream_started: Instant, body: &[u8]) -> Served {
     Served {
+        rate_hold: target.rates.tpm.map(|_| TargetHold {
+            state: target.state.clone(),
+            rates: target.rates,
+            reserved: quota::estimate_tokens(body),
+        }),
         model: target.model.clone(),
         target: target.label.clone(),
         attempts,
@@ -394,7 +410,12 @@ async fn attempt_target(
         Outcome::Committed(..) | Outcome::Final(_) | Outcome::ContextWindow(_) => {
             note(target, None)
         }
-        Outcome::Failed(AttemptError::AttemptLimit { .. } | AttemptError::Deadline { .. }, _) => {}
+        Outcome::Failed(
+            AttemptError::AttemptLimit { .. }
+            | AttemptError::Deadline { .. }
+            | AttemptError::RateLimited { .. },
+            _,
+        ) => {}
         Outcome::Failed(err, _) => note(target, Some(err.kind())),
     }
     (index, outcome)
@@ -428,6 +449,23 @@ async fn attempt_target_inner(
     }
     let mut retry = 0;
     loop {
+        // A target at its own rpm/tpm is skipped like an open circuit
+        // (before an attempt is counted): the request moves on.
+        if target.rates.any() {
+            let tokens = target
+                .rates
+                .tpm
+                .map_or(0, |_| quota::estimate_tokens(out.body));
+            if let Err(wait) = target.state.rate.take(target.rates, tokens) {
+                return Outcome::Failed(
+                    AttemptError::RateLimited {
+                        target: target.label.clone(),
+                        wait: Duration::from_secs_f64(wait.max(0.0)),
+                    },
+                    None,
+                );
+            }
+        }
         if attempts.fetch_add(1, Ordering::Relaxed) >= policy.max_attempts {
             attempts.fetch_sub(1, Ordering::Relaxed);
             return Outcome::Failed(

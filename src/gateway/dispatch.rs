@@ -12,7 +12,7 @@ use hyper::body::Incoming;
 
 use super::error::GatewayError;
 use super::AppState;
-use super::{auth, cors, messages, models, proxy, stats, status};
+use super::{auth, cors, limits, messages, models, proxy, stats, status};
 use crate::forward::body::ResponseBody;
 use crate::providers::Endpoint;
 use crate::telemetry::access_log::AccessRecord;
@@ -174,46 +174,85 @@ async fn serve(
             allow,
         });
     }
+    let keys = &table.keys;
     match route {
         Route::Health => Ok(status::live()),
         Route::Metrics => Ok(status::metrics(state, table)),
         Route::Ui => Ok(status::page()),
         Route::Stats => {
-            auth::authenticate(request.headers(), &table.auth_keys)?;
-            Ok(stats::stats(state))
+            authenticate(state, request.headers(), keys)?;
+            Ok(stats::stats(state, table))
         }
         Route::Ready => Ok(status::ready(state, table, false)),
         Route::Status => {
-            auth::authenticate(request.headers(), &table.auth_keys)?;
+            authenticate(state, request.headers(), keys)?;
             Ok(status::ready(state, table, true))
         }
         Route::ModelList => {
-            auth::authenticate(request.headers(), &table.auth_keys)?;
-            Ok(models::list(table))
+            let key = authenticate(state, request.headers(), keys)?;
+            Ok(models::list(table, key.as_deref()))
         }
         Route::ModelGet(id) => {
-            auth::authenticate(request.headers(), &table.auth_keys)?;
+            authenticate(state, request.headers(), keys)?;
             models::get(table, &id)
         }
         Route::Model(endpoint) => {
             state.registry.metrics().door_openai.inc();
             // Only model requests go to the request log (not probes or scrapes).
             record.sink = state.request_log.load_full();
-            auth::authenticate(request.headers(), &table.auth_keys)?;
-            proxy::proxy(table, endpoint, request, request_id, record).await
+            let key = authenticate(state, request.headers(), keys)?;
+            limits::note_key(key.as_ref(), record);
+            let caller = Caller {
+                key: key.as_ref(),
+                store: state.registry.quota(),
+            };
+            proxy::proxy(table, endpoint, request, request_id, record, caller).await
         }
         Route::Messages => {
             state.registry.metrics().door_anthropic.inc();
             record.sink = state.request_log.load_full();
-            auth::authenticate(request.headers(), &table.auth_keys)?;
-            messages::messages(table, request, request_id, record).await
+            let key = authenticate(state, request.headers(), keys)?;
+            limits::note_key(key.as_ref(), record);
+            let caller = Caller {
+                key: key.as_ref(),
+                store: state.registry.quota(),
+            };
+            messages::messages(table, request, request_id, record, caller).await
         }
         Route::CountTokens => {
             state.registry.metrics().door_anthropic.inc();
-            auth::authenticate(request.headers(), &table.auth_keys)?;
+            authenticate(state, request.headers(), keys)?;
             messages::count_tokens(table, request, request_id, record).await
         }
     }
+}
+
+/// Who is calling a model endpoint: their key (none on an open router),
+/// for its permissions and limits.
+#[derive(Clone, Copy)]
+pub(super) struct Caller<'a> {
+    /// The key, when keys are configured.
+    pub key: Option<&'a Arc<crate::quota::KeySpec>>,
+    /// Where its limits are kept and admissions decided.
+    pub store: &'a crate::quota::Store,
+}
+
+/// [`auth::authenticate`], counting an expired key under its name.
+fn authenticate(
+    state: &AppState,
+    headers: &http::HeaderMap,
+    keys: &crate::quota::KeySet,
+) -> Result<Option<Arc<crate::quota::KeySpec>>, GatewayError> {
+    auth::authenticate(headers, keys).inspect_err(|err| {
+        if let GatewayError::KeyExpired { name, .. } = err {
+            state
+                .registry
+                .metrics()
+                .key_requests
+                .with_label_values(&[name.as_str(), "expired"])
+                .inc();
+        }
+    })
 }
 
 static NEXT_REQUEST: AtomicU64 = AtomicU64::new(0);

@@ -14,6 +14,7 @@ use crate::forward::{AttemptError, Exhausted};
 use crate::json::InspectError;
 use crate::openai::ErrorBody;
 use crate::providers::anthropic;
+use crate::quota::{Denied, Period, Reason};
 
 /// An error answered by the gateway.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +46,23 @@ pub enum GatewayError {
         /// Whether a key was sent at all.
         key_sent: bool,
     },
+    /// The key has passed its `expires`.
+    #[error("key expired")]
+    KeyExpired {
+        /// The key's name (for the log and metrics; never in the message).
+        name: String,
+        /// When it expired.
+        at: std::time::SystemTime,
+    },
+    /// The key may not call this model (`keys[].models`).
+    #[error("model not allowed")]
+    ModelNotAllowed {
+        /// What the client asked for.
+        model: String,
+    },
+    /// A key's limit (rate, parallel, budget) refused the request.
+    #[error("rate limited")]
+    RateLimited(Box<Denied>),
     /// The model is not in the table.
     #[error("model not found")]
     ModelNotFound {
@@ -87,6 +105,21 @@ pub enum GatewayError {
         /// Set when `max_attempts` stopped the search.
         limit_reached: Option<u32>,
     },
+}
+
+/// Whole seconds until the soonest rate-limited target has room, at least 1.
+fn upstream_retry_after(failures: &[AttemptError]) -> u64 {
+    failures
+        .iter()
+        .filter_map(|f| match f {
+            AttemptError::RateLimited { wait, .. } => {
+                Some((wait.as_secs_f64() - 1e-6).ceil() as u64)
+            }
+            _ => None,
+        })
+        .min()
+        .unwrap_or(1)
+        .max(1)
 }
 
 impl From<Exhausted> for GatewayError {
@@ -157,6 +190,39 @@ impl GatewayError {
                 StatusCode::UNAUTHORIZED, INVALID, None, "invalid_api_key",
                 "The API key is not one of this router's keys. Check the key your client sends (its `api_key`, OPENAI_API_KEY or ANTHROPIC_API_KEY).".into(),
             ),
+            E::KeyExpired { at, .. } => (
+                StatusCode::UNAUTHORIZED, INVALID, None, "invalid_api_key",
+                format!("This API key expired at {}. Ask the operator of this router for a new key.", humantime::format_rfc3339_seconds(*at)),
+            ),
+            E::ModelNotAllowed { model } => (
+                StatusCode::FORBIDDEN, INVALID, Some("model"), "model_not_allowed",
+                format!("This API key may not use the model `{model}`. Use a model the key allows (`GET /v1/models` lists the router's models), or ask the operator to add it to the key's `models`."),
+            ),
+            E::RateLimited(denied) => {
+                let wait = denied.reason.retry_after();
+                match &denied.reason {
+                    Reason::Requests { .. } => (
+                        StatusCode::TOO_MANY_REQUESTS, "requests", None, "rate_limit_exceeded",
+                        format!("Rate limit reached for requests per minute (limit {}). Retry after {wait} s.", denied.headers.requests.map_or(0, |r| r.limit)),
+                    ),
+                    Reason::Tokens { needed, .. } => (
+                        StatusCode::TOO_MANY_REQUESTS, "tokens", None, "rate_limit_exceeded",
+                        format!("Rate limit reached for tokens per minute (limit {}, this request reserves {needed}: its prompt estimate plus its `max_tokens`). Retry after {wait} s, or set a smaller `max_tokens`.", denied.headers.tokens.map_or(0, |r| r.limit)),
+                    ),
+                    Reason::Parallel { limit } => (
+                        StatusCode::TOO_MANY_REQUESTS, "requests", None, "rate_limit_exceeded",
+                        format!("Too many requests at once for this API key (limit {limit} in parallel). Retry when one of them has finished."),
+                    ),
+                    Reason::Budget { period, limit_usd, resets_on, .. } => (
+                        StatusCode::TOO_MANY_REQUESTS, "insufficient_quota", None, "insufficient_quota",
+                        format!(
+                            "This API key has spent its {} budget of ${limit_usd:.2}. It resets at {resets_on}T00:00:00Z ({}); ask the operator to raise the budget to continue sooner.",
+                            match period { Period::Daily => "daily", Period::Monthly => "monthly" },
+                            match period { Period::Daily => "UTC midnight", Period::Monthly => "the first of the month, UTC" },
+                        ),
+                    ),
+                }
+            }
             E::ModelNotFound { model, available } => {
                 let names: Vec<String> = available.iter().map(|n| format!("`{n}`")).collect();
                 let listing = if names.is_empty() {
@@ -191,6 +257,7 @@ impl GatewayError {
                         (StatusCode::BAD_GATEWAY, "upstream_failed")
                     }
                     AttemptError::AttemptLimit { .. } => (StatusCode::SERVICE_UNAVAILABLE, "upstream_unavailable"),
+                    AttemptError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limit_exceeded"),
                 };
                 let advice = match last {
                     AttemptError::NotConfigured { var, .. } => format!(" Set {var} in Switchyard's environment and restart it."),
@@ -200,6 +267,7 @@ impl GatewayError {
                     AttemptError::FirstByteTimeout { .. } | AttemptError::FirstTokenTimeout { .. } | AttemptError::Deadline { .. } => {
                         " The upstream may be overloaded or still loading the model; retry later or raise the timeout.".to_owned()
                     }
+                    AttemptError::RateLimited { .. } => format!(" Retry after {} s.", upstream_retry_after(failures)),
                     AttemptError::Transport { .. }
                     | AttemptError::ErrorEvent { .. }
                     | AttemptError::EmptyStream { .. }
@@ -226,7 +294,11 @@ impl GatewayError {
                 let causes = causes.trim_end_matches('.');
                 (
                     status,
-                    if status == StatusCode::BAD_REQUEST { INVALID } else { "upstream_error" },
+                    match status {
+                        StatusCode::BAD_REQUEST => INVALID,
+                        StatusCode::TOO_MANY_REQUESTS => "requests",
+                        _ => "upstream_error",
+                    },
                     param,
                     code,
                     format!("The model `{model}` could not be served: {causes}.{advice}"),
@@ -241,6 +313,7 @@ impl GatewayError {
         matches!(
             self,
             GatewayError::Unauthorized { .. }
+                | GatewayError::KeyExpired { .. }
                 | GatewayError::UnknownPath { .. }
                 | GatewayError::BadHost { .. }
                 | GatewayError::MethodNotAllowed { .. }
@@ -294,6 +367,26 @@ impl GatewayError {
                 if matches!(failures.last(), Some(AttemptError::NotConfigured { .. })) =>
             {
                 headers.insert("x-should-retry", HeaderValue::from_static("false"));
+            }
+            // Every target left was at its own rpm/tpm: when the first has room.
+            GatewayError::Upstream { failures, .. }
+                if matches!(failures.last(), Some(AttemptError::RateLimited { .. })) =>
+            {
+                headers.insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(upstream_retry_after(failures)),
+                );
+            }
+            GatewayError::RateLimited(denied) => {
+                super::limits::apply_headers(headers, &denied.headers);
+                headers.insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(denied.reason.retry_after()),
+                );
+                // A spent budget does not come back within an SDK's retries.
+                if matches!(denied.reason, Reason::Budget { .. }) {
+                    headers.insert("x-should-retry", HeaderValue::from_static("false"));
+                }
             }
             _ => {}
         }

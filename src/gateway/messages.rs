@@ -13,7 +13,9 @@ use bytes::Bytes;
 use http::{header, HeaderValue, Request, Response};
 use hyper::body::Incoming;
 
+use super::dispatch::Caller;
 use super::error::GatewayError;
+use super::limits;
 use super::policy::{self, Shape};
 use super::proxy::{
     exhausted_response, note_served, on_exhausted, on_exhausted_answer, read_body, resolve,
@@ -32,6 +34,7 @@ pub(super) async fn messages(
     request: Request<Incoming>,
     request_id: &str,
     record: &mut AccessRecord,
+    caller: Caller<'_>,
 ) -> Result<Response<ResponseBody>, GatewayError> {
     record.set_model_metrics(table.unknown_model.clone());
     let (parts, body) = request.into_parts();
@@ -49,6 +52,7 @@ pub(super) async fn messages(
         .as_deref()
         .ok_or(GatewayError::MissingModel)?;
     let model = resolve(table, name, record)?;
+    let rates = limits::admit(caller.store, caller.key, name, &body, record)?;
     let edited = policy::apply(&model.requests, Shape::Messages, &body);
     let edited_inspected = edited.as_deref().map(inspect).transpose()?;
     let (body, native_inspected) = match (&edited, &edited_inspected) {
@@ -78,14 +82,14 @@ pub(super) async fn messages(
             untranslatable: untranslatable.as_ref(),
         }),
     };
-    match forward::forward(outbound).await {
+    let mut response = match forward::forward(outbound).await {
         Ok((response, served)) if served.exhausted && model.requests.on_exhausted.is_some() => {
             let text = model.requests.on_exhausted.as_deref().unwrap_or_default();
             let stream = native_inspected.stream == Some(true);
             let answer = on_exhausted_answer(
                 response, served, record, text, name, request_id, stream, false,
             );
-            Ok(to_anthropic(answer, name))
+            to_anthropic(answer, name)
         }
         Ok((response, served)) => {
             let mut response = if response.body().is_native() {
@@ -94,17 +98,21 @@ pub(super) async fn messages(
                 to_anthropic(response, name)
             };
             note_served(&mut response, served, record);
-            Ok(response)
+            response
         }
         Err(exhausted) => match &model.requests.on_exhausted {
             Some(text) => {
                 let stream = native_inspected.stream == Some(true);
                 let answer = on_exhausted(exhausted, record, text, name, request_id, stream, false);
-                Ok(to_anthropic(answer, name))
+                to_anthropic(answer, name)
             }
-            None => Ok(exhausted_response(exhausted, record, true)),
+            None => exhausted_response(exhausted, record, true),
         },
+    };
+    if let Some(rates) = &rates {
+        limits::apply_headers(response.headers_mut(), rates);
     }
+    Ok(response)
 }
 
 /// An OpenAI-shaped answer (any status) as Anthropic's.

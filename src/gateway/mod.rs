@@ -12,6 +12,7 @@ mod cache;
 pub mod cors;
 pub mod dispatch;
 pub mod error;
+pub mod limits;
 mod messages;
 mod models;
 mod policy;

@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 
 use super::error::GatewayError;
 use crate::forward::body::ResponseBody;
+use crate::quota::KeySpec;
 use crate::routing::{Model, Table};
 
 fn object(table: &Table, model: &Model) -> Value {
@@ -28,9 +29,15 @@ pub(super) fn json_response(body: &Value) -> Response<ResponseBody> {
     response
 }
 
-/// Every model, in `router.yaml` order.
-pub(super) fn list(table: &Table) -> Response<ResponseBody> {
-    let data: Vec<Value> = table.models.iter().map(|m| object(table, m)).collect();
+/// Every model the caller's key may use (all, with no key or no `models`),
+/// in `router.yaml` order.
+pub(super) fn list(table: &Table, key: Option<&KeySpec>) -> Response<ResponseBody> {
+    let data: Vec<Value> = table
+        .models
+        .iter()
+        .filter(|m| key.is_none_or(|k| k.allows(&m.name)))
+        .map(|m| object(table, m))
+        .collect();
     json_response(&json!({"object": "list", "data": data}))
 }
 

@@ -7,7 +7,9 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
 
 use super::cache;
+use super::dispatch::Caller;
 use super::error::GatewayError;
+use super::limits;
 use super::policy::{self, Shape};
 use crate::forward::body::ResponseBody;
 use crate::forward::{self, Exhausted, Outbound, Served};
@@ -28,6 +30,7 @@ pub(super) async fn proxy(
     request: Request<Incoming>,
     request_id: &str,
     record: &mut AccessRecord,
+    caller: Caller<'_>,
 ) -> Result<Response<ResponseBody>, GatewayError> {
     // Counted under `(unknown)` until the body names a model we serve.
     record.set_model_metrics(table.unknown_model.clone());
@@ -46,6 +49,7 @@ pub(super) async fn proxy(
         .as_deref()
         .ok_or(GatewayError::MissingModel)?;
     let model = resolve(table, name, record)?;
+    let rates = limits::admit(caller.store, caller.key, name, &body, record)?;
     let shape = match endpoint {
         Endpoint::ChatCompletions => Shape::Chat,
         Endpoint::Responses => Shape::Responses,
@@ -77,48 +81,55 @@ pub(super) async fn proxy(
         inspected,
         include_usage,
     );
-    if let Some(hit) = cached.as_ref().and_then(|c| c.hit(record)) {
-        record.entry.served_model = Some(model.name.clone());
-        return Ok(hit);
-    }
     let on_exhausted_text = match endpoint {
         Endpoint::ChatCompletions => model.requests.on_exhausted.as_deref(),
         _ => None,
     };
-    match forward::forward(outbound).await {
-        Ok((response, served)) if served.exhausted && on_exhausted_text.is_some() => {
-            let text = on_exhausted_text.unwrap_or_default();
-            Ok(on_exhausted_answer(
-                response,
-                served,
-                record,
-                text,
-                name,
-                request_id,
-                stream,
-                include_usage(),
-            ))
+    let hit = cached.as_ref().and_then(|c| c.hit(record));
+    let mut response = match hit {
+        Some(hit) => {
+            record.entry.served_model = Some(model.name.clone());
+            hit
         }
-        Ok((mut response, served)) => {
-            note_served(&mut response, served, record);
-            if let Some(cached) = cached {
-                cached.store(&mut response);
+        None => match forward::forward(outbound).await {
+            Ok((response, served)) if served.exhausted && on_exhausted_text.is_some() => {
+                let text = on_exhausted_text.unwrap_or_default();
+                on_exhausted_answer(
+                    response,
+                    served,
+                    record,
+                    text,
+                    name,
+                    request_id,
+                    stream,
+                    include_usage(),
+                )
             }
-            Ok(response)
-        }
-        Err(exhausted) => match on_exhausted_text {
-            Some(text) => Ok(on_exhausted(
-                exhausted,
-                record,
-                text,
-                name,
-                request_id,
-                stream,
-                include_usage(),
-            )),
-            None => Ok(exhausted_response(exhausted, record, false)),
+            Ok((mut response, served)) => {
+                note_served(&mut response, served, record);
+                if let Some(cached) = cached {
+                    cached.store(&mut response);
+                }
+                response
+            }
+            Err(exhausted) => match on_exhausted_text {
+                Some(text) => on_exhausted(
+                    exhausted,
+                    record,
+                    text,
+                    name,
+                    request_id,
+                    stream,
+                    include_usage(),
+                ),
+                None => exhausted_response(exhausted, record, false),
+            },
         },
+    };
+    if let Some(rates) = &rates {
+        limits::apply_headers(response.headers_mut(), rates);
     }
+    Ok(response)
 }
 
 /// The model's `on_exhausted` message instead of `failed`, the last
@@ -214,6 +225,9 @@ pub(super) fn note_served(
             .saturating_duration_since(started);
         let after = served.committed_at.elapsed();
         record.overhead_us = Some((before + after).as_micros() as u64);
+    }
+    if let Some(hold) = served.rate_hold {
+        record.settle.push(Box::new(hold));
     }
     record.entry.target = Some(served.target);
     record.entry.served_model = Some(served.model);

@@ -96,6 +96,29 @@ impl AppState {
         }
     }
 
+    /// Keeps key budgets in `file` (`state.file`; relative to the config
+    /// file's directory), restoring the spend it holds the first time.
+    pub fn configure_state_file(&self, file: &std::path::Path) {
+        let path = if file.is_absolute() {
+            file.to_owned()
+        } else {
+            self.config_path
+                .parent()
+                .map_or_else(|| file.to_owned(), |dir| dir.join(file))
+        };
+        if let Err(err) = self.registry.quota().open(&path) {
+            tracing::error!(error = %err, "state.file: cannot restore key budgets; they start from zero");
+        }
+    }
+
+    /// Writes key budgets to the state file (when any key has a budget and,
+    /// unless `force`, something was spent since the last write).
+    pub fn save_key_state(&self, force: bool) {
+        if let Err(err) = self.registry.quota().save(force) {
+            tracing::error!(error = %err, "state.file: cannot write key budgets");
+        }
+    }
+
     /// The generation of the table being served.
     pub fn generation(&self) -> u64 {
         self.table.load().generation

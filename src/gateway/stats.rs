@@ -15,6 +15,8 @@ use serde_json::json;
 use super::models::json_response;
 use super::AppState;
 use crate::forward::body::ResponseBody;
+use crate::quota::store::usage;
+use crate::routing::Table;
 
 #[derive(Default)]
 struct ModelStats {
@@ -39,7 +41,7 @@ fn label<'a>(metric: &'a prometheus::proto::Metric, name: &str) -> &'a str {
         .unwrap_or("")
 }
 
-pub(super) fn stats(state: &AppState) -> Response<ResponseBody> {
+pub(super) fn stats(state: &AppState, table: &Table) -> Response<ResponseBody> {
     let mut models: BTreeMap<String, ModelStats> = BTreeMap::new();
     for family in state.registry.metrics().gather() {
         for metric in family.get_metric() {
@@ -134,5 +136,43 @@ pub(super) fn stats(state: &AppState) -> Response<ResponseBody> {
             "cost_usd": totals.cost,
         },
         "models": per_model,
+        "keys": keys(table),
     }))
+}
+
+/// Per key of `keys:` (the flat `server.auth.keys` have no limits to show):
+/// requests admitted and refused, in flight, tokens, spend and what is
+/// left of each budget and rate limit. Never the key itself.
+pub(super) fn keys(table: &Table) -> Vec<serde_json::Value> {
+    table
+        .keys
+        .list
+        .iter()
+        .filter(|k| !k.name.starts_with("server.auth.keys["))
+        .map(|k| {
+            let u = usage(k);
+            let budget = k.limits.budget;
+            let left = |max: Option<f64>, spent: f64| max.map(|m| (m - spent).max(0.0));
+            json!({
+                "name": k.name,
+                "labels": k.labels.iter().cloned().collect::<BTreeMap<String, String>>(),
+                "requests": u.admitted,
+                "rate_limited": u.limited,
+                "in_flight": u.in_flight,
+                "tokens": u.tokens,
+                "spend_today_usd": u.spend.day_usd,
+                "spend_this_month_usd": u.spend.month_usd,
+                "budget_daily_usd": budget.daily_usd,
+                "budget_monthly_usd": budget.monthly_usd,
+                "remaining_daily_usd": left(budget.daily_usd, u.spend.day_usd),
+                "remaining_monthly_usd": left(budget.monthly_usd, u.spend.month_usd),
+                "rpm": k.limits.rpm,
+                "remaining_requests": u.rates.requests.map(|r| r.remaining),
+                "tpm": k.limits.tpm,
+                "remaining_tokens": u.rates.tokens.map(|r| r.remaining),
+                "max_parallel": k.limits.max_parallel,
+                "expires": k.expires.map(|at| humantime::format_rfc3339_seconds(at).to_string()),
+            })
+        })
+        .collect()
 }

@@ -171,12 +171,17 @@ pub(super) fn ready(state: &AppState, table: &Table, detail: bool) -> Response<R
         config["last_reload_error"] = json!(reloads.last_error);
         config["path"] = json!(state.config_path.display().to_string());
     }
-    let mut response = json_response(&json!({
+    let mut body = json!({
         "status": if ready { "ready" } else { "unavailable" },
         "config": config,
         "upstreams": upstreams,
         "models": models,
-    }));
+    });
+    if detail {
+        // Usage and spend per key: behind the router key, like the rest.
+        body["keys"] = json!(super::stats::keys(table));
+    }
+    let mut response = json_response(&body);
     if !ready {
         *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
     }

@@ -5,6 +5,8 @@
 //! circuit breakers have their say: targets whose circuit is open move to
 //! the end, soonest-to-reopen first — still tried as a last resort, so a
 //! request is never refused without trying when everything looks down.
+//! Targets at their own `rpm`/`tpm` go after those (the attempt loop
+//! skips them without sending, so traffic spills to the next target).
 //! Upstreams with an unset `${VAR}` are left out (they cannot work); if
 //! nothing else is left they stay, so the answer can name the variable.
 //! The context-window fallbacks form a second, separate list.
@@ -59,6 +61,8 @@ fn ordered<'t>(models: impl Iterator<Item = &'t Model>, first_advances: bool) ->
     // behind the others, targets whose circuit is open go last (soonest to
     // reopen first); the strategy's order is kept otherwise.
     targets.sort_by_key(|t| match t.state.circuit() {
+        // At its own rpm/tpm: skipped when reached (forward), so last.
+        _ if t.rates.any() && !t.state.rate.has_room(t.rates) => (3, 0),
         Circuit::Open => (2, t.state.reopens_in_ms()),
         Circuit::Closed | Circuit::HalfOpen if t.upstream.state.is_down() => (1, 0),
         Circuit::Closed | Circuit::HalfOpen => (0, 0),

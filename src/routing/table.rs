@@ -19,7 +19,7 @@ use crate::h1::UpstreamClient;
 use crate::providers::mock::MockConfig;
 use crate::providers::{anthropic, bedrock, ProviderKind};
 use crate::providers::{Endpoint, Provider};
-use crate::secret::Secret;
+use crate::quota::KeySet;
 use crate::telemetry::metrics::{ModelMetrics, TargetMetrics, UpstreamMetrics};
 use crate::upstream::{BreakerPolicy, TargetState, UpstreamState};
 
@@ -40,8 +40,8 @@ pub struct Table {
     pub loaded_at: SystemTime,
     /// What a request may send.
     pub limits: RequestLimits,
-    /// Router keys; empty means open.
-    pub auth_keys: Vec<Secret>,
+    /// Router keys (`keys:` and `server.auth.keys`); empty means open.
+    pub keys: KeySet,
     /// CORS policy.
     pub cors: Cors,
     /// Models in file order (for `/v1/models`).
@@ -62,7 +62,7 @@ impl Table {
     pub(crate) fn new(
         generation: u64,
         limits: RequestLimits,
-        auth_keys: Vec<Secret>,
+        keys: KeySet,
         cors: Cors,
         models: Vec<Arc<Model>>,
         upstreams: Vec<Arc<Upstream>>,
@@ -73,7 +73,7 @@ impl Table {
             generation,
             loaded_at: SystemTime::now(),
             limits,
-            auth_keys,
+            keys,
             cors,
             models,
             upstreams,
@@ -172,6 +172,9 @@ pub struct Target {
     pub responses_model: String,
     /// Relative share of traffic.
     pub weight: u32,
+    /// `rpm`/`tpm` of this target (the upstream's quota); at its limit the
+    /// target is skipped like an open circuit.
+    pub rates: crate::quota::Rates,
     /// Upstream URL for each endpoint, indexed by [`Endpoint::index`], then
     /// the URL of each for a streamed request, at `Endpoint::ALL.len() +
     /// index` (the same URL unless the provider streams elsewhere; empty for

@@ -129,7 +129,7 @@ pub async fn start(options: ServeOptions) -> Result<RunningServer, StartError> {
     for warning in &loaded.warnings {
         tracing::warn!("{}: {warning}", options.config_path.display());
     }
-    if loaded.table.auth_keys.is_empty() {
+    if loaded.table.keys.is_empty() {
         tracing::warn!("no router keys configured (server.auth.keys): anyone who can reach this port can use every model");
     }
     let tls = match &loaded.tls {
@@ -194,7 +194,21 @@ pub async fn start(options: ServeOptions) -> Result<RunningServer, StartError> {
             max_connections,
             tls,
         };
-        listen::serve(listener, state, stopped, grace).await;
+        // Key budgets go to the state file every few seconds while
+        // something is spent, and once more when the drain is over.
+        let saver = {
+            let state = state.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(crate::quota::store::SAVE_EVERY).await;
+                    let state = state.clone();
+                    let _ = tokio::task::spawn_blocking(move || state.save_key_state(false)).await;
+                }
+            })
+        };
+        listen::serve(listener, state.clone(), stopped, grace).await;
+        saver.abort();
+        let _ = tokio::task::spawn_blocking(move || state.save_key_state(true)).await;
         drop(reloader);
         if let Some(watcher) = watcher {
             watcher.abort();

@@ -70,8 +70,10 @@ impl Reloader {
         listen: SocketAddr,
     ) -> Reloader {
         let probes = Probes::start(&loaded.table);
+        let file = state_file(&loaded);
         let app = Arc::new(AppState::new(loaded.table, registry, config_path, listen));
         app.configure_request_log(loaded.request_log);
+        app.configure_state_file(&file);
         Reloader {
             app,
             config_listen: Mutex::new(loaded.listen),
@@ -152,13 +154,15 @@ pub(crate) fn reload(reloader: &Reloader, trigger: Trigger) -> Option<u64> {
                 }
             }
             let models = loaded.table.models.len();
-            if loaded.table.auth_keys.is_empty() && !state.table.load().auth_keys.is_empty() {
+            if loaded.table.keys.is_empty() && !state.table.load().keys.is_empty() {
                 tracing::error!(
                     "{source}: this reload removes every router key (server.auth.keys): the router is now OPEN to anyone who can reach its port"
                 );
             }
+            let file = state_file(&loaded);
             reloader.install(loaded.table);
             state.configure_request_log(loaded.request_log);
+            state.configure_state_file(&file);
             state
                 .registry
                 .metrics()
@@ -183,6 +187,14 @@ pub(crate) fn reload(reloader: &Reloader, trigger: Trigger) -> Option<u64> {
             None
         }
     }
+}
+
+/// `state.file`, or the default beside the config.
+fn state_file(loaded: &Loaded) -> std::path::PathBuf {
+    loaded
+        .state_file
+        .clone()
+        .unwrap_or_else(|| config::DEFAULT_STATE_FILE.into())
 }
 
 fn record_failure(state: &AppState, message: String) {

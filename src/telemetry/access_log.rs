@@ -12,6 +12,16 @@ use super::metrics::{ModelMetrics, TargetMetrics};
 use super::request_log::{Entry, RequestLog};
 use crate::openai::Usage;
 
+/// What the request holds until its answer ends (a key's parallel slot and
+/// token reservation): settled once with the usage and cost observed, then
+/// dropped, when the record finishes (the body ended or was dropped).
+/// Defined here so the layers below `gateway` carry it without knowing it.
+pub trait Settle: Send + Sync {
+    /// The answer ended with `usage` (when known) costing `cost_usd` (when
+    /// the model has pricing).
+    fn settle(&mut self, usage: Option<Usage>, cost_usd: Option<f64>);
+}
+
 /// One request being served: its [`Entry`] (what the access-log line and
 /// the request-log record say) and what only the access log and the
 /// metrics need.
@@ -25,6 +35,9 @@ pub struct AccessRecord {
     pub overhead_us: Option<u64>,
     /// Where the request-log record goes, when the log is on.
     pub sink: Option<Arc<RequestLog>>,
+    /// Settled when the record finishes (see [`Settle`]): the key's permit,
+    /// the served target's token reservation.
+    pub settle: Vec<Box<dyn Settle>>,
     model_metrics: Option<Arc<ModelMetrics>>,
     target_metrics: Option<Arc<TargetMetrics>>,
     finished: bool,
@@ -131,6 +144,9 @@ impl AccessRecord {
             }
             model.in_flight.dec();
         }
+        for mut hold in std::mem::take(&mut self.settle) {
+            hold.settle(entry.usage, entry.cost_usd);
+        }
         self.write_access_line(outcome, duration_ms);
         if let Some(sink) = self.sink.take() {
             // Moved, not copied: the record is finished.
@@ -168,6 +184,8 @@ impl AccessRecord {
             usage_estimated = e.usage_estimated,
             resumes = e.resumes.iter().filter(|r| r.target.is_some()).count(),
             cache = e.cache.unwrap_or("-"),
+            key = e.key.as_deref().unwrap_or("-"),
+            key_labels = %KeyLabels(e.key_labels.as_deref().unwrap_or(&[])),
             "request"
         );
     }
@@ -196,7 +214,25 @@ impl AccessRecord {
                 e.resumes.iter().filter(|r| r.target.is_some()).count() as u64,
             )
             .quoted("cache", e.cache.unwrap_or("-"));
+        if let Some(key) = &e.key {
+            line.quoted("key", key);
+            for (name, value) in e.key_labels.as_deref().unwrap_or(&[]) {
+                line.quoted(&format!("key_label_{name}"), value);
+            }
+        }
         line
+    }
+}
+
+/// A key's labels as `name=value,…` for the `tracing` event.
+struct KeyLabels<'a>(&'a [(String, String)]);
+
+impl std::fmt::Display for KeyLabels<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, (name, value)) in self.0.iter().enumerate() {
+            write!(f, "{}{name}={value}", if i == 0 { "" } else { "," })?;
+        }
+        Ok(())
     }
 }
 

@@ -48,6 +48,14 @@ pub const ERROR_KINDS: [&str; 11] = [
     "idle_timeout",
     "total_timeout",
 ];
+/// Results of `switchyard_key_requests_total`.
+pub const KEY_RESULTS: [&str; 5] = [
+    "admitted",
+    "rate_limited",
+    "quota_exceeded",
+    "model_not_allowed",
+    "expired",
+];
 /// Label used when a request named no model this router serves.
 pub const UNKNOWN_MODEL: &str = "(unknown)";
 /// Label used for the target of a request that no target answered.
@@ -91,6 +99,8 @@ pub struct Metrics {
     pub door_openai: IntCounter,
     /// Model requests through Anthropic's door (`/v1/messages…`).
     pub door_anthropic: IntCounter,
+    /// Model requests by router key name and result (`KEY_RESULTS`).
+    pub key_requests: IntCounterVec,
     /// Client connections.
     pub connections: Arc<ConnectionMetrics>,
     /// How many live handles use each labelled series (see [`Lease`]).
@@ -322,6 +332,7 @@ impl Metrics {
             request_log_dropped: register(&r, IntCounter::new("switchyard_request_log_dropped_total", "Request log records dropped because the writer fell behind (traffic never waits for the log).").expect("valid metric")),
             door_openai: doors.with_label_values(&["openai"]),
             door_anthropic: doors.with_label_values(&["anthropic"]),
+            key_requests: counter_vec(&r, "switchyard_key_requests_total", "Model requests by router key (its name in `keys:`, never the key; labels are not metric labels) and result (admitted, rate_limited, quota_exceeded, model_not_allowed, expired).", &["key", "result"]),
             connections: {
                 let closed = counter_vec(&r, "switchyard_connections_closed_total", "Client connections the router closed, by reason (header_timeout, keepalive_timeout, send_timeout, tls_handshake).", &["reason"]);
                 Arc::new(ConnectionMetrics {
@@ -345,6 +356,15 @@ impl Metrics {
             metrics.config_reloads.with_label_values(&[result]);
         }
         metrics
+    }
+
+    /// `switchyard_key_requests_total` of key `name`, one per result of
+    /// [`KEY_RESULTS`], in that order.
+    pub fn key_counters(&self, name: &str) -> Arc<[IntCounter]> {
+        KEY_RESULTS
+            .iter()
+            .map(|result| self.key_requests.with_label_values(&[name, result]))
+            .collect()
     }
 
     /// Handles for one model, which may be answered by `fallbacks`.

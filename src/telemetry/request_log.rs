@@ -16,6 +16,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -83,6 +84,10 @@ pub struct Entry {
     pub error: Option<String>,
     /// Body bytes sent to the client.
     pub bytes: u64,
+    /// The name of the router key used (never the key).
+    pub key: Option<String>,
+    /// That key's `labels`.
+    pub key_labels: Option<Arc<[(String, String)]>>,
     /// The request body, kept (refcounted) only for `include_content`.
     pub request_body: Option<Bytes>,
     /// The answer's content, captured only for `include_content`.
@@ -285,6 +290,16 @@ fn render(e: &Entry, ts: String) -> Value {
             .iter()
             .map(|r| json!({"after": r.after, "target": r.target, "ms": round2(r.ms)}))
             .collect();
+    }
+    if let Some(key) = &e.key {
+        v["key"] = json!(key);
+        if let Some(labels) = e.key_labels.as_deref().filter(|l| !l.is_empty()) {
+            let labels: serde_json::Map<String, Value> = labels
+                .iter()
+                .map(|(name, value)| (name.clone(), json!(value)))
+                .collect();
+            v["key_labels"] = Value::Object(labels);
+        }
     }
     if let Some(body) = &e.request_body {
         // Re-serialised compactly so a pretty-printed body stays on one line.

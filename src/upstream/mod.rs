@@ -1,6 +1,6 @@
 //! Runtime state that outlives a config table: each upstream's health and
 //! client (its connection pool, from `h1`), each target's circuit breaker,
-//! latency and requests in flight, all kept by identity in the [`Registry`].
+//! latency, requests in flight and `rpm`/`tpm` buckets, all kept by identity in the [`Registry`].
 //!
 //! A reload that keeps an upstream keeps its pool and its last known health
 //! (ARCHITECTURE.md, invariant 4). Everything is an atomic or a short lock
@@ -13,4 +13,6 @@ mod target_state;
 
 pub use registry::Registry;
 pub use state::{Health, StateView, UpstreamState};
-pub use target_state::{Admission, BreakerPolicy, Circuit, InFlight, TargetId, TargetState};
+pub use target_state::{
+    Admission, BreakerPolicy, Circuit, InFlight, TargetHold, TargetId, TargetState,
+};

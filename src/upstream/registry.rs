@@ -23,6 +23,7 @@ pub struct Registry {
     metrics: Arc<Metrics>,
     /// The response cache, made when a table first needs one.
     cache: Mutex<Option<Arc<crate::cache::Cache>>>,
+    quota: Arc<crate::quota::Store>,
 }
 
 #[derive(Default)]
@@ -45,6 +46,11 @@ impl Registry {
         let cache = cache.get_or_insert_with(|| Arc::new(crate::cache::Cache::new(max_bytes)));
         cache.set_max_bytes(max_bytes);
         cache.clone()
+    }
+
+    /// Router keys' runtime state (limits, spend), kept by key name.
+    pub fn quota(&self) -> &Arc<crate::quota::Store> {
+        &self.quota
     }
 
     /// The state for upstream `name` at `base_url`.

@@ -16,7 +16,33 @@
 //! rather than fail without trying.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use crate::openai::Usage;
+use crate::quota::{RateState, Rates};
+use crate::telemetry::access_log::Settle;
+
+/// The token reservation a served target holds against its `tpm`,
+/// replaced by the answer's usage when it ends.
+#[derive(Debug, Clone)]
+pub struct TargetHold {
+    /// The target's state.
+    pub state: Arc<TargetState>,
+    /// Its limits.
+    pub rates: Rates,
+    /// Tokens reserved when the attempt was sent.
+    pub reserved: u64,
+}
+
+impl Settle for TargetHold {
+    fn settle(&mut self, usage: Option<Usage>, _cost_usd: Option<f64>) {
+        if let Some(u) = usage {
+            let used = u.total_tokens.max(u.prompt_tokens + u.completion_tokens);
+            self.state.rate.reconcile(self.rates, self.reserved, used);
+        }
+    }
+}
 
 /// Who a target is: upstream name + address + the model name sent upstream.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -103,6 +129,8 @@ pub struct TargetState {
     ttft_var: AtomicU64,
     /// The upstream answered 401/403/404: misconfigured, said loudly in status.
     misconfigured: AtomicBool,
+    /// The target's own `rpm`/`tpm` buckets (the upstream's quota).
+    pub rate: RateState,
 }
 
 impl Default for TargetState {
@@ -117,6 +145,7 @@ impl Default for TargetState {
             ttft_mean: AtomicU64::new(0),
             ttft_var: AtomicU64::new(0),
             misconfigured: AtomicBool::new(false),
+            rate: RateState::default(),
         }
     }
 }

@@ -20,6 +20,7 @@ const LAYERS: &[&str] = &[
     "openai",
     "cache",
     "h1",
+    "quota",
     // The layers of the request path, from the wire up.
     "telemetry",
     "shared",

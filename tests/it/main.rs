@@ -27,6 +27,7 @@ mod h2_flood;
 mod health_checks;
 mod hostile_clients;
 mod inbound_tls;
+mod keys;
 mod layering;
 mod messages_door;
 mod metrics;

@@ -7,6 +7,7 @@
 
 mod bedrock;
 mod cache;
+mod keys;
 mod model;
 mod request_log;
 mod server;
@@ -20,6 +21,7 @@ use super::keypath::KeyPath;
 use super::walk::{Fields, Walk};
 
 pub use cache::*;
+pub use keys::*;
 pub use model::*;
 pub use request_log::*;
 pub use server::*;
@@ -38,6 +40,10 @@ pub struct Config {
     pub request_log: Option<crate::telemetry::request_log::RequestLogConfig>,
     /// `cache:` (its bounds; models opt in).
     pub cache: CacheConfig,
+    /// `keys:`, in file order.
+    pub keys: Vec<KeyConfig>,
+    /// `state:`
+    pub state: StateConfig,
 }
 
 /// Shortest timeout, deadline or breaker cooldown accepted.
@@ -46,7 +52,15 @@ const MIN_TIMEOUT: Duration = Duration::from_millis(1);
 /// Shortest health-check interval accepted.
 const MIN_HEALTH_INTERVAL: Duration = Duration::from_millis(50);
 
-const TOP_KEYS: &[&str] = &["server", "upstreams", "models", "request_log", "cache"];
+const TOP_KEYS: &[&str] = &[
+    "server",
+    "upstreams",
+    "models",
+    "request_log",
+    "keys",
+    "state",
+    "cache",
+];
 
 /// Most models one config may declare.
 pub const MAX_MODELS: usize = 20_000;
@@ -114,11 +128,19 @@ pub fn read(walk: &mut Walk<'_>, doc: &Value) -> Config {
     let cache = get("cache")
         .map(|(value, path)| read_cache(walk, value, &path))
         .unwrap_or_default();
+    let keys = get("keys")
+        .map(|(value, path)| read_keys(walk, value, &path))
+        .unwrap_or_default();
+    let state = get("state")
+        .map(|(value, path)| read_state(walk, value, &path))
+        .unwrap_or_default();
     Config {
         server,
         upstreams,
         models,
         request_log,
         cache,
+        keys,
+        state,
     }
 }

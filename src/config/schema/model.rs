@@ -103,6 +103,8 @@ pub struct ModelConfig {
     pub requests: crate::routing::RequestPolicy,
     /// `cache`: how long its answers are kept (off when `None`).
     pub cache: Option<Duration>,
+    /// `rpm`/`tpm`: the default limits of each of its targets.
+    pub rates: crate::quota::Rates,
     /// The path of this entry.
     pub path: KeyPath,
 }
@@ -118,6 +120,8 @@ pub struct TargetConfig {
     pub deployment: Option<String>,
     /// `weight`
     pub weight: u32,
+    /// `rpm`/`tpm` of this target (each unset one falls back to the model's).
+    pub rates: crate::quota::Rates,
     /// The path of this entry.
     pub path: KeyPath,
 }
@@ -141,9 +145,23 @@ const MODEL_KEYS: &[&str] = &[
     "clamp",
     "on_exhausted",
     "cache",
+    "rpm",
+    "tpm",
 ];
 
-const TARGET_KEYS: &[&str] = &["upstream", "model", "deployment", "weight"];
+const TARGET_KEYS: &[&str] = &["upstream", "model", "deployment", "weight", "rpm", "tpm"];
+
+/// `rpm` and `tpm` of a model or target entry.
+fn read_rates(walk: &mut Walk<'_>, fields: &Fields<'_>) -> crate::quota::Rates {
+    crate::quota::Rates {
+        rpm: fields
+            .get("rpm")
+            .and_then(|(v, p)| walk.number(v, &p, 1..=100_000_000)),
+        tpm: fields
+            .get("tpm")
+            .and_then(|(v, p)| walk.number(v, &p, 1..=100_000_000_000)),
+    }
+}
 
 pub(super) fn read_model(
     walk: &mut Walk<'_>,
@@ -268,9 +286,11 @@ pub(super) fn read_model(
     let cache = fields
         .get("cache")
         .and_then(|(v, p)| read_model_cache(walk, v, &p));
+    let rates = read_rates(walk, &fields);
     Some(ModelConfig {
         cache,
         name,
+        rates,
         targets,
         resume,
         requests,
@@ -578,6 +598,7 @@ pub(super) fn read_target(
             model: None,
             deployment: None,
             weight: 1,
+            rates: crate::quota::Rates::default(),
             path,
         });
     }
@@ -603,11 +624,13 @@ pub(super) fn read_target(
         .and_then(|(v, p)| walk.number(v, &p, 0..=1_000_000))
         .map(|w| w as u32)
         .unwrap_or(1);
+    let rates = read_rates(walk, &fields);
     Some(TargetConfig {
         upstream,
         model,
         deployment,
         weight,
+        rates,
         path,
     })
 }
