@@ -203,7 +203,6 @@ def test_every_variable_the_config_reads_is_set(router, container):
     assert not missing, f"router.yaml reads {sorted(missing)}, which the Deployment does not set"
 
 
-@pytest.mark.xfail(strict=False, raises=PendingConfigKeys, reason=PENDING_REASON)
 def test_configmap_router_yaml_passes_switchyard_check(router, router_text, container):
     check_or_pending(router_text, check_env(router, container))
 

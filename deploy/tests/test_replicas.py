@@ -209,7 +209,6 @@ def test_nginx_accepts_the_config():
 # -- router.yaml -------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=False, raises=PendingConfigKeys, reason=PENDING_REASON)
 def test_router_yaml_passes_switchyard_check():
     check_or_pending(ROUTER.read_text(), {})
 
