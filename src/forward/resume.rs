@@ -175,6 +175,7 @@ impl Resume {
         let text = &self.transcript.text;
         let prefix = text.trim_end().to_owned();
         let whitespace_cut = prefix.len() < text.len();
+        let echo = prefix.clone();
         let request = ContinuationRequest {
             body: self.body.clone(),
             prefix,
@@ -187,6 +188,8 @@ impl Resume {
             created: self.transcript.created,
             index: self.transcript.index.unwrap_or(0),
             strip_leading: whitespace_cut,
+            echo,
+            swallowed: String::new(),
             client_usage: self.client_usage,
             earlier: generated,
         });
@@ -534,6 +537,12 @@ pub(super) struct Splice {
     /// Cut leading whitespace off the continuation's text (the prefill's
     /// trailing whitespace was cut, and the client already has it).
     strip_leading: bool,
+    /// The prefill, while the continuation may still be repeating it: some
+    /// servers (llama.cpp's) answer a prefill with the prefix itself first,
+    /// which the client already has.
+    echo: String,
+    /// Text held back while it matched the start of `echo`.
+    swallowed: String,
     client_usage: bool,
     /// Completion tokens before this continuation (one per content event).
     earlier: u64,
@@ -548,6 +557,24 @@ pub(super) struct Spliced {
 }
 
 impl Splice {
+    /// `text` without the part that repeats the prefill: held back while it
+    /// matches the prefill's start, dropped once the whole prefill has been
+    /// repeated, given back as soon as it differs (the server does not echo).
+    fn unecho(&mut self, text: &str) -> String {
+        if let Some(rest) = self.echo.strip_prefix(text) {
+            self.swallowed.push_str(text);
+            self.echo = rest.to_owned();
+            return String::new();
+        }
+        if let Some(rest) = text.strip_prefix(self.echo.as_str()) {
+            self.echo.clear();
+            self.swallowed.clear();
+            return rest.to_owned();
+        }
+        self.echo.clear();
+        std::mem::take(&mut self.swallowed) + text
+    }
+
     /// Rewrites one event of the continuation (`raw` as received, `data`
     /// its data; `has_data` false for comments).
     pub(super) fn rewrite(&mut self, raw: &Bytes, data: &[u8], has_data: bool) -> Spliced {
@@ -580,8 +607,23 @@ impl Splice {
             has_choices = !choices.is_empty();
             for choice in choices.iter_mut().filter_map(Value::as_object_mut) {
                 choice.insert("index".into(), Value::from(self.index));
+                let finishing = choice
+                    .get("finish_reason")
+                    .is_some_and(|reason| !reason.is_null());
                 if let Some(Value::Object(delta)) = choice.get_mut("delta") {
                     delta.remove("role");
+                    if !self.echo.is_empty() {
+                        let text = delta.get("content").and_then(Value::as_str).unwrap_or("");
+                        let mut kept = self.unecho(text);
+                        if finishing && !self.echo.is_empty() {
+                            // It ended inside the prefix: it was no echo.
+                            self.echo.clear();
+                            kept = std::mem::take(&mut self.swallowed) + &kept;
+                        }
+                        if delta.contains_key("content") || !kept.is_empty() {
+                            delta.insert("content".into(), Value::String(kept));
+                        }
+                    }
                     if self.strip_leading {
                         if let Some(Value::String(text)) = delta.get_mut("content") {
                             let trimmed = text.trim_start();

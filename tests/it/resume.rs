@@ -450,3 +450,25 @@ async fn an_error_event_read_together_with_the_first_token_is_held_back_too() {
     assert_one_answer(&text, "Hello there friend");
     assert!(!text.contains("model crashed"), "{text}");
 }
+
+#[tokio::test]
+async fn a_server_that_repeats_the_prefill_is_not_repeated_to_the_client() {
+    init_tracing();
+    // llama.cpp's server answers a prefill with the prefix first, then the rest.
+    let a = MockUpstream::start(Behaviour::SseCut {
+        chunks: primary_start(),
+    })
+    .await;
+    let b = MockUpstream::start(Behaviour::sse(continuation(&[
+        "Hello", " there", " friend",
+    ])))
+    .await;
+    let router = Router::start(&config(
+        &[("a", &a, PREFILL), ("b", &b, PREFILL)],
+        "    resume: true\n",
+    ))
+    .await;
+    let stream = open_stream(&router.url("/v1/chat/completions"), &[], CHAT_STREAM).await;
+    let text = String::from_utf8(stream.rest().await.unwrap().to_vec()).unwrap();
+    assert_one_answer(&text, "Hello there friend");
+}

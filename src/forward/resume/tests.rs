@@ -114,9 +114,44 @@ fn splice(client_usage: bool, strip_leading: bool) -> Splice {
         created: Some(42),
         index: 0,
         strip_leading,
+        echo: String::new(),
+        swallowed: String::new(),
         client_usage,
         earlier: 5,
     }
+}
+
+fn contents(s: &mut Splice, deltas: &[&str]) -> String {
+    deltas
+        .iter()
+        .filter_map(|d| {
+            let chunk = format!(r#"{{"id":"x","choices":[{{"index":0,"delta":{{"content":{}}},"finish_reason":null}}]}}"#, serde_json::json!(d));
+            rewrite(s, &chunk).bytes.map(|b| {
+                let text = std::str::from_utf8(&b).unwrap().to_owned();
+                let v: Value = serde_json::from_str(text.trim_start_matches("data: ").trim_end()).unwrap();
+                v["choices"][0]["delta"]["content"].as_str().unwrap_or("").to_owned()
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn a_continuation_that_repeats_the_prefill_first_has_the_repeat_removed() {
+    // llama.cpp's server: the prefix, then the new text, in any cut.
+    let mut s = splice(false, true);
+    s.echo = "1 2 3 4".into();
+    assert_eq!(contents(&mut s, &["1 2", " 3 4 5", " 6"]), "5 6");
+    let mut s = splice(false, false);
+    s.echo = "Hello there".into();
+    assert_eq!(contents(&mut s, &["Hello there", " friend"]), " friend");
+    // A server that does not echo: nothing is lost, even when its text
+    // starts like the prefix.
+    let mut s = splice(false, false);
+    s.echo = "Hello there".into();
+    assert_eq!(contents(&mut s, &[" friend", "!"]), " friend!");
+    let mut s = splice(false, false);
+    s.echo = "Hello there".into();
+    assert_eq!(contents(&mut s, &["He", "llo!"]), "Hello!");
 }
 
 fn rewrite(s: &mut Splice, data: &str) -> Spliced {
