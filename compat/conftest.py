@@ -49,13 +49,17 @@ from mock_upstream import (
     BEDROCK_THROTTLED,
     BEDROCK_UNAVAILABLE,
     CHAT_CALLS_AT_INDEX_ZERO,
+    CHAT_ERROR_AT_ONCE,
+    CHAT_ERROR_LATE,
     CHAT_ERROR_MID_STREAM,
     CHAT_FILTERED,
     CHAT_HANG,
     CHAT_NO_DONE,
+    CHAT_NO_PREFILL,
     CHAT_REASONER,
     CHAT_REFUSER,
     CHAT_TERSE_STREAM,
+    CHAT_TRUNCATED,
     GEMINI_3_MODEL,
     GEMINI_BLOCKED,
     GEMINI_CUT_STREAM,
@@ -109,6 +113,8 @@ ANTHROPIC_DEFAULT_MAX_TOKENS = 4096
 MAX_BODY_BYTES = 64 * 1024
 #: `timeouts.first_byte` of the upstream that serves the `slow` model.
 FIRST_BYTE_TIMEOUT_MS = 500
+#: `timeouts.idle` of the resume router's `resume-stall` model.
+RESUME_IDLE_MS = 500
 #: Referenced as `${...}` by one upstream and never set.
 UNSET_VAR = "SWITCHYARD_COMPAT_UNSET_VAR"
 
@@ -434,6 +440,67 @@ def anthropic_router(mock_server: MockUpstream,
                      tmp_path_factory: pytest.TempPathFactory) -> Iterator[Router]:
     """A router whose `claude*` models are served by the mock's Anthropic API."""
     r = _start("anthropic", anthropic_config(mock_server), tmp_path_factory)
+    yield r
+    _finish(r)
+
+
+def resume_config(mock: MockUpstream) -> str:
+    """The resume router (`models.<name>.resume`): every model is a
+    `priority` plan whose first target breaks its stream after the first
+    token in one way or another (`first`: the mock, which needs no prefill
+    to break), and whose next target continues it (`second`: the same mock
+    with `prefill: assistant`, model `upstream-gpt`, which continues a
+    prefill as llama.cpp does). `third` serves the mock's `no-prefill`
+    model, which refuses a prefill with a 400; `noprefill` (the
+    openai-compatible default `prefill: none`) can never continue one;
+    `vllm` is asked to continue one as vLLM's chat API is.
+    `unbroken` and `no-resume` are the yardsticks: the same answer whole, and
+    the same cut without `resume`. No circuit may open, since the broken
+    models break every time."""
+    def up(name: str, extra: str = "") -> str:
+        return (f"  {name}:\n    provider: openai-compatible\n    base_url: {mock.base_url}\n"
+                f"    api_key: {UPSTREAM_KEY}\n    health_check: false\n"
+                f"    circuit_breaker: false\n{extra}")
+    def model(name: str, targets: list[tuple[str, str]], extra: str = "",
+              resume: bool = True) -> str:
+        lines = [f"  {name}:", "    strategy: priority"]
+        if resume:
+            lines.append("    resume: true")
+        lines.append("    targets:")
+        lines += [f"      - {{ upstream: {u}, model: {json.dumps(m)} }}" for u, m in targets]
+        return "\n".join(lines) + "\n" + extra
+    second = ("second", "upstream-gpt")
+    return "".join([
+        "# Written by compat/conftest.py.\nupstreams:\n",
+        up("first"),
+        up("second", "    prefill: assistant\n"),
+        up("third", "    prefill: assistant\n"),
+        up("noprefill"),
+        up("vllm", "    prefill: vllm\n"),
+        "models:\n",
+        model("unbroken", [second], resume=False),
+        model("resume-cut", [("first", "cut-stream"), second]),
+        model("resume-cut-mid-event", [("first", "cut-mid-event"), second]),
+        model("resume-stall", [("first", CHAT_HANG), second],
+              f"    timeouts: {{ idle: {RESUME_IDLE_MS}ms }}\n"),
+        model("resume-error", [("first", CHAT_ERROR_LATE), second]),
+        model("resume-error-at-once", [("first", CHAT_ERROR_AT_ONCE), second]),
+        model("resume-truncated", [("first", CHAT_TRUNCATED), second]),
+        model("resume-nodone", [("first", CHAT_NO_DONE), second]),
+        model("resume-refused", [("first", "cut-stream"), ("third", CHAT_NO_PREFILL)]),
+        model("resume-skips", [("first", "cut-stream"), ("noprefill", "never-prefilled"),
+                               second]),
+        model("resume-tools", [("first", "cut-stream"), second]),
+        model("resume-vllm", [("first", "cut-stream"), ("vllm", "upstream-gpt")]),
+        model("no-resume", [("first", "cut-stream"), second], resume=False),
+    ])
+
+
+@pytest.fixture(scope="session")
+def resume_router(mock_server: MockUpstream,
+                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[Router]:
+    """A router whose `resume-*` models continue broken streams elsewhere."""
+    r = _start("resume", resume_config(mock_server), tmp_path_factory)
     yield r
     _finish(r)
 

@@ -17,6 +17,12 @@ Endpoints, all under ``/v1``:
   ``max_completion_tokens``) words with ``finish_reason: length``.
   ``response_format`` ``json_object`` / ``json_schema`` makes the content a
   JSON document (for ``json_schema``, one that fits the schema's properties).
+  A last message with ``role: assistant`` and text is a *prefill*, continued
+  as llama.cpp or vLLM continue one: the answer is what it would be without
+  that message, and when it starts with the prefill's text only the rest is
+  sent (``"Hello from"`` -> ``" the mock upstream! You said: ..."``, streamed
+  in word-sized pieces), its tokens counted from that rest; an answer that
+  does not start with it is sent whole.
 - ``POST /v1/responses``: a one-message Responses API answer, or its SSE
   stream of named events (``response.created`` … ``response.completed``).
 - ``POST /v1/embeddings``: fixed vectors (:data:`EMBEDDING`), as floats or as
@@ -135,7 +141,14 @@ and on ``/v1/chat/completions``, :data:`CHAT_HANG` (``hang``) does the same
 after its first content chunk, :data:`CHAT_REASONER` (``reasoner``)
 answers with ``reasoning_content`` (:data:`REASONING_TEXT`) before the text,
 :data:`CHAT_ERROR_MID_STREAM`, :data:`CHAT_NO_DONE` and :data:`CHAT_FILTERED`
-end their streams unusually, :data:`CHAT_REFUSER` answers only a ``refusal``,
+end their streams unusually (:data:`CHAT_ERROR_LATE`, ``error-late``, and
+:data:`CHAT_ERROR_AT_ONCE`, ``error-at-once``, send the same error event
+after a pause, or in one write with the chunks before it),
+:data:`CHAT_TRUNCATED` (``truncated``) ends its stream cleanly after two
+content chunks with neither a ``finish_reason`` nor ``[DONE]``, :data:`CHAT_NO_PREFILL` (``no-prefill``) refuses a prefill (a
+last ``assistant`` message) with 400 ``invalid_request_error``
+(:data:`NO_PREFILL_MESSAGE`) and answers normally otherwise,
+:data:`CHAT_REFUSER` answers only a ``refusal``,
 :data:`CHAT_TERSE_STREAM` packs the last piece, the finish reason and the
 usage into one chunk (and finishes tool calls with ``stop``), and :data:`CHAT_CALLS_AT_INDEX_ZERO` streams
 each parallel tool call whole at index 0.
@@ -245,7 +258,24 @@ REASONING_TEXT = "The user said ping. I will echo it."
 #: content filter that stops the answer after two words (`content_filter`).
 CHAT_ERROR_MID_STREAM = "error-mid-stream"
 CHAT_ERROR_MESSAGE = "The server had an error while processing your request. Sorry about that!"
+#: The same error event, sent :data:`PAUSE_S` after the first content chunk
+#: (so a client reads it on its own), or written in one chunk together with
+#: the role chunk and the first content chunk (so a client reads all three
+#: at once). `error-mid-stream` writes them one by one, without a pause.
+CHAT_ERROR_LATE = "error-late"
+CHAT_ERROR_AT_ONCE = "error-at-once"
+#: How long `error-late` waits before its error event.
+PAUSE_S = 0.2
 CHAT_NO_DONE = "no-done"
+#: A stream whose body ends cleanly (terminating chunk) after the role chunk
+#: and two content chunks: no `finish_reason`, no `[DONE]` (an answer cut
+#: short by a server that closed it as if it were whole).
+CHAT_TRUNCATED = "truncated"
+#: A chat model that cannot continue a prefill (a last `assistant` message),
+#: refused as Anthropic's newer models refuse one; answered normally otherwise.
+CHAT_NO_PREFILL = "no-prefill"
+NO_PREFILL_MESSAGE = ("This model does not support assistant message prefill. "
+                      "The conversation must end with a user message.")
 CHAT_FILTERED = "filtered"
 #: Streams as some OpenAI-compatible servers do: the last text piece in the
 #: chunk that carries `finish_reason`, with the usage in that same chunk
@@ -643,7 +673,8 @@ class _Handler(BaseHTTPRequestHandler):
                   mid_event: bool = False, named: bool = False,
                   request_id_header: str = "x-request-id",
                   hold_after: int | None = None, model: str = "",
-                  done: bool = True) -> None:
+                  done: bool = True, pause_before: int | None = None,
+                  joined: int = 1) -> None:
         """Streams `events` (JSON values) as OpenAI does, then `[DONE]`.
 
         `cut_after`: drop the connection after that many events instead
@@ -652,7 +683,10 @@ class _Handler(BaseHTTPRequestHandler):
         and no `[DONE]` (`done=False`: no `[DONE]` either). `hold_after`:
         after that many events, wait for the
         client to hang up (noted under `model`, see `_hold_until_dropped`)
-        and stop there if it did.
+        and stop there if it did. `pause_before`: wait :data:`PAUSE_S`
+        before that event (so it reaches the client in a read of its own).
+        `joined`: write the first that many events as one chunk, in one
+        write (so the client reads them at once).
         """
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream; charset=utf-8")
@@ -670,9 +704,13 @@ class _Handler(BaseHTTPRequestHandler):
         if cut_after is not None:
             partial = frames[cut_after][: len(frames[cut_after]) // 2] if mid_event else b""
             frames = frames[:cut_after] + ([partial] if partial else [])
+        if joined > 1:
+            frames = [b"".join(frames[:joined]), *frames[joined:]]
         for n, frame in enumerate(frames):
             if n == hold_after and self._hold_until_dropped(model):
                 return
+            if n == pause_before:
+                self.mock.stopping.wait(PAUSE_S)
             self._note_sent(frame)
             self.wfile.write(b"%x\r\n%s\r\n" % (len(frame), frame))
             self.wfile.flush()
@@ -748,6 +786,15 @@ class _Handler(BaseHTTPRequestHandler):
         messages = request.get("messages") or []
         stream = request.get("stream") is True
         include_usage = bool((request.get("stream_options") or {}).get("include_usage"))
+        # A trailing assistant message with text: a prefill to continue.
+        prefill = _prefill(messages)
+        if prefill is not None and model == CHAT_NO_PREFILL:
+            self._send(400, _error_body(NO_PREFILL_MESSAGE, "invalid_request_error",
+                                        "messages", None))
+            return
+        prompt_messages = messages
+        if prefill is not None:
+            messages = messages[:-1]
         cid = f"chatcmpl-mock{self.mock.next_id()}"
         created = int(time.time())
 
@@ -778,6 +825,11 @@ class _Handler(BaseHTTPRequestHandler):
         refusal = None
         if model == CHAT_REFUSER and not tool_calls:
             content, refusal = None, REFUSAL_TEXT
+        # The rest of an answer that starts with the prefill; else all of it.
+        continued = (prefill is not None and bool(content) and not tool_calls
+                     and refusal is None and content.startswith(prefill))
+        if continued:
+            content = content[len(prefill):]
         if model == CHAT_FILTERED and content:
             content, finish = " ".join(content.split(" ")[:2]), "content_filter"
         elif content and not tool_calls:
@@ -788,10 +840,14 @@ class _Handler(BaseHTTPRequestHandler):
                 if seq and seq in content:
                     content = content[:content.find(seq)]
             limit = request.get("max_completion_tokens") or request.get("max_tokens")
-            if isinstance(limit, int) and len(content.split(" ")) > limit:
+            if continued:
+                words = _continued_pieces(content)
+                if isinstance(limit, int) and len(words) > limit:
+                    content, finish = "".join(words[:limit]), "length"
+            elif isinstance(limit, int) and len(content.split(" ")) > limit:
                 content, finish = " ".join(content.split(" ")[:limit]), "length"
 
-        prompt_tokens = sum(len(_text(m.get("content")).split()) for m in messages) + 1
+        prompt_tokens = sum(len(_text(m.get("content")).split()) for m in prompt_messages) + 1
         completion_tokens = (len((content or "").split())
                              + len(tool_calls) * len(TOOL_ARGUMENTS.split()))
         usage = {
@@ -854,7 +910,7 @@ class _Handler(BaseHTTPRequestHandler):
                 events.append(chunk({"refusal": piece}))
             for piece in _pieces(reasoning) if reasoning else []:
                 events.append(chunk({"reasoning_content": piece}))
-            for piece in _pieces(content or ""):
+            for piece in _continued_pieces(content) if continued else _pieces(content or ""):
                 events.append(chunk({"content": piece}))
         events.append(chunk({}, finish))
         if model == CHAT_TERSE_STREAM:
@@ -875,12 +931,17 @@ class _Handler(BaseHTTPRequestHandler):
         elif model == CHAT_HANG:
             # role chunk + one content chunk, then wait for the client to leave.
             self._send_sse(events, hold_after=2, model=model)
-        elif model == CHAT_ERROR_MID_STREAM:
+        elif model in (CHAT_ERROR_MID_STREAM, CHAT_ERROR_LATE, CHAT_ERROR_AT_ONCE):
             self._send_sse([*events[:2], {"error": {
                 "message": CHAT_ERROR_MESSAGE, "type": "server_error", "param": None,
-                "code": None}}], done=False)
+                "code": None}}], done=False,
+                pause_before=2 if model == CHAT_ERROR_LATE else None,
+                joined=3 if model == CHAT_ERROR_AT_ONCE else 1)
         elif model == CHAT_NO_DONE:
             self._send_sse(events, done=False)
+        elif model == CHAT_TRUNCATED:
+            # role chunk + two content chunks, then a clean end of the body.
+            self._send_sse(events[:3], done=False)
         else:
             self._send_sse(events)
 
@@ -1709,6 +1770,24 @@ def _text(content: Any) -> str:
     if isinstance(content, list):
         return "".join(p.get("text", "") for p in content if isinstance(p, dict))
     return ""
+
+
+def _prefill(messages: list[Any]) -> str | None:
+    """The text of a last `assistant` message (a prefill to continue), if
+    the messages end with one that has text and no tool calls."""
+    last = messages[-1] if messages else None
+    if not isinstance(last, dict) or last.get("role") != "assistant" or last.get("tool_calls"):
+        return None
+    text = _text(last.get("content"))
+    return text or None
+
+
+def _continued_pieces(text: str) -> list[str]:
+    """The rest of a continued answer in word-sized deltas, each with the
+    whitespace before its word, whose concatenation is `text`."""
+    pieces = re.findall(r"\s*\S+", text)
+    tail = text[len("".join(pieces)):]
+    return pieces + [tail] if tail else pieces
 
 
 def _answer_text(request: dict[str, Any], messages: list[dict[str, Any]]) -> str:

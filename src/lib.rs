@@ -23,6 +23,7 @@
 //! - [`server`]: listen, TLS, connection guards, reloads, health probes.
 #![warn(missing_docs)]
 
+pub mod cache;
 pub mod config;
 pub mod forward;
 #[doc(hidden)]

@@ -2,7 +2,9 @@
 # The container-packaging checks, with no Docker engine: docker-compose.yml
 # against the Compose Specification schema and `docker compose config`, the
 # stack's router config against `switchyard check`, and the Dockerfile,
-# compose file and .dockerignore against each other (deploy/tests/).
+# compose file and .dockerignore against each other; the Kubernetes
+# manifests of deploy/k8s against the bundled Kubernetes schemas, and the
+# multi-replica stack of deploy/replicas (deploy/tests/).
 #
 # Needs python3 with venv, and the debug binary (cargo build) unless
 # SWITCHYARD_BIN names another. Makes deploy/tests/.venv on first use, with

@@ -114,6 +114,9 @@ pub fn compile(
             headers,
             timeouts: u.timeouts,
             inject_stream_usage: u.inject_stream_usage,
+            prefill: u
+                .prefill
+                .unwrap_or_else(|| crate::routing::Prefill::default_for(u.provider)),
             mock: (u.provider == ProviderKind::Mock).then(|| u.mock.clone()),
             translation,
             unresolved: u.unresolved.as_ref().map(|u| u.var.clone()),
@@ -245,7 +248,10 @@ pub fn compile(
                     max_backoff: m.retry.max_backoff,
                     max_attempts: m.max_attempts,
                     deadline: m.deadline,
+                    resume: m.resume,
                 },
+                requests: m.requests.clone(),
+                cache_ttl: m.cache,
             }),
         );
     }
@@ -294,6 +300,8 @@ pub fn compile(
                 cycle: base.cycle.clone(),
                 cursor: AtomicUsize::new(0),
                 policy: base.policy.clone(),
+                requests: base.requests.clone(),
+                cache_ttl: base.cache_ttl,
             }))
         })
         .collect();
@@ -322,7 +330,7 @@ pub fn compile(
                 .collect(),
         )
     };
-    Table::new(
+    let table = Table::new(
         generation,
         RequestLimits {
             max_body_bytes: config.server.max_body_bytes,
@@ -333,7 +341,13 @@ pub fn compile(
         models,
         upstream_list,
         registry.metrics().unknown_model(),
-    )
+    );
+    if config.models.iter().any(|m| m.cache.is_some()) {
+        let cache = registry.cache(config.cache.max_bytes);
+        table.with_cache(cache, config.cache.max_entry_bytes)
+    } else {
+        table
+    }
 }
 
 /// The key set: the `keys:` entries, with their state from the registry's

@@ -372,6 +372,133 @@ fn an_empty_key_from_the_environment_sends_no_credential() {
     assert_eq!(upstream.unresolved, None);
 }
 
+/// `yaml` with a mock upstream and a model `m` whose extra keys are `model`.
+fn with_model(model: &str) -> String {
+    let body: String = model.lines().map(|line| format!("    {line}\n")).collect();
+    format!("upstreams:\n  u:\n    provider: mock\nmodels:\n  m:\n    targets: [{{ upstream: u }}]\n{body}")
+}
+
+#[test]
+fn resume_prefill_and_request_policies_report_their_own_mistakes() {
+    let cases: &[(&str, &str, &str)] = &[
+        ("resume: maybe", "models.m.resume", "expected true, false"),
+        (
+            "resume: { max_resumes: 11 }",
+            "models.m.resume.max_resumes",
+            "0 to 10",
+        ),
+        (
+            "resume: { max_text: 0 }",
+            "models.m.resume.max_text",
+            "between 1 byte",
+        ),
+        ("resume: { retries: 2 }", "models.m.resume.retries", ""),
+        (
+            "system_prompt: \"  \"",
+            "models.m.system_prompt",
+            "is empty",
+        ),
+        (
+            "system_prompt: { text: x, mode: sometimes }",
+            "models.m.system_prompt.mode",
+            "if_missing",
+        ),
+        (
+            "system_prompt: { mode: always }",
+            "models.m.system_prompt.text",
+            "missing",
+        ),
+        ("defaults: [1]", "models.m.defaults", "expected a mapping"),
+        (
+            "defaults: { messages: [] }",
+            "models.m.defaults.messages",
+            "can't have a default",
+        ),
+        (
+            "clamp: { max_tokens: lots }",
+            "models.m.clamp.max_tokens",
+            "",
+        ),
+        (
+            "clamp: { temperature: { min: 1, max: 0.5 } }",
+            "models.m.clamp.temperature",
+            "above `max`",
+        ),
+        (
+            "clamp: { temperature: {} }",
+            "models.m.clamp.temperature",
+            "give `min`, `max`",
+        ),
+        ("on_exhausted: \"\"", "models.m.on_exhausted", "is empty"),
+    ];
+    for (keys, path, message) in cases {
+        let errors = errors(&with_model(keys), &[]);
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains(path) && e.contains(message)),
+            "{keys:?}: expected an error at {path} saying {message:?}, got {errors:#?}"
+        );
+    }
+    let prefill = errors(&with_upstream("provider: ollama\nprefill: sometimes"), &[]);
+    assert!(
+        prefill
+            .iter()
+            .any(|e| e.contains("upstreams.u.prefill") && e.contains("assistant")),
+        "{prefill:#?}"
+    );
+    let mock = errors(&with_upstream("provider: mock\nprefill: assistant"), &[]);
+    assert!(
+        mock.iter().any(|e| e.contains("cannot continue")),
+        "{mock:#?}"
+    );
+}
+
+#[test]
+fn resume_prefill_and_policies_compile_with_their_defaults() {
+    let loaded = load(
+        &format!(
+            "{}    resume: true\n    system_prompt: Be brief.\n    defaults: {{ temperature: 0.2 }}\n    clamp: {{ max_tokens: 100 }}\n    on_exhausted: Try later.\n",
+            with_upstream("provider: ollama\nbase_url: http://127.0.0.1:1")
+        ),
+        &[],
+    )
+    .expect("valid");
+    let table = &loaded.table;
+    let model = table.model("m").expect("m");
+    assert_eq!(
+        model.policy.resume,
+        Some(crate::routing::ResumePolicy::default())
+    );
+    assert_eq!(
+        model.targets[0].upstream.prefill,
+        crate::routing::Prefill::Assistant
+    );
+    let requests = &model.requests;
+    assert_eq!(
+        requests.system_prompt.as_ref().map(|p| p.text.as_str()),
+        Some("Be brief.")
+    );
+    assert_eq!(
+        requests.defaults,
+        vec![("temperature".to_owned(), "0.2".to_owned())]
+    );
+    assert_eq!(requests.clamps[0].max, Some(100.0));
+    assert_eq!(requests.on_exhausted.as_deref(), Some("Try later."));
+    let plain = load(
+        &with_upstream("provider: openai-compatible\nbase_url: http://127.0.0.1:1"),
+        &[],
+    )
+    .expect("valid");
+    let model = plain.table.model("m").expect("m");
+    assert_eq!(model.policy.resume, None);
+    assert_eq!(
+        model.targets[0].upstream.prefill,
+        crate::routing::Prefill::None
+    );
+    assert!(!model.requests.edits_requests());
+}
+
 /// `yaml` with the mock model `m` (priced) and `keys:` as given.
 fn with_keys(keys: &str) -> String {
     format!(

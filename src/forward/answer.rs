@@ -38,6 +38,9 @@ pub enum AnswerBody {
     Native(UpstreamBody),
     /// Translated from another protocol (Anthropic, Gemini, Bedrock).
     Translated(Box<Translated>),
+    /// Let go after the stream broke (a resume continues it elsewhere):
+    /// dropping the upstream body closed its connection; this ends at once.
+    Gone,
 }
 
 /// A body being translated.
@@ -197,6 +200,7 @@ impl AnswerBody {
         match self {
             AnswerBody::Plain(body) | AnswerBody::Native(body) => body.close_at(at),
             AnswerBody::Translated(t) => t.inner.close_at(at),
+            AnswerBody::Gone => {}
         }
     }
 }
@@ -326,6 +330,7 @@ impl Body for AnswerBody {
                 return Pin::new(body).poll_frame(cx)
             }
             AnswerBody::Translated(t) => t,
+            AnswerBody::Gone => return Poll::Ready(None),
         };
         loop {
             if let Some(bytes) = t.ready.pop_front() {
@@ -363,6 +368,7 @@ impl Body for AnswerBody {
         match self {
             AnswerBody::Plain(body) | AnswerBody::Native(body) => body.is_end_stream(),
             AnswerBody::Translated(t) => t.done && t.ready.is_empty() && t.cut.is_none(),
+            AnswerBody::Gone => true,
         }
     }
 
@@ -371,6 +377,7 @@ impl Body for AnswerBody {
             AnswerBody::Plain(body) | AnswerBody::Native(body) => body.size_hint(),
             // The translated length is known only at the end.
             AnswerBody::Translated(_) => SizeHint::default(),
+            AnswerBody::Gone => SizeHint::with_exact(0),
         }
     }
 }

@@ -181,6 +181,7 @@ pub(super) fn pass_through(
         token_events: 0,
         native_usage,
         mask,
+        resume: None,
     };
     Response::from_parts(parts, ResponseBody::upstream(stream))
 }
@@ -193,6 +194,7 @@ pub(super) fn committed_response(
     in_flight: InFlight,
     started: tokio::time::Instant,
     strip_usage: bool,
+    resume: Option<Box<super::resume::Resume>>,
 ) -> Response<ResponseBody> {
     let Committed {
         mut head,
@@ -231,6 +233,7 @@ pub(super) fn committed_response(
         token_events,
         native_usage,
         mask: None,
+        resume,
     };
     Response::from_parts(head, ResponseBody::upstream(stream))
 }

@@ -36,6 +36,8 @@ pub struct ResponseBody {
     sent_any: bool,
     /// Turns an OpenAI answer into the client's door protocol (Anthropic's).
     outward: Option<Box<Outward>>,
+    /// Keeps the answer for the response cache, if it ends complete.
+    cache: Option<Box<crate::cache::Sink>>,
 }
 
 enum Kind {
@@ -64,7 +66,14 @@ impl ResponseBody {
             flush_first: false,
             sent_any: false,
             outward: None,
+            cache: None,
         }
+    }
+
+    /// Hands the answer, as the client gets it, to `sink` (the response
+    /// cache), which keeps it if it ends complete.
+    pub fn cache_into(&mut self, sink: crate::cache::Sink) {
+        self.cache = Some(Box::new(sink));
     }
 
     /// An upstream answer, passed through.
@@ -152,6 +161,12 @@ impl ResponseBody {
     }
 
     fn finish(&mut self, outcome: &'static str) {
+        if let Some(sink) = self.cache.take() {
+            let failed = matches!(&self.kind, Kind::Upstream(pass) if pass.failure.is_some());
+            if outcome == "completed" && !failed {
+                sink.finish();
+            }
+        }
         let Some(mut record) = self.record.take() else {
             return;
         };
@@ -167,6 +182,7 @@ impl ResponseBody {
                     usage = pass.estimated_usage();
                     record.entry.usage_estimated = usage.is_some();
                 }
+                record.entry.resumes = pass.take_resumes();
                 (usage, pass.failure)
             }
             _ => (self.usage.take(), None),
@@ -245,6 +261,9 @@ impl Body for ResponseBody {
                 }
                 if let (Some(record), Some(data)) = (this.record.as_deref_mut(), frame.data_ref()) {
                     record.observe_bytes(data.len());
+                }
+                if let (Some(sink), Some(data)) = (this.cache.as_deref_mut(), frame.data_ref()) {
+                    sink.push(data);
                 }
                 // hyper stops polling once a body says it has ended, so the
                 // last frame is where a complete response is recorded.

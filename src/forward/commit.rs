@@ -75,7 +75,7 @@ fn is_sse(head: &Parts) -> bool {
 }
 
 /// Waits for the commit point of a 2xx `response` from `target`, sent at
-/// `started`.
+/// `started`, at most `first_token` (see `Timeouts::first_token_for`).
 ///
 /// # Errors
 /// [`AttemptError`] for an error event, an empty or broken stream, or no
@@ -87,11 +87,12 @@ pub async fn await_commit(
     response: Response<AnswerBody>,
     target: &Target,
     started: Instant,
+    first_token: std::time::Duration,
 ) -> Result<Committed, AttemptError> {
     let (head, mut body) = response.into_parts();
     let upstream = &target.upstream;
     let native = body.is_native();
-    let deadline = started + target.timeouts.first_token;
+    let deadline = started + first_token;
     if !is_sse(&head) {
         let mut held = Vec::new();
         // Usually already in the read buffer with the head: no wait.
@@ -100,7 +101,7 @@ pub async fn await_commit(
                 return Err(AttemptError::FirstTokenTimeout {
                     upstream: upstream.name.clone(),
                     address: upstream.base_url.clone(),
-                    after: target.timeouts.first_token,
+                    after: first_token,
                 })
             }
             Ok(Some(Err(err))) => {
@@ -192,7 +193,7 @@ pub async fn await_commit(
                 return Err(AttemptError::FirstTokenTimeout {
                     upstream: upstream.name.clone(),
                     address: upstream.base_url.clone(),
-                    after: target.timeouts.first_token,
+                    after: first_token,
                 })
             }
             Ok(None) => {

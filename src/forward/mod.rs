@@ -28,6 +28,7 @@ mod headers;
 pub mod mask;
 mod outward;
 mod relay;
+mod resume;
 pub(crate) mod stream_usage;
 mod translate;
 
@@ -62,7 +63,7 @@ const MAX_ERROR_BODY: usize = 64 * 1024;
 /// What the client asked for, ready to send.
 pub struct Outbound<'a> {
     /// The resolved model.
-    pub model: &'a Model,
+    pub model: &'a Arc<Model>,
     /// Which endpoint.
     pub endpoint: Endpoint,
     /// The client's body, as received.
@@ -111,6 +112,9 @@ pub struct Served {
     /// The served target's token reservation against its `tpm`, to be
     /// settled with the answer's usage.
     pub rate_hold: Option<TargetHold>,
+    /// Every target failed: the answer is the last upstream error that was
+    /// moved past, passed through (a model's `on_exhausted` replaces it).
+    pub exhausted: bool,
 }
 
 /// How one target's attempts ended.
@@ -189,8 +193,9 @@ pub async fn forward(out: Outbound<'_>) -> Result<(Response<ResponseBody>, Serve
                 }
             }
             upstream_started.get_or_insert_with(Instant::now);
+            let more = !queue.is_empty();
             running.push(Box::pin(attempt_target(
-                &out, target, index, &attempts, deadline,
+                &out, target, index, &attempts, deadline, more,
             )));
         }
         if running.is_empty() {
@@ -239,6 +244,7 @@ pub async fn forward(out: Outbound<'_>) -> Result<(Response<ResponseBody>, Serve
                             index,
                             &attempts,
                             deadline,
+                            !queue.is_empty(),
                         )));
                     }
                 }
@@ -256,6 +262,7 @@ pub async fn forward(out: Outbound<'_>) -> Result<(Response<ResponseBody>, Serve
                             upstream_started.unwrap_or(started),
                             out.body,
                         );
+                        let resume = resumable(&out, &committed, &targets, index);
                         return Ok((
                             attempt::committed_response(
                                 committed,
@@ -263,6 +270,7 @@ pub async fn forward(out: Outbound<'_>) -> Result<(Response<ResponseBody>, Serve
                                 in_flight,
                                 started,
                                 stream_usage::injects(&target.upstream, out.body, out.inspected),
+                                resume,
                             ),
                             served,
                         ));
@@ -322,7 +330,8 @@ pub async fn forward(out: Outbound<'_>) -> Result<(Response<ResponseBody>, Serve
         .then_some(policy.max_attempts);
     if let Some((answer, index)) = held {
         let target = targets[index];
-        let served = served(target, made, upstream_started.unwrap_or(started), out.body);
+        let mut served = served(target, made, upstream_started.unwrap_or(started), out.body);
+        served.exhausted = true;
         return Ok((answer, served));
     }
     if failures.is_empty() {
@@ -338,6 +347,37 @@ pub async fn forward(out: Outbound<'_>) -> Result<(Response<ResponseBody>, Serve
     })
 }
 
+/// What a committed stream keeps to be resumed, for a streamed chat
+/// completion of a model with `resume` on: the client's request and the
+/// targets after the one that answered (then those before it), in plan order.
+fn resumable(
+    out: &Outbound<'_>,
+    committed: &Committed,
+    targets: &[&Target],
+    index: usize,
+) -> Option<Box<resume::Resume>> {
+    let policy = out.model.policy.resume?;
+    let answer_is_native = committed.native_usage.is_some();
+    if out.endpoint != Endpoint::ChatCompletions || !committed.sse || answer_is_native {
+        return None;
+    }
+    let candidates = targets[index + 1..]
+        .iter()
+        .chain(&targets[..index.min(targets.len())])
+        .filter_map(|t| routing::locate(out.model, t))
+        .collect();
+    Some(Box::new(resume::Resume::new(
+        out.model.clone(),
+        policy,
+        candidates,
+        out.body.clone(),
+        out.headers,
+        out.native.is_some(),
+        out.request_id,
+        stream_usage::client_asked(out.body, out.inspected),
+    )))
+}
+
 fn served(target: &Target, attempts: u32, upstream_started: Instant, body: &[u8]) -> Served {
     Served {
         rate_hold: target.rates.tpm.map(|_| TargetHold {
@@ -351,18 +391,21 @@ fn served(target: &Target, attempts: u32, upstream_started: Instant, body: &[u8]
         metrics: target.metrics.clone(),
         upstream_started,
         committed_at: Instant::now(),
+        exhausted: false,
     }
 }
 
-/// Every attempt at one target: the first, and same-target retries.
+/// Every attempt at one target: the first, and same-target retries; `more`
+/// when the plan has somewhere else to go after it.
 async fn attempt_target(
     out: &Outbound<'_>,
     target: &Target,
     index: usize,
     attempts: &AtomicU32,
     deadline: Instant,
+    more: bool,
 ) -> (usize, Outcome) {
-    let outcome = attempt_target_inner(out, target, attempts, deadline).await;
+    let outcome = attempt_target_inner(out, target, attempts, deadline, more).await;
     match &outcome {
         Outcome::Committed(..) | Outcome::Final(_) | Outcome::ContextWindow(_) => {
             note(target, None)
@@ -391,6 +434,7 @@ async fn attempt_target_inner(
     target: &Target,
     attempts: &AtomicU32,
     deadline: Instant,
+    more: bool,
 ) -> Outcome {
     let upstream = &target.upstream;
     let policy = &out.model.policy;
@@ -468,7 +512,10 @@ async fn attempt_target_inner(
         upstream.state.mark_up();
         let status = response.status();
         if status.is_success() {
-            return match commit::await_commit(response, target, sent_at).await {
+            let first_token = target
+                .timeouts
+                .first_token_for(more, target.state.ttft_p95());
+            return match commit::await_commit(response, target, sent_at, first_token).await {
                 Ok(committed) => {
                     admission.success();
                     target.state.observe_ttft(sent_at.elapsed());

@@ -15,15 +15,20 @@ use tokio::time::Instant;
 
 use super::answer::AnswerBody;
 use super::capture::{event_text, push_capped, MAX_CAPTURE};
-use crate::openai::{self, Usage};
+use super::resume::{Broken, Continuation, Resume};
+use crate::openai::{self, ChunkKind, Usage};
 use crate::providers::anthropic::{self, native::NativeUsage};
 use crate::sse::SseScanner;
 use crate::telemetry::metrics::UpstreamMetrics;
+use crate::telemetry::request_log::Resumed;
 use crate::text;
 use crate::upstream::InFlight;
 
 /// Error type of response bodies.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What polling a body gives.
+type Polled = Poll<Option<Result<Frame<Bytes>, BoxError>>>;
 
 /// An upstream answer on its way to the client: chunks held before the
 /// commit first, then the rest of the body, each frame as it arrives.
@@ -61,6 +66,8 @@ pub struct Stream {
     pub(crate) native_usage: Option<Box<NativeUsage>>,
     /// Hides the upstream's key in an error answer passed through.
     pub(crate) mask: Option<super::mask::Masker>,
+    /// Continues the stream on another target if it breaks (`resume`).
+    pub(crate) resume: Option<Box<Resume>>,
 }
 
 /// The running state of a [`Stream`].
@@ -122,6 +129,9 @@ pub(super) struct Passthrough {
     metrics: Option<Arc<UpstreamMetrics>>,
     /// Hides the upstream's key (error answers passed through; see `mask`).
     mask: Option<super::mask::Masker>,
+    /// See [`Stream::resume`]; it also holds the state of a resume in
+    /// progress (boxed: a stream without `resume` pays one pointer).
+    resume: Option<Box<Resume>>,
 }
 
 /// Largest JSON answer kept for reading its `usage` (larger ones are
@@ -170,10 +180,39 @@ impl Passthrough {
                 ok.then_some(scanner)
             }
         };
+        let mut resume = stream.resume.filter(|_| stream.sse);
+        let mut error_at = None;
+        if let Some(resume) = resume.as_mut() {
+            // The events read with the commit: the answer's start, and
+            // perhaps (in the same read) an error event that ends it.
+            let mut scanner = SseScanner::new();
+            let max = resume.max_text();
+            let mut offset = 0u64;
+            for chunk in &stream.held {
+                let _ = scanner.feed(chunk, |event| {
+                    let start = offset;
+                    offset += event.raw.len() as u64;
+                    if error_at.is_some() {
+                        return;
+                    }
+                    if resume.possible() && openai::classify(&event) == ChunkKind::Error {
+                        error_at = Some((start, event.raw.clone()));
+                    } else if event.has_data {
+                        resume.transcript.observe(&event.data, max);
+                    }
+                });
+            }
+        }
         let unsent_len: usize = stream.held.iter().map(Bytes::len).sum();
         // A JSON answer's first chunk is read at the commit: its usage counts.
         let json = (stream.json && unsent_len <= MAX_USAGE_BODY).then(|| stream.held.clone());
-        let ready = unsent_len - scanner.as_ref().map_or(0, |s| s.pending().min(unsent_len));
+        let mut ready = unsent_len - scanner.as_ref().map_or(0, |s| s.pending().min(unsent_len));
+        if let Some((start, _)) = &error_at {
+            ready = ready.min(*start as usize);
+        }
+        if let Some(resume) = resume.as_mut() {
+            resume.error_at = error_at;
+        }
         Passthrough {
             inner: stream.body,
             sse: stream.sse,
@@ -205,6 +244,7 @@ impl Passthrough {
             },
             metrics: stream.metrics,
             mask: stream.mask,
+            resume,
         }
     }
 
@@ -225,10 +265,22 @@ impl Passthrough {
         self.capture = Some(text);
     }
 
+    /// A stream that may be resumed ends here before it finished (no
+    /// `finish_reason`, no `[DONE]`): that is a break, not an end.
+    fn ends_unfinished(&self) -> bool {
+        self.resume
+            .as_ref()
+            .is_some_and(|r| r.possible() && !r.transcript.finished())
+    }
+
     /// Every byte went on and nothing more will come.
     pub(super) fn is_end_stream(&self) -> bool {
         self.unsent.is_empty()
-            && (self.done || self.inner.is_end_stream())
+            && self
+                .resume
+                .as_ref()
+                .is_none_or(|r| r.continuing.is_none() && r.error_at.is_none())
+            && (self.done || (self.inner.is_end_stream() && !self.ends_unfinished()))
             && self.mask.as_ref().is_none_or(|m| m.is_empty())
     }
 
@@ -261,6 +313,17 @@ impl Passthrough {
             if let Some(chunk) = self.take_ready() {
                 return Poll::Ready(Some(Ok(Frame::data(chunk))));
             }
+            if self.resume.as_ref().is_some_and(|r| r.continuing.is_some()) {
+                match self.poll_continuing(cx) {
+                    Some(poll) => return poll,
+                    None => continue,
+                }
+            }
+            if let Some((_, event)) = self.resume.as_mut().and_then(|r| r.error_at.take()) {
+                // Everything before the upstream's error event went on.
+                tracing::warn!(upstream = %self.upstream, "upstream sent an error event after the answer started");
+                return self.on_break("error_event", event, cx);
+            }
             if self.done {
                 return Poll::Ready(None);
             }
@@ -273,6 +336,10 @@ impl Passthrough {
                         Ok(data) => data,
                         Err(frame) => return Poll::Ready(Some(Ok(frame))),
                     };
+                    if self.resume.as_ref().is_some_and(|r| r.splicing) {
+                        self.feed_spliced(&frame);
+                        continue;
+                    }
                     let Some(scanner) = self.scanner.as_mut() else {
                         let frame = match self.mask.as_mut() {
                             Some(mask) => mask.push(frame),
@@ -297,9 +364,24 @@ impl Passthrough {
                     let capture = &mut self.capture;
                     let (strip, events_end, skips) =
                         (self.strip_usage, &mut self.events_end, &mut self.skips);
+                    let resume = &mut self.resume;
                     let scanned = scanner.feed(&frame, |event| {
+                        if resume.as_ref().is_some_and(|r| r.error_at.is_some()) {
+                            // The answer ends at the error event before.
+                            return;
+                        }
                         let start = *events_end;
                         *events_end += event.raw.len() as u64;
+                        if let Some(resume) = resume.as_mut() {
+                            if resume.possible() && openai::classify(&event) == ChunkKind::Error {
+                                resume.error_at = Some((start, event.raw.clone()));
+                                return;
+                            }
+                            if event.has_data {
+                                let max = resume.max_text();
+                                resume.transcript.observe(&event.data, max);
+                            }
+                        }
                         if let Some(tracker) = native_usage.as_mut() {
                             tracker.event(&event);
                             if openai::counts_as_token(&event) {
@@ -334,20 +416,29 @@ impl Passthrough {
                             self.ready = self.unsent_len;
                         }
                     }
+                    if let Some((start, _)) = self.resume.as_ref().and_then(|r| r.error_at.as_ref())
+                    {
+                        self.ready = (start - self.sent) as usize;
+                    }
                 }
                 Poll::Ready(Some(Err(err))) => {
-                    self.done = true;
                     tracing::warn!(upstream = %self.upstream, error = %err, "upstream stream broke off after the answer started");
-                    self.fail("stream_interrupted");
                     if !self.sse {
+                        self.done = true;
+                        self.fail("stream_interrupted");
                         return Poll::Ready(Some(Err(Box::new(err))));
                     }
                     // Whole events were relayed; the broken one is dropped.
-                    self.drop_unsent();
                     let message = format!("The upstream `{}` stream broke off before it finished; the answer is incomplete. Retry the request.", self.upstream);
-                    return Poll::Ready(Some(Ok(Frame::data(
-                        self.error_event(&message, "upstream_stream_interrupted"),
-                    ))));
+                    let event = self.error_event(&message, "upstream_stream_interrupted");
+                    return self.on_break("stream_interrupted", event, cx);
+                }
+                Poll::Ready(None) if self.ends_unfinished() => {
+                    // A clean end with no finish_reason and no [DONE]: cut short.
+                    tracing::warn!(upstream = %self.upstream, "upstream stream ended before it finished");
+                    let message = format!("The upstream `{}` stream ended before it finished; the answer is incomplete. Retry the request.", self.upstream);
+                    let event = self.error_event(&message, "upstream_stream_interrupted");
+                    return self.on_break("stream_interrupted", event, cx);
                 }
                 Poll::Ready(None) => {
                     // A clean end: every byte goes on, a last unterminated event too.
@@ -498,6 +589,204 @@ impl Passthrough {
         self.ready = 0;
     }
 
+    /// The stream broke after its first token (`kind`): look for a
+    /// continuation (`resume`), or end it with `event`.
+    fn on_break(
+        &mut self,
+        kind: &'static str,
+        event: Bytes,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        self.fail(kind);
+        self.drop_unsent();
+        self.timer = None;
+        if let Some(resume) = self.resume.as_mut() {
+            resume.error_at = None;
+            match resume.start(self.token_events, self.total_deadline) {
+                Some(search) => {
+                    tracing::info!(request_id = resume.request_id(), upstream = %self.upstream, kind, "the stream broke after its first token; looking for a target to continue it");
+                    // Dropping the body closes the broken (or stalled) connection.
+                    self.inner = AnswerBody::Gone;
+                    self._in_flight = None;
+                    resume.continuing = Some(search);
+                    resume.broken = Some(Broken {
+                        kind,
+                        at: Instant::now(),
+                        event,
+                    });
+                    return match self.poll_continuing(cx) {
+                        Some(poll) => poll,
+                        None => {
+                            // Continued: relay from the next poll on.
+                            cx.waker().wake_by_ref();
+                            Poll::Pending
+                        }
+                    };
+                }
+                None => {
+                    resume.count(false);
+                    resume.log.push(Resumed {
+                        after: kind,
+                        target: None,
+                        ms: 0.0,
+                    });
+                }
+            }
+        }
+        self.done = true;
+        Poll::Ready(Some(Ok(Frame::data(event))))
+    }
+
+    /// Polls the search for a continuation: `None` once one is relaying,
+    /// else what to return (pending, or the original failure's event).
+    fn poll_continuing(&mut self, cx: &mut Context<'_>) -> Option<Polled> {
+        let resume = self.resume.as_mut()?;
+        let search = resume.continuing.as_mut()?;
+        let Poll::Ready(found) = search.as_mut().poll(cx) else {
+            return Some(Poll::Pending);
+        };
+        resume.continuing = None;
+        let broken = resume.broken.take()?;
+        resume.searched(found.candidates);
+        let ms = broken.at.elapsed().as_secs_f64() * 1000.0;
+        let target = found.continuation.as_ref().map(|c| c.label.clone());
+        resume.count(target.is_some());
+        resume.log.push(Resumed {
+            after: broken.kind,
+            target: target.clone(),
+            ms,
+        });
+        match found.continuation {
+            Some(continuation) => {
+                tracing::info!(
+                    request_id = resume.request_id(),
+                    target = target.as_deref().unwrap_or("-"),
+                    after = broken.kind,
+                    ms = format_args!("{ms:.1}"),
+                    "the stream continues on another target"
+                );
+                self.install(continuation);
+                None
+            }
+            None => {
+                tracing::warn!(
+                    request_id = resume.request_id(),
+                    after = broken.kind,
+                    "no target could continue the stream; ending it with the original error"
+                );
+                self.done = true;
+                Some(Poll::Ready(Some(Ok(Frame::data(broken.event)))))
+            }
+        }
+    }
+
+    /// Relays `continuation` from here on, spliced into the client's stream.
+    fn install(&mut self, continuation: Continuation) {
+        let Continuation {
+            committed,
+            in_flight,
+            label: _,
+            upstream,
+            idle,
+            metrics,
+        } = continuation;
+        self.inner = committed.body;
+        if let Some(deadline) = self.total_deadline {
+            self.inner.close_at(deadline);
+        }
+        self.upstream = upstream;
+        self.idle = Some(idle);
+        self.metrics = Some(metrics);
+        self._in_flight = Some(in_flight);
+        self.last_frame = Instant::now();
+        self.timer = None;
+        self.failure = None;
+        self.done = false;
+        if let Some(resume) = self.resume.as_mut() {
+            resume.splicing = true;
+        }
+        self.scanner = Some(SseScanner::new());
+        self.skips.clear();
+        self.strip_usage = false;
+        for chunk in &committed.held {
+            self.feed_spliced(chunk);
+        }
+    }
+
+    /// Reads one chunk of a continuation: its events rewritten into the
+    /// client's stream, ready to relay.
+    fn feed_spliced(&mut self, frame: &Bytes) {
+        let (Some(scanner), Some(resume)) = (self.scanner.as_mut(), self.resume.as_mut()) else {
+            return;
+        };
+        let mut out: Vec<Bytes> = Vec::new();
+        let mut error: Option<Bytes> = None;
+        let mut usage = None;
+        let mut tokens = 0;
+        let capture = &mut self.capture;
+        let fed = scanner.feed(frame, |event| {
+            if error.is_some() {
+                return;
+            }
+            if resume.possible() && openai::classify(&event) == ChunkKind::Error {
+                error = Some(event.raw.clone());
+                return;
+            }
+            if event.has_data {
+                let max = resume.max_text();
+                resume.transcript.observe(&event.data, max);
+            }
+            let Some(splice) = resume.splice.as_mut() else {
+                return;
+            };
+            let spliced = splice.rewrite(&event.raw, &event.data, event.has_data);
+            if spliced.usage.is_some() {
+                usage = spliced.usage;
+            }
+            if let Some(bytes) = spliced.bytes {
+                if openai::counts_as_token(&event) {
+                    tokens += 1;
+                }
+                if let Some(capture) = capture.as_mut() {
+                    if let Some(text) = bytes.strip_prefix(b"data: ").and_then(event_text) {
+                        push_capped(capture, &text);
+                    }
+                }
+                out.push(bytes);
+            }
+        });
+        if fed.is_err() && error.is_none() {
+            let message = format!(
+                "The upstream `{}` stream sent an event too large to read; the answer is incomplete. Retry the request.",
+                self.upstream
+            );
+            error = Some(self.error_event(&message, "upstream_stream_interrupted"));
+        }
+        for bytes in out {
+            self.events_end += bytes.len() as u64;
+            self.unsent_len += bytes.len();
+            self.ready += bytes.len();
+            self.unsent.push_back(bytes);
+        }
+        if usage.is_some() {
+            self.usage = usage;
+        }
+        self.token_events += tokens;
+        if let Some(raw) = error {
+            if let Some(resume) = self.resume.as_mut() {
+                resume.error_at = Some((self.events_end, raw));
+            }
+        }
+    }
+
+    /// Every break of this stream and what became of it.
+    pub(super) fn take_resumes(&mut self) -> Vec<Resumed> {
+        self.resume
+            .as_mut()
+            .map(|r| std::mem::take(&mut r.log))
+            .unwrap_or_default()
+    }
+
     /// Checks the idle and total deadlines while the upstream is silent.
     fn poll_timer(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         loop {
@@ -527,8 +816,14 @@ impl Passthrough {
                 }
                 continue;
             };
-            self.done = true;
             tracing::warn!(upstream = %self.upstream, "{cut}; ending the answer");
+            if let (true, Cut::Idle(..)) = (self.sse, &cut) {
+                // A stall: a resume may continue the answer elsewhere.
+                let message = format!("The {cut}; the answer is incomplete. Retry the request.");
+                let event = self.error_event(&message, "upstream_idle_timeout");
+                return self.on_break("idle_timeout", event, cx);
+            }
+            self.done = true;
             self.fail(match cut {
                 Cut::Idle(..) => "idle_timeout",
                 Cut::Total(..) => "total_timeout",

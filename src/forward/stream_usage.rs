@@ -27,7 +27,7 @@ pub(super) fn injects(upstream: &Upstream, body: &[u8], inspected: &Inspected) -
 }
 
 /// Did the client set `stream_options.include_usage: true` itself?
-pub(super) fn client_asked(body: &[u8], inspected: &Inspected) -> bool {
+pub(crate) fn client_asked(body: &[u8], inspected: &Inspected) -> bool {
     let Some(span) = inspected.stream_options_span.clone() else {
         return false;
     };

@@ -16,7 +16,10 @@ use hyper::body::Incoming;
 use super::dispatch::Caller;
 use super::error::GatewayError;
 use super::limits;
-use super::proxy::{exhausted_response, note_served, read_body, resolve};
+use super::policy::{self, Shape};
+use super::proxy::{
+    exhausted_response, note_served, on_exhausted, on_exhausted_answer, read_body, resolve,
+};
 use crate::forward::body::ResponseBody;
 use crate::forward::{self, AttemptError, Native, Outbound};
 use crate::json::inspect;
@@ -50,9 +53,15 @@ pub(super) async fn messages(
         .ok_or(GatewayError::MissingModel)?;
     let model = resolve(table, name, record)?;
     let rates = limits::admit(caller.store, caller.key, name, &body, record)?;
+    let edited = policy::apply(&model.requests, Shape::Messages, &body);
+    let edited_inspected = edited.as_deref().map(inspect).transpose()?;
+    let (body, native_inspected) = match (&edited, &edited_inspected) {
+        (Some(edited), Some(inspected)) => (edited, inspected),
+        _ => (&body, &native_inspected),
+    };
     // Translated once for every target that is not Anthropic's; a request
     // that cannot be (a server tool) can still go to Anthropic targets.
-    let (openai, untranslatable) = match inbound::request_to_openai(&body) {
+    let (openai, untranslatable) = match inbound::request_to_openai(body) {
         Ok(openai) => (Bytes::from(openai), None),
         Err(err) => (body.clone(), Some(err)),
     };
@@ -68,12 +77,20 @@ pub(super) async fn messages(
         headers: &parts.headers,
         request_id,
         native: Some(Native {
-            body: &body,
-            inspected: &native_inspected,
+            body,
+            inspected: native_inspected,
             untranslatable: untranslatable.as_ref(),
         }),
     };
     let mut response = match forward::forward(outbound).await {
+        Ok((response, served)) if served.exhausted && model.requests.on_exhausted.is_some() => {
+            let text = model.requests.on_exhausted.as_deref().unwrap_or_default();
+            let stream = native_inspected.stream == Some(true);
+            let answer = on_exhausted_answer(
+                response, served, record, text, name, request_id, stream, false,
+            );
+            to_anthropic(answer, name)
+        }
         Ok((response, served)) => {
             let mut response = if response.body().is_native() {
                 response
@@ -83,7 +100,14 @@ pub(super) async fn messages(
             note_served(&mut response, served, record);
             response
         }
-        Err(exhausted) => exhausted_response(exhausted, record, true),
+        Err(exhausted) => match &model.requests.on_exhausted {
+            Some(text) => {
+                let stream = native_inspected.stream == Some(true);
+                let answer = on_exhausted(exhausted, record, text, name, request_id, stream, false);
+                to_anthropic(answer, name)
+            }
+            None => exhausted_response(exhausted, record, true),
+        },
     };
     if let Some(rates) = &rates {
         limits::apply_headers(response.headers_mut(), rates);

@@ -8,12 +8,14 @@
 //! [`handle`] on each connection.
 
 pub mod auth;
+mod cache;
 pub mod cors;
 pub mod dispatch;
 pub mod error;
 pub mod limits;
 mod messages;
 mod models;
+mod policy;
 mod proxy;
 mod state;
 mod stats;

@@ -6,9 +6,11 @@ use http::{header, HeaderValue, Request, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
 
+use super::cache;
 use super::dispatch::Caller;
 use super::error::GatewayError;
 use super::limits;
+use super::policy::{self, Shape};
 use crate::forward::body::ResponseBody;
 use crate::forward::{self, Exhausted, Outbound, Served};
 use crate::json::inspect;
@@ -48,26 +50,134 @@ pub(super) async fn proxy(
         .ok_or(GatewayError::MissingModel)?;
     let model = resolve(table, name, record)?;
     let rates = limits::admit(caller.store, caller.key, name, &body, record)?;
+    let shape = match endpoint {
+        Endpoint::ChatCompletions => Shape::Chat,
+        Endpoint::Responses => Shape::Responses,
+        _ => Shape::Other,
+    };
+    let edited = policy::apply(&model.requests, shape, &body);
+    let edited_inspected = edited.as_deref().map(inspect).transpose()?;
+    let (body, inspected) = match (&edited, &edited_inspected) {
+        (Some(edited), Some(inspected)) => (edited, inspected),
+        _ => (&body, &inspected),
+    };
     let outbound = Outbound {
         model,
         endpoint,
-        body: &body,
-        inspected: &inspected,
+        body,
+        inspected,
         headers: &parts.headers,
         request_id,
         native: None,
     };
-    let mut response = match forward::forward(outbound).await {
-        Ok((mut response, served)) => {
-            note_served(&mut response, served, record);
-            response
+    let mut response = 'answer: {
+        let stream = inspected.stream == Some(true);
+        let include_usage =
+            || stream && crate::forward::stream_usage::client_asked(body, inspected);
+        let cached = cache::lookup(
+            table,
+            model,
+            endpoint,
+            &parts.headers,
+            body,
+            inspected,
+            include_usage,
+        );
+        if let Some(hit) = cached.as_ref().and_then(|c| c.hit(record)) {
+            record.entry.served_model = Some(model.name.clone());
+            break 'answer hit;
         }
-        Err(exhausted) => exhausted_response(exhausted, record, false),
+        let on_exhausted_text = match endpoint {
+            Endpoint::ChatCompletions => model.requests.on_exhausted.as_deref(),
+            _ => None,
+        };
+        match forward::forward(outbound).await {
+            Ok((response, served)) if served.exhausted && on_exhausted_text.is_some() => {
+                let text = on_exhausted_text.unwrap_or_default();
+                on_exhausted_answer(
+                    response,
+                    served,
+                    record,
+                    text,
+                    name,
+                    request_id,
+                    stream,
+                    include_usage(),
+                )
+            }
+            Ok((mut response, served)) => {
+                note_served(&mut response, served, record);
+                if let Some(cached) = cached {
+                    cached.store(&mut response);
+                }
+                response
+            }
+            Err(exhausted) => match on_exhausted_text {
+                Some(text) => on_exhausted(
+                    exhausted,
+                    record,
+                    text,
+                    name,
+                    request_id,
+                    stream,
+                    include_usage(),
+                ),
+                None => exhausted_response(exhausted, record, false),
+            },
+        }
     };
     if let Some(rates) = &rates {
         limits::apply_headers(response.headers_mut(), rates);
     }
     Ok(response)
+}
+
+/// The model's `on_exhausted` message instead of `failed`, the last
+/// upstream error every target answered (the access log records its status).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn on_exhausted_answer(
+    failed: Response<ResponseBody>,
+    served: Served,
+    record: &mut AccessRecord,
+    text: &str,
+    model: &str,
+    request_id: &str,
+    stream: bool,
+    include_usage: bool,
+) -> Response<ResponseBody> {
+    let status = failed.status();
+    drop(failed);
+    tracing::warn!(request_id, model, %status, target = %served.target, "every target failed; answering with the model's on_exhausted message");
+    record.entry.attempts = served.attempts;
+    record.entry.error = Some(format!("upstream_status_{}", status.as_u16()));
+    let mut response = policy::exhausted_answer(text, model, request_id, stream, include_usage);
+    response
+        .headers_mut()
+        .insert(X_ATTEMPTS, HeaderValue::from(served.attempts));
+    response
+}
+
+/// The model's `on_exhausted` message instead of the error `exhausted`
+/// would be (which the access log still records).
+pub(super) fn on_exhausted(
+    exhausted: Exhausted,
+    record: &mut AccessRecord,
+    text: &str,
+    model: &str,
+    request_id: &str,
+    stream: bool,
+    include_usage: bool,
+) -> Response<ResponseBody> {
+    let attempts = exhausted.attempts;
+    let error = GatewayError::from(exhausted);
+    tracing::warn!(request_id, model, error = %error, "every target failed; answering with the model's on_exhausted message");
+    record.entry.attempts = attempts;
+    record.entry.error = Some(error.code().to_owned());
+    let mut response = policy::exhausted_answer(text, model, request_id, stream, include_usage);
+    response
+        .headers_mut()
+        .insert(X_ATTEMPTS, HeaderValue::from(attempts));
+    response
 }
 
 /// The model `name` names, counted under its metrics from here on.

@@ -46,6 +46,11 @@ pub(super) fn page() -> Response<ResponseBody> {
 /// `GET /metrics`: Prometheus text format.
 pub(super) fn metrics(state: &AppState, table: &Table) -> Response<ResponseBody> {
     let metrics = state.registry.metrics();
+    if let Some(cache) = &table.cache {
+        let (entries, bytes) = cache.size();
+        metrics.cache_entries.set(entries as i64);
+        metrics.cache_bytes.set(bytes as i64);
+    }
     metrics.set_circuits(table.models.iter().flat_map(|model| {
         model.targets.iter().map(|target| {
             (

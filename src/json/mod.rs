@@ -25,6 +25,7 @@
 //!
 //! A leaf: it imports nothing of the crate.
 
+mod edit;
 mod error;
 mod inspect;
 mod member;
@@ -32,6 +33,7 @@ mod scan;
 mod splice;
 mod string;
 
+pub use edit::{Edits, Members};
 pub use error::InspectError;
 pub use inspect::{inspect, Inspected, MAX_DEPTH};
 pub use member::{member, skip_ws};

@@ -8,14 +8,18 @@
 mod plan;
 mod policy;
 mod random;
+mod request_policy;
+mod resume;
 pub mod strategy;
 mod table;
 mod timeouts;
 
-pub use plan::{plan, Plan};
+pub use plan::{locate, plan, target_at, Plan};
 pub use policy::{AttemptPolicy, StatusPolicy};
 pub use policy::{HedgeDelay, Strategy};
 pub(crate) use random::random_unit;
+pub use request_policy::{Clamp, RequestPolicy, SystemPrompt, SystemPromptMode};
+pub use resume::{Prefill, ResumePolicy, DEFAULT_MAX_RESUMES, DEFAULT_MAX_RESUME_TEXT};
 pub use table::{Cors, Model, RequestLimits, Signing, Table, Target, Translation, Upstream};
 pub use timeouts::{
     Timeouts, DEFAULT_CONNECT_TIMEOUT, DEFAULT_FIRST_BYTE_TIMEOUT, DEFAULT_FIRST_TOKEN_TIMEOUT,

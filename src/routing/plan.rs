@@ -69,3 +69,27 @@ fn ordered<'t>(models: impl Iterator<Item = &'t Model>, first_advances: bool) ->
     });
     targets
 }
+
+/// Where `target` sits in `model`: `(0, i)` for the model's own target `i`,
+/// `(k, i)` for target `i` of fallback `k - 1`. `None` for a target that
+/// belongs to neither (a context-window fallback's).
+pub fn locate(model: &Model, target: &Target) -> Option<(usize, usize)> {
+    std::iter::once(model)
+        .chain(model.fallbacks.iter().map(|m| &**m))
+        .enumerate()
+        .find_map(|(k, m)| {
+            m.targets
+                .iter()
+                .position(|t| std::ptr::eq(t, target))
+                .map(|i| (k, i))
+        })
+}
+
+/// The target at a place [`locate`] gave.
+pub fn target_at(model: &Model, (k, i): (usize, usize)) -> Option<&Target> {
+    let owner = match k {
+        0 => model,
+        k => model.fallbacks.get(k - 1)?,
+    };
+    owner.targets.get(i)
+}

@@ -18,6 +18,8 @@ pub struct AttemptPolicy {
     pub max_attempts: u32,
     /// Time allowed to find an attempt that commits.
     pub deadline: Duration,
+    /// Continue a committed stream on the next target when it breaks.
+    pub resume: Option<super::ResumePolicy>,
 }
 
 /// Status sets that decide the verdicts (per model).

@@ -50,6 +50,10 @@ pub struct Table {
     pub upstreams: Vec<Arc<Upstream>>,
     /// Metric handles for requests that name no model of this table.
     pub unknown_model: Arc<ModelMetrics>,
+    /// The response cache (kept across reloads), when a model uses it.
+    pub cache: Option<Arc<crate::cache::Cache>>,
+    /// `cache.max_entry_bytes`.
+    pub cache_max_entry_bytes: usize,
     by_name: HashMap<String, Arc<Model>>,
 }
 
@@ -74,8 +78,22 @@ impl Table {
             models,
             upstreams,
             unknown_model,
+            cache: None,
+            cache_max_entry_bytes: 0,
             by_name,
         }
+    }
+
+    /// Uses `cache` for the models that opt in, keeping answers of at most
+    /// `max_entry_bytes`.
+    pub(crate) fn with_cache(
+        mut self,
+        cache: Arc<crate::cache::Cache>,
+        max_entry_bytes: usize,
+    ) -> Table {
+        self.cache = Some(cache);
+        self.cache_max_entry_bytes = max_entry_bytes;
+        self
     }
 
     /// The model clients call `name`.
@@ -124,6 +142,10 @@ pub struct Model {
     pub cursor: AtomicUsize,
     /// Same-target retries, backoff and status sets.
     pub policy: AttemptPolicy,
+    /// System prompt, parameter defaults and clamps, `on_exhausted`.
+    pub requests: super::RequestPolicy,
+    /// How long its answers are cached (`cache`); `None`: not cached.
+    pub cache_ttl: Option<std::time::Duration>,
     /// Metric handles.
     pub metrics: Arc<ModelMetrics>,
 }
@@ -220,6 +242,8 @@ pub struct Upstream {
     pub timeouts: Timeouts,
     /// `inject_stream_usage`.
     pub inject_stream_usage: bool,
+    /// How it continues a partial answer (`prefill`), for resumes.
+    pub prefill: super::Prefill,
     /// Mock settings, for `provider: mock`.
     pub mock: Option<MockConfig>,
     /// How requests and answers are translated, for an upstream that does

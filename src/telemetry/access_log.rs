@@ -87,6 +87,11 @@ impl AccessRecord {
         }
     }
 
+    /// The metrics of the model asked for, once it is known.
+    pub fn model_metrics(&self) -> Option<&Arc<ModelMetrics>> {
+        self.model_metrics.as_ref()
+    }
+
     /// Attaches the metrics of the target that answered.
     pub fn set_target_metrics(&mut self, metrics: Arc<TargetMetrics>) {
         self.target_metrics = Some(metrics);
@@ -124,7 +129,9 @@ impl AccessRecord {
             }
         }
         if let Some(model) = &self.model_metrics {
-            if self.target_metrics.is_none() {
+            if entry.cache == Some("hit") {
+                model.cached.count(entry.status, outcome);
+            } else if self.target_metrics.is_none() {
                 model.unserved.count(entry.status, outcome);
             }
             if let (Some(asked), Some(served)) = (&entry.model, &entry.served_model) {
@@ -177,6 +184,8 @@ impl AccessRecord {
             usage_estimated = e.usage_estimated,
             key = e.key.as_deref().unwrap_or("-"),
             key_labels = %KeyLabels(e.key_labels.as_deref().unwrap_or(&[])),
+            resumes = e.resumes.iter().filter(|r| r.target.is_some()).count(),
+            cache = e.cache.unwrap_or("-"),
             "request"
         );
     }
@@ -199,7 +208,12 @@ impl AccessRecord {
             .int("prompt_tokens", usage.prompt_tokens)
             .int("completion_tokens", usage.completion_tokens)
             .float("cost_usd", e.cost_usd.unwrap_or(0.0))
-            .flag("usage_estimated", e.usage_estimated);
+            .flag("usage_estimated", e.usage_estimated)
+            .int(
+                "resumes",
+                e.resumes.iter().filter(|r| r.target.is_some()).count() as u64,
+            )
+            .quoted("cache", e.cache.unwrap_or("-"));
         if let Some(key) = &e.key {
             line.quoted("key", key);
             for (name, value) in e.key_labels.as_deref().unwrap_or(&[]) {
@@ -270,7 +284,7 @@ mod tests {
             "request request_id=req_1 method=POST path=/v1/chat/completions model=\"gpt-4o\" \
              target=\"openai/gpt-4o\" attempts=2 status=200 outcome=\"completed\" \
              duration_ms=84.73 ttft_ms=3.46 bytes=452 prompt_tokens=24 completion_tokens=50 \
-             cost_usd=0.000125 usage_estimated=false\n"
+             cost_usd=0.000125 usage_estimated=false resumes=0 cache=\"-\"\n"
         );
     }
 

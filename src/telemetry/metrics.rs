@@ -60,6 +60,8 @@ pub const KEY_RESULTS: [&str; 5] = [
 pub const UNKNOWN_MODEL: &str = "(unknown)";
 /// Label used for the target of a request that no target answered.
 pub const NO_TARGET: &str = "(none)";
+/// The `target` label of answers replayed from the response cache.
+pub const CACHE_TARGET: &str = "(cache)";
 
 /// The process's metrics. One per server; shared by every table.
 pub struct Metrics {
@@ -67,6 +69,12 @@ pub struct Metrics {
     requests: IntCounterVec,
     attempts: IntCounterVec,
     fallbacks: IntCounterVec,
+    resumes: IntCounterVec,
+    cache_lookups: IntCounterVec,
+    /// Entries in the response cache.
+    pub cache_entries: IntGauge,
+    /// Bytes the response cache holds.
+    pub cache_bytes: IntGauge,
     duration: HistogramVec,
     ttft: HistogramVec,
     overhead: HistogramVec,
@@ -300,6 +308,10 @@ impl Metrics {
             requests: counter_vec(&r, "switchyard_requests_total", "Requests by model, serving target, status class and outcome.", &["model", "target", "status_class", "outcome"]),
             attempts: counter_vec(&r, "switchyard_attempts_total", "Upstream attempts by model, target and result (ok or an error kind).", &["model", "target", "result"]),
             fallbacks: counter_vec(&r, "switchyard_fallbacks_total", "Requests answered by a fallback model instead of the model asked for.", &["model", "served_by"]),
+            cache_lookups: counter_vec(&r, "switchyard_cache_lookups_total", "Response-cache lookups of models with `cache` on, by model and result (hit, miss; requests that said Cache-Control: no-cache or no-store count as bypass).", &["model", "result"]),
+            cache_entries: register(&r, IntGauge::new("switchyard_cache_entries", "Answers held in the response cache now.").expect("valid metric")),
+            cache_bytes: register(&r, IntGauge::new("switchyard_cache_bytes", "Bytes of answers held in the response cache now (bounded by cache.max_bytes).").expect("valid metric")),
+            resumes: counter_vec(&r, "switchyard_stream_resumes_total", "Streams that broke after their first token and were continued on another target (resumed), or could not be (failed), by model asked for.", &["model", "outcome"]),
             duration: histogram_vec(&r, "switchyard_request_duration_seconds", "Time from request arrival to the last byte of the answer.", &["model", "target"], &LATENCY_BUCKETS),
             ttft: histogram_vec(&r, "switchyard_time_to_first_token_seconds", "Time from request arrival to the response headers, sent at the commit point (first token of a stream; whole answer otherwise).", &["model", "target"], &LATENCY_BUCKETS),
             overhead: histogram_vec(&r, "switchyard_overhead_microseconds", "Time Switchyard itself spent on a request outside upstream waits: before the first upstream send, and from the commit to the response headers.", &["model"], &OVERHEAD_BUCKETS),
@@ -359,9 +371,17 @@ impl Metrics {
                 )
             })
             .collect();
+        let resumed = lease.counter(&self.resumes, "resumes", &[model, "resumed"]);
+        let resume_failed = lease.counter(&self.resumes, "resumes", &[model, "failed"]);
         Arc::new(ModelMetrics {
             in_flight,
             overhead,
+            resumed,
+            resume_failed,
+            cached: RequestCounters::new(self, model, CACHE_TARGET),
+            cache_lookups: std::array::from_fn(|_| LazyCounter::new()),
+            cache_vec: self.cache_lookups.clone(),
+            name: model.to_owned(),
             unserved: RequestCounters::new(self, model, NO_TARGET),
             fallbacks,
             _lease: lease,
@@ -472,7 +492,7 @@ impl RequestCounters {
             cells: std::array::from_fn(|_| std::array::from_fn(|_| LazyCounter::new())),
             lease: Lease::new(&metrics.book),
         };
-        if target != NO_TARGET {
+        if target != NO_TARGET && target != CACHE_TARGET {
             counters.cell(1, 0);
         }
         counters
@@ -536,10 +556,42 @@ pub struct ModelMetrics {
     /// Requests that no target answered (router errors).
     pub unserved: RequestCounters,
     fallbacks: Vec<(String, IntCounter)>,
+    resumed: IntCounter,
+    resume_failed: IntCounter,
+    /// Requests answered from the response cache (`target="(cache)"`).
+    pub cached: RequestCounters,
+    cache_lookups: [LazyCounter; 3],
+    cache_vec: IntCounterVec,
+    name: String,
     _lease: Lease,
 }
 
 impl ModelMetrics {
+    /// Counts a response-cache lookup: `hit`, `miss` or `bypass`.
+    pub fn cache_lookup(&self, result: &'static str) {
+        let i = match result {
+            "hit" => 0,
+            "miss" => 1,
+            _ => 2,
+        };
+        self.cache_lookups[i]
+            .get(|| {
+                self._lease
+                    .counter(&self.cache_vec, "cache_lookups", &[&self.name, result])
+            })
+            .inc();
+    }
+
+    /// Counts a stream that broke after its first token: `true` when it
+    /// was continued on another target.
+    pub fn resume(&self, resumed: bool) {
+        if resumed {
+            self.resumed.inc();
+        } else {
+            self.resume_failed.inc();
+        }
+    }
+
     /// Counts an answer from fallback model `served_by`.
     pub fn fallback(&self, served_by: &str) {
         if let Some((_, counter)) = self.fallbacks.iter().find(|(name, _)| name == served_by) {

@@ -92,6 +92,26 @@ pub struct Entry {
     pub request_body: Option<Bytes>,
     /// The answer's content, captured only for `include_content`.
     pub response_content: Option<String>,
+    /// Each time the stream broke after its first token and a continuation
+    /// was looked for (`models.<name>.resume`), in order.
+    pub resumes: Vec<Resumed>,
+    /// The response cache's part: `hit` (answered from it), `miss` (looked
+    /// up, not found; the answer may be stored) or `bypass` (the request
+    /// said `Cache-Control: no-cache`/`no-store`). `None`: not cached.
+    pub cache: Option<&'static str>,
+}
+
+/// One break of a committed stream, and the continuation found for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resumed {
+    /// How the stream broke: `stream_interrupted`, `idle_timeout`,
+    /// `error_event` or `stream_cut` (ended without finishing).
+    pub after: &'static str,
+    /// `upstream/model` that continued the answer; `None` when none could.
+    pub target: Option<String>,
+    /// From the break to the continuation's first token (or to giving up),
+    /// in milliseconds.
+    pub ms: f64,
 }
 
 /// A running request log.
@@ -270,6 +290,16 @@ fn render(e: &Entry, ts: String) -> Value {
                 .collect();
             v["key_labels"] = Value::Object(labels);
         }
+    }
+    if let Some(cache) = e.cache {
+        v["cache"] = json!(cache);
+    }
+    if !e.resumes.is_empty() {
+        v["resumes"] = e
+            .resumes
+            .iter()
+            .map(|r| json!({"after": r.after, "target": r.target, "ms": round2(r.ms)}))
+            .collect();
     }
     if let Some(body) = &e.request_body {
         // Re-serialised compactly so a pretty-printed body stays on one line.

@@ -22,6 +22,8 @@ pub struct Registry {
     inner: Mutex<Inner>,
     metrics: Arc<Metrics>,
     quota: Arc<crate::quota::Store>,
+    /// The response cache, made when a table first needs one.
+    cache: Mutex<Option<Arc<crate::cache::Cache>>>,
 }
 
 #[derive(Default)]
@@ -40,6 +42,15 @@ impl Registry {
     /// Router keys' runtime state (limits, spend), kept by key name.
     pub fn quota(&self) -> &Arc<crate::quota::Store> {
         &self.quota
+    }
+
+    /// The response cache, bounded by `max_bytes` (the same cache for
+    /// every table, so its entries outlive reloads).
+    pub fn cache(&self, max_bytes: usize) -> Arc<crate::cache::Cache> {
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        let cache = cache.get_or_insert_with(|| Arc::new(crate::cache::Cache::new(max_bytes)));
+        cache.set_max_bytes(max_bytes);
+        cache.clone()
     }
 
     /// The state for upstream `name` at `base_url`.

@@ -49,7 +49,7 @@ fn message(text: &str, stop_reason: &str) -> String {
 
 /// Anthropic's documented event sequence for a short text answer, with a
 /// `ping` in it, one event per chunk.
-fn text_stream(pieces: &[&str]) -> Vec<String> {
+pub(crate) fn text_stream(pieces: &[&str]) -> Vec<String> {
     let mut events = vec![
         sse_event(
             "message_start",

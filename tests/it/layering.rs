@@ -18,6 +18,7 @@ const LAYERS: &[&str] = &[
     "json",
     "sse",
     "openai",
+    "cache",
     "h1",
     "quota",
     // The layers of the request path, from the wire up.

@@ -1249,11 +1249,17 @@ async fn every_metric_the_dashboard_queries_is_exposed_and_every_family_is_shown
     // A fresh router, as Grafana first sees it: no traffic, no reload yet.
     let dead = dead_addr().await;
     let config = format!(
-        "upstreams:\n  local: {{ provider: mock }}\n{}models:\n{}  demo:\n    targets: [local]\n",
+        "upstreams:\n  local: {{ provider: mock }}\n{}models:\n{}  demo:\n    targets: [local]\n    cache: true\n",
         upstream("remote", &format!("http://{dead}"), ""),
         model("primary", "remote", "    fallbacks: [demo]\n"),
     );
     let router = Router::start(&config).await;
+    // One lookup, so the cache's series exist (they are made on first use).
+    crate::support::client::post_json(
+        &format!("{}/v1/chat/completions", router.base),
+        r#"{"model":"demo","messages":[{"role":"user","content":"hi"}]}"#,
+    )
+    .await;
     let s = scrape(&router.base).await;
     let exposed = s.sample_names();
 

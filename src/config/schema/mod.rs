@@ -6,6 +6,7 @@
 //! are checked in `validate`; this file only reads what each key says.
 
 mod bedrock;
+mod cache;
 mod keys;
 mod model;
 mod request_log;
@@ -19,6 +20,7 @@ use serde_yaml::Value;
 use super::keypath::KeyPath;
 use super::walk::{Fields, Walk};
 
+pub use cache::*;
 pub use keys::*;
 pub use model::*;
 pub use request_log::*;
@@ -40,6 +42,8 @@ pub struct Config {
     pub keys: Vec<KeyConfig>,
     /// `state:`
     pub state: StateConfig,
+    /// `cache:` (its bounds; models opt in).
+    pub cache: CacheConfig,
 }
 
 /// Shortest timeout, deadline or breaker cooldown accepted.
@@ -53,6 +57,7 @@ const TOP_KEYS: &[&str] = &[
     "upstreams",
     "models",
     "request_log",
+    "cache",
     "keys",
     "state",
 ];
@@ -126,6 +131,9 @@ pub fn read(walk: &mut Walk<'_>, doc: &Value) -> Config {
     let state = get("state")
         .map(|(value, path)| read_state(walk, value, &path))
         .unwrap_or_default();
+    let cache = get("cache")
+        .map(|(value, path)| read_cache(walk, value, &path))
+        .unwrap_or_default();
     Config {
         server,
         upstreams,
@@ -133,5 +141,6 @@ pub fn read(walk: &mut Walk<'_>, doc: &Value) -> Config {
         request_log,
         keys,
         state,
+        cache,
     }
 }

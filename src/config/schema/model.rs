@@ -52,6 +52,7 @@ impl TimeoutOverrides {
             connect: base.connect,
             first_byte: self.first_byte.unwrap_or(base.first_byte),
             first_token: self.first_token.unwrap_or(base.first_token),
+            first_token_auto: self.first_token.is_none() && base.first_token_auto,
             idle: self.idle.unwrap_or(base.idle),
             total: self.total.unwrap_or(base.total),
         }
@@ -98,6 +99,12 @@ pub struct ModelConfig {
     pub pricing: Option<crate::telemetry::metrics::Pricing>,
     /// `rpm`/`tpm`: the default limits of each of its targets.
     pub rates: crate::quota::Rates,
+    /// `resume`: continue a stream that broke after its first token.
+    pub resume: Option<crate::routing::ResumePolicy>,
+    /// `system_prompt`, `defaults`, `clamp`, `on_exhausted`.
+    pub requests: crate::routing::RequestPolicy,
+    /// `cache`: how long its answers are kept (off when `None`).
+    pub cache: Option<Duration>,
     /// The path of this entry.
     pub path: KeyPath,
 }
@@ -134,6 +141,12 @@ const MODEL_KEYS: &[&str] = &[
     "pricing",
     "rpm",
     "tpm",
+    "resume",
+    "system_prompt",
+    "defaults",
+    "clamp",
+    "on_exhausted",
+    "cache",
 ];
 
 const TARGET_KEYS: &[&str] = &["upstream", "model", "deployment", "weight", "rpm", "tpm"];
@@ -267,10 +280,20 @@ pub(super) fn read_model(
         })
     });
     let rates = read_rates(walk, &fields);
+    let resume = fields
+        .get("resume")
+        .and_then(|(v, p)| read_resume(walk, v, &p));
+    let requests = read_request_policy(walk, &fields);
+    let cache = fields
+        .get("cache")
+        .and_then(|(v, p)| read_model_cache(walk, v, &p));
     Some(ModelConfig {
+        cache,
         name,
         rates,
         targets,
+        resume,
+        requests,
         fallbacks,
         context_window_fallbacks,
         pricing,
@@ -282,6 +305,202 @@ pub(super) fn read_model(
         timeouts,
         path,
     })
+}
+
+/// How long a model's answers are cached with `cache: true`.
+pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(300);
+
+/// `cache`: `true`, `false`, or `{ ttl }`.
+fn read_model_cache(walk: &mut Walk<'_>, v: &Value, p: &KeyPath) -> Option<Duration> {
+    match v {
+        Value::Bool(true) => Some(DEFAULT_CACHE_TTL),
+        Value::Bool(false) => None,
+        Value::Mapping(_) => {
+            let f = walk.fields(v, p, &["ttl"])?;
+            match f.get("ttl") {
+                Some((v, p)) => walk.duration_at_least(v, &p, Duration::from_secs(1)),
+                None => Some(DEFAULT_CACHE_TTL),
+            }
+        }
+        _ => {
+            walk.error(p, "expected true, false or { ttl: 10m }");
+            None
+        }
+    }
+}
+
+/// Most bytes of a `system_prompt` or `on_exhausted` text.
+const MAX_POLICY_TEXT: usize = 64 * 1024;
+
+/// `system_prompt`, `defaults`, `clamp` and `on_exhausted`.
+fn read_request_policy(walk: &mut Walk<'_>, fields: &Fields<'_>) -> crate::routing::RequestPolicy {
+    use crate::routing::{Clamp, RequestPolicy, SystemPrompt, SystemPromptMode};
+    let mut policy = RequestPolicy::default();
+    let text = |walk: &mut Walk<'_>, v: &Value, p: &KeyPath| -> Option<String> {
+        let t = walk.strict_text(v, p)?;
+        if t.trim().is_empty() {
+            walk.error(p, "is empty: write the text, or remove the key");
+            return None;
+        }
+        if t.len() > MAX_POLICY_TEXT {
+            walk.error(p, "is longer than 64KiB");
+            return None;
+        }
+        Some(t)
+    };
+    if let Some((v, p)) = fields.get("system_prompt") {
+        policy.system_prompt = match v {
+            Value::Mapping(_) => walk.fields(v, &p, &["text", "mode"]).and_then(|f| {
+                let mode = match f.get("mode") {
+                    None => SystemPromptMode::IfMissing,
+                    Some((v, p)) => match walk.strict_text(v, &p).as_deref() {
+                        Some("if_missing") => SystemPromptMode::IfMissing,
+                        Some("always") => SystemPromptMode::Always,
+                        Some(other) => {
+                            walk.error(&p, format!("unknown mode {other:?}: `if_missing` (the default) or `always`"));
+                            SystemPromptMode::IfMissing
+                        }
+                        None => SystemPromptMode::IfMissing,
+                    },
+                };
+                match f.get("text") {
+                    Some((v, p)) => text(walk, v, &p).map(|text| SystemPrompt { text, mode }),
+                    None => {
+                        walk.error(&p.key("text"), "missing: the system prompt's text");
+                        None
+                    }
+                }
+            }),
+            _ => text(walk, v, &p).map(|text| SystemPrompt {
+                text,
+                mode: SystemPromptMode::IfMissing,
+            }),
+        };
+    }
+    if let Some((v, p)) = fields.get("defaults") {
+        match v {
+            Value::Mapping(map) => {
+                for (key, value) in map {
+                    let Some(key) = key.as_str() else {
+                        walk.error(&p, "keys must be request member names, e.g. temperature");
+                        continue;
+                    };
+                    let kp = p.key(key);
+                    if matches!(key, "model" | "messages" | "stream" | "input" | "prompt") {
+                        walk.error(
+                            &kp,
+                            "is the request itself, not a parameter: it can't have a default",
+                        );
+                        continue;
+                    }
+                    match serde_json::to_string(value) {
+                        Ok(json) if !value.is_null() => {
+                            policy.defaults.push((key.to_owned(), json))
+                        }
+                        _ => walk.error(
+                            &kp,
+                            "expected a JSON value (a number, string, true/false, list or mapping)",
+                        ),
+                    }
+                }
+            }
+            _ => walk.error(
+                &p,
+                "expected a mapping, e.g. { temperature: 0.2, max_tokens: 1024 }",
+            ),
+        }
+    }
+    if let Some((v, p)) = fields.get("clamp") {
+        match v {
+            Value::Mapping(map) => {
+                for (key, value) in map {
+                    let Some(key) = key.as_str() else {
+                        walk.error(&p, "keys must be request member names, e.g. max_tokens");
+                        continue;
+                    };
+                    let kp = p.key(key);
+                    let (min, max) = match value {
+                        Value::Number(_) => (None, walk.float(value, &kp)),
+                        Value::Mapping(_) => match walk.fields(value, &kp, &["min", "max"]) {
+                            Some(f) => (
+                                f.get("min").and_then(|(v, p)| walk.float(v, &p)),
+                                f.get("max").and_then(|(v, p)| walk.float(v, &p)),
+                            ),
+                            None => continue,
+                        },
+                        _ => {
+                            walk.error(
+                                &kp,
+                                "expected a highest value (max_tokens: 4096) or { min, max }",
+                            );
+                            continue;
+                        }
+                    };
+                    if min.is_none() && max.is_none() {
+                        walk.error(&kp, "give `min`, `max` or both");
+                        continue;
+                    }
+                    if let (Some(lo), Some(hi)) = (min, max) {
+                        if lo > hi {
+                            walk.error(&kp, "`min` is above `max`");
+                            continue;
+                        }
+                    }
+                    policy.clamps.push(Clamp {
+                        key: key.to_owned(),
+                        min,
+                        max,
+                    });
+                }
+            }
+            _ => walk.error(
+                &p,
+                "expected a mapping, e.g. { max_tokens: 4096, temperature: { max: 1 } }",
+            ),
+        }
+    }
+    if let Some((v, p)) = fields.get("on_exhausted") {
+        policy.on_exhausted = text(walk, v, &p);
+    }
+    policy
+}
+
+/// `resume`: `true`, `false`, or `{ max_resumes, max_text }`.
+fn read_resume(
+    walk: &mut Walk<'_>,
+    v: &Value,
+    p: &KeyPath,
+) -> Option<crate::routing::ResumePolicy> {
+    use crate::routing::ResumePolicy;
+    match v {
+        Value::Bool(true) => Some(ResumePolicy::default()),
+        Value::Bool(false) => None,
+        Value::Mapping(_) => {
+            let f = walk.fields(v, p, &["max_resumes", "max_text"])?;
+            let mut policy = ResumePolicy::default();
+            if let Some(n) = f
+                .get("max_resumes")
+                .and_then(|(v, p)| walk.number(v, &p, 0..=10))
+            {
+                policy.max_resumes = n as u32;
+            }
+            if let Some(n) = f.get("max_text").and_then(|(v, p)| walk.bytes(v, &p)) {
+                if n == 0 || n > 16 << 20 {
+                    walk.error(&p.key("max_text"), "must be between 1 byte and 16MiB");
+                } else {
+                    policy.max_text = n as usize;
+                }
+            }
+            (policy.max_resumes > 0).then_some(policy)
+        }
+        _ => {
+            walk.error(
+                p,
+                "expected true, false or { max_resumes: 2, max_text: 128KiB }",
+            );
+            None
+        }
+    }
 }
 
 /// `strategy`, plus its `race` / `hedge` settings.

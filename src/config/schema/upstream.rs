@@ -83,6 +83,9 @@ pub struct UpstreamConfig {
     /// `inject_stream_usage`: ask for usage in streams the client did not
     /// ask it for, and remove the extra usage chunk from the answer.
     pub inject_stream_usage: bool,
+    /// `prefill`: how it continues a partial answer; `None` for the
+    /// provider's default.
+    pub prefill: Option<crate::routing::Prefill>,
     /// `health_check`
     pub health_check: HealthCheck,
     /// `mock`
@@ -108,6 +111,7 @@ const UPSTREAM_KEYS: &[&str] = &[
     "health_check",
     "mock",
     "inject_stream_usage",
+    "prefill",
     "anthropic",
     "bedrock",
 ];
@@ -155,6 +159,7 @@ pub(super) fn read_upstream(
     let timeouts = read_timeouts(walk, &fields);
     let breaker = read_breaker(walk, &fields);
     let inject_stream_usage = read_inject_stream_usage(walk, &fields, provider);
+    let prefill = read_prefill(walk, &fields, provider);
     let health_check = read_health_check(walk, &fields, provider);
     let mock = read_mock(walk, &fields, provider);
     let anthropic = read_anthropic(walk, &fields, provider);
@@ -179,6 +184,7 @@ pub(super) fn read_upstream(
         timeouts,
         breaker,
         inject_stream_usage,
+        prefill,
         health_check,
         mock,
         anthropic,
@@ -403,6 +409,7 @@ fn read_timeouts(walk: &mut Walk<'_>, fields: &Fields<'_>) -> Timeouts {
         read("connect", &mut timeouts.connect);
         read("first_byte", &mut timeouts.first_byte);
         read("first_token", &mut timeouts.first_token);
+        timeouts.first_token_auto = t.get("first_token").is_none();
         read("idle", &mut timeouts.idle);
         read("total", &mut timeouts.total);
     }
@@ -473,6 +480,36 @@ fn read_inject_stream_usage(
         }
         None => false,
     }
+}
+
+/// `prefill:` — `none`, `assistant` or `vllm` (not for the mock, which
+/// cannot be resumed to).
+fn read_prefill(
+    walk: &mut Walk<'_>,
+    fields: &Fields<'_>,
+    provider: ProviderKind,
+) -> Option<crate::routing::Prefill> {
+    use crate::routing::Prefill;
+    let (v, p) = fields.get("prefill")?;
+    let name = walk.strict_text(v, &p)?;
+    let Some(prefill) = Prefill::parse(&name) else {
+        let hint = crate::config::suggest::hint(&name, Prefill::NAMES);
+        walk.error(
+            &p,
+            format!(
+                "unknown prefill {name:?}{hint}: `assistant` (the server continues a final assistant message: llama.cpp, Ollama, Anthropic), `vllm` (vLLM's continue_final_message) or `none`"
+            ),
+        );
+        return None;
+    };
+    if provider == ProviderKind::Mock && prefill != Prefill::None {
+        walk.error(
+            &p,
+            "the mock provider cannot continue a partial answer; remove `prefill`",
+        );
+        return None;
+    }
+    Some(prefill)
 }
 
 /// `health_check:` (on by default for local upstreams: Ollama and
