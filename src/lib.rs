@@ -37,6 +37,7 @@ pub mod quota;
 pub mod routing;
 pub mod secret;
 pub mod server;
+pub mod shared;
 pub mod sse;
 pub mod telemetry;
 pub mod text;

@@ -109,12 +109,12 @@ pub struct Served {
     pub upstream_started: Instant,
     /// When the answer committed (its headers are then ours to send).
     pub committed_at: Instant,
-    /// The served target's token reservation against its `tpm`, to be
-    /// settled with the answer's usage.
-    pub rate_hold: Option<TargetHold>,
     /// Every target failed: the answer is the last upstream error that was
     /// moved past, passed through (a model's `on_exhausted` replaces it).
     pub exhausted: bool,
+    /// The served target's token reservation against its `tpm`, to be
+    /// settled with the answer's usage.
+    pub rate_hold: Option<TargetHold>,
 }
 
 /// How one target's attempts ended.

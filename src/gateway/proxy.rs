@@ -70,28 +70,28 @@ pub(super) async fn proxy(
         request_id,
         native: None,
     };
-    let mut response = 'answer: {
-        let stream = inspected.stream == Some(true);
-        let include_usage =
-            || stream && crate::forward::stream_usage::client_asked(body, inspected);
-        let cached = cache::lookup(
-            table,
-            model,
-            endpoint,
-            &parts.headers,
-            body,
-            inspected,
-            include_usage,
-        );
-        if let Some(hit) = cached.as_ref().and_then(|c| c.hit(record)) {
+    let stream = inspected.stream == Some(true);
+    let include_usage = || stream && crate::forward::stream_usage::client_asked(body, inspected);
+    let cached = cache::lookup(
+        table,
+        model,
+        endpoint,
+        &parts.headers,
+        body,
+        inspected,
+        include_usage,
+    );
+    let on_exhausted_text = match endpoint {
+        Endpoint::ChatCompletions => model.requests.on_exhausted.as_deref(),
+        _ => None,
+    };
+    let hit = cached.as_ref().and_then(|c| c.hit(record));
+    let mut response = match hit {
+        Some(hit) => {
             record.entry.served_model = Some(model.name.clone());
-            break 'answer hit;
+            hit
         }
-        let on_exhausted_text = match endpoint {
-            Endpoint::ChatCompletions => model.requests.on_exhausted.as_deref(),
-            _ => None,
-        };
-        match forward::forward(outbound).await {
+        None => match forward::forward(outbound).await {
             Ok((response, served)) if served.exhausted && on_exhausted_text.is_some() => {
                 let text = on_exhausted_text.unwrap_or_default();
                 on_exhausted_answer(
@@ -124,7 +124,7 @@ pub(super) async fn proxy(
                 ),
                 None => exhausted_response(exhausted, record, false),
             },
-        }
+        },
     };
     if let Some(rates) = &rates {
         limits::apply_headers(response.headers_mut(), rates);

@@ -182,10 +182,10 @@ impl AccessRecord {
             completion_tokens = usage.completion_tokens,
             cost_usd = e.cost_usd.unwrap_or(0.0),
             usage_estimated = e.usage_estimated,
-            key = e.key.as_deref().unwrap_or("-"),
-            key_labels = %KeyLabels(e.key_labels.as_deref().unwrap_or(&[])),
             resumes = e.resumes.iter().filter(|r| r.target.is_some()).count(),
             cache = e.cache.unwrap_or("-"),
+            key = e.key.as_deref().unwrap_or("-"),
+            key_labels = %KeyLabels(e.key_labels.as_deref().unwrap_or(&[])),
             "request"
         );
     }

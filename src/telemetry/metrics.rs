@@ -71,6 +71,10 @@ pub struct Metrics {
     fallbacks: IntCounterVec,
     resumes: IntCounterVec,
     cache_lookups: IntCounterVec,
+    /// Redis (`state.redis`) answered its last operation: 1, else 0.
+    pub redis_up: IntGauge,
+    /// Redis operations that failed, by operation.
+    pub redis_errors: IntCounterVec,
     /// Entries in the response cache.
     pub cache_entries: IntGauge,
     /// Bytes the response cache holds.
@@ -309,6 +313,8 @@ impl Metrics {
             attempts: counter_vec(&r, "switchyard_attempts_total", "Upstream attempts by model, target and result (ok or an error kind).", &["model", "target", "result"]),
             fallbacks: counter_vec(&r, "switchyard_fallbacks_total", "Requests answered by a fallback model instead of the model asked for.", &["model", "served_by"]),
             cache_lookups: counter_vec(&r, "switchyard_cache_lookups_total", "Response-cache lookups of models with `cache` on, by model and result (hit, miss; requests that said Cache-Control: no-cache or no-store count as bypass).", &["model", "result"]),
+            redis_up: register(&r, IntGauge::new("switchyard_redis_up", "1 while Redis (state.redis) answers, 0 after an operation failed until one succeeds again; 1 when no Redis is configured.").expect("valid metric")),
+            redis_errors: counter_vec(&r, "switchyard_redis_errors_total", "Redis operations that failed or timed out, by operation (admit, settle, spend, cache_get, cache_put).", &["op"]),
             cache_entries: register(&r, IntGauge::new("switchyard_cache_entries", "Answers held in the response cache now.").expect("valid metric")),
             cache_bytes: register(&r, IntGauge::new("switchyard_cache_bytes", "Bytes of answers held in the response cache now (bounded by cache.max_bytes).").expect("valid metric")),
             resumes: counter_vec(&r, "switchyard_stream_resumes_total", "Streams that broke after their first token and were continued on another target (resumed), or could not be (failed), by model asked for.", &["model", "outcome"]),
@@ -341,6 +347,10 @@ impl Metrics {
             book: Arc::default(),
             registry: r,
         };
+        metrics.redis_up.set(1);
+        for op in ["admit", "settle", "spend", "cache_get", "cache_put"] {
+            metrics.redis_errors.with_label_values(&[op]);
+        }
         // Both results exist from the start, so `increase()` sees the first failure.
         for result in ["success", "failure"] {
             metrics.config_reloads.with_label_values(&[result]);

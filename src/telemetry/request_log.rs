@@ -281,16 +281,6 @@ fn render(e: &Entry, ts: String) -> Value {
         "error": e.error,
         "bytes": e.bytes,
     });
-    if let Some(key) = &e.key {
-        v["key"] = json!(key);
-        if let Some(labels) = e.key_labels.as_deref().filter(|l| !l.is_empty()) {
-            let labels: serde_json::Map<String, Value> = labels
-                .iter()
-                .map(|(name, value)| (name.clone(), json!(value)))
-                .collect();
-            v["key_labels"] = Value::Object(labels);
-        }
-    }
     if let Some(cache) = e.cache {
         v["cache"] = json!(cache);
     }
@@ -300,6 +290,16 @@ fn render(e: &Entry, ts: String) -> Value {
             .iter()
             .map(|r| json!({"after": r.after, "target": r.target, "ms": round2(r.ms)}))
             .collect();
+    }
+    if let Some(key) = &e.key {
+        v["key"] = json!(key);
+        if let Some(labels) = e.key_labels.as_deref().filter(|l| !l.is_empty()) {
+            let labels: serde_json::Map<String, Value> = labels
+                .iter()
+                .map(|(name, value)| (name.clone(), json!(value)))
+                .collect();
+            v["key_labels"] = Value::Object(labels);
+        }
     }
     if let Some(body) = &e.request_body {
         // Re-serialised compactly so a pretty-printed body stays on one line.

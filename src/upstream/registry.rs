@@ -21,9 +21,9 @@ type Key = (String, String);
 pub struct Registry {
     inner: Mutex<Inner>,
     metrics: Arc<Metrics>,
-    quota: Arc<crate::quota::Store>,
     /// The response cache, made when a table first needs one.
     cache: Mutex<Option<Arc<crate::cache::Cache>>>,
+    quota: Arc<crate::quota::Store>,
 }
 
 #[derive(Default)]
@@ -39,11 +39,6 @@ impl Registry {
         &self.metrics
     }
 
-    /// Router keys' runtime state (limits, spend), kept by key name.
-    pub fn quota(&self) -> &Arc<crate::quota::Store> {
-        &self.quota
-    }
-
     /// The response cache, bounded by `max_bytes` (the same cache for
     /// every table, so its entries outlive reloads).
     pub fn cache(&self, max_bytes: usize) -> Arc<crate::cache::Cache> {
@@ -51,6 +46,11 @@ impl Registry {
         let cache = cache.get_or_insert_with(|| Arc::new(crate::cache::Cache::new(max_bytes)));
         cache.set_max_bytes(max_bytes);
         cache.clone()
+    }
+
+    /// Router keys' runtime state (limits, spend), kept by key name.
+    pub fn quota(&self) -> &Arc<crate::quota::Store> {
+        &self.quota
     }
 
     /// The state for upstream `name` at `base_url`.

@@ -23,6 +23,7 @@ const LAYERS: &[&str] = &[
     "quota",
     // The layers of the request path, from the wire up.
     "telemetry",
+    "shared",
     "upstream",
     "providers",
     "routing",

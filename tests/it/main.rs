@@ -40,6 +40,7 @@ mod reload;
 mod request_log;
 mod resilience;
 mod resume;
+mod shared_state;
 mod smoke;
 mod status_page;
 mod strategies;

@@ -38,12 +38,12 @@ pub struct Config {
     pub models: Vec<ModelConfig>,
     /// `request_log:` (off when absent).
     pub request_log: Option<crate::telemetry::request_log::RequestLogConfig>,
+    /// `cache:` (its bounds; models opt in).
+    pub cache: CacheConfig,
     /// `keys:`, in file order.
     pub keys: Vec<KeyConfig>,
     /// `state:`
     pub state: StateConfig,
-    /// `cache:` (its bounds; models opt in).
-    pub cache: CacheConfig,
 }
 
 /// Shortest timeout, deadline or breaker cooldown accepted.
@@ -57,9 +57,9 @@ const TOP_KEYS: &[&str] = &[
     "upstreams",
     "models",
     "request_log",
-    "cache",
     "keys",
     "state",
+    "cache",
 ];
 
 /// Most models one config may declare.
@@ -125,22 +125,22 @@ pub fn read(walk: &mut Walk<'_>, doc: &Value) -> Config {
     };
     let request_log =
         get("request_log").and_then(|(value, path)| read_request_log(walk, value, &path));
+    let cache = get("cache")
+        .map(|(value, path)| read_cache(walk, value, &path))
+        .unwrap_or_default();
     let keys = get("keys")
         .map(|(value, path)| read_keys(walk, value, &path))
         .unwrap_or_default();
     let state = get("state")
         .map(|(value, path)| read_state(walk, value, &path))
         .unwrap_or_default();
-    let cache = get("cache")
-        .map(|(value, path)| read_cache(walk, value, &path))
-        .unwrap_or_default();
     Config {
         server,
         upstreams,
         models,
         request_log,
+        cache,
         keys,
         state,
-        cache,
     }
 }

@@ -97,14 +97,14 @@ pub struct ModelConfig {
     pub timeouts: TimeoutOverrides,
     /// `pricing`
     pub pricing: Option<crate::telemetry::metrics::Pricing>,
-    /// `rpm`/`tpm`: the default limits of each of its targets.
-    pub rates: crate::quota::Rates,
     /// `resume`: continue a stream that broke after its first token.
     pub resume: Option<crate::routing::ResumePolicy>,
     /// `system_prompt`, `defaults`, `clamp`, `on_exhausted`.
     pub requests: crate::routing::RequestPolicy,
     /// `cache`: how long its answers are kept (off when `None`).
     pub cache: Option<Duration>,
+    /// `rpm`/`tpm`: the default limits of each of its targets.
+    pub rates: crate::quota::Rates,
     /// The path of this entry.
     pub path: KeyPath,
 }
@@ -139,14 +139,14 @@ const MODEL_KEYS: &[&str] = &[
     "deadline",
     "timeouts",
     "pricing",
-    "rpm",
-    "tpm",
     "resume",
     "system_prompt",
     "defaults",
     "clamp",
     "on_exhausted",
     "cache",
+    "rpm",
+    "tpm",
 ];
 
 const TARGET_KEYS: &[&str] = &["upstream", "model", "deployment", "weight", "rpm", "tpm"];
@@ -279,7 +279,6 @@ pub(super) fn read_model(
             output_per_million: output?,
         })
     });
-    let rates = read_rates(walk, &fields);
     let resume = fields
         .get("resume")
         .and_then(|(v, p)| read_resume(walk, v, &p));
@@ -287,6 +286,7 @@ pub(super) fn read_model(
     let cache = fields
         .get("cache")
         .and_then(|(v, p)| read_model_cache(walk, v, &p));
+    let rates = read_rates(walk, &fields);
     Some(ModelConfig {
         cache,
         name,

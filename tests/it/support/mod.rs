@@ -8,6 +8,7 @@ pub mod metrics_scrape;
 pub mod mock_upstream;
 pub mod pki;
 pub mod raw_upstream;
+pub mod redis;
 pub mod router;
 pub mod translated;
 
