@@ -19,5 +19,5 @@ mod store;
 
 pub use key::{key, Key};
 pub use replay::{replay, Replay};
-pub use sink::{Form, Sink};
+pub use sink::{Form, Shared, Sink};
 pub use store::{Cache, Entry, DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRY_BYTES};

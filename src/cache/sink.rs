@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::{Cache, Key};
+use super::{Cache, Entry, Key};
 use crate::openai::{self, ChunkKind};
 use crate::sse::SseScanner;
 
@@ -32,7 +32,12 @@ pub struct Sink {
     chunks: Vec<Bytes>,
     len: usize,
     max: usize,
+    /// Told of the entry once kept (the shared tier copies it to Redis).
+    shared: Option<Shared>,
 }
+
+/// What a kept entry is also handed to: `(key, entry, ttl)`.
+pub type Shared = Box<dyn FnOnce(Key, Entry, Duration) + Send + Sync>;
 
 impl Sink {
     /// Collects an answer for `key`, to keep for `ttl` if it is at most
@@ -46,7 +51,14 @@ impl Sink {
             chunks: Vec::new(),
             len: 0,
             max,
+            shared: None,
         }
+    }
+
+    /// Also hands the kept entry to `shared`.
+    pub fn share(mut self, shared: Shared) -> Sink {
+        self.shared = Some(shared);
+        self
     }
 
     /// One more piece of the answer.
@@ -81,10 +93,13 @@ impl Sink {
             return;
         }
         let form = self.form;
-        self.cache.put(self.key, self.ttl, |entry| match form {
+        let kept = self.cache.put(self.key, self.ttl, |entry| match form {
             Form::Json => entry.json = Some(bytes),
             Form::Sse { with_usage } => entry.sse = Some((bytes, with_usage)),
         });
+        if let (Some(entry), Some(shared)) = (kept, self.shared) {
+            shared(self.key, entry, self.ttl);
+        }
     }
 }
 

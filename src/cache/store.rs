@@ -93,7 +93,8 @@ impl Cache {
 
     /// Stores an answer form for `key` for `ttl`, beside the other form if
     /// one is kept; evicts least recently used entries to stay in bounds.
-    pub fn put(&self, key: Key, ttl: Duration, update: impl FnOnce(&mut Entry)) {
+    /// Returns the entry as kept (`None` if it is larger than the cache).
+    pub fn put(&self, key: Key, ttl: Duration, update: impl FnOnce(&mut Entry)) -> Option<Entry> {
         let max = self.max_bytes.load(std::sync::atomic::Ordering::Relaxed);
         let mut inner = self.lock();
         let now = Instant::now();
@@ -111,8 +112,9 @@ impl Cache {
         update(&mut entry);
         let size = entry.bytes() + ENTRY_OVERHEAD;
         if size > max {
-            return;
+            return None;
         }
+        let kept = entry.clone();
         while inner.bytes + size > max {
             match inner.lru.pop_lru() {
                 Some((_, slot)) => inner.bytes -= slot.entry.bytes() + ENTRY_OVERHEAD,
@@ -127,6 +129,7 @@ impl Cache {
                 expires: now + ttl,
             },
         );
+        Some(kept)
     }
 
     /// Entries and bytes held now.

@@ -342,11 +342,19 @@ pub fn compile(
         upstream_list,
         registry.metrics().unknown_model(),
     );
-    if config.models.iter().any(|m| m.cache.is_some()) {
+    let table = if config.models.iter().any(|m| m.cache.is_some()) {
         let cache = registry.cache(config.cache.max_bytes);
         table.with_cache(cache, config.cache.max_entry_bytes)
     } else {
         table
+    };
+    match config.state.redis.as_ref().map(|c| registry.redis(c)) {
+        Some(Ok(redis)) => table.with_redis(redis, config.cache.shared),
+        Some(Err(err)) => {
+            tracing::error!(error = %err, "state.redis: not used");
+            table
+        }
+        None => table,
     }
 }
 

@@ -12,6 +12,12 @@ use crate::providers::ProviderKind;
 
 /// Runs every cross-entry check on `config`.
 pub fn validate(walk: &mut Walk<'_>, config: &Config) {
+    if config.cache.shared && config.state.redis.is_none() {
+        walk.error(
+            &crate::config::keypath::KeyPath::root().key("cache").key("shared"),
+            "needs `state.redis` (where the entries are shared); remove it, or add state: { redis: { url: \"${REDIS_URL}\" } }",
+        );
+    }
     let upstreams: HashMap<&str, _> = config
         .upstreams
         .iter()

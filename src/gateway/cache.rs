@@ -16,6 +16,7 @@ use crate::forward::body::ResponseBody;
 use crate::json::Inspected;
 use crate::providers::Endpoint;
 use crate::routing::{Model, Table};
+use crate::shared::Redis;
 use crate::telemetry::access_log::AccessRecord;
 
 /// `x-switchyard-cache`.
@@ -31,6 +32,8 @@ pub(super) struct Lookup {
     stream: bool,
     include_usage: bool,
     max_entry_bytes: usize,
+    /// `cache.shared`: the Redis tier.
+    shared: Option<Arc<Redis>>,
 }
 
 /// The cache's part in this request: `None` when the model is not cached,
@@ -73,12 +76,14 @@ pub(super) fn lookup(
         stream: inspected.stream == Some(true),
         include_usage: include_usage(),
         max_entry_bytes: table.cache_max_entry_bytes,
+        shared: table.redis.clone().filter(|_| table.cache_shared),
     })
 }
 
 impl Lookup {
-    /// The cached answer, if there is one for this request.
-    pub(super) fn hit(&self, record: &mut AccessRecord) -> Option<Response<ResponseBody>> {
+    /// The cached answer, if there is one for this request: this replica's,
+    /// or (with `cache.shared`) one another replica kept in Redis.
+    pub(super) async fn hit(&self, record: &mut AccessRecord) -> Option<Response<ResponseBody>> {
         let metrics = record.model_metrics().cloned();
         if !self.read {
             record.entry.cache = Some("bypass");
@@ -87,10 +92,20 @@ impl Lookup {
             }
             return None;
         }
-        let found = self
+        let mut found = self
             .cache
             .get(&self.key)
             .and_then(|entry| cache::replay(&entry, self.stream, self.include_usage));
+        if let (None, Some(redis)) = (&found, &self.shared) {
+            // A Redis that is away is a miss, never an error.
+            if let Ok(Some(entry)) = redis.cache_get(&self.key).await {
+                found = cache::replay(&entry, self.stream, self.include_usage);
+                if found.is_some() {
+                    let copy = entry.clone();
+                    self.cache.put(self.key, self.ttl, move |e| *e = copy);
+                }
+            }
+        }
         let result = if found.is_some() { "hit" } else { "miss" };
         record.entry.cache = Some(result);
         if let Some(m) = &metrics {
@@ -133,7 +148,17 @@ impl Lookup {
         } else {
             Form::Json
         };
-        let sink = Sink::new(self.cache, self.key, self.ttl, form, self.max_entry_bytes);
+        let mut sink = Sink::new(self.cache, self.key, self.ttl, form, self.max_entry_bytes);
+        if let Some(redis) = self.shared {
+            sink = sink.share(Box::new(move |key, entry, ttl| {
+                // The client has its answer; the copy goes to Redis after.
+                if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                    runtime.spawn(async move {
+                        let _ = redis.cache_put(&key, &entry, ttl).await;
+                    });
+                }
+            }));
+        }
         response.body_mut().cache_into(sink);
     }
 }

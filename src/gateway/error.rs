@@ -63,6 +63,10 @@ pub enum GatewayError {
     /// A key's limit (rate, parallel, budget) refused the request.
     #[error("rate limited")]
     RateLimited(Box<Denied>),
+    /// The shared limits store (`state.redis`) is unreachable and
+    /// `on_error` is `fail_closed`.
+    #[error("limits unavailable")]
+    LimitsUnavailable,
     /// The model is not in the table.
     #[error("model not found")]
     ModelNotFound {
@@ -223,6 +227,10 @@ impl GatewayError {
                     ),
                 }
             }
+            E::LimitsUnavailable => (
+                StatusCode::SERVICE_UNAVAILABLE, "server_error", None, "limits_unavailable",
+                "This router cannot reach the store that holds its API keys' limits (Redis), and is set to refuse limited keys' requests until it can (state.redis.on_error: fail_closed). Retry in a few seconds.".into(),
+            ),
             E::ModelNotFound { model, available } => {
                 let names: Vec<String> = available.iter().map(|n| format!("`{n}`")).collect();
                 let listing = if names.is_empty() {
@@ -387,6 +395,10 @@ impl GatewayError {
                 if matches!(denied.reason, Reason::Budget { .. }) {
                     headers.insert("x-should-retry", HeaderValue::from_static("false"));
                 }
+            }
+            // Redis comes back, or the replica's back-off ends, within seconds.
+            GatewayError::LimitsUnavailable => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(1));
             }
             _ => {}
         }

@@ -15,7 +15,10 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use super::error::GatewayError;
 use crate::openai::Usage;
 use crate::quota::store::Rate;
-use crate::quota::{estimate_tokens, KeySpec, Permit, RateHeaders, Reason, Store};
+use crate::quota::{
+    calendar, estimate_tokens, Denied, KeySpec, Period, Permit, RateHeaders, Reason, Store,
+};
+use crate::shared::{Admitted, LimitSpec, OnError, Redis, Refused, Settlement};
 use crate::telemetry::access_log::{AccessRecord, Settle};
 
 /// The permit, carried by the access record until the answer ends.
@@ -28,14 +31,70 @@ impl Settle for Hold {
     }
 }
 
+/// An admission in Redis, settled there when the answer ends.
+struct RedisHold {
+    redis: Arc<Redis>,
+    name: String,
+    limits: crate::quota::Limits,
+    day: String,
+    month: String,
+    reserved: u64,
+    slot: Option<String>,
+}
+
+impl Settle for RedisHold {
+    fn settle(&mut self, usage: Option<Usage>, cost_usd: Option<f64>) {
+        let used = usage.map(|u| u.total_tokens.max(u.prompt_tokens + u.completion_tokens));
+        let settlement = Settlement {
+            reserved_tokens: self.reserved,
+            used_tokens: used,
+            cost_usd,
+            slot: self.slot.take(),
+        };
+        let (redis, name, limits) = (self.redis.clone(), self.name.clone(), self.limits);
+        let (day, month) = (self.day.clone(), self.month.clone());
+        // The answer has ended; its settlement need not hold anything up.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let spec = spec(&name, &limits, &day, &month);
+                if let Err(err) = redis.settle(&spec, &settlement).await {
+                    tracing::warn!(key = %name, error = %err, "the request's tokens and spend were not recorded in Redis");
+                }
+            });
+        }
+    }
+}
+
+fn spec<'a>(
+    name: &'a str,
+    limits: &crate::quota::Limits,
+    day: &'a str,
+    month: &'a str,
+) -> LimitSpec<'a> {
+    LimitSpec {
+        name,
+        rpm: limits.rpm,
+        tpm: limits.tpm,
+        max_parallel: limits.max_parallel.map(u64::from),
+        daily_usd: limits.budget.daily_usd,
+        monthly_usd: limits.budget.monthly_usd,
+        day,
+        month,
+    }
+}
+
 /// Checks that `key` may call `model` and admits the request under its
-/// limits. Returns the headers every answer to it carries (`None` for a
-/// key without rate limits, or no key on an open router).
+/// limits — in Redis when `state.redis` is set (shared by every replica),
+/// else in this process. Returns the headers every answer to it carries
+/// (`None` for a key without rate limits, or no key on an open router).
 ///
 /// # Errors
-/// [`GatewayError::ModelNotAllowed`] or [`GatewayError::RateLimited`].
-pub(super) fn admit(
+/// [`GatewayError::ModelNotAllowed`], [`GatewayError::RateLimited`], or
+/// [`GatewayError::LimitsUnavailable`] while Redis is away with
+/// `on_error: fail_closed`.
+pub(super) async fn admit(
     store: &Store,
+    redis: Option<&Arc<Redis>>,
     key: Option<&Arc<KeySpec>>,
     model: &str,
     body: &[u8],
@@ -65,6 +124,44 @@ pub(super) fn admit(
     } else {
         0
     };
+    if let Some(redis) = redis {
+        let wall = std::time::SystemTime::now();
+        let today = calendar::day(wall);
+        let day = calendar::date(today);
+        let month = day.get(..7).unwrap_or_default().to_owned();
+        let limits = key.limits;
+        let asked = spec(&key.name, &limits, &day, &month);
+        match redis.admit(&asked, tokens).await {
+            Ok(Ok(admitted)) => {
+                count(ADMITTED);
+                let headers = headers_of(&limits, &admitted);
+                record.settle.push(Box::new(RedisHold {
+                    redis: redis.clone(),
+                    name: key.name.clone(),
+                    limits,
+                    day,
+                    month,
+                    reserved: tokens,
+                    slot: admitted.slot,
+                }));
+                return Ok(Some(headers));
+            }
+            Ok(Err(refused)) => {
+                let denied = denied_by(&limits, refused, tokens, wall, today);
+                count(match denied.reason {
+                    Reason::Budget { .. } => QUOTA_EXCEEDED,
+                    _ => RATE_LIMITED,
+                });
+                return Err(GatewayError::RateLimited(Box::new(denied)));
+            }
+            Err(_) if redis.config().on_error == OnError::FailClosed => {
+                count(RATE_LIMITED);
+                return Err(GatewayError::LimitsUnavailable);
+            }
+            // fail_open: this replica's own limits, below, until Redis is back.
+            Err(_) => {}
+        }
+    }
     match store.admit(key, tokens) {
         Ok(permit) => {
             count(ADMITTED);
@@ -80,6 +177,82 @@ pub(super) fn admit(
             Err(GatewayError::RateLimited(Box::new(denied)))
         }
     }
+}
+
+/// The `x-ratelimit-*` figures of a Redis admission.
+fn headers_of(limits: &crate::quota::Limits, admitted: &Admitted) -> RateHeaders {
+    let rate = |limit: Option<u64>, remaining: Option<u64>, reset: f64| {
+        limit.map(|limit| Rate {
+            limit,
+            remaining: remaining.unwrap_or(0),
+            reset,
+        })
+    };
+    RateHeaders {
+        requests: rate(
+            limits.rpm,
+            admitted.requests_remaining,
+            admitted.requests_reset,
+        ),
+        tokens: rate(limits.tpm, admitted.tokens_remaining, admitted.tokens_reset),
+    }
+}
+
+/// A Redis refusal as the in-memory limiter words it.
+fn denied_by(
+    limits: &crate::quota::Limits,
+    refused: Refused,
+    tokens: u64,
+    wall: std::time::SystemTime,
+    today: i64,
+) -> Denied {
+    let budget = |period: Period, limit_usd: f64, next: i64| Reason::Budget {
+        period,
+        limit_usd,
+        resets_on: calendar::date(next),
+        resets_in: calendar::until_day(wall, next).as_secs(),
+    };
+    let reason = match refused.limit {
+        "rpm" => Reason::Requests {
+            wait: refused.retry_after,
+        },
+        "tpm" => Reason::Tokens {
+            wait: refused.retry_after,
+            needed: tokens,
+        },
+        "parallel" => Reason::Parallel {
+            limit: limits.max_parallel.unwrap_or(0),
+        },
+        "daily" => budget(
+            Period::Daily,
+            limits.budget.daily_usd.unwrap_or(0.0),
+            today + 1,
+        ),
+        _ => budget(
+            Period::Monthly,
+            limits.budget.monthly_usd.unwrap_or(0.0),
+            calendar::next_month_start(today),
+        ),
+    };
+    let rate = |limit: Option<u64>| {
+        limit.map(|limit| Rate {
+            limit,
+            remaining: 0,
+            reset: refused.retry_after,
+        })
+    };
+    let headers = match refused.limit {
+        "rpm" => RateHeaders {
+            requests: rate(limits.rpm),
+            tokens: None,
+        },
+        "tpm" => RateHeaders {
+            requests: None,
+            tokens: rate(limits.tpm),
+        },
+        _ => RateHeaders::default(),
+    };
+    Denied { reason, headers }
 }
 
 /// Names the key on the access record (never the key itself).

@@ -52,7 +52,15 @@ pub(super) async fn messages(
         .as_deref()
         .ok_or(GatewayError::MissingModel)?;
     let model = resolve(table, name, record)?;
-    let rates = limits::admit(caller.store, caller.key, name, &body, record)?;
+    let rates = limits::admit(
+        caller.store,
+        table.redis.as_ref(),
+        caller.key,
+        name,
+        &body,
+        record,
+    )
+    .await?;
     let edited = policy::apply(&model.requests, Shape::Messages, &body);
     let edited_inspected = edited.as_deref().map(inspect).transpose()?;
     let (body, native_inspected) = match (&edited, &edited_inspected) {

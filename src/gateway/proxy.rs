@@ -49,7 +49,15 @@ pub(super) async fn proxy(
         .as_deref()
         .ok_or(GatewayError::MissingModel)?;
     let model = resolve(table, name, record)?;
-    let rates = limits::admit(caller.store, caller.key, name, &body, record)?;
+    let rates = limits::admit(
+        caller.store,
+        table.redis.as_ref(),
+        caller.key,
+        name,
+        &body,
+        record,
+    )
+    .await?;
     let shape = match endpoint {
         Endpoint::ChatCompletions => Shape::Chat,
         Endpoint::Responses => Shape::Responses,
@@ -85,7 +93,10 @@ pub(super) async fn proxy(
         Endpoint::ChatCompletions => model.requests.on_exhausted.as_deref(),
         _ => None,
     };
-    let hit = cached.as_ref().and_then(|c| c.hit(record));
+    let hit = match &cached {
+        Some(cached) => cached.hit(record).await,
+        None => None,
+    };
     let mut response = match hit {
         Some(hit) => {
             record.entry.served_model = Some(model.name.clone());

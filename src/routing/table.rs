@@ -54,6 +54,10 @@ pub struct Table {
     pub cache: Option<Arc<crate::cache::Cache>>,
     /// `cache.max_entry_bytes`.
     pub cache_max_entry_bytes: usize,
+    /// `state.redis`: limits, budgets (and cache entries) shared by replicas.
+    pub redis: Option<Arc<crate::shared::Redis>>,
+    /// `cache.shared`: cache entries also in `redis`.
+    pub cache_shared: bool,
     by_name: HashMap<String, Arc<Model>>,
 }
 
@@ -80,6 +84,8 @@ impl Table {
             unknown_model,
             cache: None,
             cache_max_entry_bytes: 0,
+            redis: None,
+            cache_shared: false,
             by_name,
         }
     }
@@ -93,6 +99,17 @@ impl Table {
     ) -> Table {
         self.cache = Some(cache);
         self.cache_max_entry_bytes = max_entry_bytes;
+        self
+    }
+
+    /// Shares state through `redis`; `cache_shared` for cache entries too.
+    pub(crate) fn with_redis(
+        mut self,
+        redis: Arc<crate::shared::Redis>,
+        cache_shared: bool,
+    ) -> Table {
+        self.redis = Some(redis);
+        self.cache_shared = cache_shared;
         self
     }
 

@@ -23,6 +23,8 @@ pub struct Registry {
     metrics: Arc<Metrics>,
     /// The response cache, made when a table first needs one.
     cache: Mutex<Option<Arc<crate::cache::Cache>>>,
+    /// The Redis client of `state.redis`, kept while its settings stay.
+    redis: Mutex<Option<Arc<crate::shared::Redis>>>,
     quota: Arc<crate::quota::Store>,
 }
 
@@ -46,6 +48,27 @@ impl Registry {
         let cache = cache.get_or_insert_with(|| Arc::new(crate::cache::Cache::new(max_bytes)));
         cache.set_max_bytes(max_bytes);
         cache.clone()
+    }
+
+    /// The client for `config` (the same one across reloads while the
+    /// settings stay, so its connection does).
+    ///
+    /// # Errors
+    /// A URL the client cannot use.
+    pub fn redis(
+        &self,
+        config: &crate::shared::RedisConfig,
+    ) -> Result<Arc<crate::shared::Redis>, String> {
+        let mut slot = self.redis.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(redis) = slot.as_ref().filter(|r| r.config() == config) {
+            return Ok(redis.clone());
+        }
+        let redis = Arc::new(crate::shared::Redis::new(
+            config.clone(),
+            self.metrics.clone(),
+        )?);
+        *slot = Some(redis.clone());
+        Ok(redis)
     }
 
     /// Router keys' runtime state (limits, spend), kept by key name.

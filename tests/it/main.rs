@@ -37,6 +37,7 @@ mod passthrough;
 mod policies;
 mod providers;
 mod reload;
+mod replicas;
 mod request_log;
 mod resilience;
 mod resume;

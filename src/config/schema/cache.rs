@@ -14,6 +14,8 @@ pub struct CacheConfig {
     pub max_bytes: usize,
     /// `max_entry_bytes`: the largest answer kept.
     pub max_entry_bytes: usize,
+    /// `shared`: entries also kept in `state.redis`, for every replica.
+    pub shared: bool,
 }
 
 impl Default for CacheConfig {
@@ -21,6 +23,7 @@ impl Default for CacheConfig {
         CacheConfig {
             max_bytes: DEFAULT_MAX_BYTES,
             max_entry_bytes: DEFAULT_MAX_ENTRY_BYTES,
+            shared: false,
         }
     }
 }
@@ -28,7 +31,7 @@ impl Default for CacheConfig {
 /// Reads `cache:`.
 pub(super) fn read_cache(walk: &mut Walk<'_>, value: &Value, path: &KeyPath) -> CacheConfig {
     let mut cache = CacheConfig::default();
-    let Some(fields) = walk.fields(value, path, &["max_bytes", "max_entry_bytes"]) else {
+    let Some(fields) = walk.fields(value, path, &["max_bytes", "max_entry_bytes", "shared"]) else {
         return cache;
     };
     if let Some((v, p)) = fields.get("max_bytes") {
@@ -48,6 +51,11 @@ pub(super) fn read_cache(walk: &mut Walk<'_>, value: &Value, path: &KeyPath) -> 
                 cache.max_entry_bytes = n as usize;
             }
         }
+    }
+    match fields.get("shared") {
+        Some((Value::Bool(b), _)) => cache.shared = *b,
+        Some((_, p)) => walk.error(&p, "expected true or false"),
+        None => {}
     }
     if cache.max_entry_bytes > cache.max_bytes {
         walk.error(

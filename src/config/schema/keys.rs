@@ -54,6 +54,9 @@ pub struct StateConfig {
     /// `state.file`, as written (relative paths are relative to the config
     /// file's directory); `None`: [`DEFAULT_STATE_FILE`] there.
     pub file: Option<PathBuf>,
+    /// `state.redis`: share limits, budgets (and cache entries) with the
+    /// other replicas.
+    pub redis: Option<crate::shared::RedisConfig>,
 }
 
 const KEY_KEYS: &[&str] = &[
@@ -272,7 +275,10 @@ fn read_key(walk: &mut Walk<'_>, value: &Value, path: KeyPath) -> Option<KeyConf
 
 pub(super) fn read_state(walk: &mut Walk<'_>, value: &Value, path: &KeyPath) -> StateConfig {
     let mut state = StateConfig::default();
-    if let Some(fields) = walk.fields(value, path, &["file"]) {
+    if let Some(fields) = walk.fields(value, path, &["file", "redis"]) {
+        if let Some((v, p)) = fields.get("redis") {
+            state.redis = super::redis::read_redis(walk, v, &p);
+        }
         if let Some((v, p)) = fields.get("file") {
             if let Some(file) = walk.strict_text(v, &p) {
                 if file.trim().is_empty() {

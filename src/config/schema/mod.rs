@@ -9,6 +9,7 @@ mod bedrock;
 mod cache;
 mod keys;
 mod model;
+mod redis;
 mod request_log;
 mod server;
 mod upstream;
@@ -23,6 +24,7 @@ use super::walk::{Fields, Walk};
 pub use cache::*;
 pub use keys::*;
 pub use model::*;
+
 pub use request_log::*;
 pub use server::*;
 pub use upstream::*;
