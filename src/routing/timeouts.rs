@@ -68,8 +68,8 @@ impl Timeouts {
     /// used as it is. Unset, it is [`DEFAULT_FIRST_TOKEN_TIMEOUT`] unless
     /// the attempt can fail over (`more`: another target or fallback is
     /// left in the plan) and the target has answered before (`p95`, its
-    /// estimated p95 time to first token): then [`AUTO_FIRST_TOKEN_FACTOR`]
-    /// times that, at least [`AUTO_FIRST_TOKEN_FLOOR`]. So a target that
+    /// estimated p95 time to first token): then `AUTO_FIRST_TOKEN_FACTOR`
+    /// times that, at least `AUTO_FIRST_TOKEN_FLOOR`. So a target that
     /// hangs before its first token fails over after a few of its usual
     /// waits, without the operator having to know them; and a last target,
     /// or one never heard from (a cold local model), still gets all the

@@ -849,3 +849,47 @@ async fn the_request_log_names_the_key_and_its_labels_never_the_key() {
     drop(router);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn a_reload_keeps_a_targets_rate_state() {
+    init_tracing();
+    let mock = json_mock().await;
+    let yaml = |extra: &str| {
+        format!(
+            "upstreams:\n  up:\n    provider: openai-compatible\n    base_url: {}/v1\n    health_check: false\n\
+             models:\n  m:\n    targets: [{{ upstream: up, model: upstream-model, rpm: 2 }}]\n{extra}",
+            mock.base_url()
+        )
+    };
+    let router = Router::start(&yaml("")).await;
+    let url = router.url("/v1/chat/completions");
+    for _ in 0..2 {
+        assert_eq!(
+            crate::support::client::post_json(&url, &body("m"))
+                .await
+                .status,
+            200
+        );
+    }
+    let path = router.config_path().to_owned();
+    let tmp = path.with_extension("yaml.edit");
+    std::fs::write(
+        &tmp,
+        yaml("  n:\n    targets: [{ upstream: up, model: other-model }]\n"),
+    )
+    .unwrap();
+    std::fs::rename(&tmp, &path).unwrap();
+    poll_until(
+        "generation 2",
+        Duration::from_secs(5),
+        Duration::from_millis(50),
+        || async {
+            let status = get(&router.url("/status")).await;
+            (status.json()["config"]["generation"] == 2).then_some(())
+        },
+    )
+    .await;
+    let reply = crate::support::client::post_json(&url, &body("m")).await;
+    assert_openai_error(&reply, 429, "rate_limit_exceeded");
+    assert_eq!(mock.requests().len(), 2);
+}
