@@ -29,12 +29,16 @@ def words(text: str) -> list[str]:
 
 
 def test_answer_with_real_usage(client: openai.OpenAI, stack: Stack) -> None:
+    """A whole answer, with llama.cpp's own token counts."""
     raw = client.chat.completions.with_raw_response.create(
         model=MODEL, messages=ask("What is the capital of France? Answer in one sentence."),
         max_tokens=40, temperature=0)
     completion = raw.parse()
     text = completion.choices[0].message.content or ""
-    assert "Paris" in text, text
+    # The pinned model is Gemma 3 270M *base* (its GGUF has no chat template;
+    # llama-server falls back to ChatML, docs/real-model.md): real text, not
+    # a good answer. What is checked is that it is the model's text.
+    assert len(words(text)) >= 3, text
     assert completion.usage is not None
     # Counted by llama.cpp's tokenizer: the prompt with its chat template.
     assert completion.usage.prompt_tokens > 10, completion.usage
@@ -47,6 +51,7 @@ def test_answer_with_real_usage(client: openai.OpenAI, stack: Stack) -> None:
 
 
 def test_stream_with_usage(client: openai.OpenAI) -> None:
+    """A streamed answer, token by token, with the usage chunk asked for."""
     stream = client.chat.completions.create(
         model=MODEL, messages=ask("Name three colours of the rainbow."), max_tokens=60,
         temperature=0, stream=True, stream_options={"include_usage": True})
@@ -62,8 +67,6 @@ def test_stream_with_usage(client: openai.OpenAI) -> None:
                 finish.append(choice.finish_reason)
     assert content_chunks >= 3, text  # it streamed, token by token
     assert len(words(text)) >= 3, text
-    assert any(colour in text.lower() for colour in ("red", "orange", "yellow", "green",
-                                                     "blue", "indigo", "violet")), text
     assert len(finish) == 1, finish
     assert len(usage) == 1, usage  # one usage chunk, the last one
     assert usage[0].prompt_tokens > 5 and usage[0].completion_tokens > 0, usage[0]
@@ -73,7 +76,9 @@ def test_client_hang_up_cancels_the_llama_task(stack: Stack) -> None:
     """The client closes a long stream after a few chunks: the router drops
     its upstream request, and llama-server stops generating (its log says
     it cancelled the task) well before the 2000 tokens asked for."""
-    cancelled = "cancel task"
+    # What llama-server logs (warning level) when a task's client is gone:
+    #   W srv          stop: cancel task, id_task = 105
+    cancelled = "stop: cancel task, id_task = "
     before = stack.a.log().count(cancelled)
     client = stack.client()
     stream = client.chat.completions.create(
@@ -133,20 +138,30 @@ def _resume_support() -> tuple[bool, str]:
 _RESUME_OK, _RESUME_CHECK = _resume_support()
 
 
+#: The base model echoes this prompt and counts on, one number at a time:
+#: a text whose every continuation can be checked (docs/real-model.md).
+COUNT_PROMPT = "Count from 1 to 100: 1, 2, 3, 4, 5,"
+
+
+def counted(text: str) -> list[int]:
+    """The numbers of a counting answer after its echoed header."""
+    return [int(n) for n in re.findall(r"\d+", text.split(":", 1)[-1])]
+
+
 @pytest.mark.skipif(not _RESUME_OK,
                     reason=f"switchyard check refuses resume/prefill: {_RESUME_CHECK[-300:]}")
 def test_stream_resumes_on_the_other_server_after_a_kill(resume_stack: Stack) -> None:
     """llama-a is killed (SIGKILL) in the middle of a streamed answer: the
     router continues it on llama-b from the text so far, and the client sees
-    one well-formed stream."""
+    one well-formed stream that counts on where it stopped."""
     client = resume_stack.client()
     stream = client.chat.completions.create(
-        model=MODEL, messages=ask(LONG_PROMPT), max_tokens=300, temperature=0, stream=True,
+        model=MODEL, messages=ask(COUNT_PROMPT), max_tokens=240, temperature=0, stream=True,
         stream_options={"include_usage": True})
     before, after, finish, usage = "", "", [], []
     arrivals: list[float] = []
     killed_at = None
-    ids, chunks_after = set(), 0
+    ids = set()
     try:
         assert stream.response.headers["x-switchyard-target"] == f"llama-a/{MODEL}"
         for chunk in stream:  # bounded: max_tokens, and the client's timeout
@@ -161,41 +176,42 @@ def test_stream_resumes_on_the_other_server_after_a_kill(resume_stack: Stack) ->
                     continue
                 if killed_at is None:
                     before += content
-                    if len(words(before)) >= 20:
+                    if len(counted(before)) >= 20:
                         resume_stack.a.kill()
                         killed_at = time.monotonic()
                 else:
                     after += content
-                    chunks_after += 1
                     arrivals.append(time.monotonic())
     finally:
         stream.close()
         client.close()
 
-    assert killed_at is not None, f"the answer ended before 20 words: {before!r}"
+    whole = before + after
+    assert killed_at is not None, f"the answer ended before 20 numbers: {before!r}"
     assert not resume_stack.a.alive()
-    # One stream: one id, one finish_reason, one usage chunk, text after the kill.
+    log = resume_stack.router.log()
+    # The time from the kill to the first resumed token: the longest silence
+    # after the kill ends with it (chunks already in flight from llama-a
+    # arrive right after the kill).
+    if arrivals:
+        _, resumed_at = max((t - p, t) for p, t in zip([killed_at] + arrivals, arrivals))
+        ms = re.findall(r"the stream continues on another target.*?\bms=([0-9.]+)", log)
+        print(f"\nkill -> first resumed token at the client: "
+              f"{(resumed_at - killed_at) * 1000:.0f} ms (router: break -> continuation's "
+              f"first token {ms[-1] if ms else '?'} ms)")
+    print(f"--- before the kill ---\n{before}\n--- after ---\n{after}")
+    # One stream: one id, one finish_reason, one usage chunk.
     assert len(ids) == 1, ids
     assert len(finish) == 1, finish
     assert len(usage) == 1, usage
-    assert len(words(after)) >= 10, after
-    whole = before + after
-    # Continued, not started again: the answer's opening is not repeated.
-    opening = before.strip()[:40]
-    assert whole.count(opening) == 1, whole
     # The router says so: the continuation's log line and the access line's count.
-    log = resume_stack.router.log()
     assert "the stream continues on another target" in log, log[-3000:]
     access = [line for line in log.splitlines() if "resumes=" in line]
     assert access and "resumes=1" in access[-1], access
     assert f'target="llama-a/{MODEL}"' in access[-1], access[-1]
-    # The time from the kill to the first resumed token: the longest silence
-    # after the kill ends with it (chunks already in flight from llama-a
-    # arrive right after the kill).
-    gaps = [(t - p, t) for p, t in zip([killed_at] + arrivals, arrivals)]
-    _, resumed_at = max(gaps)
-    ms = re.findall(r"the stream continues on another target.*?\bms=([0-9.]+)", log)
-    print(f"\nkill -> first resumed token at the client: {(resumed_at - killed_at) * 1000:.0f} ms"
-          f" (router: break -> continuation's first token {ms[-1] if ms else '?'} ms); "
-          f"{len(words(before))} words before the kill, {len(words(after))} after\n"
-          f"--- before the kill ---\n{before}\n--- after ---\n{after}")
+    # Continued, not started again or repeated: the echoed header once, and
+    # the numbers one after the other across the kill, well past it.
+    assert whole.count("Count from") == 1, whole
+    numbers = counted(whole)[:-1]  # the last one may be cut by max_tokens
+    assert numbers == list(range(1, len(numbers) + 1)), whole
+    assert len(numbers) >= len(counted(before)) + 10, whole
