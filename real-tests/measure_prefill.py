@@ -42,18 +42,20 @@ def post(url: str, body: dict) -> dict:
         return json.load(response)
 
 
-def stream(url: str, body: dict) -> str:
+def stream(url: str, body: dict) -> list[str]:
     request = urllib.request.Request(url, json.dumps({**body, "stream": True}).encode(),
                                      {"content-type": "application/json"})
-    text = ""
+    deltas = []
     with OPENER.open(request, timeout=120) as response:
         for line in response:
             line = line.strip()
             if not line.startswith(b"data: ") or line == b"data: [DONE]":
                 continue
             for choice in json.loads(line[6:]).get("choices", []):
-                text += (choice.get("delta") or {}).get("content") or ""
-    return text
+                content = (choice.get("delta") or {}).get("content")
+                if content:
+                    deltas.append(content)
+    return deltas
 
 
 def main() -> int:
@@ -85,8 +87,10 @@ def main() -> int:
                 try:
                     answer = post(url, body)
                     text = answer["choices"][0]["message"]["content"]
-                    streamed = stream(url, body)
-                    note = "same streamed" if streamed == text else f"streamed: {streamed!r}"
+                    deltas = stream(url, body)
+                    note = (f"completion_tokens {answer['usage']['completion_tokens']}; "
+                            f"streamed {'the same' if ''.join(deltas) == text else 'other'} "
+                            f"text, first deltas {deltas[:3]!r}")
                 except urllib.error.HTTPError as e:
                     text, note = f"HTTP {e.code}: {e.read().decode(errors='replace')}", ""
                 print(f"\nmessages: {json.dumps(messages)}\nanswer:   {text!r}\n          ({note})",
