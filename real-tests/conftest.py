@@ -45,6 +45,9 @@ LLAMA_CONTEXT = 4096
 LLAMA_SLOTS = 2
 #: Threads per llama-server: two servers share the machine's two cores.
 LLAMA_THREADS = 1
+#: Most tokens one answer may have (`-n`), whatever the request asks: the
+#: base model rarely stops by itself, and the chat app sends no max_tokens.
+LLAMA_MAX_TOKENS = 256
 
 #: Deadline for llama-server to load the model and answer `GET /health` 200.
 LLAMA_STARTUP_S = 90.0
@@ -190,6 +193,7 @@ class LlamaServer(Service):
         return [str(self.binary), "-m", str(self.model), "--jinja",
                 "--host", "127.0.0.1", "--port", str(port),
                 "-c", str(LLAMA_CONTEXT), "-np", str(LLAMA_SLOTS), "-t", str(LLAMA_THREADS),
+                "-n", str(LLAMA_MAX_TOKENS),
                 "--no-webui"]
 
 
