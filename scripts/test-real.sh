@@ -135,4 +135,4 @@ step "pytest real-tests (Switchyard in front of llama-server with $(basename "$m
 mkdir -p artifacts
 SWITCHYARD_BIN="$bin" CHROMIUM="$chromium" PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 \
   LLAMA_SERVER="$llama_server" REAL_MODEL="$model" \
-  .venv-real/bin/python -m pytest -q real-tests
+  .venv-real/bin/python -m pytest -q -s real-tests  # -s: the measured times are printed
