@@ -181,12 +181,14 @@ async fn serve(
         Route::Ui => Ok(status::page()),
         Route::Stats => {
             authenticate(state, request.headers(), keys)?;
-            Ok(stats::stats(state, table))
+            let shared = stats::shared_spend(table).await;
+            Ok(stats::stats(state, table, &shared))
         }
-        Route::Ready => Ok(status::ready(state, table, false)),
+        Route::Ready => Ok(status::ready(state, table, false, &Default::default())),
         Route::Status => {
             authenticate(state, request.headers(), keys)?;
-            Ok(status::ready(state, table, true))
+            let shared = stats::shared_spend(table).await;
+            Ok(status::ready(state, table, true, &shared))
         }
         Route::ModelList => {
             let key = authenticate(state, request.headers(), keys)?;

@@ -34,6 +34,7 @@ impl Settle for Hold {
 /// An admission in Redis, settled there when the answer ends.
 struct RedisHold {
     redis: Arc<Redis>,
+    key: Arc<KeySpec>,
     name: String,
     limits: crate::quota::Limits,
     day: String,
@@ -45,6 +46,9 @@ struct RedisHold {
 impl Settle for RedisHold {
     fn settle(&mut self, usage: Option<Usage>, cost_usd: Option<f64>) {
         let used = usage.map(|u| u.total_tokens.max(u.prompt_tokens + u.completion_tokens));
+        if let Some(used) = used {
+            self.key.state.note_shared_tokens(used);
+        }
         let settlement = Settlement {
             reserved_tokens: self.reserved,
             used_tokens: used,
@@ -134,9 +138,11 @@ pub(super) async fn admit(
         match redis.admit(&asked, tokens).await {
             Ok(Ok(admitted)) => {
                 count(ADMITTED);
+                key.state.note_shared(true);
                 let headers = headers_of(&limits, &admitted);
                 record.settle.push(Box::new(RedisHold {
                     redis: redis.clone(),
+                    key: key.clone(),
                     name: key.name.clone(),
                     limits,
                     day,
@@ -147,6 +153,7 @@ pub(super) async fn admit(
                 return Ok(Some(headers));
             }
             Ok(Err(refused)) => {
+                key.state.note_shared(false);
                 let denied = denied_by(&limits, refused, tokens, wall, today);
                 count(match denied.reason {
                     Reason::Budget { .. } => QUOTA_EXCEEDED,

@@ -41,7 +41,11 @@ fn label<'a>(metric: &'a prometheus::proto::Metric, name: &str) -> &'a str {
         .unwrap_or("")
 }
 
-pub(super) fn stats(state: &AppState, table: &Table) -> Response<ResponseBody> {
+pub(super) fn stats(
+    state: &AppState,
+    table: &Table,
+    shared: &SharedSpend,
+) -> Response<ResponseBody> {
     let mut models: BTreeMap<String, ModelStats> = BTreeMap::new();
     for family in state.registry.metrics().gather() {
         for metric in family.get_metric() {
@@ -136,21 +140,69 @@ pub(super) fn stats(state: &AppState, table: &Table) -> Response<ResponseBody> {
             "cost_usd": totals.cost,
         },
         "models": per_model,
-        "keys": keys(table),
+        "keys": keys(table, shared),
     }))
+}
+
+/// Each budgeted key's spend today and this month in `state.redis`, by
+/// key name (empty without Redis, or while it is away).
+pub(super) type SharedSpend = std::collections::HashMap<String, (f64, f64)>;
+
+/// Most keys whose shared spend one `/stats` or `/status` asks Redis for.
+const MAX_SHARED_SPEND_KEYS: usize = 1000;
+
+/// The spend of each budgeted key, from Redis when the router shares state
+/// (every replica's spend); empty otherwise.
+pub(super) async fn shared_spend(table: &Table) -> SharedSpend {
+    let mut out = SharedSpend::new();
+    let Some(redis) = &table.redis else {
+        return out;
+    };
+    let today =
+        crate::quota::calendar::date(crate::quota::calendar::day(std::time::SystemTime::now()));
+    let month = today.get(..7).unwrap_or_default().to_owned();
+    let budgeted = table
+        .keys
+        .list
+        .iter()
+        .filter(|k| k.limits.budget.daily_usd.is_some() || k.limits.budget.monthly_usd.is_some())
+        .take(MAX_SHARED_SPEND_KEYS);
+    for k in budgeted {
+        let spec = crate::shared::LimitSpec {
+            name: &k.name,
+            rpm: None,
+            tpm: None,
+            max_parallel: None,
+            daily_usd: None,
+            monthly_usd: None,
+            day: &today,
+            month: &month,
+        };
+        match redis.spend(&spec).await {
+            Ok(spend) => {
+                out.insert(k.name.clone(), spend);
+            }
+            Err(_) => break,
+        }
+    }
+    out
 }
 
 /// Per key of `keys:` (the flat `server.auth.keys` have no limits to show):
 /// requests admitted and refused, in flight, tokens, spend and what is
 /// left of each budget and rate limit. Never the key itself.
-pub(super) fn keys(table: &Table) -> Vec<serde_json::Value> {
+pub(super) fn keys(table: &Table, shared: &SharedSpend) -> Vec<serde_json::Value> {
     table
         .keys
         .list
         .iter()
         .filter(|k| !k.name.starts_with("server.auth.keys["))
         .map(|k| {
-            let u = usage(k);
+            let mut u = usage(k);
+            if let Some(&(day, month)) = shared.get(&k.name) {
+                u.spend.day_usd = day;
+                u.spend.month_usd = month;
+            }
             let budget = k.limits.budget;
             let left = |max: Option<f64>, spent: f64| max.map(|m| (m - spent).max(0.0));
             json!({

@@ -90,7 +90,12 @@ fn usable(upstream: &Upstream) -> bool {
 }
 
 /// `GET /health/ready` (`detail = false`) and `GET /status` (`detail = true`).
-pub(super) fn ready(state: &AppState, table: &Table, detail: bool) -> Response<ResponseBody> {
+pub(super) fn ready(
+    state: &AppState,
+    table: &Table,
+    detail: bool,
+    shared: &super::stats::SharedSpend,
+) -> Response<ResponseBody> {
     let upstreams: Vec<Value> = table
         .upstreams
         .iter()
@@ -179,7 +184,7 @@ pub(super) fn ready(state: &AppState, table: &Table, detail: bool) -> Response<R
     });
     if detail {
         // Usage and spend per key: behind the router key, like the rest.
-        body["keys"] = json!(super::stats::keys(table));
+        body["keys"] = json!(super::stats::keys(table, shared));
     }
     let mut response = json_response(&body);
     if !ready {

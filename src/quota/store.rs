@@ -88,6 +88,22 @@ impl KeyState {
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// Counts a request admitted (or refused) elsewhere — by the limits
+    /// shared through Redis — so this replica's `/stats` still shows it.
+    pub fn note_shared(&self, admitted: bool) {
+        let mut s = self.lock();
+        if admitted {
+            s.admitted += 1;
+        } else {
+            s.limited += 1;
+        }
+    }
+
+    /// Adds the tokens a request admitted elsewhere used.
+    pub fn note_shared_tokens(&self, used: u64) {
+        self.lock().tokens_used += used;
+    }
 }
 
 /// `limit`, `remaining` and seconds to `reset` of one rate limit.
