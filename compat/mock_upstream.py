@@ -653,6 +653,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None,
               content_type: str = "application/json",
               request_id_header: str | None = "x-request-id") -> None:
+        # Noted first: the router may act on the status line alone (and a
+        # test look at what was sent) before the body is written.
+        self._note_sent(body)
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -662,7 +665,6 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
-        self._note_sent(body)
         self.wfile.write(body)
         self.wfile.flush()
 
