@@ -41,7 +41,7 @@ use tokio::time::Instant;
 
 use super::commit::{self, Committed};
 use super::{attempt, Outbound};
-use crate::json::inspect;
+use crate::json::{inspect, push_json_string, Edits, Members};
 use crate::openai::Usage;
 use crate::providers::Endpoint;
 use crate::routing::{self, Model, Prefill, ResumePolicy};
@@ -358,8 +358,8 @@ fn tried_all(candidates: &mut Vec<(usize, usize)>, tried: usize) {
 /// The client's request as a continuation: `prefix` appended as the last,
 /// assistant, message (none when empty: nothing was said yet), `max_tokens`
 /// and `max_completion_tokens` lowered by `generated`, usage asked for.
-/// Top-level members are re-written in key order; every value the client
-/// sent (messages, tools, schemas) is kept byte for byte.
+/// Surgical, like every request edit (`json::Edits`): every other byte the
+/// client sent — messages, tools, schemas, key order — stays as it was.
 ///
 /// # Errors
 /// Why the request can't be continued.
@@ -369,50 +369,61 @@ pub(crate) fn continuation_body(
     prefill: Prefill,
     generated: u64,
 ) -> Result<Bytes, &'static str> {
-    let raw = |json: String| RawValue::from_string(json).map_err(|_| "unreachable: invalid JSON");
-    let mut top: BTreeMap<String, Box<RawValue>> =
-        serde_json::from_slice(body).map_err(|_| "the request is not a JSON object")?;
-    if let Some(n) = top.get("n") {
-        if serde_json::from_str::<u64>(n.get()).unwrap_or(1) != 1 {
+    let members = Members::read(body).ok_or("the request is not a JSON object")?;
+    let mut edits = Edits::new();
+    if let Some(n) = members.get("n") {
+        if serde_json::from_slice::<u64>(n).unwrap_or(1) != 1 {
             return Err("the request asked for several choices (`n`)");
         }
     }
     if !prefix.is_empty() {
-        let mut messages: Vec<Box<RawValue>> = top
-            .get("messages")
-            .and_then(|m| serde_json::from_str(m.get()).ok())
-            .ok_or("the request has no `messages` list")?;
-        let message = serde_json::json!({ "role": "assistant", "content": prefix });
-        messages.push(raw(message.to_string())?);
-        let joined = serde_json::to_string(&messages).map_err(|_| "unreachable")?;
-        top.insert("messages".to_owned(), raw(joined)?);
+        let (Some(span), Some(raw)) = (members.span("messages"), members.get("messages")) else {
+            return Err("the request has no `messages` list");
+        };
+        let count = serde_json::from_slice::<Vec<IgnoredAny>>(raw)
+            .map_err(|_| "the request's `messages` is not a list")?
+            .len();
+        let mut message = Vec::with_capacity(prefix.len() + 40);
+        if count > 0 {
+            message.push(b',');
+        }
+        message.extend_from_slice(br#"{"role":"assistant","content":"#);
+        push_json_string(&mut message, prefix);
+        message.push(b'}');
+        // Just inside the list's closing `]`.
+        edits.insert(span.end - 1, message);
         if prefill == Prefill::Vllm {
-            top.insert("continue_final_message".to_owned(), raw("true".into())?);
-            top.insert("add_generation_prompt".to_owned(), raw("false".into())?);
+            edits.add_member(&members, "continue_final_message", "true");
+            edits.add_member(&members, "add_generation_prompt", "false");
         }
     }
     for key in ["max_tokens", "max_completion_tokens"] {
-        if let Some(limit) = top
-            .get(key)
-            .and_then(|v| serde_json::from_str::<u64>(v.get()).ok())
-        {
+        let (Some(span), Some(raw)) = (members.span(key), members.get(key)) else {
+            continue;
+        };
+        if let Ok(limit) = serde_json::from_slice::<u64>(raw) {
             let left = limit.saturating_sub(generated);
             if left == 0 {
                 return Err("the answer used up its `max_tokens`");
             }
-            top.insert(key.to_owned(), raw(left.to_string())?);
+            edits.replace(span, left.to_string().into_bytes());
         }
     }
-    let mut options: BTreeMap<String, Box<RawValue>> = top
-        .get("stream_options")
-        .and_then(|o| serde_json::from_str(o.get()).ok())
-        .unwrap_or_default();
-    options.insert("include_usage".to_owned(), raw("true".into())?);
-    let options = serde_json::to_string(&options).map_err(|_| "unreachable")?;
-    top.insert("stream_options".to_owned(), raw(options)?);
-    serde_json::to_vec(&top)
-        .map(Bytes::from)
-        .map_err(|_| "unreachable")
+    match (
+        members.span("stream_options"),
+        members.get("stream_options"),
+    ) {
+        (Some(span), Some(raw)) => {
+            let mut options: BTreeMap<String, Box<RawValue>> =
+                serde_json::from_slice(raw).unwrap_or_default();
+            let on = RawValue::from_string("true".into()).map_err(|_| "unreachable")?;
+            options.insert("include_usage".to_owned(), on);
+            let options = serde_json::to_vec(&options).map_err(|_| "unreachable")?;
+            edits.replace(span, options);
+        }
+        _ => edits.add_member(&members, "stream_options", r#"{"include_usage":true}"#),
+    }
+    Ok(edits.apply(body))
 }
 
 /// What the relayed stream has said so far, read from its chunks.
