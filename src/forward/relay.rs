@@ -418,7 +418,7 @@ impl Passthrough {
                     }
                     if let Some((start, _)) = self.resume.as_ref().and_then(|r| r.error_at.as_ref())
                     {
-                        self.ready = (start - self.sent) as usize;
+                        self.ready = start.saturating_sub(self.sent) as usize;
                     }
                 }
                 Poll::Ready(Some(Err(err))) => {
