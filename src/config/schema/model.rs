@@ -420,7 +420,11 @@ fn read_request_policy(walk: &mut Walk<'_>, fields: &Fields<'_>) -> crate::routi
                     };
                     let kp = p.key(key);
                     let (min, max) = match value {
-                        Value::Number(_) => (None, walk.float(value, &kp)),
+                        Value::Number(_) => match walk.float(value, &kp) {
+                            Some(max) => (None, Some(max)),
+                            // Already reported.
+                            None => continue,
+                        },
                         Value::Mapping(_) => match walk.fields(value, &kp, &["min", "max"]) {
                             Some(f) => (
                                 f.get("min").and_then(|(v, p)| walk.float(v, &p)),
