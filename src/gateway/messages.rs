@@ -61,11 +61,10 @@ pub(super) async fn messages(
         record,
     )
     .await?;
-    let edited = policy::apply(&model.requests, Shape::Messages, &body);
-    let edited_inspected = edited.as_deref().map(inspect).transpose()?;
-    let (body, native_inspected) = match (&edited, &edited_inspected) {
-        (Some(edited), Some(inspected)) => (edited, inspected),
-        _ => (&body, &native_inspected),
+    let edited = policy::apply_inspected(&model.requests, Shape::Messages, &body)?;
+    let (body, native_inspected) = match &edited {
+        Some((edited, inspected)) => (edited, inspected),
+        None => (&body, &native_inspected),
     };
     // Translated once for every target that is not Anthropic's; a request
     // that cannot be (a server tool) can still go to Anthropic targets.

@@ -11,8 +11,9 @@ use http::{header, HeaderValue, Response};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::error::GatewayError;
 use crate::forward::body::ResponseBody;
-use crate::json::{push_json_string, Edits, Members};
+use crate::json::{inspect, push_json_string, Edits, Inspected, Members};
 use crate::routing::{RequestPolicy, SystemPromptMode};
 
 /// Marks an answer that is the model's `on_exhausted` message.
@@ -78,6 +79,23 @@ pub(super) fn apply(policy: &RequestPolicy, shape: Shape, body: &Bytes) -> Optio
         }
     }
     (!edits.is_empty()).then(|| edits.apply(body))
+}
+
+/// [`apply`], and the edited body inspected again (its model and stream
+/// spans moved); `None` when nothing changes.
+///
+/// # Errors
+/// Only if the edit made the body unreadable, which the tests rule out.
+pub(super) fn apply_inspected(
+    policy: &RequestPolicy,
+    shape: Shape,
+    body: &Bytes,
+) -> Result<Option<(Bytes, Inspected)>, GatewayError> {
+    let Some(edited) = apply(policy, shape, body) else {
+        return Ok(None);
+    };
+    let inspected = inspect(&edited)?;
+    Ok(Some((edited, inspected)))
 }
 
 /// A whole number without a fraction (a token count stays an integer).

@@ -63,11 +63,10 @@ pub(super) async fn proxy(
         Endpoint::Responses => Shape::Responses,
         _ => Shape::Other,
     };
-    let edited = policy::apply(&model.requests, shape, &body);
-    let edited_inspected = edited.as_deref().map(inspect).transpose()?;
-    let (body, inspected) = match (&edited, &edited_inspected) {
-        (Some(edited), Some(inspected)) => (edited, inspected),
-        _ => (&body, &inspected),
+    let edited = policy::apply_inspected(&model.requests, shape, &body)?;
+    let (body, inspected) = match &edited {
+        Some((edited, inspected)) => (edited, inspected),
+        None => (&body, &inspected),
     };
     let outbound = Outbound {
         model,
